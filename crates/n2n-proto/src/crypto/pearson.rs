@@ -147,10 +147,26 @@ mod tests {
     fn header_keys_of_communities() {
         // test-vectors.md §1, header keys table
         let cases = [
-            ("mynetwork", "f8c756a21311eba6238837933bff2494", "535d296b367fedacb02007b9e1e40098"),
-            ("n2ntest", "bbd40f2f8c7de53a7bfc30937b1d3e81", "54c3366998dfeb060926be4115b02b03"),
-            ("rocks", "34a1f9c139f8eb8072cca4d3e2c4b9bf", "e95e00fb431831a29f63926ee1dfb31a"),
-            ("*Federation", "b3473ec4c746111bc4ed05335f70d5f0", "de2da565d45aea249b5fcc8f42f8128a"),
+            (
+                "mynetwork",
+                "f8c756a21311eba6238837933bff2494",
+                "535d296b367fedacb02007b9e1e40098",
+            ),
+            (
+                "n2ntest",
+                "bbd40f2f8c7de53a7bfc30937b1d3e81",
+                "54c3366998dfeb060926be4115b02b03",
+            ),
+            (
+                "rocks",
+                "34a1f9c139f8eb8072cca4d3e2c4b9bf",
+                "e95e00fb431831a29f63926ee1dfb31a",
+            ),
+            (
+                "*Federation",
+                "b3473ec4c746111bc4ed05335f70d5f0",
+                "de2da565d45aea249b5fcc8f42f8128a",
+            ),
         ];
         for (name, khdr, kiv) in cases {
             let mut f = [0u8; 20];

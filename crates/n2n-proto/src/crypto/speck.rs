@@ -10,7 +10,9 @@ pub struct Speck128 {
 
 impl core::fmt::Debug for Speck128 {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Speck128").field("rounds", &self.rounds).finish_non_exhaustive()
+        f.debug_struct("Speck128")
+            .field("rounds", &self.rounds)
+            .finish_non_exhaustive()
     }
 }
 
@@ -120,14 +122,20 @@ mod tests {
     #[test]
     fn official_vectors() {
         let c = Speck128::new_128(&seq::<16>());
-        let mut b: [u8; 16] = hex::decode("206d616465206974206571756976616c").unwrap().try_into().unwrap();
+        let mut b: [u8; 16] = hex::decode("206d616465206974206571756976616c")
+            .unwrap()
+            .try_into()
+            .unwrap();
         c.encrypt_block(&mut b);
         assert_eq!(hex::encode(b), "180d575cdffe60786532787951985da6");
         c.decrypt_block(&mut b);
         assert_eq!(hex::encode(b), "206d616465206974206571756976616c");
 
         let c = Speck128::new_256(&seq::<32>());
-        let mut b: [u8; 16] = hex::decode("706f6f6e65722e20496e2074686f7365").unwrap().try_into().unwrap();
+        let mut b: [u8; 16] = hex::decode("706f6f6e65722e20496e2074686f7365")
+            .unwrap()
+            .try_into()
+            .unwrap();
         c.encrypt_block(&mut b);
         assert_eq!(hex::encode(b), "438f189c8db4ee4e3ef5c00504010941");
         c.decrypt_block(&mut b);
@@ -144,7 +152,10 @@ mod tests {
             hex::encode(z),
             "435a6a5101df2af36ce3653b97e790945c88e0c11728332417b0ef79c6d882a077e45587cbda46e5"
         );
-        let iv: [u8; 16] = hex::decode("ffffffffffffffff1111111111111111").unwrap().try_into().unwrap();
+        let iv: [u8; 16] = hex::decode("ffffffffffffffff1111111111111111")
+            .unwrap()
+            .try_into()
+            .unwrap();
         let mut z = [0u8; 48];
         c.ctr_xor(&iv, &mut z);
         assert_eq!(

@@ -1,0 +1,6 @@
+//! `n2n-core`: sans-IO n2n edge and supernode state machines.
+//!
+//! Time, randomness and datagrams are inputs; transmits, TAP writes, events
+//! and the next timeout are outputs. Nothing here reads a clock, the OS RNG or
+//! a socket.
+#![forbid(unsafe_code)]
