@@ -5,7 +5,9 @@ use std::hint::black_box;
 
 fn bench(c: &mut Criterion) {
     let data = [0u8; 1400];
-    c.bench_function("pearson64_1400", |b| b.iter(|| pearson::hash64(black_box(&data))));
+    c.bench_function("pearson64_1400", |b| {
+        b.iter(|| pearson::hash64(black_box(&data)))
+    });
 }
 
 criterion_group!(benches, bench);

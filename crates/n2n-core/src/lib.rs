@@ -4,3 +4,6 @@
 //! and the next timeout are outputs. Nothing here reads a clock, the OS RNG or
 //! a socket.
 #![forbid(unsafe_code)]
+
+pub mod config;
+pub mod mgmt;
