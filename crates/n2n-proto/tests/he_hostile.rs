@@ -97,7 +97,8 @@ fn forged_magic_reaches_checksum() {
         // bytes (IV + magic/length) with garbage of a random length.
         let mut m = plain_msg(&mut rng, &c, len);
         let h = 24 + (rng.next() as usize % (len - 23));
-        c.encrypt(&mut m, h, rng.next(), [1, 2, 3, 4], HeKeyKind::Static).unwrap();
+        c.encrypt(&mut m, h, rng.next(), [1, 2, 3, 4], HeKeyKind::Static)
+            .unwrap();
         b[..20].copy_from_slice(&m[..20]);
         let cut = 20 + (rng.next() as usize % (len - 19));
         let b = &mut b[..cut];
@@ -120,15 +121,31 @@ fn forged_magic_reaches_checksum() {
 fn every_truncation_and_bit_flip_is_refused() {
     let mut rng = Rng(7);
     for c in communities() {
-        for (len, h) in [(24, 24), (58, 38), (79, 79), (200, 46), (1400, 38), (1400, 54)] {
+        for (len, h) in [
+            (24, 24),
+            (58, 38),
+            (79, 79),
+            (200, 46),
+            (1400, 38),
+            (1400, 54),
+        ] {
             let m = plain_msg(&mut rng, &c, len);
             let mut enc = m.clone();
-            c.encrypt(&mut enc, h, 0x6a00_0000_0000_0010, [9, 8, 7, 6], HeKeyKind::Dynamic)
-                .unwrap();
+            c.encrypt(
+                &mut enc,
+                h,
+                0x6a00_0000_0000_0010,
+                [9, 8, 7, 6],
+                HeKeyKind::Dynamic,
+            )
+            .unwrap();
             // Sanity: the untouched message decrypts.
             let mut b = enc.clone();
             let (k, d) = c.decrypt(&mut b).unwrap();
-            assert_eq!((k, d.header_len, d.len, b), (HeKeyKind::Dynamic, h, len, m.clone()));
+            assert_eq!(
+                (k, d.header_len, d.len, b),
+                (HeKeyKind::Dynamic, h, len, m.clone())
+            );
 
             for cut in 0..len {
                 let mut b = enc[..cut].to_vec();
@@ -162,11 +179,22 @@ fn every_truncation_and_bit_flip_is_refused() {
 fn encrypt_rejects_bad_arguments_without_touching_the_buffer() {
     let keys = HeKeys::from_community_field(&field(b"rocks"));
     let name = field(b"rocks");
-    for (len, h) in [(0, 24), (23, 23), (23, 24), (40, 23), (40, 0), (40, 41), (70_000, 65_536)] {
+    for (len, h) in [
+        (0, 24),
+        (23, 23),
+        (23, 24),
+        (40, 23),
+        (40, 0),
+        (40, 41),
+        (70_000, 65_536),
+    ] {
         let orig = vec![0xab; len];
         let mut b = orig.clone();
         let e = he::encrypt(&mut b, h, 1, [0; 4], &keys, &name).unwrap_err();
-        assert!(matches!(e, HeError::TooShort | HeError::BadHeaderLen { .. }), "{e:?}");
+        assert!(
+            matches!(e, HeError::TooShort | HeError::BadHeaderLen { .. }),
+            "{e:?}"
+        );
         assert_eq!(b, orig);
     }
     // H = 65535 is the largest encodable header length.
@@ -187,7 +215,8 @@ fn userpw_try_order() {
     let m = plain_msg(&mut rng, &c, 100);
 
     let mut s = m.clone();
-    c.encrypt(&mut s, 100, 5, [0; 4], HeKeyKind::Static).unwrap();
+    c.encrypt(&mut s, 100, 5, [0; 4], HeKeyKind::Static)
+        .unwrap();
     s.extend_from_slice(&[0xee; 16]);
     let wire = s.clone();
     let (k, d) = c.decrypt(&mut s).unwrap();
@@ -197,22 +226,29 @@ fn userpw_try_order() {
 
     // Static keys without a trailer: refused (C only tries len − 16).
     let mut s = m.clone();
-    c.encrypt(&mut s, 100, 5, [0; 4], HeKeyKind::Static).unwrap();
+    c.encrypt(&mut s, 100, 5, [0; 4], HeKeyKind::Static)
+        .unwrap();
     let w = s.clone();
     assert!(c.decrypt(&mut s).is_err());
     assert_eq!(s, w);
 
     let mut dyn_msg = m.clone();
-    c.encrypt(&mut dyn_msg, 40, 6, [0; 4], HeKeyKind::Dynamic).unwrap();
+    c.encrypt(&mut dyn_msg, 40, 6, [0; 4], HeKeyKind::Dynamic)
+        .unwrap();
     let (k, d) = c.decrypt(&mut dyn_msg).unwrap();
-    assert_eq!((k, d.len, d.header_len, d.stamp), (HeKeyKind::Dynamic, 100, 40, 6));
+    assert_eq!(
+        (k, d.len, d.header_len, d.stamp),
+        (HeKeyKind::Dynamic, 100, 40, 6)
+    );
 
     c.clear_dynamic_key();
     assert!(!c.has_dynamic_key());
     let mut s = m.clone();
-    c.encrypt(&mut s, 40, 6, [0; 4], HeKeyKind::Dynamic).unwrap();
+    c.encrypt(&mut s, 40, 6, [0; 4], HeKeyKind::Dynamic)
+        .unwrap();
     let mut s2 = m.clone();
-    c.encrypt(&mut s2, 40, 6, [0; 4], HeKeyKind::Static).unwrap();
+    c.encrypt(&mut s2, 40, 6, [0; 4], HeKeyKind::Static)
+        .unwrap();
     assert_eq!(s, s2, "without D, dynamic = static");
 }
 

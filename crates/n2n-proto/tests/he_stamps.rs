@@ -2,8 +2,8 @@
 #![allow(clippy::unwrap_used)]
 
 use n2n_proto::he::{
-    self, FRAME, HeError, JITTER, STAMP_COUNTER_ONLY, StampGenerator, initial_prev, stamp_from_unix,
-    verify_stamp,
+    self, FRAME, HeError, JITTER, STAMP_COUNTER_ONLY, StampGenerator, initial_prev,
+    stamp_from_unix, verify_stamp,
 };
 
 const NOW_S: u64 = 1_795_606_466;
@@ -15,7 +15,7 @@ fn now() -> u64 {
 
 #[test]
 fn stamp_layout() {
-    let t = stamp_from_unix(0x655e_0f80, 0x000a_1);
+    let t = stamp_from_unix(0x655e_0f80, 0xa1);
     assert_eq!(t, 0x655e_0f80_000a_1000);
     assert_eq!(stamp_from_unix(1, 999_999), (1 << 32) | (999_999 << 12));
     // Out-of-range microseconds never spill into the seconds.
@@ -59,10 +59,25 @@ fn window() {
     for t in [n, n + FRAME - 1, n - FRAME + 1] {
         verify_stamp(t, n, None, false).unwrap();
     }
-    for t in [n + FRAME, n - FRAME, n + 17 * (1 << 32), n - (1 << 40), 0, u64::MAX, 1 << 63] {
-        assert_eq!(verify_stamp(t, n, None, true), Err(HeError::StampOutOfWindow), "{t:#x}");
+    for t in [
+        n + FRAME,
+        n - FRAME,
+        n + 17 * (1 << 32),
+        n - (1 << 40),
+        0,
+        u64::MAX,
+        1 << 63,
+    ] {
+        assert_eq!(
+            verify_stamp(t, n, None, true),
+            Err(HeError::StampOutOfWindow),
+            "{t:#x}"
+        );
         let mut p = initial_prev(n);
-        assert_eq!(verify_stamp(t, n, Some(&mut p), true), Err(HeError::StampOutOfWindow));
+        assert_eq!(
+            verify_stamp(t, n, Some(&mut p), true),
+            Err(HeError::StampOutOfWindow)
+        );
         assert_eq!(p, initial_prev(n), "prev must not move on rejection");
     }
 }
@@ -75,9 +90,18 @@ fn replay_without_jitter() {
     verify_stamp(n - FRAME + 1, n, Some(&mut prev), false).unwrap();
     verify_stamp(n, n, Some(&mut prev), false).unwrap();
     assert_eq!(prev, n);
-    assert_eq!(verify_stamp(n, n, Some(&mut prev), false), Err(HeError::StampReplayed));
-    assert_eq!(verify_stamp(n - 0x10, n, Some(&mut prev), false), Err(HeError::StampReplayed));
-    assert_eq!(verify_stamp(n - MS, n, Some(&mut prev), false), Err(HeError::StampReplayed));
+    assert_eq!(
+        verify_stamp(n, n, Some(&mut prev), false),
+        Err(HeError::StampReplayed)
+    );
+    assert_eq!(
+        verify_stamp(n - 0x10, n, Some(&mut prev), false),
+        Err(HeError::StampReplayed)
+    );
+    assert_eq!(
+        verify_stamp(n - MS, n, Some(&mut prev), false),
+        Err(HeError::StampReplayed)
+    );
     assert_eq!(prev, n);
     verify_stamp(n + 0x10, n, Some(&mut prev), false).unwrap();
     assert_eq!(prev, n + 0x10);
@@ -94,8 +118,14 @@ fn reorder_with_jitter() {
     verify_stamp(n, n, Some(&mut prev), true).unwrap();
     // Just inside / outside the 160 ms tolerance.
     verify_stamp(n - JITTER + 1, n, Some(&mut prev), true).unwrap();
-    assert_eq!(verify_stamp(n - JITTER, n, Some(&mut prev), true), Err(HeError::StampReplayed));
-    assert_eq!(verify_stamp(n - 200 * MS, n, Some(&mut prev), true), Err(HeError::StampReplayed));
+    assert_eq!(
+        verify_stamp(n - JITTER, n, Some(&mut prev), true),
+        Err(HeError::StampReplayed)
+    );
+    assert_eq!(
+        verify_stamp(n - 200 * MS, n, Some(&mut prev), true),
+        Err(HeError::StampReplayed)
+    );
     // Counter-only stamps get 256 times the tolerance.
     let co = (n - 200 * MS) | STAMP_COUNTER_ONLY;
     verify_stamp(co, n, Some(&mut prev), true).unwrap();
@@ -113,7 +143,10 @@ fn reorder_with_jitter() {
     verify_stamp(co_ok, n, Some(&mut far_prev), true).unwrap();
     assert_eq!(far_prev, n + 30 * (1 << 32));
     // ... but not without jitter.
-    assert_eq!(verify_stamp(co, n, Some(&mut prev), false), Err(HeError::StampReplayed));
+    assert_eq!(
+        verify_stamp(co, n, Some(&mut prev), false),
+        Err(HeError::StampReplayed)
+    );
     assert_eq!(prev, n);
     // Newer moves prev forward.
     verify_stamp(n + MS, n, Some(&mut prev), true).unwrap();

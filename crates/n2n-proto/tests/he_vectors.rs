@@ -41,7 +41,11 @@ fn scenarios() -> Vec<PathBuf> {
         .filter(|p| p.join("capture.pcap").is_file())
         .collect();
     v.sort();
-    assert!(v.len() >= 12, "expected at least 12 scenarios, found {}", v.len());
+    assert!(
+        v.len() >= 12,
+        "expected at least 12 scenarios, found {}",
+        v.len()
+    );
     v
 }
 
@@ -61,7 +65,8 @@ fn field(name: &[u8]) -> [u8; 20] {
 }
 
 fn s<'a>(v: &'a Value, k: &str) -> &'a str {
-    v[k].as_str().unwrap_or_else(|| panic!("missing {k} in {v}"))
+    v[k].as_str()
+        .unwrap_or_else(|| panic!("missing {k} in {v}"))
 }
 
 struct Datagram {
@@ -103,8 +108,16 @@ fn pcap_reader_matches_packets_jsonl() {
         assert!(!caps.is_empty());
         let t0 = f64::from(caps[0].ts_sec) + f64::from(caps[0].ts_usec) * 1e-6;
         for (i, (c, p)) in caps.iter().zip(&pk).enumerate() {
-            assert_eq!(c.src, s(p, "src").parse::<SocketAddr>().unwrap(), "{name} #{i}");
-            assert_eq!(c.dst, s(p, "dst").parse::<SocketAddr>().unwrap(), "{name} #{i}");
+            assert_eq!(
+                c.src,
+                s(p, "src").parse::<SocketAddr>().unwrap(),
+                "{name} #{i}"
+            );
+            assert_eq!(
+                c.dst,
+                s(p, "dst").parse::<SocketAddr>().unwrap(),
+                "{name} #{i}"
+            );
             assert_eq!(hex::encode(&c.bytes), s(p, "hex"), "{name} #{i}");
             let t = f64::from(c.ts_sec) + f64::from(c.ts_usec) * 1e-6 - t0;
             let want = p["t"].as_f64().unwrap();
@@ -170,7 +183,10 @@ fn ctx(dir: &Path) -> Ctx {
 /// Decrypting must fail and leave the buffer untouched.
 fn must_fail(c: &CommunityHe, wire: &[u8], what: &str) {
     let mut b = wire.to_vec();
-    assert!(c.decrypt(&mut b).is_err(), "{what}: decrypted under wrong keys");
+    assert!(
+        c.decrypt(&mut b).is_err(),
+        "{what}: decrypted under wrong keys"
+    );
     assert_eq!(b, wire, "{what}: buffer modified by a failed attempt");
 }
 
@@ -186,11 +202,20 @@ fn check_decrypted(
     what: &str,
 ) {
     assert_eq!(d.len, plain.len(), "{what}: length");
-    assert_eq!(hex::encode(&buf[..d.len]), hex::encode(plain), "{what}: plain");
+    assert_eq!(
+        hex::encode(&buf[..d.len]),
+        hex::encode(plain),
+        "{what}: plain"
+    );
     assert_eq!(buf[d.len..], wire[d.len..], "{what}: trailer touched");
     let mut re = plain.to_vec();
-    c.encrypt(&mut re, d.header_len, d.stamp, d.rand4, kind).unwrap();
-    assert_eq!(hex::encode(&re), hex::encode(&wire[..d.len]), "{what}: re-encryption");
+    c.encrypt(&mut re, d.header_len, d.stamp, d.rand4, kind)
+        .unwrap();
+    assert_eq!(
+        hex::encode(&re),
+        hex::encode(&wire[..d.len]),
+        "{what}: re-encryption"
+    );
 }
 
 #[test]
@@ -246,7 +271,9 @@ fn header_decryption_matches_decoded_jsonl() {
                 must_fail(&cx.fed, wire, &what);
             }
 
-            let (kind, dd) = comm.decrypt(&mut buf).unwrap_or_else(|e| panic!("{what}: {e}"));
+            let (kind, dd) = comm
+                .decrypt(&mut buf)
+                .unwrap_or_else(|e| panic!("{what}: {e}"));
             assert_eq!(kind, want_kind, "{what}");
             check_decrypted(comm, kind, wire, &buf, dd, &plain, &what);
 
@@ -272,7 +299,11 @@ fn header_decryption_matches_decoded_jsonl() {
             if s(d, "type") == "PACKET" {
                 let note = s(d, "note");
                 let h: usize = note.rsplit("header_len=").next().unwrap().parse().unwrap();
-                let want = if cx.userpw { h + 16.min(plain.len() - h) } else { h };
+                let want = if cx.userpw {
+                    h + 16.min(plain.len() - h)
+                } else {
+                    h
+                };
                 assert_eq!(dd.header_len, want, "{what}");
             } else {
                 assert_eq!(dd.header_len, plain.len(), "{what}");
@@ -312,5 +343,8 @@ fn userpw_dynamic_key_from_formula() {
     // The federation field recorded in the federation-F manifest is that buffer.
     let f = federation_field(&vectors_dir().join("federation-F"));
     assert_eq!(f, field(b"*rocksFed\0n"));
-    assert_eq!(hex::encode(he::dynamic_key(&field(b"rocks"), &f, USERPW_KEY_TIME)), USERPW_D);
+    assert_eq!(
+        hex::encode(he::dynamic_key(&field(b"rocks"), &f, USERPW_KEY_TIME)),
+        USERPW_D
+    );
 }
