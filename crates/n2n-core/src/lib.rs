@@ -7,3 +7,6 @@
 
 pub mod config;
 pub mod mgmt;
+pub mod time;
+
+pub use time::{MAX_DATAGRAM, Now, Transmit};
