@@ -5,3 +5,5 @@
 #![forbid(unsafe_code)]
 
 pub mod crypto;
+pub mod types;
+pub mod wire;
