@@ -252,7 +252,7 @@ fn xorshift(s: &mut u64) -> u64 {
 
 #[test]
 fn random_bytes_and_bit_flips() {
-    let mut s = 0x6e32_6eu64 | 1;
+    let mut s = 0x006e_326e_u64 | 1;
     // Pure noise, and noise behind a valid version byte and a valid type.
     for i in 0..200_000u32 {
         let len = (xorshift(&mut s) % 160) as usize;

@@ -21,10 +21,11 @@ use n2n_proto::wire::{
 };
 use wire_common::{Datagram, load, scenarios, vectors_dir};
 
-/// Parsed summary.txt line: (type name, token map).
-fn summary_lines(
-    scenario: &std::path::Path,
-) -> BTreeMap<usize, (String, Option<String>, Vec<(String, String)>)> {
+/// Parsed summary.txt line: type name, `[HE:..]` tag, `key=value` tokens.
+type SummaryLine = (String, Option<String>, Vec<(String, String)>);
+
+/// Parsed summary.txt lines by datagram number.
+fn summary_lines(scenario: &std::path::Path) -> BTreeMap<usize, SummaryLine> {
     let text = std::fs::read_to_string(scenario.join("summary.txt")).unwrap();
     let mut out = BTreeMap::new();
     for line in text.lines() {
