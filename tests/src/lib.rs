@@ -129,12 +129,21 @@ pub fn require_tools(test_name: &str, tools: &[&str]) -> bool {
     false
 }
 
+/// Writes a banner to the real stderr, bypassing the test harness's output capture (so a skip
+/// is visible even for a passing test).
+pub fn loud(msg: &str) {
+    use std::io::Write;
+    let bar = "!".repeat(78);
+    let _ = std::io::stderr().write_all(format!("\n{bar}\n{msg}\n{bar}\n").as_bytes());
+}
+
 #[allow(clippy::panic)]
 fn skip(test_name: &str, why: &str) {
-    let bar = "!".repeat(78);
     let msg = format!("SKIP end-to-end test `{test_name}`: missing {why}");
     if e2e_required() {
-        eprintln!("\n{bar}\n{msg}\nN2N_E2E_REQUIRED=1, so this skip is a FAILURE\n{bar}\n");
+        loud(&format!(
+            "{msg}\nN2N_E2E_REQUIRED=1, so this skip is a FAILURE"
+        ));
         record(
             test_name,
             Outcome::Fail,
@@ -142,7 +151,9 @@ fn skip(test_name: &str, why: &str) {
         );
         panic!("{msg} (N2N_E2E_REQUIRED=1 forbids skipping)");
     }
-    eprintln!("\n{bar}\n{msg}\n{bar}\n");
+    loud(&format!(
+        "{msg}\n(set N2N_E2E_REQUIRED=1 to make this a failure)"
+    ));
     record(test_name, Outcome::Skip, &[("reason", why.to_string())]);
 }
 

@@ -42,7 +42,10 @@ pub fn mgmt_query_timeout(
 ) -> Result<Vec<String>> {
     let sock = ns.udp_socket(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))?;
     let dst = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    sock.send_to(request.as_bytes(), dst)
+    // Connected, so that only the port's replies arrive and ICMP "port unreachable" is reported.
+    sock.connect(dst)
+        .map_err(io_err(format!("connecting to {dst}")))?;
+    sock.send(request.as_bytes())
         .map_err(io_err(format!("sending mgmt request to {dst}")))?;
     let deadline = Instant::now() + timeout;
     let mut lines = Vec::new();
@@ -58,8 +61,8 @@ pub fn mgmt_query_timeout(
         }
         sock.set_read_timeout(Some(wait.max(Duration::from_millis(1))))
             .map_err(io_err("set_read_timeout"))?;
-        match sock.recv_from(&mut buf) {
-            Ok((n, from)) if from == dst => {
+        match sock.recv(&mut buf) {
+            Ok(n) => {
                 let text = String::from_utf8_lossy(buf.get(..n).unwrap_or_default());
                 let line = text.trim_end_matches(['\n', '\r']).to_string();
                 let t = reply_type(&line);
@@ -68,7 +71,6 @@ pub fn mgmt_query_timeout(
                     break;
                 }
             }
-            Ok(_) => {} // stray datagram from elsewhere
             Err(e)
                 if matches!(
                     e.kind(),

@@ -95,7 +95,7 @@ pub fn ping(ns: &Netns, dst: &str, size: usize, count: u32, df: bool) -> Result<
 /// Result of [`iperf3_client`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct IperfResult {
-    /// Goodput in Mbit/s (TCP: as received; UDP: the sender's reported rate).
+    /// Goodput in Mbit/s as measured by the receiver.
     pub mbps: f64,
     /// TCP retransmissions (sender side).
     pub retransmits: Option<u64>,
@@ -126,15 +126,22 @@ pub fn parse_iperf3_json(json: &str) -> Result<IperfResult> {
             .and_then(|s| s.get(key))
             .and_then(|x| x.as_f64())
     };
-    let (bps, retransmits, lost, jitter) = if let Some(bps) = f("sum_received", "bits_per_second") {
+    let udp = |sec: &str| {
+        let bps = f(sec, "bits_per_second")?;
+        let lost = f(sec, "lost_percent")?;
+        Some((bps, None, Some(lost), f(sec, "jitter_ms")))
+    };
+    // UDP (iperf3 >= 3.x reports the receiver's view in `sum_received`, older ones in `sum`),
+    // then TCP.
+    let parsed = udp("sum_received").or_else(|| udp("sum")).or_else(|| {
+        let bps = f("sum_received", "bits_per_second")?;
         let rtx = end
             .get("sum_sent")
             .and_then(|s| s.get("retransmits"))
             .and_then(|x| x.as_u64());
-        (bps, rtx, None, None)
-    } else if let Some(bps) = f("sum", "bits_per_second") {
-        (bps, None, f("sum", "lost_percent"), f("sum", "jitter_ms"))
-    } else {
+        Some((bps, rtx, None, None))
+    });
+    let Some((bps, retransmits, lost, jitter)) = parsed else {
         return Err(Error::Parse {
             what: "iperf3 JSON".into(),
             detail: "no sum_received/sum bits_per_second".into(),
@@ -319,6 +326,14 @@ mod tests {
         let udp = r#"{"end":{"sum":{"bits_per_second":1e7,"lost_percent":0.5,"jitter_ms":0.01}}}"#;
         let r = parse_iperf3_json(udp).unwrap();
         assert_eq!((r.mbps, r.lost_percent), (10.0, Some(0.5)));
+        let udp312 = r#"{"end":{"sum":{"bits_per_second":1.1e7,"lost_percent":0},
+            "sum_sent":{"bits_per_second":1.1e7,"lost_percent":0},
+            "sum_received":{"bits_per_second":9e6,"lost_percent":2.5,"jitter_ms":0.004}}}"#;
+        let r = parse_iperf3_json(udp312).unwrap();
+        assert_eq!(
+            (r.mbps, r.lost_percent, r.retransmits),
+            (9.0, Some(2.5), None)
+        );
         assert!(parse_iperf3_json(r#"{"error":"unable to connect"}"#).is_err());
         assert!(parse_iperf3_json("garbage").is_err());
     }
