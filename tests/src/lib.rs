@@ -42,7 +42,7 @@ use std::time::Duration;
 pub use bins::{find_binary, target_dir, workspace_dir};
 pub use impair::{Impairment, ImpairmentSpec};
 pub use mgmt::{
-    UdpEchoServer, mgmt_query, mgmt_query_timeout, mgmt_rows, udp_exchange, udp_whoami,
+    MgmtClient, UdpEchoServer, mgmt_query, mgmt_query_timeout, mgmt_rows, udp_exchange, udp_whoami,
 };
 pub use netns::{Lab, Netns};
 pub use nix::sys::signal::Signal;

@@ -40,57 +40,97 @@ pub fn mgmt_query_timeout(
     request: &str,
     timeout: Duration,
 ) -> Result<Vec<String>> {
-    let sock = ns.udp_socket(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))?;
-    let dst = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    // Connected, so that only the port's replies arrive and ICMP "port unreachable" is reported.
-    sock.connect(dst)
-        .map_err(io_err(format!("connecting to {dst}")))?;
-    sock.send(request.as_bytes())
-        .map_err(io_err(format!("sending mgmt request to {dst}")))?;
-    let deadline = Instant::now() + timeout;
-    let mut lines = Vec::new();
-    let mut buf = vec![0u8; 65536];
-    loop {
-        let now = Instant::now();
-        if now >= deadline {
-            break;
-        }
-        let mut wait = deadline - now;
-        if !lines.is_empty() {
-            wait = wait.min(TEXT_IDLE);
-        }
-        sock.set_read_timeout(Some(wait.max(Duration::from_millis(1))))
+    MgmtClient::connect(ns, port)?.query(request, timeout)
+}
+
+/// A management-port client socket inside a namespace, for several queries or for
+/// subscriptions (`s 1 peer`) whose events arrive later.
+#[derive(Debug)]
+pub struct MgmtClient {
+    sock: UdpSocket,
+    port: u16,
+    ns_name: String,
+}
+
+fn is_timeout(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+    )
+}
+
+impl MgmtClient {
+    /// A socket on 127.0.0.1 inside `ns`, connected to `127.0.0.1:port` (so only that port's
+    /// replies arrive and an ICMP "port unreachable" is reported as an error).
+    pub fn connect(ns: &Netns, port: u16) -> Result<MgmtClient> {
+        let sock = ns.udp_socket(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))?;
+        let dst = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        sock.connect(dst)
+            .map_err(io_err(format!("connecting to {dst}")))?;
+        Ok(MgmtClient {
+            sock,
+            port,
+            ns_name: ns.name().to_string(),
+        })
+    }
+
+    /// Sends one request datagram.
+    pub fn send(&self, request: &str) -> Result<()> {
+        self.sock.send(request.as_bytes()).map_err(io_err(format!(
+            "sending mgmt request to port {}",
+            self.port
+        )))?;
+        Ok(())
+    }
+
+    /// Receives one reply datagram (trailing newline removed) within `timeout`; `None` on
+    /// timeout.
+    pub fn recv_line(&self, timeout: Duration) -> Result<Option<String>> {
+        let mut buf = vec![0u8; 65536];
+        self.sock
+            .set_read_timeout(Some(timeout.max(Duration::from_millis(1))))
             .map_err(io_err("set_read_timeout"))?;
-        match sock.recv(&mut buf) {
+        match self.sock.recv(&mut buf) {
             Ok(n) => {
                 let text = String::from_utf8_lossy(buf.get(..n).unwrap_or_default());
-                let line = text.trim_end_matches(['\n', '\r']).to_string();
-                let t = reply_type(&line);
-                lines.push(line);
-                if matches!(t.as_deref(), Some("end" | "error")) {
-                    break;
-                }
+                Ok(Some(text.trim_end_matches(['\n', '\r']).to_string()))
             }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                if !lines.is_empty() {
-                    break; // quiet after a text reply
-                }
-            }
+            Err(e) if is_timeout(&e) => Ok(None),
             Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-                return Err(Error::Other(format!(
-                    "management port {port} in {} refused (nothing listening)",
-                    ns.name()
-                )));
+                Err(Error::Other(format!(
+                    "management port {} in {} refused (nothing listening)",
+                    self.port, self.ns_name
+                )))
             }
-            Err(e) => return Err(io_err("receiving mgmt reply")(e)),
+            Err(e) => Err(io_err("receiving mgmt reply")(e)),
         }
     }
-    Ok(lines)
+
+    /// Sends `request` and collects replies like [`mgmt_query`].
+    pub fn query(&self, request: &str, timeout: Duration) -> Result<Vec<String>> {
+        self.send(request)?;
+        let deadline = Instant::now() + timeout;
+        let mut lines = Vec::new();
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            let mut wait = deadline - now;
+            if !lines.is_empty() {
+                wait = wait.min(TEXT_IDLE);
+            }
+            let Some(line) = self.recv_line(wait)? else {
+                break; // overall timeout, or quiet after a text reply
+            };
+            let t = reply_type(&line);
+            lines.push(line);
+            if matches!(t.as_deref(), Some("end" | "error")) {
+                break;
+            }
+        }
+        Ok(lines)
+    }
 }
 
 /// The `row` objects of a JSON management reply, parsed. Lines that are not valid JSON are

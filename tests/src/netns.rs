@@ -118,6 +118,22 @@ impl Lab {
         Netns::with_log_dir(&self.test, role, self.log_dir.clone())
     }
 
+    /// A new namespace plugged into `bridge` as `eth0` with address `cidr`
+    /// (e.g. `"198.18.0.10/24"`).
+    pub fn host_on(&self, role: &str, bridge: &Bridge, cidr: &str) -> Result<Netns> {
+        let ns = self.netns(role)?;
+        bridge.attach(&ns, "eth0", Some(cidr))?;
+        Ok(ns)
+    }
+
+    /// A new namespace behind `router` (LAN side) as `eth0` with address `cidr`
+    /// (e.g. `"198.19.1.2/24"`) and a default route via the router.
+    pub fn host_behind(&self, role: &str, router: &NatRouter, cidr: &str) -> Result<Netns> {
+        let ns = self.netns(role)?;
+        router.attach(&ns, "eth0", cidr)?;
+        Ok(ns)
+    }
+
     /// A new L2 switch (a bridge in its own namespace).
     pub fn bridge(&self, role: &str) -> Result<Bridge> {
         Bridge::new(self.netns(role)?)
@@ -172,8 +188,10 @@ impl Netns {
             procs: Mutex::new(Vec::new()),
         };
         ns.ip(&["link", "set", "lo", "up"])?;
-        ns.sysctl("net.ipv6.conf.all.disable_ipv6", "1")?;
-        ns.sysctl("net.ipv6.conf.default.disable_ipv6", "1")?;
+        if Path::new("/proc/sys/net/ipv6").exists() {
+            ns.sysctl("net.ipv6.conf.all.disable_ipv6", "1")?;
+            ns.sysctl("net.ipv6.conf.default.disable_ipv6", "1")?;
+        }
         Ok(ns)
     }
 

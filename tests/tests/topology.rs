@@ -75,8 +75,7 @@ fn nat_eim_udp() {
     let mut sc = Scenario::new("topology/nat_eim_udp");
     let lab = Lab::new("nat_eim");
     let wan = lab.bridge("wan").unwrap();
-    let server = lab.netns("server").unwrap();
-    wan.attach(&server, "eth0", Some("198.18.0.10/24")).unwrap();
+    let server = lab.host_on("server", &wan, "198.18.0.10/24").unwrap();
     let echo = UdpEchoServer::start(&server, sa("0.0.0.0", 3478)).unwrap();
     let server_addr = sa("198.18.0.10", 3478);
 
@@ -98,10 +97,8 @@ fn nat_eim_udp() {
             "198.19.2.1/24",
         )
         .unwrap();
-    let h1 = lab.netns("h1").unwrap();
-    let h2 = lab.netns("h2").unwrap();
-    r1.attach(&h1, "eth0", "198.19.1.2/24").unwrap();
-    r2.attach(&h2, "eth0", "198.19.2.2/24").unwrap();
+    let h1 = lab.host_behind("h1", &r1, "198.19.1.2/24").unwrap();
+    let h2 = lab.host_behind("h2", &r2, "198.19.2.2/24").unwrap();
 
     for (host, router, port) in [(&h1, &r1, 40001u16), (&h2, &r2, 40002)] {
         let sock = host.udp_socket(sa("0.0.0.0", port)).unwrap();
@@ -339,7 +336,7 @@ fn mgmt_query_fake_server() {
     let server = thread::spawn(move || {
         let mut buf = [0u8; 512];
         let mut requests = Vec::new();
-        for _ in 0..3 {
+        for _ in 0..4 {
             let Ok((n, from)) = sock.recv_from(&mut buf) else {
                 break;
             };
@@ -352,6 +349,14 @@ fn mgmt_query_fake_server() {
                     r#"{"_tag":"7","_type":"row","macaddr":"02:00:00:00:00:02"}"#.into(),
                     r#"{"_tag":"7","_type":"end","cmd":"edges"}"#.into(),
                     r#"{"_tag":"7","_type":"row","late":"ignored"}"#.into(),
+                ]
+            } else if req == "s 9 peer" {
+                sock.send_to(b"{\"_tag\":\"9\",\"_type\":\"subscribe\"}\n", from)
+                    .unwrap();
+                thread::sleep(Duration::from_millis(300));
+                vec![
+                    r#"{"_tag":"9","_type":"event","action":4,"macaddr":"02:00:00:00:00:03"}"#
+                        .into(),
                 ]
             } else if req.starts_with("w ") {
                 vec![r#"{"_tag":"8","_type":"error","error":"badauth"}"#.into()]
@@ -383,7 +388,15 @@ fn mgmt_query_fake_server() {
         vec!["community: x".to_string(), "edges: 0".to_string()]
     );
     assert!(t0.elapsed() < Duration::from_secs(2));
-    assert_eq!(server.join().unwrap().len(), 3);
+    // A subscription: the event arrives later on the same client socket.
+    let client = MgmtClient::connect(&ns, 5644).unwrap();
+    client.send("s 9 peer").unwrap();
+    let sub = client.recv_line(T).unwrap().unwrap();
+    assert!(sub.contains("subscribe"), "{sub}");
+    let ev = client.recv_line(T).unwrap().unwrap();
+    assert!(ev.contains(r#""action":4"#), "{ev}");
+    assert_eq!(client.recv_line(Duration::from_millis(100)).unwrap(), None);
+    assert_eq!(server.join().unwrap().len(), 4);
     // Nothing listens on this port.
     assert!(mgmt_query_timeout(&ns, 5645, "r 1 info", Duration::from_millis(500)).is_err());
 }
