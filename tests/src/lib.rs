@@ -40,13 +40,14 @@ mod topo;
 use std::time::Duration;
 
 pub use bins::{find_binary, target_dir, workspace_dir};
-pub use impair::{Impairment, ImpairmentSpec};
+pub use impair::{ImpairStats, Impairment, ImpairmentSpec};
 pub use mgmt::{
-    MgmtClient, UdpEchoServer, mgmt_query, mgmt_query_timeout, mgmt_rows, udp_exchange, udp_whoami,
+    MGMT_TIMEOUT, MgmtClient, UdpEchoServer, mgmt_query, mgmt_query_timeout, mgmt_rows,
+    udp_exchange, udp_whoami,
 };
-pub use netns::{Lab, Netns};
+pub use netns::{Lab, NS_PREFIX, Netns};
 pub use nix::sys::signal::Signal;
-pub use proc::Proc;
+pub use proc::{KILL_GRACE, Proc};
 pub use results::{
     Outcome, ResultRow, Scenario, print_summary, read_results, record, reset_results, results_path,
 };
@@ -54,7 +55,7 @@ pub use tools::{
     IperfResult, Netem, PingResult, iperf3_client, iperf3_server, netem, parse_iperf3_json,
     parse_ping, ping, wait_until,
 };
-pub use topo::{Bridge, NatKind, NatRouter, veth};
+pub use topo::{BRIDGE_DEV, Bridge, NAT_LAN_DEV, NAT_WAN_DEV, NatKind, NatRouter, veth};
 
 /// Default bound for one external command (`ip`, `nft`, `tc`, ...).
 pub const CMD_TIMEOUT: Duration = Duration::from_secs(30);

@@ -232,7 +232,7 @@ impl Netem {
     }
 
     /// Packets seen / dropped / delivered by the userspace emulation (None for kernel netem).
-    pub fn user_stats(&self) -> Option<crate::impair::ImpairStats> {
+    pub fn user_stats(&self) -> Option<crate::ImpairStats> {
         match &self.kind {
             NetemKind::Kernel => None,
             NetemKind::User(i) => Some(i.stats()),
