@@ -1014,16 +1014,16 @@ fn parse_mac(name: &str, v: &str) -> Result<[u8; 6], CliError> {
 }
 
 fn check_ifname(name: &str, v: &str) -> Result<(), CliError> {
-    if v.is_empty() || v.len() > IFNAME_MAX {
-        return Err(bad(
+    if crate::tap::valid_ifname(v) {
+        Ok(())
+    } else {
+        Err(bad(
             name,
-            format!("device name '{v}' must be 1..{IFNAME_MAX} bytes"),
-        ));
+            format!(
+                "'{v}' is not a valid interface name (1..{IFNAME_MAX} bytes, no '/', ':' or spaces)"
+            ),
+        ))
     }
-    if v == "." || v == ".." || v.chars().any(|c| c == '/' || c == ':' || c.is_whitespace()) {
-        return Err(bad(name, format!("'{v}' is not a valid interface name")));
-    }
-    Ok(())
 }
 
 fn parse_id(name: &str, v: &str) -> Result<u32, CliError> {
