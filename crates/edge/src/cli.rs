@@ -44,10 +44,10 @@ pub const IFNAME_MAX: usize = 15;
 pub const DEFAULT_MTU: u16 = 1500;
 /// Smallest accepted TAP MTU (the IPv4 minimum).
 pub const MIN_MTU: u16 = 68;
-/// Largest accepted TAP MTU.
-pub const MAX_MTU: u16 = 9000;
-/// Above this TAP MTU, C n2n peers (2048-byte buffers) lose frames.
-pub const C_PEER_MTU_LIMIT: u16 = 1950;
+/// Largest accepted TAP MTU: a frame plus the worst-case PACKET header and
+/// cipher overhead must fit the 2048-byte datagram buffers of C n2n and of
+/// `n2n_core` (`MAX_DATAGRAM`).
+pub const MAX_MTU: u16 = 1950;
 /// Default management port.
 pub const DEFAULT_MGMT_PORT: u16 = 5644;
 /// Default registration interval (seconds).
@@ -810,11 +810,6 @@ fn validate(
         warnings.push("-a dhcp: usually needs -r so that DHCP traffic is not dropped".into());
     }
     let mtu = raw.mtu.unwrap_or(DEFAULT_MTU);
-    if mtu > C_PEER_MTU_LIMIT {
-        warnings.push(format!(
-            "MTU {mtu} is above {C_PEER_MTU_LIMIT}: C n2n peers drop such frames"
-        ));
-    }
 
     let desc_src = match raw.desc {
         Some(d) => d,
@@ -1112,13 +1107,12 @@ TAP DEVICE AND OVERLAY
                             administered)
  -d, --tap-device <name>    TAP device name (default edge0); an existing TAP
                             device of that name is reused
- -M <mtu>                   TAP MTU, 68..9000. Default 1500 (C n2n: 1290), so
+ -M <mtu>                   TAP MTU, 68..1950. Default 1500 (C n2n: 1290), so
                             that hosts and VMs bridged behind the edge can send
                             full 1514-byte frames; the resulting ~1600-byte
                             UDP datagrams are fragmented by the kernel because
-                            DF is off (see -D). Above 1950, C n2n peers drop
-                            frames. With -D, choose an MTU that fits the path
-                            (about path MTU - 110)
+                            DF is off (see -D). With -D, choose an MTU that
+                            fits the path (about path MTU - 110)
  -r                         allow routed/bridged traffic (no source/destination
                             address checks); needed for routers, bridges, DHCP
  -E                         accept multicast MAC frames (default: drop; needed
@@ -1384,7 +1378,7 @@ mod tests {
             (&["-i", "x"][..], "-i"),
             (&["-L", "256"][..], "-L"),
             (&["-M", "67"][..], "-M"),
-            (&["-M", "9001"][..], "-M"),
+            (&["-M", "1951"][..], "-M"),
             (&["-m", "01:00:5e:00:00:01"][..], "multicast"),
             (&["-m", "00:00:00:00:00:00"][..], "-m"),
             (&["-m", "1:2:3:4:5"][..], "-m"),

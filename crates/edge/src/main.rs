@@ -196,40 +196,51 @@ fn print_plan(opts: &EdgeOptions, mac: &[u8; 6], local: std::net::SocketAddr, ta
 
 /// ======================= TODO(edge-core): DRIVER SEAM =======================
 ///
-/// The sans-IO edge state machine (`n2n_core::edge::Edge`) does not exist
-/// yet. When it does, this function becomes the loop below; until then it
-/// stops here with an error instead of pretending to speak the protocol.
+/// The sans-IO edge state machine (`n2n_core::edge::Edge`, contract in
+/// /work/wt/CORE-API.md) is not written yet. When it is, this function
+/// becomes the loop below; until then it stops here with an error instead of
+/// pretending to speak the protocol.
 ///
 /// ```text
-/// let mut edge = Edge::new(config_from(opts), io.mac, rng_seed, wall_clock, Instant::now());
-/// let (mut frame, mut dgram, mut out) = (vec![0; tap.max_frame_len()], [0u8; 65536], Vec::new());
+/// let now = || Now { mono: Instant::now(), unix_us: unix_micros() };
+/// let mut edge = Edge::new(EdgeConfig::from(opts, io.mac), rng_seed_from_os(), now());
+/// // resolve every -l host:port (IPv4), feed results; retry unresolved ones later
+/// edge.set_supernode_addr(i, addr);
+/// let mut frame = vec![0; tap.max_frame_len()];   // MTU + 14
+/// let (mut dgram, mut out) = ([0u8; 65536], [0u8; MAX_DATAGRAM]);
 /// loop {
 ///     // 1. drain outputs until nothing is left
-///     while let Some(tx) = edge.poll_transmit(&mut buf) { io.sock.send_to(&buf[..tx.len], tx.dst).await }
+///     while let Some(tx) = edge.poll_transmit(&mut out) { sock.send_to(&out[..tx.len], tx.dst).await }
 ///     while let Some(ev) = edge.poll_event() {
 ///         match ev {
-///             TapFrame(f)           => tap.send(f).await,
-///             AddressAssigned(a, p) => open the TAP (Auto mode) or tap.set_ipv4(a, p),
-///             MgmtReply(to, lines)  => mgmt.send_to(line, to) for each,
-///             Stopped               => return Ok(()),
+///             Event::AssignAddress(a) => open the TAP now (Auto mode) / tap.set_ipv4(a.ip, a.prefix),
+///             Event::Registered | peer events => log,
+///             ...
 ///         }
 ///     }
 ///     let deadline = edge.poll_timeout();
 ///     // 2. wait for one input, feed it, go back to 1
 ///     tokio::select! {
-///         n = tap.recv(&mut frame)          => edge.encapsulate(now, &frame[..n], &mut out),
-///         (n, from) = sock.recv_from(&mut dgram)  => edge.decapsulate(now, from, &mut dgram[..n], false, &mut out),
-///         (n, from) = mcast.recv_from(&mut dgram) => edge.decapsulate(now, from, &mut dgram[..n], true, &mut out),
-///         (n, from) = mgmt.recv_from(&mut dgram)  => edge.handle_mgmt(now, parse_request(&dgram[..n])),
-///         _ = sleep_until(deadline)         => edge.handle_timeout(now),
-///         _ = sigint_or_sigterm             => edge.shutdown(now), // then drain (UNREGISTER_SUPER)
+///         n = tap.recv(&mut frame) => if let Some(tx) = edge.encapsulate(now(), &frame[..n], &mut out) {
+///                                         sock.send_to(&out[..tx.len], tx.dst) },
+///         (n, from) = sock.recv_from(&mut dgram) =>
+///             if let Some(len) = edge.decapsulate(now(), from, &mut dgram[..n], false, &mut out) {
+///                 tap.send(&out[..len]) },
+///         (n, from) = mcast.recv_from(&mut dgram) => same with via_multicast = true,
+///         (n, from) = mgmt.recv_from(&mut dgram) => {
+///             let o = edge.handle_mgmt(now(), from, &dgram[..n]);
+///             send o.replies to `from`; act on o.action (Stop => shutdown, SetVerbosity(v))
+///         }
+///         _ = sleep_until(deadline) => edge.handle_timeout(now()),
+///         _ = sigint_or_sigterm => { edge.shutdown(now()); drain poll_transmit; return Ok(()) }
 ///     }
 /// }
 /// ```
 ///
 /// Still to add around it: the multicast discovery socket (0.0.0.0:1968,
-/// 224.0.0.68, only with P2P and no `-e`), the management socket
-/// (127.0.0.1:`-t`), signals, sd_notify READY, privilege drop (n2n-sys).
+/// group 224.0.0.68, only with P2P and no `-e`), the management socket
+/// (127.0.0.1:`-t`), signals, sd_notify READY=1, privilege drop (n2n-sys),
+/// DHCP mode re-reading the TAP address every 30 s (`Tap::ipv4`).
 async fn drive(opts: &EdgeOptions, io: Io) -> Result<(), String> {
     let Io { tap, sock, mac } = io;
     tracing::debug!(
