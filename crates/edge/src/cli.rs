@@ -251,6 +251,89 @@ pub struct EdgeOptions {
     pub warnings: Vec<String>,
 }
 
+impl EdgeOptions {
+    /// The configuration as `name: value` lines (secrets shown only as
+    /// their length), as printed by `--dry-run`.
+    pub fn describe(&self) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        let opt = |o: Option<String>| o.unwrap_or_else(|| "-".into());
+        let lines: Vec<(&str, String)> = vec![
+            ("community", self.community.clone()),
+            ("supernodes", self.supernodes.join(",")),
+            ("bind", self.bind.to_string()),
+            ("tos", opt(self.tos.map(|t| t.to_string()))),
+            ("pmtu_discovery", self.pmtu_discovery.to_string()),
+            (
+                "preferred_local",
+                opt(self.preferred_local.map(|p| match p {
+                    PreferredLocal::Auto => "auto".into(),
+                    PreferredLocal::Addr(a) => a.to_string(),
+                })),
+            ),
+            ("p2p", self.p2p.to_string()),
+            (
+                "register_interval",
+                self.register_interval.as_secs().to_string(),
+            ),
+            ("register_ttl", self.register_ttl.to_string()),
+            (
+                "cipher",
+                format!("{} ({})", self.cipher.name(), self.cipher.id()),
+            ),
+            (
+                "key",
+                opt(self
+                    .key
+                    .as_ref()
+                    .map(|k| format!("{} bytes", k.bytes().len()))),
+            ),
+            ("header_encryption", self.header_encryption.to_string()),
+            ("compression", format!("{:?}", self.compression)),
+            ("selection", format!("{:?}", self.selection)),
+            (
+                "tap_address",
+                match self.tap_address {
+                    TapAddress::Static { ip, prefix } => format!("static {ip}/{prefix}"),
+                    TapAddress::Auto => "auto".into(),
+                    TapAddress::Dhcp => "dhcp".into(),
+                },
+            ),
+            ("mac", opt(self.mac.map(|m| crate::tap::format_mac(&m)))),
+            ("tap_name", self.tap_name.clone()),
+            ("mtu", self.mtu.to_string()),
+            ("routing", self.routing.to_string()),
+            ("multicast", self.multicast.to_string()),
+            ("desc", self.desc.clone()),
+            (
+                "rules",
+                self.rules
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ),
+            ("foreground", self.foreground.to_string()),
+            ("mgmt_port", self.mgmt_port.to_string()),
+            (
+                "mgmt_password",
+                if self.mgmt_password == DEFAULT_MGMT_PASSWORD {
+                    "default".into()
+                } else {
+                    format!("{} bytes", self.mgmt_password.len())
+                },
+            ),
+            ("verbosity", self.verbosity.to_string()),
+            ("uid", opt(self.uid.map(|u| u.to_string()))),
+            ("gid", opt(self.gid.map(|g| g.to_string()))),
+        ];
+        for (k, v) in lines {
+            let _ = writeln!(s, "{k}: {v}");
+        }
+        s
+    }
+}
+
 /// What the command line asks for.
 #[derive(Debug, Clone)]
 pub enum Invocation {
@@ -260,6 +343,8 @@ pub enum Invocation {
     LongHelp,
     /// Run the edge.
     Run(Box<EdgeOptions>),
+    /// `--dry-run` (extension): validate, print the configuration, exit.
+    DryRun(Box<EdgeOptions>),
 }
 
 /// A bad command line or configuration file: one line naming the problem.
@@ -370,6 +455,7 @@ enum Opt {
     ShortHelp,
     LongHelp,
     NoPortForwarding,
+    DryRun,
     Meaningless,
 }
 
@@ -434,6 +520,7 @@ const SPECS: &[OptSpec<Opt>] = &[
     spec(Some('h'), None, No, Opt::ShortHelp),
     spec(None, Some("help"), No, Opt::LongHelp),
     spec(None, Some("no-port-forwarding"), No, Opt::NoPortForwarding),
+    spec(None, Some("dry-run"), No, Opt::DryRun),
     spec(Some('s'), None, Required, Opt::Meaningless),
 ];
 
@@ -515,6 +602,7 @@ pub fn parse_args(
 ) -> Result<Invocation, CliError> {
     let items = getopt::scan(SPECS, args)?;
     let mut raw = Raw::default();
+    let mut dry_run = false;
     for item in items {
         match item {
             Item::Positional {
@@ -529,17 +617,20 @@ pub fn parse_args(
                 };
                 return Err(CliError::Positional { word, hint });
             }
-            Item::Opt { key, name, value } => {
-                match key {
-                    Opt::ShortHelp => return Ok(Invocation::ShortHelp),
-                    Opt::LongHelp => return Ok(Invocation::LongHelp),
-                    _ => {}
-                }
-                apply(&mut raw, key, &name, value)?;
-            }
+            Item::Opt { key, name, value } => match key {
+                Opt::ShortHelp => return Ok(Invocation::ShortHelp),
+                Opt::LongHelp => return Ok(Invocation::LongHelp),
+                Opt::DryRun => dry_run = true,
+                _ => apply(&mut raw, key, &name, value)?,
+            },
         }
     }
-    validate(raw, env, host_name).map(|o| Invocation::Run(Box::new(o)))
+    let opts = Box::new(validate(raw, env, host_name)?);
+    Ok(if dry_run {
+        Invocation::DryRun(opts)
+    } else {
+        Invocation::Run(opts)
+    })
 }
 
 fn req(name: &str, value: Option<String>) -> Result<String, CliError> {
@@ -705,7 +796,7 @@ fn apply(raw: &mut Raw, key: Opt, name: &str, value: Option<String>) -> Result<(
         Opt::Meaningless => {
             return Err(unsupported(name, "it has no meaning for the edge"));
         }
-        Opt::ShortHelp | Opt::LongHelp => {}
+        Opt::ShortHelp | Opt::LongHelp | Opt::DryRun => {}
     }
     Ok(())
 }
@@ -1144,6 +1235,8 @@ LOCAL OPTIONS
  --help                     this help
  --no-port-forwarding       accepted for 3.1.1 compatibility; this edge never
                             maps ports with UPnP/NAT-PMP anyway
+ --dry-run                  (extension) check the options, print the resulting
+                            configuration and exit without opening anything
 
 ENVIRONMENT
  N2N_KEY, N2N_COMMUNITY, N2N_PASSWORD   used when -k, -c, -J are not given

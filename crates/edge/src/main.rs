@@ -52,6 +52,13 @@ fn main() -> ExitCode {
             print!("{}", cli::LONG_HELP);
             ExitCode::SUCCESS
         }
+        Ok(Invocation::DryRun(opts)) => {
+            for w in &opts.warnings {
+                eprintln!("edge: warning: {w}");
+            }
+            print!("{}", opts.describe());
+            ExitCode::SUCCESS
+        }
         Ok(Invocation::Run(opts)) => run(*opts),
     }
 }
