@@ -1,3 +1,7 @@
+#![doc = include_str!("../README.md")]
+//!
+//! # Modules
+//!
 //! The n2n edge daemon's I/O side: command line and configuration files
 //! ([`cli`]), traffic rules ([`rules`]), the Linux TAP device ([`tap`]) and the
 //! main UDP socket ([`sock`]). The protocol itself lives in the sans-IO

@@ -37,7 +37,13 @@ fn e2e_available(test: &str) -> bool {
     if required {
         panic!("{test}: {why}, but N2N_E2E_REQUIRED=1");
     }
-    eprintln!("\n*** SKIPPED {test}: {why} (set N2N_E2E_REQUIRED=1 to make this a failure) ***\n");
+    // Written to the real stderr (not eprintln!, which the test harness
+    // captures) so that the skip is visible in a normal `cargo test` run.
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "\n*** SKIPPED {test}: {why} (set N2N_E2E_REQUIRED=1 to make this a failure) ***"
+    );
     false
 }
 
