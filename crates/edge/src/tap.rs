@@ -1,0 +1,450 @@
+//! The Linux TAP device of the edge.
+//!
+//! The device is opened with `tun-rs` (`/dev/net/tun`, `IFF_TAP | IFF_NO_PI`)
+//! and configured over rtnetlink (MAC, MTU, IPv4 address, up), in the
+//! network namespace of the calling thread. Frames are read and written
+//! asynchronously (tokio), one Ethernet frame (no FCS) per call.
+//!
+//! If a device of the requested name already exists it is reused when it is
+//! a TAP device (as C n2n does, e.g. a persistent `ip tuntap add … mode tap`
+//! device); any other kind of device is an error naming the problem.
+//!
+//! [`Tap::open`] and every method must run inside a tokio runtime (a netlink
+//! connection task is spawned on it). All netlink sockets are created when
+//! the device is opened, so the device keeps being configured in the
+//! namespace it was opened in.
+
+use std::fmt;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr};
+
+use futures_util::TryStreamExt;
+use netlink_packet_route::AddressFamily;
+use netlink_packet_route::address::{AddressAttribute, AddressMessage};
+use netlink_packet_route::link::{
+    InfoData, InfoKind, InfoTun, LinkAttribute, LinkInfo, LinkMessage,
+};
+use rtnetlink::{Handle, LinkUnspec};
+use tun_rs::{AsyncDevice, DeviceBuilder, Layer};
+
+/// Ethernet header length (destination, source, EtherType).
+pub const ETH_HLEN: usize = 14;
+
+/// What to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TapConfig {
+    /// Interface name (`-d`, 1..=15 bytes).
+    pub name: String,
+    /// MAC address (locally administered unicast normally).
+    pub mac: [u8; 6],
+    /// MTU (`-M`).
+    pub mtu: u16,
+    /// IPv4 address and prefix length, or `None` to leave the device
+    /// without an address (supernode-assigned address not known yet, DHCP).
+    pub ipv4: Option<(Ipv4Addr, u8)>,
+}
+
+/// Why the TAP could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TapError {
+    /// The name is not a valid interface name.
+    #[error("invalid TAP device name '{0}' (1..15 bytes, no '/', ':' or white space)")]
+    BadName(String),
+    /// A device of that name exists and is something else.
+    #[error("network device {name} already exists and is not a TAP device (it is {kind})")]
+    NotTap {
+        /// Device name.
+        name: String,
+        /// What it is (`veth`, `a TUN device`, …).
+        kind: String,
+    },
+    /// The existing TAP is attached to another process.
+    #[error("TAP device {name} is already in use by another process")]
+    Busy {
+        /// Device name.
+        name: String,
+    },
+    /// Missing privileges.
+    #[error(
+        "not permitted to open TAP device {name}: run as root or with CAP_NET_ADMIN ({source})"
+    )]
+    Permission {
+        /// Device name.
+        name: String,
+        /// OS error.
+        source: io::Error,
+    },
+    /// Opening `/dev/net/tun` or `TUNSETIFF` failed otherwise.
+    #[error("cannot open TAP device {name}: {source}")]
+    Open {
+        /// Device name.
+        name: String,
+        /// OS error.
+        source: io::Error,
+    },
+    /// A netlink configuration step failed.
+    #[error("TAP device {name}: {step} failed: {source}")]
+    Configure {
+        /// Device name.
+        name: String,
+        /// What was attempted.
+        step: &'static str,
+        /// OS error.
+        source: io::Error,
+    },
+}
+
+/// An open, configured TAP device.
+pub struct Tap {
+    dev: AsyncDevice,
+    name: String,
+    index: u32,
+    mac: [u8; 6],
+    mtu: u16,
+    nl: Handle,
+    nl_task: tokio::task::JoinHandle<()>,
+}
+
+impl fmt::Debug for Tap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tap")
+            .field("name", &self.name)
+            .field("index", &self.index)
+            .field("mac", &format_mac(&self.mac))
+            .field("mtu", &self.mtu)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Tap {
+    fn drop(&mut self) {
+        self.nl_task.abort();
+    }
+}
+
+fn nl_err(e: rtnetlink::Error) -> io::Error {
+    match e {
+        rtnetlink::Error::NetlinkError(m) => m.to_io(),
+        other => io::Error::other(other.to_string()),
+    }
+}
+
+/// Whether `name` is acceptable as a Linux interface name.
+pub fn valid_ifname(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 15
+        && name != "."
+        && name != ".."
+        && !name
+            .chars()
+            .any(|c| c == '/' || c == ':' || c.is_whitespace() || c == '\0')
+}
+
+/// `aa:bb:cc:dd:ee:ff`.
+pub fn format_mac(mac: &[u8; 6]) -> String {
+    mac.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// Six random bytes with the multicast bit cleared and the locally
+/// administered bit set (behaviour.md §1).
+pub fn random_mac() -> io::Result<[u8; 6]> {
+    let mut mac = [0u8; 6];
+    getrandom::fill(&mut mac).map_err(|e| io::Error::other(e.to_string()))?;
+    mac[0] = (mac[0] & !0x01) | 0x02;
+    Ok(mac)
+}
+
+/// What kind of device an existing link is, from its `IFLA_LINKINFO`:
+/// `Ok(())` when it is a TAP, else a description for the error.
+fn check_existing_is_tap(link: &LinkMessage) -> Result<(), String> {
+    const IFLA_TUN_TYPE: u16 = 3;
+    const IFF_TAP: u8 = 2;
+    let mut kind: Option<String> = None;
+    let mut tun_type: Option<u8> = None;
+    for attr in &link.attributes {
+        if let LinkAttribute::LinkInfo(infos) = attr {
+            for info in infos {
+                match info {
+                    LinkInfo::Kind(InfoKind::Tun) => kind = Some("tun".into()),
+                    LinkInfo::Kind(k) => kind = Some(k.to_string()),
+                    LinkInfo::Data(InfoData::Tun(nlas)) => {
+                        for nla in nlas {
+                            let InfoTun::Other(nla) = nla else { continue };
+                            use netlink_packet_core::Nla;
+                            if nla.kind() == IFLA_TUN_TYPE && nla.value_len() == 1 {
+                                let mut v = [0u8; 1];
+                                nla.emit_value(&mut v);
+                                tun_type = Some(v[0]);
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    match (kind.as_deref(), tun_type) {
+        (Some("tun"), Some(IFF_TAP)) => Ok(()),
+        // Old kernels (< 4.15) do not report the tun type: let TUNSETIFF
+        // decide (it refuses a TUN device with EINVAL).
+        (Some("tun"), None) => Ok(()),
+        (Some("tun"), Some(_)) => Err("a TUN (layer 3) device".into()),
+        (Some(k), _) => Err(format!("a device of kind '{k}'")),
+        (None, _) => Err("a physical or unknown device".into()),
+    }
+}
+
+async fn find_link(nl: &Handle, name: &str) -> io::Result<Option<LinkMessage>> {
+    let mut links = nl.link().get().match_name(name.to_owned()).execute();
+    match links.try_next().await {
+        Ok(link) => Ok(link),
+        Err(rtnetlink::Error::NetlinkError(m)) if m.raw_code() == -libc::ENODEV => Ok(None),
+        Err(e) => Err(nl_err(e)),
+    }
+}
+
+impl Tap {
+    /// Create (or attach to an existing TAP device of the same name),
+    /// set MAC and MTU, set the IPv4 address if given, and bring it up.
+    pub async fn open(cfg: &TapConfig) -> Result<Tap, TapError> {
+        let name = cfg.name.clone();
+        if !valid_ifname(&name) {
+            return Err(TapError::BadName(name));
+        }
+        let configure = |step: &'static str| {
+            let name = name.clone();
+            move |source: io::Error| TapError::Configure { name, step, source }
+        };
+        let (conn, nl, _) =
+            rtnetlink::new_connection().map_err(configure("opening a netlink socket"))?;
+        let nl_task = tokio::spawn(conn);
+
+        if let Some(link) = find_link(&nl, &name)
+            .await
+            .map_err(configure("looking up the device"))?
+        {
+            check_existing_is_tap(&link).map_err(|kind| TapError::NotTap {
+                name: name.clone(),
+                kind,
+            })?;
+        }
+
+        let dev = DeviceBuilder::new()
+            .name(name.clone())
+            .layer(Layer::L2)
+            .inherit_enable_state()
+            .build_async()
+            .map_err(|source| match source.raw_os_error() {
+                Some(libc::EBUSY) => TapError::Busy { name: name.clone() },
+                Some(libc::EPERM | libc::EACCES) => TapError::Permission {
+                    name: name.clone(),
+                    source,
+                },
+                Some(libc::EINVAL) => TapError::NotTap {
+                    name: name.clone(),
+                    kind: "not a TAP device or configured incompatibly".into(),
+                },
+                _ => TapError::Open {
+                    name: name.clone(),
+                    source,
+                },
+            })?;
+
+        let index = find_link(&nl, &name)
+            .await
+            .map_err(configure("looking up the new device"))?
+            .map(|l| l.header.index)
+            .ok_or_else(|| {
+                configure("looking up the new device")(io::Error::from_raw_os_error(libc::ENODEV))
+            })?;
+
+        let tap = Tap {
+            dev,
+            name: name.clone(),
+            index,
+            mac: cfg.mac,
+            mtu: cfg.mtu,
+            nl,
+            nl_task,
+        };
+        tap.nl
+            .link()
+            .set(
+                LinkUnspec::new_with_index(index)
+                    .address(cfg.mac.to_vec())
+                    .build(),
+            )
+            .execute()
+            .await
+            .map_err(|e| configure("setting the MAC address")(nl_err(e)))?;
+        tap.nl
+            .link()
+            .set(
+                LinkUnspec::new_with_index(index)
+                    .mtu(u32::from(cfg.mtu))
+                    .build(),
+            )
+            .execute()
+            .await
+            .map_err(|e| configure("setting the MTU")(nl_err(e)))?;
+        match cfg.ipv4 {
+            Some((ip, prefix)) => tap.set_ipv4(ip, prefix).await?,
+            None => tap.clear_ipv4().await?,
+        }
+        tap.nl
+            .link()
+            .set(LinkUnspec::new_with_index(index).up().build())
+            .execute()
+            .await
+            .map_err(|e| configure("bringing the device up")(nl_err(e)))?;
+        Ok(tap)
+    }
+
+    fn configure_err(&self, step: &'static str) -> impl Fn(io::Error) -> TapError + '_ {
+        move |source| TapError::Configure {
+            name: self.name.clone(),
+            step,
+            source,
+        }
+    }
+
+    async fn ipv4_messages(&self) -> Result<Vec<AddressMessage>, TapError> {
+        let mut msgs = Vec::new();
+        let mut stream = self
+            .nl
+            .address()
+            .get()
+            .set_link_index_filter(self.index)
+            .execute();
+        while let Some(m) = stream
+            .try_next()
+            .await
+            .map_err(|e| self.configure_err("listing addresses")(nl_err(e)))?
+        {
+            if m.header.family == AddressFamily::Inet && m.header.index == self.index {
+                msgs.push(m);
+            }
+        }
+        Ok(msgs)
+    }
+
+    fn message_addr(m: &AddressMessage) -> Option<(Ipv4Addr, u8)> {
+        m.attributes.iter().find_map(|a| match a {
+            AddressAttribute::Local(IpAddr::V4(ip)) => Some((*ip, m.header.prefix_len)),
+            _ => None,
+        })
+    }
+
+    /// Make `ip/prefix` the device's only IPv4 address (used for the static
+    /// address and later when the supernode assigns one).
+    pub async fn set_ipv4(&self, ip: Ipv4Addr, prefix: u8) -> Result<(), TapError> {
+        let mut present = false;
+        for m in self.ipv4_messages().await? {
+            if Self::message_addr(&m) == Some((ip, prefix)) {
+                present = true;
+                continue;
+            }
+            self.nl
+                .address()
+                .del(m)
+                .execute()
+                .await
+                .map_err(|e| self.configure_err("removing an old IPv4 address")(nl_err(e)))?;
+        }
+        if !present {
+            self.nl
+                .address()
+                .add(self.index, IpAddr::V4(ip), prefix)
+                .execute()
+                .await
+                .map_err(|e| self.configure_err("setting the IPv4 address")(nl_err(e)))?;
+        }
+        Ok(())
+    }
+
+    /// Remove every IPv4 address from the device.
+    pub async fn clear_ipv4(&self) -> Result<(), TapError> {
+        for m in self.ipv4_messages().await? {
+            self.nl
+                .address()
+                .del(m)
+                .execute()
+                .await
+                .map_err(|e| self.configure_err("removing an IPv4 address")(nl_err(e)))?;
+        }
+        Ok(())
+    }
+
+    /// The device's first IPv4 address and prefix (DHCP mode re-reads it
+    /// periodically), or `None`.
+    pub async fn ipv4(&self) -> Result<Option<(Ipv4Addr, u8)>, TapError> {
+        Ok(self
+            .ipv4_messages()
+            .await?
+            .iter()
+            .find_map(Self::message_addr))
+    }
+
+    /// Read one Ethernet frame into `buf`; returns its length. A buffer of
+    /// [`Self::max_frame_len`] bytes holds every frame the kernel sends.
+    pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.dev.recv(buf).await
+    }
+
+    /// Write one Ethernet frame (destination MAC first, no FCS).
+    pub async fn send(&self, frame: &[u8]) -> io::Result<usize> {
+        self.dev.send(frame).await
+    }
+
+    /// Interface name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Interface index.
+    pub fn index(&self) -> u32 {
+        self.index
+    }
+
+    /// MAC address set at open.
+    pub fn mac(&self) -> [u8; 6] {
+        self.mac
+    }
+
+    /// MTU set at open.
+    pub fn mtu(&self) -> u16 {
+        self.mtu
+    }
+
+    /// Largest frame the device carries: MTU + 14-byte Ethernet header.
+    pub fn max_frame_len(&self) -> usize {
+        usize::from(self.mtu) + ETH_HLEN
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn random_mac_is_local_unicast() {
+        for _ in 0..64 {
+            let m = random_mac().unwrap_or([1; 6]);
+            assert_eq!(m[0] & 0x03, 0x02, "{}", format_mac(&m));
+        }
+    }
+
+    #[test]
+    fn names() {
+        assert!(valid_ifname("edge0"));
+        assert!(valid_ifname("fifteen-chars-x"));
+        for bad in ["", ".", "..", "a/b", "a b", "a:b", "sixteen-chars-xx"] {
+            assert!(!valid_ifname(bad), "{bad}");
+        }
+        assert_eq!(format_mac(&[2, 0xab, 0, 1, 2, 0xff]), "02:ab:00:01:02:ff");
+    }
+}
