@@ -68,15 +68,24 @@ pub enum UdpError {
 
 /// A bad `[ip:]port` text.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("'{0}' is not [ip:]port (port 0..65535, ip a dotted quad or [IPv6])")]
+#[error("'{0}' is not [ip:]port, port or ip (port 0..65535, ip a dotted quad or [IPv6])")]
 pub struct BindAddrError(pub String);
 
-/// Parse `[ip:]port` (`7654`, `192.0.2.1:7654`, `[::1]:7654`); a bare port
-/// binds to `default_ip`.
-pub fn parse_bind_addr(s: &str, default_ip: IpAddr) -> Result<SocketAddr, BindAddrError> {
+/// Parse C n2n's `-p` forms: `port` (bound to `default_ip`), `ip` alone
+/// (a dotted quad without `:`, bound with `default_port`), `ip:port`, or
+/// `[ipv6]:port`.
+pub fn parse_bind_addr(
+    s: &str,
+    default_ip: IpAddr,
+    default_port: u16,
+) -> Result<SocketAddr, BindAddrError> {
     let err = || BindAddrError(s.to_owned());
     if let Ok(port) = s.parse::<u16>() {
         return Ok(SocketAddr::new(default_ip, port));
+    }
+    if s.contains('.') && !s.contains(':') {
+        let ip: Ipv4Addr = s.parse().map_err(|_| err())?;
+        return Ok(SocketAddr::new(IpAddr::V4(ip), default_port));
     }
     s.parse::<SocketAddr>().map_err(|_| err())
 }
@@ -203,11 +212,14 @@ mod tests {
 
     #[test]
     fn bind_addr_forms() {
-        let v4 = |s: &str| parse_bind_addr(s, ANY_V4);
-        assert_eq!(v4("7654").unwrap(), "0.0.0.0:7654".parse().unwrap());
+        let v4 = |s: &str| parse_bind_addr(s, ANY_V4, 7654);
+        assert_eq!(v4("7000").unwrap(), "0.0.0.0:7000".parse().unwrap());
+        assert_eq!(v4("10.1.2.3").unwrap(), "10.1.2.3:7654".parse().unwrap());
         assert_eq!(v4("127.0.0.1:99").unwrap(), "127.0.0.1:99".parse().unwrap());
         assert_eq!(v4("[::1]:5").unwrap(), "[::1]:5".parse().unwrap());
-        for bad in ["", "70000", "1.2.3.4", "host:1", "1.2.3.4:", ":7654", "-1"] {
+        for bad in [
+            "", "70000", "1.2.3", "host:1", "1.2.3.4:", ":7654", "-1", "::1",
+        ] {
             assert!(v4(bad).is_err(), "{bad}");
         }
     }
