@@ -1,0 +1,279 @@
+//! UDP sockets with the options n2n uses, built with socket2.
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::os::fd::AsRawFd as _;
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+/// Path-MTU discovery setting (`IP_MTU_DISCOVER`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pmtud {
+    /// `IP_PMTUDISC_DONT`: DF clear, the kernel may fragment (n2n default).
+    Dont,
+    /// `IP_PMTUDISC_DO`: DF set (edge `-D`).
+    Do,
+}
+
+/// How to build a UDP socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UdpConfig {
+    /// Local address and port (port 0: chosen by the OS).
+    pub bind: SocketAddr,
+    /// For IPv6 binds: `Some(false)` accepts IPv4 too (dual stack),
+    /// `Some(true)` IPv6 only, `None` the system default.
+    pub only_v6: Option<bool>,
+    /// `SO_RCVBUF` in bytes.
+    pub recv_buffer: Option<usize>,
+    /// `SO_SNDBUF` in bytes.
+    pub send_buffer: Option<usize>,
+    /// `IP_MTU_DISCOVER` (IPv4) / `IPV6_MTU_DISCOVER` (IPv6).
+    pub pmtud: Option<Pmtud>,
+    /// `IP_TOS` (IPv4) / `IPV6_TCLASS` (IPv6).
+    pub tos: Option<u32>,
+    /// `SO_REUSEADDR`.
+    pub reuse_address: bool,
+}
+
+impl UdpConfig {
+    /// Defaults: only `bind` set.
+    pub fn new(bind: SocketAddr) -> Self {
+        Self {
+            bind,
+            only_v6: None,
+            recv_buffer: None,
+            send_buffer: None,
+            pmtud: None,
+            tos: None,
+            reuse_address: false,
+        }
+    }
+}
+
+/// Errors building a UDP socket; each names the step.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum UdpError {
+    /// A socket call failed.
+    #[error("UDP socket {addr}: {step} failed: {err}")]
+    Io {
+        /// The bind address.
+        addr: SocketAddr,
+        /// The failing step.
+        step: &'static str,
+        /// The error.
+        err: io::Error,
+    },
+}
+
+/// A bad `[ip:]port` text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("'{0}' is not [ip:]port, port or ip (port 0..65535, ip a dotted quad or [IPv6])")]
+pub struct BindAddrError(pub String);
+
+/// Parse C n2n's `-p` forms: `port` (bound to `default_ip`), `ip` alone
+/// (a dotted quad without `:`, bound with `default_port`), `ip:port`, or
+/// `[ipv6]:port`.
+pub fn parse_bind_addr(
+    s: &str,
+    default_ip: IpAddr,
+    default_port: u16,
+) -> Result<SocketAddr, BindAddrError> {
+    let err = || BindAddrError(s.to_owned());
+    if let Ok(port) = s.parse::<u16>() {
+        return Ok(SocketAddr::new(default_ip, port));
+    }
+    if s.contains('.') && !s.contains(':') {
+        let ip: Ipv4Addr = s.parse().map_err(|_| err())?;
+        return Ok(SocketAddr::new(IpAddr::V4(ip), default_port));
+    }
+    s.parse::<SocketAddr>().map_err(|_| err())
+}
+
+/// The unspecified IPv4 address, the usual `default_ip`.
+pub const ANY_V4: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+
+fn set_int(
+    sock: &Socket,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: libc::c_int,
+) -> io::Result<()> {
+    // SAFETY: `value` lives across the call and its size is passed; the fd
+    // is owned by `sock` and open.
+    let rc = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            level,
+            name,
+            (&raw const value).cast(),
+            libc::socklen_t::try_from(std::mem::size_of::<libc::c_int>()).unwrap_or(4),
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn set_pmtud(sock: &Socket, v6: bool, p: Pmtud) -> io::Result<()> {
+    if v6 {
+        let v = match p {
+            Pmtud::Dont => libc::IPV6_PMTUDISC_DONT,
+            Pmtud::Do => libc::IPV6_PMTUDISC_DO,
+        };
+        set_int(sock, libc::IPPROTO_IPV6, libc::IPV6_MTU_DISCOVER, v)
+    } else {
+        let v = match p {
+            Pmtud::Dont => libc::IP_PMTUDISC_DONT,
+            Pmtud::Do => libc::IP_PMTUDISC_DO,
+        };
+        set_int(sock, libc::IPPROTO_IP, libc::IP_MTU_DISCOVER, v)
+    }
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn set_pmtud(_sock: &Socket, _v6: bool, _p: Pmtud) -> io::Result<()> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "IP_MTU_DISCOVER needs Linux",
+    ))
+}
+
+/// Read back `IP_MTU_DISCOVER` of an IPv4 socket (for tests and logs).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub fn pmtud_of(sock: &std::net::UdpSocket) -> io::Result<libc::c_int> {
+    let mut v: libc::c_int = -1;
+    let mut len = libc::socklen_t::try_from(std::mem::size_of::<libc::c_int>()).unwrap_or(4);
+    // SAFETY: `v` and `len` are valid for writes during the call.
+    let rc = unsafe {
+        libc::getsockopt(
+            sock.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_MTU_DISCOVER,
+            (&raw mut v).cast(),
+            &mut len,
+        )
+    };
+    if rc == 0 {
+        Ok(v)
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Build, configure and bind a non-blocking UDP socket (ready for
+/// `tokio::net::UdpSocket::from_std`).
+pub fn bind_udp(cfg: &UdpConfig) -> Result<std::net::UdpSocket, UdpError> {
+    let addr = cfg.bind;
+    let fail = |step, err| UdpError::Io { addr, step, err };
+    let v6 = addr.is_ipv6();
+    let domain = if v6 { Domain::IPV6 } else { Domain::IPV4 };
+    let sock =
+        Socket::new(domain, Type::DGRAM, Some(Protocol::UDP)).map_err(|e| fail("socket", e))?;
+    if let (true, Some(only)) = (v6, cfg.only_v6) {
+        sock.set_only_v6(only).map_err(|e| fail("IPV6_V6ONLY", e))?;
+    }
+    if cfg.reuse_address {
+        sock.set_reuse_address(true)
+            .map_err(|e| fail("SO_REUSEADDR", e))?;
+    }
+    if let Some(n) = cfg.recv_buffer {
+        sock.set_recv_buffer_size(n)
+            .map_err(|e| fail("SO_RCVBUF", e))?;
+    }
+    if let Some(n) = cfg.send_buffer {
+        sock.set_send_buffer_size(n)
+            .map_err(|e| fail("SO_SNDBUF", e))?;
+    }
+    if let Some(p) = cfg.pmtud {
+        set_pmtud(&sock, v6, p).map_err(|e| fail("IP_MTU_DISCOVER", e))?;
+    }
+    if let Some(tos) = cfg.tos {
+        if v6 {
+            sock.set_tclass_v6(tos)
+                .map_err(|e| fail("IPV6_TCLASS", e))?;
+        } else {
+            sock.set_tos_v4(tos).map_err(|e| fail("IP_TOS", e))?;
+        }
+    }
+    sock.set_nonblocking(true)
+        .map_err(|e| fail("O_NONBLOCK", e))?;
+    sock.bind(&addr.into()).map_err(|e| fail("bind", e))?;
+    Ok(sock.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Ipv6Addr, UdpSocket};
+
+    #[test]
+    fn bind_addr_forms() {
+        let v4 = |s: &str| parse_bind_addr(s, ANY_V4, 7654);
+        assert_eq!(v4("7000").unwrap(), "0.0.0.0:7000".parse().unwrap());
+        assert_eq!(v4("10.1.2.3").unwrap(), "10.1.2.3:7654".parse().unwrap());
+        assert_eq!(v4("127.0.0.1:99").unwrap(), "127.0.0.1:99".parse().unwrap());
+        assert_eq!(v4("[::1]:5").unwrap(), "[::1]:5".parse().unwrap());
+        for bad in [
+            "", "70000", "1.2.3", "host:1", "1.2.3.4:", ":7654", "-1", "::1",
+        ] {
+            assert!(v4(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn options_are_applied() {
+        let mut cfg = UdpConfig::new("127.0.0.1:0".parse().unwrap());
+        cfg.recv_buffer = Some(256 * 1024);
+        cfg.send_buffer = Some(256 * 1024);
+        cfg.pmtud = Some(Pmtud::Do);
+        cfg.tos = Some(0x10);
+        let s = bind_udp(&cfg).unwrap();
+        let sock = socket2::SockRef::from(&s);
+        assert!(sock.recv_buffer_size().unwrap() >= 256 * 1024);
+        assert_eq!(sock.tos_v4().unwrap(), 0x10);
+        assert_eq!(pmtud_of(&s).unwrap(), libc::IP_PMTUDISC_DO);
+        cfg.pmtud = Some(Pmtud::Dont);
+        assert_eq!(
+            pmtud_of(&bind_udp(&cfg).unwrap()).unwrap(),
+            libc::IP_PMTUDISC_DONT
+        );
+        // Non-blocking: recv without data must not block.
+        let mut b = [0u8; 4];
+        assert_eq!(
+            s.recv_from(&mut b).unwrap_err().kind(),
+            io::ErrorKind::WouldBlock
+        );
+    }
+
+    #[test]
+    fn bind_conflict_names_the_step() {
+        let a = bind_udp(&UdpConfig::new("127.0.0.1:0".parse().unwrap())).unwrap();
+        let e = bind_udp(&UdpConfig::new(a.local_addr().unwrap())).unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("bind failed"), "{msg}");
+        assert!(msg.contains(&a.local_addr().unwrap().to_string()), "{msg}");
+    }
+
+    #[test]
+    fn dual_stack_receives_ipv4() {
+        let mut cfg = UdpConfig::new(SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0));
+        cfg.only_v6 = Some(false);
+        let Ok(s) = bind_udp(&cfg) else {
+            return; // no IPv6 in this environment
+        };
+        s.set_nonblocking(false).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(2)))
+            .unwrap();
+        let port = s.local_addr().unwrap().port();
+        let c = UdpSocket::bind("127.0.0.1:0").unwrap();
+        c.send_to(b"hi", ("127.0.0.1", port)).unwrap();
+        let mut b = [0u8; 4];
+        let (n, from) = s.recv_from(&mut b).unwrap();
+        assert_eq!(&b[..n], b"hi");
+        assert!(matches!(from.ip(), IpAddr::V6(a) if a.to_ipv4_mapped().is_some()));
+    }
+}
