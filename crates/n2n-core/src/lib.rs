@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod mgmt;
+pub mod supernode;
 pub mod time;
 
 pub use time::{MAX_DATAGRAM, Now, Transmit};
