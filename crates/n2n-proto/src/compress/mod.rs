@@ -1,0 +1,1 @@
+//! Payload compression (crypto.md §3).
