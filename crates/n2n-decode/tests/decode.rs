@@ -462,3 +462,126 @@ fn time_from_capture_checks_stamps() {
     assert!(s(&got[1], "stamp_error").contains("replay"));
     let _ = std::fs::remove_file(f);
 }
+
+/// A raw-IP (link type 101) pcap of UDP datagrams from 198.18.0.1:50001 to
+/// 198.18.0.254:7654, all at capture time `ts`.
+fn raw_ip_pcap(datagrams: &[Vec<u8>], ts: u32) -> Vec<u8> {
+    let mut f = Vec::new();
+    f.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    f.extend_from_slice(&2u16.to_le_bytes());
+    f.extend_from_slice(&4u16.to_le_bytes());
+    f.extend_from_slice(&[0; 8]);
+    f.extend_from_slice(&65535u32.to_le_bytes());
+    f.extend_from_slice(&101u32.to_le_bytes());
+    for (i, d) in datagrams.iter().enumerate() {
+        let total = 20 + 8 + d.len();
+        let mut ip = vec![
+            0x45,
+            0,
+            (total >> 8) as u8,
+            total as u8,
+            0,
+            0,
+            0,
+            0,
+            64,
+            17,
+            0,
+            0,
+        ];
+        ip.extend_from_slice(&[198, 18, 0, 1, 198, 18, 0, 254]);
+        ip.extend_from_slice(&50001u16.to_be_bytes());
+        ip.extend_from_slice(&7654u16.to_be_bytes());
+        ip.extend_from_slice(&((8 + d.len()) as u16).to_be_bytes());
+        ip.extend_from_slice(&[0, 0]);
+        ip.extend_from_slice(d);
+        f.extend_from_slice(&ts.to_le_bytes());
+        f.extend_from_slice(&(i as u32).to_le_bytes());
+        f.extend_from_slice(&(ip.len() as u32).to_le_bytes());
+        f.extend_from_slice(&(ip.len() as u32).to_le_bytes());
+        f.extend_from_slice(&ip);
+    }
+    f
+}
+
+/// Every truncation and many bit flips of real datagrams (plain and
+/// header-encrypted, every transform): one valid JSON line each, exit 0.
+#[test]
+fn hostile_datagrams_never_stop_the_run() {
+    let v = vectors_dir();
+    let mut ds: Vec<Vec<u8>> = Vec::new();
+    let mut ts = 0u32;
+    for scen in [
+        "aes-lzo",
+        "aes-zstd",
+        "userpw-auth",
+        "federation-F",
+        "twofish",
+        "speck",
+    ] {
+        let pk = jsonl(&v.join(scen).join("packets.jsonl"));
+        let dec = jsonl(&v.join(scen).join("decoded.jsonl"));
+        for (p, d) in pk.iter().zip(&dec).step_by(3) {
+            let wire = hex::decode(s(p, "hex")).unwrap();
+            let plain = hex::decode(s(d, "plain_hex")).unwrap();
+            for b in [&wire, &plain] {
+                for cut in (0..b.len()).step_by(7) {
+                    ds.push(b[..cut].to_vec());
+                }
+                for i in (0..b.len()).step_by(5) {
+                    let mut m = b.clone();
+                    m[i] ^= 1 << (i % 8);
+                    ds.push(m);
+                }
+            }
+        }
+        let cap = std::fs::read(v.join(scen).join("capture.pcap")).unwrap();
+        ts = u32::from_le_bytes(cap[24..28].try_into().unwrap());
+    }
+    ds.push(vec![0xff; 3000]);
+    ds.push(Vec::new());
+    let f = temp("hostile.pcap");
+    std::fs::write(&f, raw_ip_pcap(&ds, ts)).unwrap();
+    for extra in [
+        &["-k", "s3cret", "-A3"][..],
+        &["-k", "s3cret", "-A2"],
+        &[
+            "-k",
+            "s3cret",
+            "-A4",
+            "-c",
+            "rocks",
+            "--dynamic-key",
+            "f052801e1d42d4809db60be35e0da259",
+        ],
+        &[
+            "-k",
+            "s3cret",
+            "-A7",
+            "--federation",
+            "rocksFed",
+            "-c",
+            "rocks",
+            "-H",
+            "--time-from-capture",
+        ],
+        &[],
+    ] {
+        let mut args: Vec<&std::ffi::OsStr> = extra.iter().map(|a| a.as_ref()).collect();
+        args.push(f.as_os_str());
+        let out = run(&args);
+        assert!(
+            out.status.success(),
+            "{extra:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let got = lines(&out);
+        assert_eq!(got.len(), ds.len(), "{extra:?}");
+        let errors = got.iter().filter(|g| s(g, "type") == "ERROR").count();
+        assert!(
+            errors > 0 && errors < got.len(),
+            "{extra:?}: {errors} errors"
+        );
+    }
+    let _ = std::fs::remove_file(f);
+}
