@@ -120,3 +120,45 @@ impl Poly1305 {
         tag
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Poly1305;
+    use poly1305::universal_hash::{KeyInit, UniversalHash};
+
+    fn reference(key: &[u8; 32], data: &[u8]) -> [u8; 16] {
+        let mut p = poly1305::Poly1305::new(key.into());
+        p.update_padded(data);
+        p.finalize().into()
+    }
+
+    fn ours(key: &[u8; 32], data: &[u8]) -> [u8; 16] {
+        let mut p = Poly1305::new(key);
+        p.update_padded(data);
+        p.finalize()
+    }
+
+    #[test]
+    fn matches_reference_on_extremes_and_random() {
+        let mut s = 0x0123_4567_89ab_cdefu64;
+        let mut next = || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            s as u8
+        };
+        let fills = [0x00u8, 0xff, 0x01, 0xfe];
+        for len in (0..300).chain([1024, 2048]) {
+            for &kf in &fills {
+                for &df in &fills {
+                    let key = [kf; 32];
+                    let data = vec![df; len];
+                    assert_eq!(ours(&key, &data), reference(&key, &data), "{kf} {df} {len}");
+                }
+            }
+            let key: [u8; 32] = core::array::from_fn(|_| next());
+            let data: Vec<u8> = (0..len).map(|_| next()).collect();
+            assert_eq!(ours(&key, &data), reference(&key, &data), "random {len}");
+        }
+    }
+}
