@@ -7,3 +7,5 @@
 pub mod crypto;
 pub mod he;
 pub mod pcap;
+pub mod types;
+pub mod wire;
