@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod edge;
 pub mod mgmt;
 pub mod time;
 
