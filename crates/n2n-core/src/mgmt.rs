@@ -360,25 +360,6 @@ pub fn error_line(tag: &str, err: MgmtError) -> String {
     l
 }
 
-/// What the driver must do after a management request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MgmtAction {
-    /// Stop the program (after sending the replies).
-    Stop,
-    /// Set the log level.
-    SetVerbosity(u8),
-}
-
-/// Result of a management request: reply datagrams (each one JSON object
-/// or text chunk, sent to the requester in order) and an optional action.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct MgmtOutcome {
-    /// Reply datagrams.
-    pub replies: Vec<String>,
-    /// Action for the driver.
-    pub action: Option<MgmtAction>,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

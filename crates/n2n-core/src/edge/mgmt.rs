@@ -7,7 +7,6 @@ use std::time::Instant;
 
 use n2n_proto::types::{DevAddr, Mac};
 
-pub use crate::mgmt::{MgmtAction, MgmtOutcome};
 use crate::mgmt::{
     Flavor, JsonRequest, MgmtError, Reply, ReqKind, Request, Value, error_line, parse_request,
 };
@@ -15,6 +14,26 @@ use crate::mgmt::{
 use super::peers::{CRIT_GOOD, Peer};
 use super::{DropReason, Edge, Selection, SnWait, VERSION};
 use crate::time::Now;
+
+/// What the driver must do after a management request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MgmtAction {
+    /// Stop the edge (after sending the replies): call
+    /// [`Edge::shutdown`](super::Edge::shutdown), drain, exit.
+    Stop,
+    /// Set the log level.
+    SetVerbosity(u8),
+}
+
+/// Result of a management request: reply datagrams (each one JSON object
+/// or text chunk, sent to the requester in order) and an optional action.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MgmtOutcome {
+    /// Reply datagrams.
+    pub replies: Vec<String>,
+    /// Action for the driver.
+    pub action: Option<MgmtAction>,
+}
 
 /// Edge JSON commands: name, writable, help text (C order).
 const COMMANDS: &[(&str, bool, &str)] = &[

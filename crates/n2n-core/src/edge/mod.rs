@@ -41,7 +41,7 @@ use rand_core::{Rng, SeedableRng};
 use crate::time::{MAX_DATAGRAM, Now, Transmit};
 
 pub use config::{EdgeConfig, EdgeConfigError, P2pMode, Selection, TapAddrMode};
-pub use crate::mgmt::{MgmtAction, MgmtOutcome};
+pub use mgmt::{MgmtAction, MgmtOutcome};
 pub use rules::{RuleError, TrafficRule};
 pub use stats::{DropReason, EdgeStats};
 
