@@ -8,6 +8,7 @@
 pub mod config;
 pub mod edge;
 pub mod mgmt;
+pub mod supernode;
 pub mod time;
 
 pub use time::{MAX_DATAGRAM, Now, Transmit};

@@ -36,7 +36,7 @@ use n2n_proto::wire::{
     UnregisterSuper,
 };
 use rand_chacha::ChaCha20Rng;
-use rand_core::{Rng, SeedableRng};
+use rand_chacha::rand_core::{Rng, SeedableRng};
 
 use crate::time::{MAX_DATAGRAM, Now, Transmit};
 

@@ -1,0 +1,249 @@
+//! Communities and their registered edges (behaviour.md §9.2, §9.4).
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Instant;
+
+use n2n_proto::he::CommunityHe;
+use n2n_proto::types::{Auth, COMMUNITY_LEN, Community, DevAddr, DevDesc, Mac, PeerSock};
+
+use super::autoip::Subnet;
+use super::stats::RefuseReason;
+
+/// Header-encryption state of a community (crypto.md §4.8), locked by the
+/// first datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeState {
+    /// No datagram seen yet (fixed-name communities of the file).
+    Unknown,
+    /// Plain headers only (locked; dynamic communities start here).
+    Plain,
+    /// Header-encrypted only (locked; user/password communities start here).
+    Encrypted,
+}
+
+impl HeState {
+    /// Lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            HeState::Unknown => "unknown",
+            HeState::Plain => "plain",
+            HeState::Encrypted => "encrypted",
+        }
+    }
+}
+
+/// A registered edge.
+#[derive(Debug, Clone)]
+pub(crate) struct Edge {
+    pub(crate) mac: Mac,
+    /// TAP address from its REGISTER_SUPER (C never stores the assigned one).
+    pub(crate) dev_addr: DevAddr,
+    pub(crate) desc: DevDesc,
+    /// Public socket (datagram source of the registration).
+    pub(crate) sock: SocketAddr,
+    /// Preferred (LAN) socket from the REGISTER_SUPER SOCKET field.
+    pub(crate) preferred: Option<PeerSock>,
+    pub(crate) cookie: u32,
+    /// Stored auth block (scheme "none" with `-M` for simple-id edges).
+    pub(crate) auth: Auth,
+    pub(crate) last_seen: Instant,
+    pub(crate) last_seen_unix: u64,
+    /// Last accepted header-encryption stamp (crypto.md §4.5).
+    pub(crate) stamp_prev: u64,
+    /// Insertion order (management listings follow C's insertion order).
+    pub(crate) seq: u64,
+}
+
+/// One community.
+#[derive(Debug, Clone)]
+pub(crate) struct CommunityState {
+    /// Clean, zero-padded 20-byte name field.
+    pub(crate) field: Community,
+    /// Listed by name in the community file: never purged.
+    pub(crate) fixed: bool,
+    /// Has users (user/password authentication).
+    pub(crate) users: bool,
+    pub(crate) he_state: HeState,
+    /// Header keys: fixed-name communities only.
+    pub(crate) he: Option<CommunityHe>,
+    /// Auto-IP subnet (None when the pool is exhausted).
+    pub(crate) subnet: Option<Subnet>,
+    pub(crate) edges: BTreeMap<Mac, Edge>,
+    pub(crate) seq: u64,
+}
+
+impl CommunityState {
+    /// The header keys when the community is locked to header encryption.
+    pub(crate) fn active_he(&self) -> Option<&CommunityHe> {
+        match self.he_state {
+            HeState::Encrypted => self.he.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// The MAC of a registered edge using TAP address `ip` (never for 0.0.0.0).
+    pub(crate) fn mac_by_ip(&self, ip: Ipv4Addr) -> Option<Mac> {
+        if ip.is_unspecified() {
+            return None;
+        }
+        self.edges
+            .values()
+            .find(|e| e.dev_addr.ip == ip)
+            .map(|e| e.mac)
+    }
+
+    /// TAP addresses in use (auto-IP host choice).
+    pub(crate) fn addresses_in_use(&self) -> Vec<Ipv4Addr> {
+        self.edges
+            .values()
+            .map(|e| e.dev_addr.ip)
+            .filter(|ip| !ip.is_unspecified())
+            .collect()
+    }
+}
+
+/// The lookup key of a community: the name up to the first NUL, zero padded
+/// (C compares community names as C strings).
+pub(crate) fn community_key(field: &[u8]) -> Community {
+    let mut f = [0u8; COMMUNITY_LEN];
+    for (d, s) in f.iter_mut().zip(field.iter().take_while(|&&b| b != 0)) {
+        *d = *s;
+    }
+    // A field without NUL keeps 19 bytes, like a C string in a 20-byte buffer.
+    f[COMMUNITY_LEN - 1] = 0;
+    Community::from_field(f)
+}
+
+/// Does the presented auth block match the stored one (§9.4)? Scheme
+/// "none" stored (`-M`) always matches; otherwise byte-identical.
+pub(crate) fn auth_matches(stored: &Auth, presented: &Auth) -> bool {
+    stored.scheme() == Auth::SCHEME_NONE || stored == presented
+}
+
+/// What a successful registration changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EdgeChange {
+    /// New entry.
+    Added,
+    /// Known MAC, new socket.
+    Moved,
+    /// Known MAC, same socket: only the cookie and last_seen.
+    Refreshed,
+    /// Entry found by TAP address re-keyed to the new MAC.
+    Rekeyed(Mac),
+}
+
+/// The registration to apply (REGISTER_SUPER fields plus its source).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Registration {
+    pub(crate) mac: Mac,
+    pub(crate) dev_addr: DevAddr,
+    pub(crate) desc: DevDesc,
+    pub(crate) sock: SocketAddr,
+    pub(crate) preferred: Option<PeerSock>,
+    pub(crate) cookie: u32,
+    pub(crate) auth: Auth,
+    pub(crate) now: Instant,
+    pub(crate) now_unix: u64,
+    /// Initial stamp `prev` for a new entry.
+    pub(crate) stamp_prev: u64,
+}
+
+impl CommunityState {
+    /// behaviour.md §9.4 with the improvements asked for: IP matching is
+    /// skipped for 0.0.0.0 and an entry is re-keyed only on success.
+    /// `spoofing_protection` false (`-M`) stores simple-id blocks as "none".
+    pub(crate) fn update_edge(
+        &mut self,
+        r: &Registration,
+        spoofing_protection: bool,
+        seq: &mut u64,
+    ) -> Result<EdgeChange, RefuseReason> {
+        if let Some(e) = self.edges.get_mut(&r.mac) {
+            if !auth_matches(&e.auth, &r.auth) {
+                return Err(RefuseReason::MacInUse);
+            }
+            let moved = e.sock != r.sock;
+            if moved {
+                e.dev_addr = r.dev_addr;
+                e.desc = r.desc;
+                e.sock = r.sock;
+                e.preferred = r.preferred;
+            }
+            e.cookie = r.cookie;
+            e.last_seen = r.now;
+            e.last_seen_unix = r.now_unix;
+            return Ok(if moved {
+                EdgeChange::Moved
+            } else {
+                EdgeChange::Refreshed
+            });
+        }
+        if let Some(old_mac) = self.mac_by_ip(r.dev_addr.ip) {
+            let Some(old) = self.edges.get(&old_mac) else {
+                return Err(RefuseReason::IpInUse);
+            };
+            if !auth_matches(&old.auth, &r.auth) {
+                return Err(RefuseReason::IpInUse);
+            }
+            let Some(mut e) = self.edges.remove(&old_mac) else {
+                return Err(RefuseReason::IpInUse);
+            };
+            e.mac = r.mac;
+            e.dev_addr = r.dev_addr;
+            e.desc = r.desc;
+            e.sock = r.sock;
+            e.preferred = r.preferred;
+            e.cookie = r.cookie;
+            e.last_seen = r.now;
+            e.last_seen_unix = r.now_unix;
+            self.edges.insert(r.mac, e);
+            return Ok(EdgeChange::Rekeyed(old_mac));
+        }
+        // Unknown edge: the scheme must fit the community.
+        let userpw = r.auth.scheme() == Auth::SCHEME_USER_PASSWORD;
+        if userpw != self.users {
+            return Err(RefuseReason::AuthSchemeMismatch);
+        }
+        let auth = if !spoofing_protection && r.auth.scheme() == Auth::SCHEME_SIMPLE_ID {
+            Auth::NONE
+        } else {
+            r.auth
+        };
+        *seq += 1;
+        self.edges.insert(
+            r.mac,
+            Edge {
+                mac: r.mac,
+                dev_addr: r.dev_addr,
+                desc: r.desc,
+                sock: r.sock,
+                preferred: r.preferred,
+                cookie: r.cookie,
+                auth,
+                last_seen: r.now,
+                last_seen_unix: r.now_unix,
+                stamp_prev: r.stamp_prev,
+                seq: *seq,
+            },
+        );
+        Ok(EdgeChange::Added)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_ignores_residue_and_keeps_19_bytes() {
+        let mut f = [0u8; 20];
+        f[..5].copy_from_slice(b"rocks");
+        f[6] = b'x';
+        assert_eq!(community_key(&f), Community::new("rocks").unwrap());
+        let all = [b'a'; 20];
+        assert_eq!(community_key(&all).name_bytes(), &[b'a'; 19]);
+        assert_eq!(community_key(&[0u8; 20]).name_bytes(), b"");
+    }
+}
