@@ -8,6 +8,8 @@
 pub mod config;
 pub mod edge;
 pub mod mgmt;
+#[cfg(feature = "sim")]
+pub mod sim;
 pub mod supernode;
 pub mod time;
 

@@ -401,8 +401,13 @@ impl Edge {
         }
         let key = if self.pending.contains_key(&ack.src_mac) {
             ack.src_mac
+        } else if let Some(k) = find_by_sock(&self.pending, from) {
+            k
+        } else if self.known.contains_key(&ack.src_mac) {
+            // ACKs for already known peers change nothing.
+            return Ok(());
         } else {
-            find_by_sock(&self.pending, from).ok_or(DropReason::AckFromUnknownPeer)?
+            return Err(DropReason::AckFromUnknownPeer);
         };
         let Some(mut p) = self.pending.remove(&key) else {
             return Err(DropReason::AckFromUnknownPeer);

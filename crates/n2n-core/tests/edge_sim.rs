@@ -1,0 +1,240 @@
+//! Edge behaviour in the deterministic simulator: our edges against our
+//! supernode over simulated links and NATs.
+#![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use n2n_core::edge::{DropReason, EdgeConfig, Event, P2pMode, TapAddrMode};
+use n2n_core::sim::{LinkParams, NatKind, NodeId, Sim, ipv4_frame};
+use n2n_core::supernode::SupernodeConfig;
+use n2n_proto::types::{Community, DevAddr, Mac, TransformId};
+
+const SN1: &str = "203.0.113.1:7654";
+const SN2: &str = "203.0.113.2:7654";
+
+fn sa(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+fn sn_cfg(last: u8) -> SupernodeConfig {
+    SupernodeConfig::new(Mac([2, 0, 0, 0, 0, last]))
+}
+
+fn edge_cfg(mac_last: u8, ip: Option<[u8; 4]>, sns: &[&str]) -> EdgeConfig {
+    let mut c = EdgeConfig::new(
+        Community::new("rocks").unwrap(),
+        sns.iter().map(|s| s.to_string()).collect(),
+    );
+    c.mac = Mac([2, 0, 0, 0, 0, mac_last]);
+    c.desc = format!("e{mac_last}");
+    c.tap_addr = match ip {
+        Some(ip) => TapAddrMode::Static(DevAddr::new(Ipv4Addr::from(ip), 24)),
+        None => TapAddrMode::Auto,
+    };
+    c
+}
+
+/// A UDP frame from edge `a` to edge `b` (by their current TAP addresses).
+fn frame(sim: &Sim, a: NodeId, b: NodeId, payload: &[u8]) -> Vec<u8> {
+    let ea = sim.edge(a);
+    let eb = sim.edge(b);
+    ipv4_frame(
+        ea.mac().0,
+        eb.mac().0,
+        ea.tap_addr().ip,
+        eb.tap_addr().ip,
+        payload,
+    )
+}
+
+/// Sends `n` frames a→b one second apart; returns how many arrived intact.
+fn exchange(sim: &mut Sim, a: NodeId, b: NodeId, n: usize) -> usize {
+    let mut ok = 0;
+    for i in 0..n {
+        let f = frame(sim, a, b, format!("ping {i}").as_bytes());
+        sim.send_frame(a, &f);
+        sim.run_for(Duration::from_secs(1));
+        ok += sim.take_tap(b).iter().filter(|g| **g == f).count();
+    }
+    ok
+}
+
+fn registered(sim: &Sim, ids: &[NodeId]) -> bool {
+    ids.iter().all(|&i| sim.edge(i).is_registered())
+}
+
+/// One supernode and two public edges with static addresses.
+fn open_net(seed: u64) -> (Sim, NodeId, NodeId, NodeId) {
+    let mut sim = Sim::new(seed);
+    let sn = sim.add_supernode("sn", sa(SN1), sn_cfg(0xfe));
+    let a = sim.add_edge("a", sa("198.51.100.1:50001"), None, edge_cfg(1, Some([10, 0, 0, 1]), &[SN1]));
+    let b = sim.add_edge("b", sa("198.51.100.2:50002"), None, edge_cfg(2, Some([10, 0, 0, 2]), &[SN1]));
+    (sim, sn, a, b)
+}
+
+#[test]
+fn registration_static_and_ping_both_ways() {
+    let (mut sim, sn, a, b) = open_net(1);
+    assert!(sim.run_until_cond(Duration::from_secs(5), |s| registered(s, &[a, b])));
+    assert_eq!(sim.supernode(sn).edges().len(), 2);
+    sim.run_for(Duration::from_secs(1));
+    let ev = sim.take_events(a);
+    assert!(
+        ev.iter()
+            .any(|e| matches!(e, Event::Registered { first: true, .. })),
+        "{ev:?}"
+    );
+    // The gratuitous ARPs of b reached a through the supernode.
+    let garps = sim.take_tap(a);
+    assert!(garps.iter().any(|f| f.len() == 42 && f[12..14] == [8, 6]));
+    assert_eq!(exchange(&mut sim, a, b, 5), 5);
+    assert_eq!(exchange(&mut sim, b, a, 5), 5);
+}
+
+#[test]
+fn registration_auto_ip() {
+    let mut sim = Sim::new(2);
+    let _sn = sim.add_supernode("sn", sa(SN1), sn_cfg(0xfe));
+    let a = sim.add_edge("a", sa("198.51.100.1:50001"), None, edge_cfg(1, None, &[SN1]));
+    let b = sim.add_edge("b", sa("198.51.100.2:50002"), None, edge_cfg(2, None, &[SN1]));
+    assert!(sim.run_until_cond(Duration::from_secs(10), |s| registered(s, &[a, b])));
+    let ea = sim.take_events(a);
+    let assigned = ea
+        .iter()
+        .find_map(|e| match e {
+            Event::AssignAddress(d) => Some(*d),
+            _ => None,
+        })
+        .expect("no address assigned");
+    assert_eq!(assigned, sim.edge(a).tap_addr());
+    assert!(!assigned.ip.is_unspecified());
+    assert_eq!(assigned.prefix, 24);
+    let ab = sim.edge(b).tap_addr();
+    assert_ne!(assigned.ip, ab.ip);
+    // Same community, same subnet.
+    assert_eq!(assigned.ip.octets()[..3], ab.ip.octets()[..3]);
+    assert_eq!(exchange(&mut sim, a, b, 3), 3);
+    assert_eq!(exchange(&mut sim, b, a, 3), 3);
+}
+
+fn is_direct(sim: &Sim, a: NodeId, b: NodeId) -> bool {
+    let mb = sim.edge(b).mac();
+    sim.edge(a).peers().iter().any(|p| p.mac == mb && p.direct)
+}
+
+/// Datagrams delivered from node `x` to node `y` in the recorded trace.
+fn deliveries(sim: &Sim, x: NodeId, y: NodeId) -> usize {
+    sim.trace
+        .iter()
+        .filter(|d| d.from_node == x && d.to_node == y)
+        .count()
+}
+
+#[test]
+fn hole_punch_open_network_goes_direct() {
+    let (mut sim, sn, a, b) = open_net(3);
+    assert!(sim.run_until_cond(Duration::from_secs(5), |s| registered(s, &[a, b])));
+    assert_eq!(exchange(&mut sim, a, b, 3), 3);
+    assert!(is_direct(&sim, a, b) && is_direct(&sim, b, a));
+    // From now on frames take the direct path in both directions.
+    sim.record = true;
+    let before_sn = sim.edge(a).stats().super_tx;
+    assert_eq!(exchange(&mut sim, a, b, 4), 4);
+    assert_eq!(exchange(&mut sim, b, a, 4), 4);
+    assert_eq!(sim.edge(a).stats().super_tx, before_sn);
+    assert!(deliveries(&sim, a, b) >= 4 && deliveries(&sim, b, a) >= 4);
+    let rows = sim.mgmt(a, "r 1 edges");
+    let row = rows.iter().find(|l| l.contains("\"row\"")).unwrap();
+    assert!(row.contains("\"mode\":\"p2p\""), "{row}");
+    assert!(row.contains("\"sockaddr\":\"198.51.100.2:50002\""), "{row}");
+    let _ = sn;
+}
+
+fn natted(seed: u64, ka: NatKind, kb: NatKind) -> (Sim, NodeId, NodeId) {
+    let mut sim = Sim::new(seed);
+    sim.add_supernode("sn", sa(SN1), sn_cfg(0xfe));
+    let na = sim.add_nat(Ipv4Addr::new(192, 0, 2, 10), ka);
+    let nb = sim.add_nat(Ipv4Addr::new(192, 0, 2, 20), kb);
+    let a = sim.add_edge("a", sa("10.1.0.2:50001"), Some(na), edge_cfg(1, Some([10, 0, 0, 1]), &[SN1]));
+    let b = sim.add_edge("b", sa("10.2.0.2:50002"), Some(nb), edge_cfg(2, Some([10, 0, 0, 2]), &[SN1]));
+    assert!(sim.run_until_cond(Duration::from_secs(5), |s| registered(s, &[a, b])));
+    (sim, a, b)
+}
+
+#[test]
+fn hole_punch_through_two_eim_nats() {
+    for (ka, kb) in [
+        (NatKind::EndpointIndependent, NatKind::EndpointIndependent),
+        (NatKind::AddressRestricted, NatKind::AddressRestricted),
+        (NatKind::PortRestricted, NatKind::PortRestricted),
+        (NatKind::PortRestricted, NatKind::EndpointIndependent),
+    ] {
+        let (mut sim, a, b) = natted(4, ka, kb);
+        assert_eq!(exchange(&mut sim, a, b, 4), 4, "{ka:?}/{kb:?}");
+        assert!(
+            is_direct(&sim, a, b) && is_direct(&sim, b, a),
+            "{ka:?}/{kb:?}: {:?} {:?}",
+            sim.edge(a).peers(),
+            sim.edge(b).peers()
+        );
+        // The peers' sockets are the NATs' public addresses.
+        let pb = sim.edge(a).peers();
+        assert_eq!(
+            pb[0].sock.unwrap().ip(),
+            Ipv4Addr::new(192, 0, 2, 20),
+            "{ka:?}/{kb:?}"
+        );
+        sim.record = true;
+        let super_before = sim.edge(a).stats().super_tx + sim.edge(b).stats().super_tx;
+        assert_eq!(exchange(&mut sim, a, b, 3), 3);
+        assert_eq!(exchange(&mut sim, b, a, 3), 3);
+        assert_eq!(
+            sim.edge(a).stats().super_tx + sim.edge(b).stats().super_tx,
+            super_before,
+            "{ka:?}/{kb:?}: frames went through the supernode"
+        );
+    }
+}
+
+#[test]
+fn symmetric_nat_falls_back_to_relay() {
+    let (mut sim, a, b) = natted(5, NatKind::Symmetric, NatKind::PortRestricted);
+    for _ in 0..3 {
+        assert_eq!(exchange(&mut sim, a, b, 5), 5);
+        assert_eq!(exchange(&mut sim, b, a, 5), 5);
+        sim.run_for(Duration::from_secs(20));
+    }
+    assert!(!is_direct(&sim, a, b));
+    assert!(!is_direct(&sim, b, a));
+    assert!(sim.edge(a).stats().super_tx >= 15);
+    // Management reports the peer as reached through the supernode.
+    for (x, y) in [(a, b), (b, a)] {
+        let mac = sim.edge(y).mac().to_string();
+        let rows = sim.mgmt(x, "r 7 edges");
+        let row = rows
+            .iter()
+            .find(|l| l.contains(&mac))
+            .unwrap_or_else(|| panic!("{rows:?}"));
+        assert!(row.contains("\"mode\":\"pSp\""), "{row}");
+        let v: serde_json::Value = serde_json::from_str(row).unwrap();
+        assert_eq!(v["macaddr"], mac.as_str());
+    }
+}
+
+#[test]
+fn idle_traffic_is_bounded() {
+    let (mut sim, sn, a, b) = open_net(6);
+    assert!(sim.run_until_cond(Duration::from_secs(5), |s| registered(s, &[a, b])));
+    assert_eq!(exchange(&mut sim, a, b, 2), 2);
+    sim.record = true;
+    sim.run_for(Duration::from_secs(600));
+    // Per edge and 20 s: REGISTER_SUPER + ACK; per 30 s: PING + PONG. The
+    // multicast REGISTERs have no LAN here and are not delivered.
+    let to_sn = deliveries(&sim, a, sn);
+    let from_sn = deliveries(&sim, sn, a);
+    assert!((30..=60).contains(&to_sn), "a→sn {to_sn}");
+    assert!((30..=60).contains(&from_sn), "sn→a {from_sn}");
+    assert!(registered(&sim, &[a, b]));
+    assert!(sim.edge(a).stats().total_drops() == 0, "{:?}", sim.edge(a).stats());
+}
