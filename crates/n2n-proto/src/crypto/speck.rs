@@ -63,6 +63,11 @@ impl Speck128 {
         (x, y)
     }
 
+    /// The round keys in use (32 or 34 words), for bulk implementations.
+    pub(crate) fn round_keys(&self) -> &[u64] {
+        &self.rk[..self.rounds]
+    }
+
     /// Encrypt one 16-byte block in place.
     pub fn encrypt_block(&self, block: &mut [u8; 16]) {
         let (x, y) = self.enc_words(le64(&block[8..16]), le64(&block[0..8]));
