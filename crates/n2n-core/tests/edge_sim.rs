@@ -238,3 +238,168 @@ fn idle_traffic_is_bounded() {
     assert!(registered(&sim, &[a, b]));
     assert!(sim.edge(a).stats().total_drops() == 0, "{:?}", sim.edge(a).stats());
 }
+
+/// Two supernodes, two supernode-only edges that know both.
+fn two_supernodes(seed: u64) -> (Sim, NodeId, NodeId, NodeId, NodeId) {
+    let mut sim = Sim::new(seed);
+    let s1 = sim.add_supernode("sn1", sa(SN1), sn_cfg(0xf1));
+    let s2 = sim.add_supernode("sn2", sa(SN2), sn_cfg(0xf2));
+    let mut ca = edge_cfg(1, Some([10, 0, 0, 1]), &[SN1, SN2]);
+    let mut cb = edge_cfg(2, Some([10, 0, 0, 2]), &[SN1, SN2]);
+    ca.p2p = P2pMode::SupernodeOnly;
+    cb.p2p = P2pMode::SupernodeOnly;
+    let a = sim.add_edge("a", sa("198.51.100.1:50001"), None, ca);
+    let b = sim.add_edge("b", sa("198.51.100.2:50002"), None, cb);
+    assert!(sim.run_until_cond(Duration::from_secs(10), |s| registered(s, &[a, b])));
+    (sim, s1, s2, a, b)
+}
+
+/// Sends a frame a→b every `step` for `total`; returns the arrival times
+/// (as offsets from the first send) of the frames that made it.
+fn stream(sim: &mut Sim, a: NodeId, b: NodeId, step: Duration, total: Duration) -> Vec<Duration> {
+    let t0 = sim.now().mono;
+    let mut got = Vec::new();
+    let n = (total.as_millis() / step.as_millis()) as usize;
+    for i in 0..n {
+        let f = frame(sim, a, b, format!("seq {i}").as_bytes());
+        sim.send_frame(a, &f);
+        sim.run_for(step);
+        for (t, g) in sim.take_tap_timed(b) {
+            if g.len() > 42 {
+                got.push(t - t0);
+            }
+        }
+    }
+    got
+}
+
+fn max_gap(arrivals: &[Duration]) -> Duration {
+    arrivals
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .max()
+        .unwrap_or_default()
+}
+
+#[test]
+fn failover_to_second_supernode() {
+    let (mut sim, s1, s2, a, b) = two_supernodes(7);
+    // Both picked the same supernode (equal PONGs; first in the list).
+    assert_eq!(sim.edge(a).current_supernode(), Some(sa(SN1)));
+    assert_eq!(sim.edge(b).current_supernode(), Some(sa(SN1)));
+    assert_eq!(exchange(&mut sim, a, b, 3), 3);
+    // Run a while so the regular timers are in their steady state.
+    sim.run_for(Duration::from_secs(47));
+    let t0 = sim.now().mono;
+    let f0 = frame(&sim, a, b, b"warmup");
+    sim.send_frame(a, &f0);
+    sim.kill(s1);
+    let arrivals = stream(&mut sim, a, b, Duration::from_millis(200), Duration::from_secs(60));
+    assert_eq!(sim.edge(a).current_supernode(), Some(sa(SN2)));
+    assert_eq!(sim.edge(b).current_supernode(), Some(sa(SN2)));
+    assert!(registered(&sim, &[a, b]));
+    assert_eq!(sim.supernode(s2).edges().len(), 2);
+    for e in [a, b] {
+        assert!(sim.take_events(e).iter().any(|ev| matches!(
+            ev,
+            Event::SupernodeSwitched { to: Some(t), .. } if *t == sa(SN2)
+        )));
+    }
+    // Traffic resumed and the outage is bounded: C needs 9-12 s after the
+    // regular REGISTER_SUPER, plus up to one interval (20 s) until that one.
+    let gap = max_gap(&arrivals);
+    let first = arrivals.first().copied().unwrap_or_default();
+    let outage = gap.max(first);
+    eprintln!(
+        "failover: first frame after {:?}, largest gap {:?}, {} of 300 frames arrived (killed at {:?})",
+        first,
+        gap,
+        arrivals.len(),
+        t0
+    );
+    assert!(arrivals.len() > 150, "{}", arrivals.len());
+    assert!(outage <= Duration::from_secs(35), "outage {outage:?}");
+    // The last 20 s are complete.
+    let late = arrivals.iter().filter(|t| **t >= Duration::from_secs(40)).count();
+    assert!(late >= 99, "{late}");
+}
+
+#[test]
+fn supernode_restart_edges_reregister() {
+    let (mut sim, sn, a, b) = open_net(8);
+    let mut ca = sim.edge(a).config().clone();
+    ca.p2p = P2pMode::SupernodeOnly;
+    assert!(sim.run_until_cond(Duration::from_secs(5), |s| registered(s, &[a, b])));
+    sim.run_for(Duration::from_secs(30));
+    sim.kill(sn);
+    sim.run_for(Duration::from_secs(5));
+    sim.restart_supernode(sn, sn_cfg(0xfe));
+    assert!(sim.supernode(sn).edges().is_empty());
+    // Within one interval plus retries both are back.
+    assert!(sim.run_until_cond(Duration::from_secs(40), |s| {
+        s.supernode(sn).edges().len() == 2 && registered(s, &[a, b])
+    }));
+    assert_eq!(exchange(&mut sim, a, b, 3), 3);
+    assert_eq!(exchange(&mut sim, b, a, 3), 3);
+    let _ = ca;
+}
+
+#[test]
+fn silent_peer_is_purged() {
+    let (mut sim, _sn, a, b) = open_net(9);
+    assert!(sim.run_until_cond(Duration::from_secs(5), |s| registered(s, &[a, b])));
+    assert_eq!(exchange(&mut sim, a, b, 3), 3);
+    assert!(is_direct(&sim, a, b));
+    sim.take_events(a);
+    let mb = sim.edge(b).mac();
+    sim.kill(b);
+    sim.run_for(Duration::from_secs(100));
+    assert!(sim.edge(a).peers().iter().all(|p| p.mac != mb));
+    let ev = sim.take_events(a);
+    assert!(
+        ev.iter().any(|e| matches!(
+            e,
+            Event::PeerRemoved { mac, direct: true, reason: n2n_core::edge::PeerRemoval::Purged, .. } if *mac == mb
+        )),
+        "{ev:?}"
+    );
+    // The supernode forgot it too.
+    assert!(sim.supernode(_sn).edges().iter().all(|e| e.mac != mb));
+}
+
+#[test]
+fn loss_and_reordering_keep_registration() {
+    let (mut sim, sn, a, b) = open_net(10);
+    assert!(sim.run_until_cond(Duration::from_secs(5), |s| registered(s, &[a, b])));
+    sim.set_all_links(LinkParams {
+        latency: Duration::from_millis(10),
+        jitter: Duration::from_millis(20),
+        loss: 0.01,
+        reorder: 0.05,
+        reorder_delay: Duration::from_millis(40),
+    });
+    sim.take_events(a);
+    sim.take_events(b);
+    let mut delivered = 0;
+    let mut sent = 0;
+    for i in 0..240 {
+        let (x, y) = if i % 2 == 0 { (a, b) } else { (b, a) };
+        let f = frame(&sim, x, y, format!("n{i}").as_bytes());
+        sim.send_frame(x, &f);
+        sent += 1;
+        sim.run_for(Duration::from_millis(500));
+        delivered += sim.take_tap(y).iter().filter(|g| **g == f).count();
+        // The supernode never dropped them.
+        assert_eq!(sim.supernode(sn).edges().len(), 2, "at {i}");
+        assert!(sim.edge(a).has_registered_once() && sim.edge(b).has_registered_once());
+    }
+    assert!(sim.lost > 0, "no loss simulated");
+    assert!(delivered as f64 >= sent as f64 * 0.95, "{delivered}/{sent}");
+    for e in [a, b] {
+        let ev = sim.take_events(e);
+        assert!(
+            !ev.iter().any(|x| matches!(x, Event::SupernodeSwitched { .. })),
+            "{ev:?}"
+        );
+    }
+}
