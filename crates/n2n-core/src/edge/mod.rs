@@ -30,6 +30,7 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
 use n2n_proto::he::{CommunityHe, HeKeyKind, StampGenerator};
+use n2n_proto::transform::ReplayWindow;
 use n2n_proto::types::{Auth, Community, DevAddr, DevDesc, Mac, TransformId, cookie};
 use n2n_proto::wire::{
     self, Header, Message, PACKET_HEADER_LEN, Packet, QueryPeer, Register, RegisterSuper,
@@ -63,6 +64,8 @@ const FIRST_SWEEP: Duration = Duration::from_secs(6);
 const PURGE_INTERVAL: Duration = Duration::from_secs(30);
 const PURGE_AGE: Duration = Duration::from_secs(60);
 const BRIDGE_AGE: Duration = Duration::from_secs(300);
+/// AEAD replay windows of silent senders are forgotten after this long.
+const REPLAY_AGE: Duration = Duration::from_secs(600);
 const PENDING_COOKIE_AGE: Duration = Duration::from_secs(15);
 const ATTEMPTS: u8 = 3;
 const PING_BUDGET_FIRST: usize = 15;
@@ -225,6 +228,8 @@ pub struct Edge {
     known: PeerTable,
     pending: PeerTable,
     hosts: HashMap<Mac, BridgedHost>,
+    /// AEAD replay windows per sending MAC, with the last use.
+    replay: HashMap<Mac, (ReplayWindow, Instant)>,
     last_p2p_rx: Option<Instant>,
 
     txq: VecDeque<Queued>,
@@ -331,6 +336,7 @@ impl Edge {
             known: HashMap::new(),
             pending: HashMap::new(),
             hosts: HashMap::new(),
+            replay: HashMap::new(),
             last_p2p_rx: None,
             txq: VecDeque::new(),
             free: Vec::new(),
@@ -741,6 +747,8 @@ impl Edge {
         }
         self.hosts
             .retain(|_, h| now.mono.saturating_duration_since(h.last_seen) <= BRIDGE_AGE);
+        self.replay
+            .retain(|_, (_, t)| now.mono.saturating_duration_since(*t) <= REPLAY_AGE);
     }
 
     fn remove_peer(&mut self, mac: Mac, direct: bool, reason: PeerRemoval) -> Option<Peer> {

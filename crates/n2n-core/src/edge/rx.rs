@@ -4,6 +4,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use n2n_proto::he::{self, HeKeyKind};
+use n2n_proto::transform::ReplayWindow;
 use n2n_proto::types::{DevAddr, DevDesc, Mac, PeerSock, cookie};
 use n2n_proto::wire::{
     Flags, HeaderView, Message, MsgType, PacketView, PeerInfo, RegisterAck, RegisterSuperAck,
@@ -177,6 +178,8 @@ impl Edge {
         };
         self.peer_seen(now, src_mac, c, None, orig, from_sn, via_multicast);
         if from_sn {
+            // C refreshes last_sup with every PACKET the supernode relays.
+            self.last_sup = Some(now.mono);
             self.stats.super_rx += 1;
             if pkt_dst.is_multi_or_broadcast() {
                 self.stats.super_broadcast_rx += 1;
@@ -193,13 +196,22 @@ impl Edge {
             src_mac: src_mac.0,
             dst_mac: pkt_dst.0,
         };
-        let (n, _nonce) = self.payload.decode(
+        let (n, nonce) = self.payload.decode(
             view.compression(),
             view.payload(),
             &aad,
             &mut self.scratch,
             out,
         )?;
+        if let Some(nonce) = nonce {
+            let w = self
+                .replay
+                .entry(src_mac)
+                .or_insert_with(|| (ReplayWindow::new(), now.mono));
+            w.0.check_and_update(nonce)
+                .map_err(|_| DropReason::PayloadReplay)?;
+            w.1 = now.mono;
+        }
         self.stats.transop_rx += 1;
         let f = out.get(..n).ok_or(DropReason::FrameTooLarge)?;
         if n < frame::ETH_HEADER_LEN {
