@@ -8,7 +8,8 @@ use std::time::Duration;
 use n2n_core::edge::{DropReason, EdgeConfig, Event, P2pMode, TapAddrMode};
 use n2n_core::sim::{LinkParams, NatKind, NodeId, Sim, ipv4_frame};
 use n2n_core::supernode::SupernodeConfig;
-use n2n_proto::types::{Community, DevAddr, Mac, TransformId};
+use n2n_core::supernode::community_list::CommunityList;
+use n2n_proto::types::{Community, CompressionId, DevAddr, Mac, TransformId};
 
 const SN1: &str = "203.0.113.1:7654";
 const SN2: &str = "203.0.113.2:7654";
@@ -402,4 +403,144 @@ fn loss_and_reordering_keep_registration() {
             "{ev:?}"
         );
     }
+}
+
+fn crypto_net(
+    seed: u64,
+    he: bool,
+    ta: (TransformId, &str, CompressionId),
+    tb: (TransformId, &str, CompressionId),
+) -> (Sim, NodeId, NodeId) {
+    let mut sim = Sim::new(seed);
+    let mut sc = sn_cfg(0xfe);
+    if he {
+        // Header encryption needs the community listed by name.
+        sc.communities = Some(CommunityList::parse("rocks\n").unwrap());
+    }
+    sim.add_supernode("sn", sa(SN1), sc);
+    let mut ca = edge_cfg(1, Some([10, 0, 0, 1]), &[SN1]);
+    let mut cb = edge_cfg(2, Some([10, 0, 0, 2]), &[SN1]);
+    for (c, (t, k, z)) in [(&mut ca, ta), (&mut cb, tb)] {
+        c.transform = t;
+        c.key = k.as_bytes().to_vec();
+        c.compression = z;
+        c.header_encryption = he;
+    }
+    let a = sim.add_edge("a", sa("198.51.100.1:50001"), None, ca);
+    let b = sim.add_edge("b", sa("198.51.100.2:50002"), None, cb);
+    assert!(sim.run_until_cond(Duration::from_secs(5), |s| registered(s, &[a, b])));
+    (sim, a, b)
+}
+
+#[test]
+fn every_transform_compression_and_header_encryption() {
+    let z = [CompressionId::NONE, CompressionId::LZO, CompressionId::ZSTD];
+    let mut seed = 100;
+    for t in 1..=7u8 {
+        for he in [false, true] {
+            for comp in z {
+                seed += 1;
+                let key = if t == 1 { "" } else { "s3cret" };
+                let tid = TransformId(t);
+                let (mut sim, a, b) =
+                    crypto_net(seed, he, (tid, key, comp), (tid, key, comp));
+                // Compressible payloads, both directions, relayed then direct.
+                let mut ok = 0;
+                for i in 0..6 {
+                    let payload = vec![b'a' + (i as u8); 300 + i * 50];
+                    for (x, y) in [(a, b), (b, a)] {
+                        let f = frame(&sim, x, y, &payload);
+                        sim.send_frame(x, &f);
+                        sim.run_for(Duration::from_millis(500));
+                        ok += sim.take_tap(y).iter().filter(|g| **g == f).count();
+                    }
+                }
+                let what = format!("transform {t} he {he} compression {comp}");
+                assert_eq!(ok, 12, "{what}: {:?} {:?}", sim.edge(a).stats(), sim.edge(b).stats());
+                assert!(is_direct(&sim, a, b), "{what}");
+                assert_eq!(sim.edge(a).stats().total_drops(), 0, "{what}: {:?}", sim.edge(a).stats());
+                assert_eq!(sim.edge(b).stats().total_drops(), 0, "{what}: {:?}", sim.edge(b).stats());
+                // The supernode saw encrypted headers only.
+                if he {
+                    let rows = sim.mgmt(a, "r 1 communities");
+                    assert!(rows[0].contains("noaccess"), "{rows:?}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn wrong_key_delivers_nothing() {
+    for (t, seed) in [(TransformId::AES, 200), (TransformId(6), 201), (TransformId(7), 202), (TransformId::SPECK, 203)] {
+        let (mut sim, a, b) = crypto_net(
+            seed,
+            false,
+            (t, "s3cret", CompressionId::NONE),
+            (t, "wrong!", CompressionId::NONE),
+        );
+        sim.run_for(Duration::from_secs(1));
+        // Not even the gratuitous ARPs decoded into something correct.
+        let garbage = sim.take_tap(a);
+        let mut delivered = 0;
+        for i in 0..10 {
+            // Lengths that are not multiples of 16 (AES-CTS padding check).
+            let f = frame(&sim, a, b, &vec![7u8; 21 + i]);
+            sim.send_frame(a, &f);
+            sim.run_for(Duration::from_millis(500));
+            delivered += sim.take_tap(b).iter().filter(|g| **g == f).count();
+        }
+        assert_eq!(delivered, 0, "{t}");
+        let sb = sim.edge(b).stats().clone();
+        // Nothing at all reached the TAPs: AEADs fail their tag; the C
+        // ciphers decrypt to garbage addressed to a random MAC.
+        assert!(sim.take_tap(b).is_empty(), "{t}");
+        assert!(garbage.is_empty(), "{t}: {garbage:?}");
+        let reason = if t.0 >= 6 {
+            DropReason::PayloadDecryptFailed
+        } else {
+            DropReason::ForeignDestinationMac
+        };
+        assert!(sb.total_drops() >= 10, "{t}: {sb:?}");
+        assert!(sb.drops(reason) >= 5, "{t}: {sb:?}");
+        // Management shows the drop counter after C's rows.
+        let rows = sim.mgmt(b, "r 5 packetstats");
+        assert!(
+            rows.iter().any(|r| r.contains(&format!("\"type\":\"drop\",\"reason\":\"{}\"", reason.name()))),
+            "{rows:?}"
+        );
+    }
+}
+
+#[test]
+fn different_transform_is_dropped_by_id() {
+    let (mut sim, a, b) = crypto_net(
+        210,
+        false,
+        (TransformId::AES, "s3cret", CompressionId::NONE),
+        (TransformId::CHACHA20, "s3cret", CompressionId::NONE),
+    );
+    let f = frame(&sim, a, b, b"hello");
+    sim.send_frame(a, &f);
+    sim.run_for(Duration::from_secs(1));
+    assert!(sim.take_tap(b).is_empty());
+    assert!(sim.edge(b).stats().drops(DropReason::WrongTransform) >= 1);
+}
+
+#[test]
+fn header_encryption_mismatch_is_refused() {
+    // a uses -H, b does not: the supernode locks the community to the mode
+    // of the first packet; the other edge never registers.
+    let mut sim = Sim::new(220);
+    let mut sc = sn_cfg(0xfe);
+    sc.communities = Some(CommunityList::parse("rocks\n").unwrap());
+    sim.add_supernode("sn", sa(SN1), sc);
+    let mut ca = edge_cfg(1, Some([10, 0, 0, 1]), &[SN1]);
+    ca.header_encryption = true;
+    let a = sim.add_edge("a", sa("198.51.100.1:50001"), None, ca);
+    sim.run_for(Duration::from_secs(2));
+    let b = sim.add_edge("b", sa("198.51.100.2:50002"), None, edge_cfg(2, Some([10, 0, 0, 2]), &[SN1]));
+    sim.run_for(Duration::from_secs(30));
+    assert!(sim.edge(a).is_registered());
+    assert!(!sim.edge(b).has_registered_once());
 }

@@ -221,6 +221,13 @@ impl Edge {
         if inner_dst.is_multicast() && !self.cfg.multicast {
             return Err(DropReason::MulticastDisabled);
         }
+        if !self.cfg.routing && !inner_dst.is_multi_or_broadcast() && inner_dst != self.mac {
+            // C writes it to the TAP, whose kernel side discards it (the
+            // TAP is not promiscuous without bridging). Dropping it here
+            // also stops the garbage a wrong key produces with the C
+            // transforms, which have no integrity check.
+            return Err(DropReason::ForeignDestinationMac);
+        }
         if !self.cfg.routing
             && !inner_dst.is_multi_or_broadcast()
             && let Some(ip) = frame::ipv4_dst(f)

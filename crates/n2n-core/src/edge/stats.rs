@@ -63,6 +63,9 @@ drop_reasons! {
     ForeignSourceIp => "foreign_source_ip",
     /// Received unicast IPv4 frame for another destination (no `-r`).
     ForeignDestinationIp => "foreign_destination_ip",
+    /// Received frame for another MAC (not ours, not broadcast, not IP
+    /// multicast) without `-r`: the TAP would discard it.
+    ForeignDestinationMac => "foreign_destination_mac",
     /// A `-R` rule said drop.
     TrafficRule => "traffic_rule",
     /// Broadcast while the supernode is lost and no P2P peer is known.
