@@ -1039,3 +1039,40 @@ fn relay(
     }
     Ok(n)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn federation_field_keeps_c_residue() {
+        assert_eq!(
+            federation_field("myfed").field(),
+            b"*myfed\0tion\0\0\0\0\0\0\0\0\0"
+        );
+        assert_eq!(
+            federation_field("rocksFed").field(),
+            b"*rocksFed\0n\0\0\0\0\0\0\0\0\0"
+        );
+        assert_eq!(
+            federation_field("Federation").field(),
+            &he::DEFAULT_FEDERATION_FIELD
+        );
+        // At most 17 characters are kept; the field always has a NUL.
+        let long = federation_field("abcdefghijklmnopqrstuvwxyz");
+        assert_eq!(long.name_bytes(), b"*abcdefghijklmnopq");
+    }
+
+    #[test]
+    fn auto_ip_request_rule() {
+        use std::net::Ipv4Addr;
+        assert!(wants_auto_ip(DevAddr::UNSPECIFIED));
+        assert!(wants_auto_ip(DevAddr::new(Ipv4Addr::BROADCAST, 24)));
+        assert!(wants_auto_ip(DevAddr::new(Ipv4Addr::new(10, 0, 0, 1), 0)));
+        assert!(wants_auto_ip(DevAddr::new(
+            Ipv4Addr::new(169, 254, 1, 1),
+            16
+        )));
+        assert!(!wants_auto_ip(DevAddr::new(Ipv4Addr::new(10, 0, 0, 1), 24)));
+    }
+}

@@ -210,9 +210,9 @@ impl Supernode {
         }
         let st = self.stats();
         cur.push_str(RULE_DOUBLE);
-        let _ = write!(
+        let _ = writeln!(
             cur,
-            "uptime {} | edges {} | reg_sup {} | reg_nak {} | errors {} \n",
+            "uptime {} | edges {} | reg_sup {} | reg_nak {} | errors {} ",
             now_s.saturating_sub(self.start.unix_secs()),
             n_edges,
             st.reg_super,
