@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use n2n_core::Now;
 use n2n_core::edge::{Edge, EdgeConfig, TapAddrMode};
 use n2n_proto::he::{self, CommunityHe};
-use n2n_proto::types::{CompressionId, Community, DevAddr, Mac, TransformId};
+use n2n_proto::types::{Community, CompressionId, DevAddr, Mac, TransformId};
 use serde_json::Value;
 
 /// `shared/vectors/n2n-3.1.1`, found by walking up from the crate
@@ -21,7 +21,11 @@ use serde_json::Value;
 fn vectors_dir() -> PathBuf {
     if let Ok(p) = std::env::var("N2N_VECTORS_DIR") {
         let p = PathBuf::from(p).join("n2n-3.1.1");
-        assert!(p.is_dir(), "N2N_VECTORS_DIR: {} is not a directory", p.display());
+        assert!(
+            p.is_dir(),
+            "N2N_VECTORS_DIR: {} is not a directory",
+            p.display()
+        );
         return p;
     }
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -72,7 +76,12 @@ fn load(dir: &Path) -> Vec<Dg> {
             }
         })
         .collect();
-    assert!(v.len() > 20, "{}: only {} datagrams", dir.display(), v.len());
+    assert!(
+        v.len() > 20,
+        "{}: only {} datagrams",
+        dir.display(),
+        v.len()
+    );
     v
 }
 
@@ -112,7 +121,10 @@ fn scenario(name: &str) -> Scenario {
     ));
     cfg.desc = e1["desc"].as_str().unwrap().to_owned();
     cfg.transform = TransformId(m["transform"]["id"].as_u64().unwrap() as u8);
-    cfg.key = m["key"].as_str().map(|k| k.as_bytes().to_vec()).unwrap_or_default();
+    cfg.key = m["key"]
+        .as_str()
+        .map(|k| k.as_bytes().to_vec())
+        .unwrap_or_default();
     let comp = m["compression"].as_str().unwrap();
     let id = comp
         .split("id ")
@@ -264,7 +276,10 @@ fn run_until(name: &str, stop_at: Option<f64>) -> (Edge, Now) {
         {
             // A frame C's e1 read from its TAP (not the automatic
             // gratuitous ARPs): ours must go to the same place.
-            if f.starts_with(&garp) && f.len() == 42 && f[12..14] == [8, 6] && f[28..32] == f[38..42]
+            if f.starts_with(&garp)
+                && f.len() == 42
+                && f[12..14] == [8, 6]
+                && f[28..32] == f[38..42]
             {
                 continue;
             }
@@ -305,9 +320,8 @@ fn run_until(name: &str, stop_at: Option<f64>) -> (Edge, Now) {
             assert!(edge.is_registered(), "{name} #{}: ACK not accepted", d.i);
         }
         if let Some(f) = &d.frame {
-            let n = r.unwrap_or_else(|| {
-                panic!("{name} #{}: PACKET dropped: {:?}", d.i, edge.stats())
-            });
+            let n =
+                r.unwrap_or_else(|| panic!("{name} #{}: PACKET dropped: {:?}", d.i, edge.stats()));
             assert_eq!(hex::encode(&out[..n]), hex::encode(f), "{name} #{}", d.i);
             frames_ok += 1;
         } else {

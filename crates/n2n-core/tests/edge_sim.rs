@@ -69,8 +69,18 @@ fn registered(sim: &Sim, ids: &[NodeId]) -> bool {
 fn open_net(seed: u64) -> (Sim, NodeId, NodeId, NodeId) {
     let mut sim = Sim::new(seed);
     let sn = sim.add_supernode("sn", sa(SN1), sn_cfg(0xfe));
-    let a = sim.add_edge("a", sa("198.51.100.1:50001"), None, edge_cfg(1, Some([10, 0, 0, 1]), &[SN1]));
-    let b = sim.add_edge("b", sa("198.51.100.2:50002"), None, edge_cfg(2, Some([10, 0, 0, 2]), &[SN1]));
+    let a = sim.add_edge(
+        "a",
+        sa("198.51.100.1:50001"),
+        None,
+        edge_cfg(1, Some([10, 0, 0, 1]), &[SN1]),
+    );
+    let b = sim.add_edge(
+        "b",
+        sa("198.51.100.2:50002"),
+        None,
+        edge_cfg(2, Some([10, 0, 0, 2]), &[SN1]),
+    );
     (sim, sn, a, b)
 }
 
@@ -97,8 +107,18 @@ fn registration_static_and_ping_both_ways() {
 fn registration_auto_ip() {
     let mut sim = Sim::new(2);
     let _sn = sim.add_supernode("sn", sa(SN1), sn_cfg(0xfe));
-    let a = sim.add_edge("a", sa("198.51.100.1:50001"), None, edge_cfg(1, None, &[SN1]));
-    let b = sim.add_edge("b", sa("198.51.100.2:50002"), None, edge_cfg(2, None, &[SN1]));
+    let a = sim.add_edge(
+        "a",
+        sa("198.51.100.1:50001"),
+        None,
+        edge_cfg(1, None, &[SN1]),
+    );
+    let b = sim.add_edge(
+        "b",
+        sa("198.51.100.2:50002"),
+        None,
+        edge_cfg(2, None, &[SN1]),
+    );
     assert!(sim.run_until_cond(Duration::from_secs(10), |s| registered(s, &[a, b])));
     let ea = sim.take_events(a);
     let assigned = ea
@@ -157,8 +177,18 @@ fn natted(seed: u64, ka: NatKind, kb: NatKind) -> (Sim, NodeId, NodeId) {
     sim.add_supernode("sn", sa(SN1), sn_cfg(0xfe));
     let na = sim.add_nat(Ipv4Addr::new(192, 0, 2, 10), ka);
     let nb = sim.add_nat(Ipv4Addr::new(192, 0, 2, 20), kb);
-    let a = sim.add_edge("a", sa("10.1.0.2:50001"), Some(na), edge_cfg(1, Some([10, 0, 0, 1]), &[SN1]));
-    let b = sim.add_edge("b", sa("10.2.0.2:50002"), Some(nb), edge_cfg(2, Some([10, 0, 0, 2]), &[SN1]));
+    let a = sim.add_edge(
+        "a",
+        sa("10.1.0.2:50001"),
+        Some(na),
+        edge_cfg(1, Some([10, 0, 0, 1]), &[SN1]),
+    );
+    let b = sim.add_edge(
+        "b",
+        sa("10.2.0.2:50002"),
+        Some(nb),
+        edge_cfg(2, Some([10, 0, 0, 2]), &[SN1]),
+    );
     assert!(sim.run_until_cond(Duration::from_secs(5), |s| registered(s, &[a, b])));
     (sim, a, b)
 }
@@ -237,7 +267,11 @@ fn idle_traffic_is_bounded() {
     assert!((30..=60).contains(&to_sn), "a→sn {to_sn}");
     assert!((30..=60).contains(&from_sn), "sn→a {from_sn}");
     assert!(registered(&sim, &[a, b]));
-    assert!(sim.edge(a).stats().total_drops() == 0, "{:?}", sim.edge(a).stats());
+    assert!(
+        sim.edge(a).stats().total_drops() == 0,
+        "{:?}",
+        sim.edge(a).stats()
+    );
 }
 
 /// Two supernodes, two supernode-only edges that know both.
@@ -295,7 +329,13 @@ fn failover_to_second_supernode() {
     let f0 = frame(&sim, a, b, b"warmup");
     sim.send_frame(a, &f0);
     sim.kill(s1);
-    let arrivals = stream(&mut sim, a, b, Duration::from_millis(200), Duration::from_secs(60));
+    let arrivals = stream(
+        &mut sim,
+        a,
+        b,
+        Duration::from_millis(200),
+        Duration::from_secs(60),
+    );
     assert_eq!(sim.edge(a).current_supernode(), Some(sa(SN2)));
     assert_eq!(sim.edge(b).current_supernode(), Some(sa(SN2)));
     assert!(registered(&sim, &[a, b]));
@@ -321,7 +361,10 @@ fn failover_to_second_supernode() {
     assert!(arrivals.len() > 150, "{}", arrivals.len());
     assert!(outage <= Duration::from_secs(35), "outage {outage:?}");
     // The last 20 s are complete.
-    let late = arrivals.iter().filter(|t| **t >= Duration::from_secs(40)).count();
+    let late = arrivals
+        .iter()
+        .filter(|t| **t >= Duration::from_secs(40))
+        .count();
     assert!(late >= 99, "{late}");
 }
 
@@ -399,7 +442,8 @@ fn loss_and_reordering_keep_registration() {
     for e in [a, b] {
         let ev = sim.take_events(e);
         assert!(
-            !ev.iter().any(|x| matches!(x, Event::SupernodeSwitched { .. })),
+            !ev.iter()
+                .any(|x| matches!(x, Event::SupernodeSwitched { .. })),
             "{ev:?}"
         );
     }
@@ -442,8 +486,7 @@ fn every_transform_compression_and_header_encryption() {
                 seed += 1;
                 let key = if t == 1 { "" } else { "s3cret" };
                 let tid = TransformId(t);
-                let (mut sim, a, b) =
-                    crypto_net(seed, he, (tid, key, comp), (tid, key, comp));
+                let (mut sim, a, b) = crypto_net(seed, he, (tid, key, comp), (tid, key, comp));
                 // Compressible payloads, both directions, relayed then direct.
                 let mut ok = 0;
                 for i in 0..6 {
@@ -456,10 +499,26 @@ fn every_transform_compression_and_header_encryption() {
                     }
                 }
                 let what = format!("transform {t} he {he} compression {comp}");
-                assert_eq!(ok, 12, "{what}: {:?} {:?}", sim.edge(a).stats(), sim.edge(b).stats());
+                assert_eq!(
+                    ok,
+                    12,
+                    "{what}: {:?} {:?}",
+                    sim.edge(a).stats(),
+                    sim.edge(b).stats()
+                );
                 assert!(is_direct(&sim, a, b), "{what}");
-                assert_eq!(sim.edge(a).stats().total_drops(), 0, "{what}: {:?}", sim.edge(a).stats());
-                assert_eq!(sim.edge(b).stats().total_drops(), 0, "{what}: {:?}", sim.edge(b).stats());
+                assert_eq!(
+                    sim.edge(a).stats().total_drops(),
+                    0,
+                    "{what}: {:?}",
+                    sim.edge(a).stats()
+                );
+                assert_eq!(
+                    sim.edge(b).stats().total_drops(),
+                    0,
+                    "{what}: {:?}",
+                    sim.edge(b).stats()
+                );
                 // The supernode saw encrypted headers only.
                 if he {
                     let rows = sim.mgmt(a, "r 1 communities");
@@ -472,7 +531,12 @@ fn every_transform_compression_and_header_encryption() {
 
 #[test]
 fn wrong_key_delivers_nothing() {
-    for (t, seed) in [(TransformId::AES, 200), (TransformId(6), 201), (TransformId(7), 202), (TransformId::SPECK, 203)] {
+    for (t, seed) in [
+        (TransformId::AES, 200),
+        (TransformId(6), 201),
+        (TransformId(7), 202),
+        (TransformId::SPECK, 203),
+    ] {
         let (mut sim, a, b) = crypto_net(
             seed,
             false,
@@ -506,7 +570,10 @@ fn wrong_key_delivers_nothing() {
         // Management shows the drop counter after C's rows.
         let rows = sim.mgmt(b, "r 5 packetstats");
         assert!(
-            rows.iter().any(|r| r.contains(&format!("\"type\":\"drop\",\"reason\":\"{}\"", reason.name()))),
+            rows.iter().any(|r| r.contains(&format!(
+                "\"type\":\"drop\",\"reason\":\"{}\"",
+                reason.name()
+            ))),
             "{rows:?}"
         );
     }
@@ -539,7 +606,12 @@ fn header_encryption_mismatch_is_refused() {
     ca.header_encryption = true;
     let a = sim.add_edge("a", sa("198.51.100.1:50001"), None, ca);
     sim.run_for(Duration::from_secs(2));
-    let b = sim.add_edge("b", sa("198.51.100.2:50002"), None, edge_cfg(2, Some([10, 0, 0, 2]), &[SN1]));
+    let b = sim.add_edge(
+        "b",
+        sa("198.51.100.2:50002"),
+        None,
+        edge_cfg(2, Some([10, 0, 0, 2]), &[SN1]),
+    );
     sim.run_for(Duration::from_secs(30));
     assert!(sim.edge(a).is_registered());
     assert!(!sim.edge(b).has_registered_once());

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use n2n_proto::types::{CompressionId, Community, DevAddr, Mac, TransformId};
+use n2n_proto::types::{Community, CompressionId, DevAddr, Mac, TransformId};
 
 use super::rules::TrafficRule;
 

@@ -75,7 +75,8 @@ mod tests {
     #[test]
     fn garp_matches_c_capture() {
         // aes capture, datagram 2: the frame e1 sent after registering.
-        let want = "ffffffffffff020000000001080600010800060400020200000000010ac80001ffffffffffff0ac80001";
+        let want =
+            "ffffffffffff020000000001080600010800060400020200000000010ac80001ffffffffffff0ac80001";
         let f = gratuitous_arp(Mac([2, 0, 0, 0, 0, 1]), Ipv4Addr::new(10, 200, 0, 1));
         let hex: String = f.iter().map(|b| format!("{b:02x}")).collect();
         assert_eq!(hex, want);

@@ -240,7 +240,11 @@ impl Edge {
                     ("transop", s.transop_tx, s.transop_rx),
                     ("p2p", s.p2p_tx, s.p2p_rx),
                     ("super", s.super_tx, s.super_rx),
-                    ("super_broadcast", s.super_broadcast_tx, s.super_broadcast_rx),
+                    (
+                        "super_broadcast",
+                        s.super_broadcast_tx,
+                        s.super_broadcast_rx,
+                    ),
                 ] {
                     r.row(&[
                         ("type", ty.into()),

@@ -47,9 +47,7 @@ pub use rules::{RuleError, TrafficRule};
 pub use stats::{DropReason, EdgeStats};
 
 use payload::{PacketAad, Payload};
-use peers::{
-    BridgedHost, CRIT_BAD, CRIT_DEFAULT, CRIT_GOOD, Peer, PeerTable, Supernode,
-};
+use peers::{BridgedHost, CRIT_BAD, CRIT_DEFAULT, CRIT_GOOD, Peer, PeerTable, Supernode};
 
 /// Local-discovery multicast group and port (wire.md §1).
 pub const MULTICAST_DISCOVERY: SocketAddr =
@@ -276,9 +274,8 @@ impl Edge {
         };
         let mut tok = [0u8; 16];
         rng.fill_bytes(&mut tok);
-        let token = Auth::new(Auth::SCHEME_SIMPLE_ID, &tok).map_err(|_| {
-            EdgeConfigError::Transform("simple-id token does not fit".to_owned())
-        })?;
+        let token = Auth::new(Auth::SCHEME_SIMPLE_ID, &tok)
+            .map_err(|_| EdgeConfigError::Transform("simple-id token does not fit".to_owned()))?;
         let nonce_seed = (rng.next_u32(), now.unix_us);
         let payload = Payload::new(
             cfg.transform,
@@ -465,7 +462,10 @@ impl Edge {
         loop {
             let q = self.txq.pop_front()?;
             let n = q.buf.len();
-            let fits = buf.get_mut(..n).map(|d| d.copy_from_slice(&q.buf)).is_some();
+            let fits = buf
+                .get_mut(..n)
+                .map(|d| d.copy_from_slice(&q.buf))
+                .is_some();
             let dst = q.dst;
             self.recycle(q.buf);
             if fits {
@@ -488,7 +488,10 @@ impl Edge {
         Some(match self.phase {
             Phase::Pinging { deadline } | Phase::AddrRequest { deadline, .. } => deadline,
             Phase::Running => {
-                let mut t = self.register_due().min(self.next_sweep).min(self.next_purge);
+                let mut t = self
+                    .register_due()
+                    .min(self.next_sweep)
+                    .min(self.next_purge);
                 if !self.hosts.is_empty() {
                     t = t.min(self.next_purge);
                 }
@@ -667,7 +670,11 @@ impl Edge {
             let i = (start + k) % n;
             let Some(sn) = self.sns.get(i) else { continue };
             let unresolved = u64::from(sn.addr.is_none());
-            let tie = if after.is_none() && i == self.cur { 0 } else { k + 1 };
+            let tie = if after.is_none() && i == self.cur {
+                0
+            } else {
+                k + 1
+            };
             let key = (sn.criterion.saturating_add(unresolved), tie);
             if key < best_key {
                 best_key = key;
@@ -940,12 +947,11 @@ impl Edge {
                     self.txq.push_back(Queued { dst: *s, buf: b });
                 }
                 self.stats.p2p_tx += socks.len() as u64;
-                return Ok(Some(Transmit {
-                    dst: *first,
-                    len,
-                }));
+                return Ok(Some(Transmit { dst: *first, len }));
             }
-            let sn = self.current_supernode().ok_or(DropReason::NoSupernodeAddress)?;
+            let sn = self
+                .current_supernode()
+                .ok_or(DropReason::NoSupernodeAddress)?;
             self.stats.super_tx += 1;
             self.stats.super_broadcast_tx += 1;
             return Ok(Some(Transmit { dst: sn, len }));
@@ -962,7 +968,9 @@ impl Edge {
             }
             self.remove_peer(pkt_dst, true, PeerRemoval::Stale);
         }
-        let sn = self.current_supernode().ok_or(DropReason::NoSupernodeAddress)?;
+        let sn = self
+            .current_supernode()
+            .ok_or(DropReason::NoSupernodeAddress)?;
         self.stats.super_tx += 1;
         if self.p2p() {
             self.query_peer(now, pkt_dst);
@@ -1065,6 +1073,11 @@ impl Edge {
     /// The transform this edge uses.
     pub fn transform(&self) -> TransformId {
         self.payload.transform()
+    }
+
+    /// The compression this edge applies to frames it sends.
+    pub fn compression(&self) -> n2n_proto::types::CompressionId {
+        self.payload.compression()
     }
 
     /// The community.

@@ -7,7 +7,7 @@
 
 use n2n_proto::compress::{self, Compressor, Decompressor};
 use n2n_proto::transform::{self, AeadNonce, NonceSeed, Transform, TransformError};
-use n2n_proto::types::{CompressionId, Community, TransformId};
+use n2n_proto::types::{Community, CompressionId, TransformId};
 use n2n_proto::wire::VERSION;
 
 use super::config::EdgeConfigError;
@@ -65,8 +65,8 @@ impl Payload {
         community: &Community,
         nonce_seed: (u32, u64),
     ) -> Result<Self, EdgeConfigError> {
-        let xid = transform::TransformId::from_wire(id.0)
-            .ok_or(EdgeConfigError::UnknownTransform(id))?;
+        let xid =
+            transform::TransformId::from_wire(id.0).ok_or(EdgeConfigError::UnknownTransform(id))?;
         if xid.needs_key() && key.is_empty() {
             return Err(EdgeConfigError::Key(id, "needs a key"));
         }
@@ -106,12 +106,6 @@ impl Payload {
     /// Bytes the payload can be longer than the frame.
     pub fn overhead(&self) -> usize {
         self.transform.overhead()
-    }
-
-    /// Whether the transform authenticates (ids 6, 7): check the nonce
-    /// returned by [`decode`](Self::decode) against a replay window.
-    pub fn is_aead(&self) -> bool {
-        self.transform.id().is_aead()
     }
 
     /// Compress (if configured and worth it) and encrypt `frame` into

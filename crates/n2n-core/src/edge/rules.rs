@@ -342,10 +342,19 @@ mod tests {
             .iter()
             .map(|s| s.parse().unwrap())
             .collect();
-        assert!(!allows(&rules, &ipv4_frame(17, [1; 4], [10, 1, 1, 1], 5, 1500)));
-        assert!(allows(&rules, &ipv4_frame(17, [1; 4], [10, 1, 1, 1], 5, 2001)));
+        assert!(!allows(
+            &rules,
+            &ipv4_frame(17, [1; 4], [10, 1, 1, 1], 5, 1500)
+        ));
+        assert!(allows(
+            &rules,
+            &ipv4_frame(17, [1; 4], [10, 1, 1, 1], 5, 2001)
+        ));
         // The rule does not name TCP: TCP passes.
-        assert!(allows(&rules, &ipv4_frame(6, [1; 4], [10, 1, 1, 1], 5, 1500)));
+        assert!(allows(
+            &rules,
+            &ipv4_frame(6, [1; 4], [10, 1, 1, 1], 5, 1500)
+        ));
         // Truncated frames never panic.
         for n in 0..42 {
             let f = ipv4_frame(17, [1; 4], [10, 1, 1, 1], 5, 1500);

@@ -543,9 +543,9 @@ impl Edge {
                 }
                 c
             }
-            Selection::Rtt => sn
-                .ping_sent
-                .map_or(0, |t| (now.mono.saturating_duration_since(t).as_micros() / 1024) as u64),
+            Selection::Rtt => sn.ping_sent.map_or(0, |t| {
+                (now.mono.saturating_duration_since(t).as_micros() / 1024) as u64
+            }),
             Selection::Mac => {
                 let m = sn.mac.0;
                 u64::from_be_bytes([0, 0, m[0], m[1], m[2], m[3], m[4], m[5]])

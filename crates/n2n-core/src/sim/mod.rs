@@ -269,7 +269,13 @@ impl Sim {
         id
     }
 
-    fn add_node(&mut self, name: &str, kind: NodeKind, addr: SocketAddr, nat: Option<NatId>) -> NodeId {
+    fn add_node(
+        &mut self,
+        name: &str,
+        kind: NodeKind,
+        addr: SocketAddr,
+        nat: Option<NatId>,
+    ) -> NodeId {
         let lan = nat.and_then(|n| self.nats.get(n)).map(|n| n.lan);
         self.nodes.push(Node {
             name: name.to_owned(),
@@ -433,11 +439,15 @@ impl Sim {
     /// A frame read from edge `id`'s TAP now.
     pub fn send_frame(&mut self, id: NodeId, frame: &[u8]) {
         let now = self.now;
-        let Some(n) = self.nodes.get_mut(id) else { return };
+        let Some(n) = self.nodes.get_mut(id) else {
+            return;
+        };
         if !n.up {
             return;
         }
-        let NodeKind::Edge(e) = &mut n.kind else { return };
+        let NodeKind::Edge(e) = &mut n.kind else {
+            return;
+        };
         let mut out = std::mem::take(&mut self.out);
         if let Some(t) = e.encapsulate(now, frame, &mut out) {
             let data = out.get(..t.len).map(<[u8]>::to_vec).unwrap_or_default();
@@ -491,7 +501,9 @@ impl Sim {
     /// Sends `data` from node `from` to `dst`: NAT translation, loss,
     /// delay. Delivery happens when the simulation reaches its arrival time.
     fn route(&mut self, from: NodeId, dst: SocketAddr, data: Vec<u8>) {
-        let Some(n) = self.nodes.get(from) else { return };
+        let Some(n) = self.nodes.get(from) else {
+            return;
+        };
         let link = n.link;
         let local = n.addr;
         let nat = n.nat;
@@ -545,7 +557,9 @@ impl Sim {
             return Some(id);
         }
         // A NAT's public address.
-        let IpAddr::V4(ip) = dst.ip() else { return None };
+        let IpAddr::V4(ip) = dst.ip() else {
+            return None;
+        };
         let nat_id = self.nats.iter().position(|n| n.public_ip == ip)?;
         let private = self.nats.get(nat_id)?.translate_in(dst.port(), src)?;
         self.nodes
@@ -564,10 +578,9 @@ impl Sim {
             let targets: Vec<NodeId> = (0..self.nodes.len())
                 .filter(|&i| {
                     i != f.from_node
-                        && self
-                            .nodes
-                            .get(i)
-                            .is_some_and(|n| n.up && n.lan == Some(lan) && matches!(n.kind, NodeKind::Edge(_)))
+                        && self.nodes.get(i).is_some_and(|n| {
+                            n.up && n.lan == Some(lan) && matches!(n.kind, NodeKind::Edge(_))
+                        })
                 })
                 .collect();
             for t in targets {
@@ -593,7 +606,9 @@ impl Sim {
         multicast: bool,
         now: Now,
     ) {
-        let Some(n) = self.nodes.get_mut(to) else { return };
+        let Some(n) = self.nodes.get_mut(to) else {
+            return;
+        };
         if !n.up {
             self.filtered += 1;
             return;
@@ -614,7 +629,9 @@ impl Sim {
                 multicast,
             });
         }
-        let Some(n) = self.nodes.get_mut(to) else { return };
+        let Some(n) = self.nodes.get_mut(to) else {
+            return;
+        };
         match &mut n.kind {
             NodeKind::Edge(e) => {
                 if let Some(len) = e.decapsulate(now, src, data, multicast, &mut self.out)
@@ -637,7 +654,10 @@ impl Sim {
             match &mut n.kind {
                 NodeKind::Edge(e) => {
                     while let Some(t) = e.poll_transmit(&mut buf) {
-                        sends.push((t.dst, buf.get(..t.len).map(<[u8]>::to_vec).unwrap_or_default()));
+                        sends.push((
+                            t.dst,
+                            buf.get(..t.len).map(<[u8]>::to_vec).unwrap_or_default(),
+                        ));
                     }
                     while let Some(ev) = e.poll_event() {
                         n.events.push((now.mono, ev));
@@ -645,7 +665,10 @@ impl Sim {
                 }
                 NodeKind::Supernode(s) => {
                     while let Some(t) = s.poll_transmit(&mut buf) {
-                        sends.push((t.dst, buf.get(..t.len).map(<[u8]>::to_vec).unwrap_or_default()));
+                        sends.push((
+                            t.dst,
+                            buf.get(..t.len).map(<[u8]>::to_vec).unwrap_or_default(),
+                        ));
                     }
                     while let Some(ev) = s.poll_event() {
                         n.sn_events.push((now.mono, ev));
