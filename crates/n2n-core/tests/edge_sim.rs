@@ -616,3 +616,439 @@ fn header_encryption_mismatch_is_refused() {
     assert!(sim.edge(a).is_registered());
     assert!(!sim.edge(b).has_registered_once());
 }
+
+#[test]
+fn lan_discovery_by_multicast() {
+    // Two edges behind the same NAT (one LAN), a third outside.
+    let mut sim = Sim::new(300);
+    sim.add_supernode("sn", sa(SN1), sn_cfg(0xfe));
+    let nat = sim.add_nat(Ipv4Addr::new(192, 0, 2, 10), NatKind::PortRestricted);
+    let a = sim.add_edge(
+        "a",
+        sa("10.1.0.2:50001"),
+        Some(nat),
+        edge_cfg(1, Some([10, 0, 0, 1]), &[SN1]),
+    );
+    let b = sim.add_edge(
+        "b",
+        sa("10.1.0.3:50002"),
+        Some(nat),
+        edge_cfg(2, Some([10, 0, 0, 2]), &[SN1]),
+    );
+    sim.record = true;
+    assert!(sim.run_until_cond(Duration::from_secs(5), |s| registered(s, &[a, b])));
+    // The discovery REGISTER of the later edge reached the first one on the
+    // multicast socket; they are direct on their private addresses.
+    assert!(
+        sim.run_until_cond(Duration::from_secs(30), |s| is_direct(s, a, b)
+            && is_direct(s, b, a))
+    );
+    assert!(sim.trace.iter().any(|d| d.multicast && d.to_node == a));
+    let pa = sim.edge(a).peers();
+    let pb = pa.iter().find(|p| p.mac == sim.edge(b).mac()).unwrap();
+    assert_eq!(pb.sock, Some(sa("10.1.0.3:50002")));
+    assert!(pb.local || sim.edge(b).peers().iter().any(|p| p.local));
+    assert_eq!(exchange(&mut sim, a, b, 3), 3);
+    // The mgmt row says local.
+    let rows = sim.mgmt(b, "r 1 edges");
+    assert!(rows.iter().any(|r| r.contains("\"local\":1")), "{rows:?}");
+}
+
+#[test]
+fn supernode_only_never_punches() {
+    let mut sim = Sim::new(301);
+    let sn = sim.add_supernode("sn", sa(SN1), sn_cfg(0xfe));
+    let mut ca = edge_cfg(1, Some([10, 0, 0, 1]), &[SN1]);
+    let mut cb = edge_cfg(2, Some([10, 0, 0, 2]), &[SN1]);
+    ca.p2p = P2pMode::SupernodeOnly;
+    cb.p2p = P2pMode::SupernodeOnly;
+    let a = sim.add_edge("a", sa("198.51.100.1:50001"), None, ca);
+    let b = sim.add_edge("b", sa("198.51.100.2:50002"), None, cb);
+    sim.set_lan(a, Some(7));
+    sim.set_lan(b, Some(7));
+    sim.record = true;
+    assert!(sim.run_until_cond(Duration::from_secs(5), |s| registered(s, &[a, b])));
+    assert_eq!(exchange(&mut sim, a, b, 5), 5);
+    assert_eq!(exchange(&mut sim, b, a, 5), 5);
+    sim.run_for(Duration::from_secs(60));
+    // Not a single datagram between the edges, not even multicast.
+    assert_eq!(deliveries(&sim, a, b) + deliveries(&sim, b, a), 0);
+    assert!(deliveries(&sim, a, sn) > 0);
+    assert!(!is_direct(&sim, a, b));
+    // b is known as pending (seen through the supernode).
+    assert!(sim.edge(a).peers().iter().any(|p| !p.direct));
+}
+
+#[test]
+fn no_packets_before_first_ack() {
+    let mut sim = Sim::new(302);
+    let sn = sim.add_supernode("sn", sa(SN1), sn_cfg(0xfe));
+    sim.kill(sn);
+    let a = sim.add_edge(
+        "a",
+        sa("198.51.100.1:50001"),
+        None,
+        edge_cfg(1, Some([10, 0, 0, 1]), &[SN1]),
+    );
+    let f = ipv4_frame(
+        [2, 0, 0, 0, 0, 1],
+        [2, 0, 0, 0, 0, 2],
+        Ipv4Addr::new(10, 0, 0, 1),
+        Ipv4Addr::new(10, 0, 0, 2),
+        b"x",
+    );
+    sim.send_frame(a, &f);
+    sim.run_for(Duration::from_secs(10));
+    assert!(!sim.edge(a).has_registered_once());
+    assert_eq!(sim.edge(a).stats().drops(DropReason::NotRegistered), 1);
+    assert_eq!(sim.edge(a).stats().transop_tx, 0);
+    // A PACKET arriving now is dropped too.
+    let mut e = sim.edge_mut(a);
+    let mut dg = hex::decode(
+        "03020003726f636b73000000000000000000000000000000020000000002020000000001010100",
+    )
+    .unwrap();
+    let now = sim_now(&sim);
+    e = sim.edge_mut(a);
+    let mut out = vec![0u8; 2048];
+    assert_eq!(
+        e.decapsulate(now, sa("198.51.100.2:50002"), &mut dg, false, &mut out),
+        None
+    );
+    assert_eq!(e.stats().drops(DropReason::NotRegistered), 2);
+}
+
+fn sim_now(sim: &Sim) -> n2n_core::Now {
+    sim.now()
+}
+
+#[test]
+fn spoofed_mac_gets_nak_and_keeps_trying() {
+    let mut sim = Sim::new(303);
+    sim.add_supernode("sn", sa(SN1), sn_cfg(0xfe));
+    let a = sim.add_edge(
+        "a",
+        sa("198.51.100.1:50001"),
+        None,
+        edge_cfg(1, Some([10, 0, 0, 1]), &[SN1]),
+    );
+    assert!(sim.run_until_cond(Duration::from_secs(5), |s| registered(s, &[a])));
+    // Same MAC, different token (another process).
+    let evil = sim.add_edge(
+        "evil",
+        sa("198.51.100.9:50009"),
+        None,
+        edge_cfg(1, Some([10, 0, 0, 9]), &[SN1]),
+    );
+    sim.run_for(Duration::from_secs(45));
+    let ev = sim.take_events(evil);
+    let naks = ev
+        .iter()
+        .filter(|e| matches!(e, Event::RegistrationNak { .. }))
+        .count();
+    assert!(naks >= 2, "{ev:?}");
+    assert!(!sim.edge(evil).has_registered_once());
+    assert!(sim.edge(a).is_registered());
+}
+
+#[test]
+fn broadcast_goes_to_known_peers_while_supernode_is_lost() {
+    let (mut sim, sn, a, b) = open_net(304);
+    assert!(sim.run_until_cond(Duration::from_secs(5), |s| registered(s, &[a, b])));
+    assert_eq!(exchange(&mut sim, a, b, 3), 3);
+    assert_eq!(exchange(&mut sim, b, a, 3), 3);
+    sim.kill(sn);
+    // Wait until a notices (its next registration stays unanswered).
+    assert!(sim.run_until_cond(Duration::from_secs(25), |s| !s.edge(a).is_registered()));
+    sim.take_tap(b);
+    let mut bc = frame(&sim, a, b, b"to everybody");
+    bc[0..6].copy_from_slice(&[0xff; 6]);
+    sim.send_frame(a, &bc);
+    sim.run_for(Duration::from_millis(500));
+    assert!(sim.take_tap(b).contains(&bc));
+    // Unicast: as in C a known peer counts as direct only while it sent
+    // something directly in the last 10 s; while the supernode is gone
+    // the peers refresh each other with REGISTERs when silent for 20 s, so
+    // a steady stream gets through at least part of the time.
+    let arrivals = stream(
+        &mut sim,
+        a,
+        b,
+        Duration::from_millis(500),
+        Duration::from_secs(60),
+    );
+    assert!(arrivals.len() >= 20, "{}", arrivals.len());
+    assert!(!sim.edge(a).is_registered());
+}
+
+fn net_with(
+    seed: u64,
+    fa: impl Fn(&mut EdgeConfig),
+    fb: impl Fn(&mut EdgeConfig),
+) -> (Sim, NodeId, NodeId) {
+    let mut sim = Sim::new(seed);
+    sim.add_supernode("sn", sa(SN1), sn_cfg(0xfe));
+    let mut ca = edge_cfg(1, Some([10, 0, 0, 1]), &[SN1]);
+    let mut cb = edge_cfg(2, Some([10, 0, 0, 2]), &[SN1]);
+    fa(&mut ca);
+    fb(&mut cb);
+    let a = sim.add_edge("a", sa("198.51.100.1:50001"), None, ca);
+    let b = sim.add_edge("b", sa("198.51.100.2:50002"), None, cb);
+    assert!(sim.run_until_cond(Duration::from_secs(5), |s| registered(s, &[a, b])));
+    sim.run_for(Duration::from_secs(1));
+    sim.take_tap(a);
+    sim.take_tap(b);
+    (sim, a, b)
+}
+
+fn deliver_once(sim: &mut Sim, x: NodeId, y: NodeId, f: &[u8]) -> bool {
+    sim.send_frame(x, f);
+    sim.run_for(Duration::from_millis(500));
+    sim.take_tap(y).iter().any(|g| g == f)
+}
+
+#[test]
+fn multicast_needs_dash_e() {
+    let mcast = |sim: &Sim, a: NodeId| {
+        let e = sim.edge(a);
+        ipv4_frame(
+            e.mac().0,
+            [0x01, 0, 0x5e, 0, 0, 0xfb],
+            e.tap_addr().ip,
+            Ipv4Addr::new(224, 0, 0, 251),
+            b"mdns",
+        )
+    };
+    let (mut sim, a, b) = net_with(400, |_| {}, |_| {});
+    let f = mcast(&sim, a);
+    assert!(!deliver_once(&mut sim, a, b, &f));
+    assert_eq!(sim.edge(a).stats().drops(DropReason::MulticastDisabled), 1);
+    // Receiver without -E drops what a sender with -E sends.
+    let (mut sim, a, b) = net_with(401, |c| c.multicast = true, |_| {});
+    let f = mcast(&sim, a);
+    assert!(!deliver_once(&mut sim, a, b, &f));
+    assert_eq!(sim.edge(b).stats().drops(DropReason::MulticastDisabled), 1);
+    let (mut sim, a, b) = net_with(402, |c| c.multicast = true, |c| c.multicast = true);
+    let f = mcast(&sim, a);
+    assert!(deliver_once(&mut sim, a, b, &f));
+    // Multicast goes through the supernode, like broadcast.
+    assert_eq!(sim.edge(a).stats().super_broadcast_tx, 3);
+}
+
+#[test]
+fn routing_checks_and_dash_r() {
+    let mac1 = [2, 0, 0, 0, 0, 1];
+    let mac2 = [2, 0, 0, 0, 0, 2];
+    let ip = |d| Ipv4Addr::new(10, 0, 0, d);
+    // Foreign source IP from the TAP: dropped without -r.
+    let (mut sim, a, b) = net_with(410, |_| {}, |_| {});
+    let f = ipv4_frame(mac1, mac2, ip(99), ip(2), b"spoof");
+    assert!(!deliver_once(&mut sim, a, b, &f));
+    assert_eq!(sim.edge(a).stats().drops(DropReason::ForeignSourceIp), 1);
+    // With -r on the sender it leaves; b (no -r) takes it: its destination is b.
+    let (mut sim, a, b) = net_with(411, |c| c.routing = true, |_| {});
+    assert!(deliver_once(&mut sim, a, b, &f));
+    // A routed destination behind b: b drops it without -r ...
+    let g = ipv4_frame(mac1, mac2, ip(1), Ipv4Addr::new(192, 168, 7, 7), b"routed");
+    assert!(!deliver_once(&mut sim, a, b, &g));
+    assert_eq!(
+        sim.edge(b).stats().drops(DropReason::ForeignDestinationIp),
+        1
+    );
+    // ... and takes it with -r.
+    let (mut sim, a, b) = net_with(412, |c| c.routing = true, |c| c.routing = true);
+    assert!(deliver_once(&mut sim, a, b, &g));
+}
+
+#[test]
+fn bridging_learns_hosts_behind_edges() {
+    let host = [2, 0xaa, 0, 0, 0, 7];
+    let (mut sim, a, b) = net_with(420, |c| c.routing = true, |c| c.routing = true);
+    let ip = |d| Ipv4Addr::new(10, 0, 0, d);
+    // A host bridged behind b talks to a: a learns host → b.
+    let from_host = ipv4_frame(host, [2, 0, 0, 0, 0, 1], ip(7), ip(1), b"hello from host");
+    assert!(deliver_once(&mut sim, b, a, &from_host));
+    // a's answer to the host's MAC is addressed to b and reaches it.
+    let to_host = ipv4_frame([2, 0, 0, 0, 0, 1], host, ip(1), ip(7), b"hello host");
+    assert!(deliver_once(&mut sim, a, b, &to_host));
+    // Without learning (an unknown MAC) the PACKET would go to that MAC.
+    let other = ipv4_frame(
+        [2, 0, 0, 0, 0, 1],
+        [2, 0xbb, 0, 0, 0, 8],
+        ip(1),
+        ip(8),
+        b"?",
+    );
+    assert!(!deliver_once(&mut sim, a, b, &other));
+    // Learnt entries expire after 300 s.
+    sim.run_for(Duration::from_secs(400));
+    assert!(!deliver_once(&mut sim, a, b, &to_host));
+}
+
+#[test]
+fn traffic_rules_apply_both_ways() {
+    let rules = |c: &mut EdgeConfig| {
+        c.traffic_rules = vec![
+            "0.0.0.0/0,0.0.0.0/0,TCP-,UDP-,ICMP-".parse().unwrap(),
+            "10.0.0.0/24,10.0.0.0/24:[1000,2000],UDP+".parse().unwrap(),
+        ];
+    };
+    let (mut sim, a, b) = net_with(430, rules, |_| {});
+    let ip = |d| Ipv4Addr::new(10, 0, 0, d);
+    // ipv4_frame uses port 12345: not in 1000..=2000 → dropped at a.
+    let f = ipv4_frame([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2], ip(1), ip(2), b"udp");
+    assert!(!deliver_once(&mut sim, a, b, &f));
+    assert_eq!(sim.edge(a).stats().drops(DropReason::TrafficRule), 1);
+    let mut g = f.clone();
+    g[36..38].copy_from_slice(&1500u16.to_be_bytes());
+    assert!(deliver_once(&mut sim, a, b, &g));
+    // Received frames are filtered too.
+    let h = ipv4_frame(
+        [2, 0, 0, 0, 0, 2],
+        [2, 0, 0, 0, 0, 1],
+        ip(2),
+        ip(1),
+        b"back",
+    );
+    assert!(!deliver_once(&mut sim, b, a, &h));
+    assert_eq!(sim.edge(a).stats().drops(DropReason::TrafficRule), 2);
+}
+
+#[test]
+fn management_commands() {
+    use n2n_core::edge::MgmtAction;
+    let (mut sim, a, b) = net_with(500, |_| {}, |_| {});
+    assert_eq!(exchange(&mut sim, a, b, 2), 2);
+    let now = sim.now();
+    let lo: SocketAddr = sa("127.0.0.1:9999");
+    let e = sim.edge_mut(a);
+    let json = |lines: &[String]| -> Vec<serde_json::Value> {
+        lines
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    // verbose read / write (password) / write without password.
+    let o = e.handle_mgmt(now, lo, b"r 1 verbose");
+    assert_eq!(json(&o.replies)[1]["traceLevel"], 2);
+    assert_eq!(o.action, None);
+    let o = e.handle_mgmt(now, lo, b"w 2:1:n2n verbose 1");
+    assert_eq!(json(&o.replies)[1]["traceLevel"], 1);
+    assert_eq!(o.action, Some(MgmtAction::SetVerbosity(1)));
+    let o = e.handle_mgmt(now, lo, b"w 3 verbose 4");
+    assert_eq!(json(&o.replies)[0]["error"], "badauth");
+    let o = e.handle_mgmt(now, lo, b"w 3:1:wrong stop");
+    assert_eq!(json(&o.replies)[0]["error"], "badauth");
+    assert_eq!(o.action, None);
+    // stop: read keeps running, write stops.
+    let o = e.handle_mgmt(now, lo, b"r 4 stop");
+    assert_eq!(json(&o.replies)[1]["keep_running"], 1);
+    assert_eq!(o.action, None);
+    let o = e.handle_mgmt(now, lo, b"w 5:1:n2n stop");
+    assert_eq!(json(&o.replies)[1]["keep_running"], 0);
+    assert_eq!(o.action, Some(MgmtAction::Stop));
+    // Legacy text commands.
+    let o = e.handle_mgmt(now, lo, b"stop\n");
+    assert_eq!((o.replies.len(), o.action), (0, Some(MgmtAction::Stop)));
+    let o = e.handle_mgmt(now, lo, b"+verb\n");
+    assert_eq!(o.replies, vec!["> +OK traceLevel=2\n".to_owned()]);
+    let o = e.handle_mgmt(now, lo, b"help");
+    assert!(o.replies[0].contains("+verb"));
+    let page = e.handle_mgmt(now, lo, b"\n").replies.concat();
+    assert!(page.starts_with("COMMUNITY 'rocks'\n"), "{page}");
+    assert!(page.contains("PEER TO PEER\n   1 |"), "{page}");
+    assert!(
+        page.contains("02:00:00:00:00:02 | 198.51.100.2:50002"),
+        "{page}"
+    );
+    assert!(
+        page.contains("l* | 02:00:00:00:00:FE | 203.0.113.1:7654"),
+        "{page}"
+    );
+    // Errors.
+    assert_eq!(
+        json(&e.handle_mgmt(now, lo, b"r 6 nosuch").replies)[0]["error"],
+        "unknowncmd"
+    );
+    assert_eq!(
+        json(&e.handle_mgmt(now, lo, b"w 7:1:n2n edges").replies)[0]["error"],
+        "readonly"
+    );
+    assert_eq!(
+        json(&e.handle_mgmt(now, lo, b"s 8:1:n2n peer").replies)[0]["error"],
+        "unimplemented"
+    );
+    assert_eq!(
+        json(
+            &e.handle_mgmt(now, lo, b"w 9:1:n2n reload_communities")
+                .replies
+        )[0]["error"],
+        "unimplemented"
+    );
+    // help lists every command with its text; packetstats has C's 4 rows.
+    let help = json(&e.handle_mgmt(now, lo, b"r 10 help").replies);
+    assert_eq!(help.len(), 2 + 12);
+    let ps = json(&e.handle_mgmt(now, lo, b"r 11 packetstats").replies);
+    let types: Vec<&str> = ps[1..5]
+        .iter()
+        .map(|r| r["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["transop", "p2p", "super", "super_broadcast"]);
+    assert!(ps[1]["tx_pkt"].as_u64().unwrap() >= 4);
+    let info = json(&e.handle_mgmt(now, lo, b"r 12 info").replies);
+    assert_eq!(info[1]["ip4addr"], "10.0.0.1");
+    assert_eq!(info[1]["ip4netmask"], "255.255.255.0");
+    assert_eq!(info[1]["sockaddr"], "198.51.100.1:50001");
+    let ts = json(&e.handle_mgmt(now, lo, b"r 13 timestamps").replies);
+    let secs = now.unix_secs();
+    assert!(ts[1]["last_super"].as_u64().unwrap() + 25 >= secs);
+    assert!(ts[1]["start_time"].as_u64().unwrap() <= secs);
+    let sns = json(&e.handle_mgmt(now, lo, b"r 14 supernodes").replies);
+    assert_eq!(sns[1]["macaddr"], "02:00:00:00:00:FE");
+    assert_eq!(sns[1]["current"], 1);
+}
+
+#[test]
+fn hostile_datagrams_never_panic_and_are_counted() {
+    let (mut sim, a, _b) = net_with(510, |_| {}, |_| {});
+    let now = sim.now();
+    let e = sim.edge_mut(a);
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut out = vec![0u8; 2048];
+    let sn = sa(SN1);
+    let mut n = 0u64;
+    let before = e.stats().total_drops();
+    for len in 0..600usize {
+        for variant in 0..4u8 {
+            let mut d = vec![0u8; len];
+            for b in d.iter_mut() {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                *b = x as u8;
+            }
+            // Make some of them look plausible: version 3, our community,
+            // each message type, with and without FROM_SUPERNODE.
+            if len >= 24 && variant > 0 {
+                d[0] = 3;
+                d[1] = 2;
+                d[2] = 0;
+                d[3] = (len % 13) as u8
+                    | if variant == 2 { 0x20 } else { 0 }
+                    | if variant == 3 { 0x40 } else { 0 };
+                d[4..24].copy_from_slice(Community::new("rocks").unwrap().field());
+            }
+            let from = if variant == 2 {
+                sn
+            } else {
+                sa("198.51.100.2:50002")
+            };
+            let _ = e.decapsulate(now, from, &mut d, variant == 1, &mut out);
+            n += 1;
+        }
+    }
+    // Nearly all of them were dropped, each under a named reason.
+    let dropped = e.stats().total_drops() - before;
+    assert!(dropped >= n * 9 / 10, "{dropped} of {n}");
+    assert!(e.is_registered());
+}
