@@ -703,13 +703,12 @@ fn no_packets_before_first_ack() {
     assert_eq!(sim.edge(a).stats().drops(DropReason::NotRegistered), 1);
     assert_eq!(sim.edge(a).stats().transop_tx, 0);
     // A PACKET arriving now is dropped too.
-    let mut e = sim.edge_mut(a);
     let mut dg = hex::decode(
         "03020003726f636b73000000000000000000000000000000020000000002020000000001010100",
     )
     .unwrap();
     let now = sim_now(&sim);
-    e = sim.edge_mut(a);
+    let e = sim.edge_mut(a);
     let mut out = vec![0u8; 2048];
     assert_eq!(
         e.decapsulate(now, sa("198.51.100.2:50002"), &mut dg, false, &mut out),
