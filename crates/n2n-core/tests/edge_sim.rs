@@ -1051,3 +1051,137 @@ fn hostile_datagrams_never_panic_and_are_counted() {
     assert!(dropped >= n * 9 / 10, "{dropped} of {n}");
     assert!(e.is_registered());
 }
+
+#[test]
+fn auto_ip_bootstrap_moves_to_next_supernode() {
+    let mut sim = Sim::new(600);
+    let s1 = sim.add_supernode("sn1", sa(SN1), sn_cfg(0xf1));
+    let s2 = sim.add_supernode("sn2", sa(SN2), sn_cfg(0xf2));
+    let a = sim.add_edge(
+        "a",
+        sa("198.51.100.1:50001"),
+        None,
+        edge_cfg(1, None, &[SN1, SN2]),
+    );
+    // PING out at 0, PONGs back at 10 ms, the bootstrap REGISTER_SUPER
+    // reaches sn1 at 20 ms: kill sn1 in between.
+    sim.run_for(Duration::from_millis(12));
+    sim.kill(s1);
+    assert!(sim.run_until_cond(Duration::from_secs(10), |s| s.edge(a).is_registered()));
+    let ev = sim.take_events(a);
+    assert!(
+        ev.iter().any(|e| matches!(
+            e,
+            Event::SupernodeSwitched { to: Some(t), reason: n2n_core::edge::SwitchReason::Bootstrap, .. } if *t == sa(SN2)
+        )),
+        "{ev:?}"
+    );
+    assert!(
+        ev.iter().any(|e| matches!(e, Event::AssignAddress(_))),
+        "{ev:?}"
+    );
+    assert_eq!(sim.edge(a).current_supernode(), Some(sa(SN2)));
+    assert_eq!(sim.supernode(s2).edges().len(), 1);
+    assert_eq!(
+        sim.supernode(s2).edges()[0].dev_addr,
+        sim.edge(a).tap_addr()
+    );
+}
+
+#[test]
+fn selection_by_mac_and_rtt() {
+    use n2n_core::edge::Selection;
+    // (strategy, slow supernode, expected winner, switched by the sweep)
+    for (sel, slow, want, switched) in [
+        // sn2 has the lower MAC but answers later: bootstrap takes sn1,
+        // the sweep moves to sn2.
+        (Selection::Mac, 1, SN2, true),
+        // sn1 is slower: bootstrap and sweep agree on sn2.
+        (Selection::Rtt, 0, SN2, false),
+        // Loads are equal (0): the first answer wins and stays (sticky).
+        (Selection::Load, 0, SN2, false),
+        (Selection::Load, 1, SN1, false),
+    ] {
+        let mut sim = Sim::new(610);
+        let s1 = sim.add_supernode("sn1", sa(SN1), sn_cfg(0xf5));
+        let s2 = sim.add_supernode("sn2", sa(SN2), sn_cfg(0xf2));
+        sim.set_link(
+            [s1, s2][slow],
+            LinkParams {
+                latency: Duration::from_millis(40),
+                ..LinkParams::default()
+            },
+        );
+        let mut c = edge_cfg(1, Some([10, 0, 0, 1]), &[SN1, SN2]);
+        c.selection = sel;
+        let a = sim.add_edge("a", sa("198.51.100.1:50001"), None, c);
+        sim.run_for(Duration::from_secs(45));
+        let ev = sim.take_events(a);
+        let by_sweep = ev.iter().any(|e| {
+            matches!(
+                e,
+                Event::SupernodeSwitched {
+                    reason: n2n_core::edge::SwitchReason::Selection,
+                    ..
+                }
+            )
+        });
+        assert_eq!(by_sweep, switched, "{sel:?}: {ev:?}");
+        assert!(sim.edge(a).is_registered(), "{sel:?}");
+        assert_eq!(sim.edge(a).current_supernode(), Some(sa(want)), "{sel:?}");
+        let rows = sim.mgmt(a, "r 1 supernodes");
+        let cur = rows.iter().find(|r| r.contains("\"current\":1")).unwrap();
+        assert!(cur.contains(want), "{sel:?}: {cur}");
+        match sel {
+            Selection::Mac => assert!(cur.contains("\"selection\":\"active\""), "{cur}"),
+            Selection::Rtt => assert!(cur.contains("\"selection\":\"rtt = "), "{cur}"),
+            Selection::Load => assert!(cur.contains("\"selection\":\"load =        0\""), "{cur}"),
+        }
+    }
+}
+
+#[test]
+fn unresolved_supernode_name_is_fed_later() {
+    let mut sim = Sim::new(620);
+    sim.add_supernode("sn", sa(SN1), sn_cfg(0xfe));
+    let a = sim.add_edge(
+        "a",
+        sa("198.51.100.1:50001"),
+        None,
+        edge_cfg(1, Some([10, 0, 0, 1]), &["sn.example.net:7654"]),
+    );
+    sim.run_for(Duration::from_secs(10));
+    assert!(!sim.edge(a).has_registered_once());
+    assert!(sim.edge(a).stats().drops(DropReason::NoSupernodeAddress) >= 1);
+    let rows = sim.mgmt(a, "r 1 supernodes");
+    assert!(
+        rows[1].contains("\"sockaddr\":\"sn.example.net:7654\""),
+        "{rows:?}"
+    );
+    sim.edge_mut(a).set_supernode_addr(0, sa(SN1));
+    assert!(sim.run_until_cond(Duration::from_secs(5), |s| s.edge(a).is_registered()));
+}
+
+#[test]
+fn preferred_local_socket_connects_lan_peers() {
+    // Both behind the same NAT, which does not hairpin: only the LAN path
+    // works, found through the preferred sockets (-e) in PEER_INFO.
+    let mut sim = Sim::new(630);
+    sim.add_supernode("sn", sa(SN1), sn_cfg(0xfe));
+    let nat = sim.add_nat(Ipv4Addr::new(192, 0, 2, 10), NatKind::PortRestricted);
+    let mut ca = edge_cfg(1, Some([10, 0, 0, 1]), &[SN1]);
+    let mut cb = edge_cfg(2, Some([10, 0, 0, 2]), &[SN1]);
+    ca.preferred_local = Some(sa("10.1.0.2:50001"));
+    cb.preferred_local = Some(sa("10.1.0.3:50002"));
+    let a = sim.add_edge("a", sa("10.1.0.2:50001"), Some(nat), ca);
+    let b = sim.add_edge("b", sa("10.1.0.3:50002"), Some(nat), cb);
+    sim.record = true;
+    assert!(sim.run_until_cond(Duration::from_secs(5), |s| registered(s, &[a, b])));
+    assert!(!sim.edge(a).wants_multicast_discovery());
+    assert_eq!(exchange(&mut sim, a, b, 4), 4);
+    assert_eq!(exchange(&mut sim, b, a, 4), 4);
+    assert!(is_direct(&sim, a, b) && is_direct(&sim, b, a));
+    let pb = sim.edge(a).peers();
+    assert_eq!(pb[0].sock, Some(sa("10.1.0.3:50002")));
+    assert!(!sim.trace.iter().any(|d| d.multicast));
+}

@@ -68,6 +68,11 @@ const PENDING_COOKIE_AGE: Duration = Duration::from_secs(15);
 const ATTEMPTS: u8 = 3;
 const PING_BUDGET_FIRST: usize = 15;
 const PING_BUDGET: usize = 5;
+/// Events and datagrams kept when the driver does not drain them.
+const MAX_QUEUED: usize = 4096;
+/// Supernode switches without a non-local P2P peer before the driver is
+/// asked to reopen the main socket (behaviour.md §2.2).
+const REOPEN_AFTER_SWITCHES: u32 = 15;
 
 /// Something the driver should log or act on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,6 +103,11 @@ pub enum Event {
         /// Why.
         reason: SwitchReason,
     },
+    /// C closes and reopens its main socket (new local port) after 15
+    /// supernode switches without a non-local P2P peer, to escape a stale
+    /// NAT mapping: the driver should do the same (and report the new
+    /// address with [`Edge::set_local_addr`]).
+    ReopenSocket,
     /// A supernode listed in a REGISTER_SUPER_ACK was added.
     SupernodeLearned {
         /// Its socket.
@@ -212,6 +222,7 @@ pub struct Edge {
     sns: Vec<Supernode>,
     cur: usize,
     sn_confirmed: bool,
+    reopen_count: u32,
     phase: Phase,
     sn_wait: SnWait,
     attempts: u8,
@@ -320,6 +331,7 @@ impl Edge {
             sns,
             cur: 0,
             sn_confirmed: false,
+            reopen_count: 0,
             phase,
             sn_wait: SnWait::Waiting,
             attempts: ATTEMPTS,
@@ -509,7 +521,7 @@ impl Edge {
         match self.phase {
             Phase::Pinging { deadline } => {
                 if t >= deadline {
-                    self.send_pings(now, self.sns.len().min(PING_BUDGET_FIRST), false);
+                    self.send_pings(now, self.sns.len().min(PING_BUDGET_FIRST));
                     self.phase = Phase::Pinging {
                         deadline: t + BOOTSTRAP_TIMEOUT,
                     };
@@ -602,6 +614,16 @@ impl Edge {
             self.attempts = ATTEMPTS;
             self.sn_confirmed = false;
             self.switch_event(from, SwitchReason::Timeout);
+            let ephemeral = self
+                .local_addr
+                .is_none_or(|a| a.port() == 0 || a.port() > 1024);
+            if ephemeral && !self.known.values().any(|p| !p.local) {
+                self.reopen_count += 1;
+                if self.reopen_count >= REOPEN_AFTER_SWITCHES {
+                    self.reopen_count = 0;
+                    self.push_event(Event::ReopenSocket);
+                }
+            }
         } else {
             self.attempts -= 1;
         }
@@ -656,7 +678,7 @@ impl Edge {
         }
         let budget = self.ping_budget;
         self.ping_budget = PING_BUDGET;
-        self.send_pings(now, budget, true);
+        self.send_pings(now, budget);
     }
 
     /// Index of the best supernode: smallest criterion, ties broken in
@@ -686,7 +708,7 @@ impl Edge {
 
     fn switch_event(&mut self, from: usize, reason: SwitchReason) {
         let from_addr = self.sns.get(from).and_then(|s| s.addr);
-        self.events.push_back(Event::SupernodeSwitched {
+        self.push_event(Event::SupernodeSwitched {
             from: from_addr,
             to: self.current_supernode(),
             reason,
@@ -694,7 +716,7 @@ impl Edge {
     }
 
     /// PINGs to up to `budget` supernodes (behaviour.md §4.1).
-    fn send_pings(&mut self, now: Now, budget: usize, in_sweep: bool) {
+    fn send_pings(&mut self, now: Now, budget: usize) {
         let mut order: Vec<usize> = (0..self.sns.len()).collect();
         order.sort_by_key(|&i| self.sns.get(i).map_or(u64::MAX, |s| s.criterion));
         let chosen: Vec<usize> = if order.len() <= budget {
@@ -711,7 +733,6 @@ impl Edge {
                 .copied()
                 .collect()
         };
-        let _ = in_sweep;
         for i in chosen {
             let Some(dst) = self.sns.get(i).and_then(|s| s.addr) else {
                 continue;
@@ -765,13 +786,30 @@ impl Edge {
             &mut self.pending
         };
         let p = t.remove(&mac)?;
-        self.events.push_back(Event::PeerRemoved {
+        self.push_event(Event::PeerRemoved {
             mac,
             sock: p.sock,
             direct,
             reason,
         });
         Some(p)
+    }
+
+    fn push_event(&mut self, e: Event) {
+        if self.events.len() >= MAX_QUEUED {
+            self.events.pop_front();
+        }
+        self.events.push_back(e);
+    }
+
+    fn push_tx(&mut self, dst: SocketAddr, buf: Vec<u8>) {
+        if self.txq.len() >= MAX_QUEUED {
+            self.stats.drop(DropReason::QueueFull);
+            if let Some(old) = self.txq.pop_front() {
+                self.recycle(old.buf);
+            }
+        }
+        self.txq.push_back(Queued { dst, buf });
     }
 
     fn p2p(&self) -> bool {
@@ -818,7 +856,7 @@ impl Edge {
             Ok(n) => {
                 buf.truncate(n);
                 self.he_encrypt(now, &mut buf, n, kind);
-                self.txq.push_back(Queued { dst, buf });
+                self.push_tx(dst, buf);
             }
             Err(_) => {
                 self.stats.drop(DropReason::FrameTooLarge);
@@ -944,7 +982,7 @@ impl Edge {
                     let mut b = self.take_buf();
                     b.clear();
                     b.extend_from_slice(data);
-                    self.txq.push_back(Queued { dst: *s, buf: b });
+                    self.push_tx(*s, b);
                 }
                 self.stats.p2p_tx += socks.len() as u64;
                 return Ok(Some(Transmit { dst: *first, len }));
@@ -1025,7 +1063,7 @@ impl Edge {
         if !self.pending.contains_key(&mac) {
             let p = self.new_peer(None, now);
             self.pending.insert(mac, p);
-            self.events.push_back(Event::PeerAdded {
+            self.push_event(Event::PeerAdded {
                 mac,
                 sock: None,
                 direct: false,
@@ -1063,7 +1101,7 @@ impl Edge {
             let mut b = self.take_buf();
             if let Ok(Some(t)) = self.encapsulate_inner(now, &f, &mut b) {
                 b.truncate(t.len);
-                self.txq.push_back(Queued { dst: t.dst, buf: b });
+                self.push_tx(t.dst, b);
             } else {
                 self.recycle(b);
             }

@@ -326,7 +326,7 @@ impl Edge {
             let mut p = self.new_peer(Some(sock), now);
             p.local = via_multicast;
             self.pending.insert(mac, p);
-            self.events.push_back(Event::PeerAdded {
+            self.push_event(Event::PeerAdded {
                 mac,
                 sock: Some(sock),
                 direct: false,
@@ -440,13 +440,13 @@ impl Edge {
             k.last_p2p = Some(now.mono);
             k.last_seen = now.mono;
             if old != mac {
-                self.events.push_back(Event::PeerRemoved {
+                self.push_event(Event::PeerRemoved {
                     mac: old,
                     sock: k.sock,
                     direct: true,
                     reason: PeerRemoval::Replaced,
                 });
-                self.events.push_back(Event::PeerAdded {
+                self.push_event(Event::PeerAdded {
                     mac,
                     sock: k.sock,
                     direct: true,
@@ -465,14 +465,14 @@ impl Edge {
         p.last_seen = now.mono;
         let sock = p.sock;
         if let Some(old) = self.known.insert(mac, p) {
-            self.events.push_back(Event::PeerRemoved {
+            self.push_event(Event::PeerRemoved {
                 mac,
                 sock: old.sock,
                 direct: true,
                 reason: PeerRemoval::Replaced,
             });
         }
-        self.events.push_back(Event::PeerAdded {
+        self.push_event(Event::PeerAdded {
             mac,
             sock,
             direct: true,
@@ -586,7 +586,7 @@ impl Edge {
                 }
                 if !ack.dev_addr.is_unspecified() {
                     self.dev_addr = ack.dev_addr;
-                    self.events.push_back(Event::AssignAddress(ack.dev_addr));
+                    self.push_event(Event::AssignAddress(ack.dev_addr));
                 }
                 self.enter_running(now);
                 Ok(())
@@ -606,7 +606,7 @@ impl Edge {
                 self.last_sup = Some(now.mono);
                 if !self.sn_confirmed {
                     self.sn_confirmed = true;
-                    self.events.push_back(Event::Registered {
+                    self.push_event(Event::Registered {
                         supernode: from,
                         first,
                     });
@@ -641,7 +641,7 @@ impl Edge {
             let prev = he::initial_prev(now.he_stamp());
             self.sns
                 .push(Supernode::new(None, Some(addr), e.mac, true, prev));
-            self.events.push_back(Event::SupernodeLearned {
+            self.push_event(Event::SupernodeLearned {
                 sock: addr,
                 mac: e.mac,
             });
@@ -668,8 +668,7 @@ impl Edge {
         if expected != Some(nak.cookie) {
             return Err(DropReason::StaleCookie);
         }
-        self.events
-            .push_back(Event::RegistrationNak { supernode: from });
+        self.push_event(Event::RegistrationNak { supernode: from });
         Ok(())
     }
 }

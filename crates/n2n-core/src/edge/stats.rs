@@ -90,6 +90,9 @@ drop_reasons! {
     ReRegisterIgnored => "re_register_ignored",
     /// A PACKET from ourselves (looped back by a broadcast).
     OwnPacket => "own_packet",
+    /// The driver did not drain `poll_transmit`: the oldest queued datagram
+    /// was discarded.
+    QueueFull => "queue_full",
     /// Management request refused (wrong password etc.) — counted for visibility.
     MgmtRejected => "mgmt_rejected",
 }
