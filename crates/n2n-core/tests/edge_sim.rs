@@ -1063,8 +1063,9 @@ fn auto_ip_bootstrap_moves_to_next_supernode() {
         None,
         edge_cfg(1, None, &[SN1, SN2]),
     );
-    // PING out at 0, PONGs back at 10 ms, the bootstrap REGISTER_SUPER
-    // reaches sn1 at 20 ms: kill sn1 in between.
+    // The PINGs reach the supernodes at 10 ms, the PONGs the edge at 20 ms
+    // (5 ms per end): killing sn1 at 12 ms loses the bootstrap
+    // REGISTER_SUPER the edge sends it at 20 ms.
     sim.run_for(Duration::from_millis(12));
     sim.kill(s1);
     assert!(sim.run_until_cond(Duration::from_secs(10), |s| s.edge(a).is_registered()));
@@ -1184,4 +1185,37 @@ fn preferred_local_socket_connects_lan_peers() {
     let pb = sim.edge(a).peers();
     assert_eq!(pb[0].sock, Some(sa("10.1.0.3:50002")));
     assert!(!sim.trace.iter().any(|d| d.multicast));
+}
+
+#[test]
+fn blackholed_direct_path_stays_relayed() {
+    let (mut sim, sn, a, b) = open_net(700);
+    sim.set_pair_link(
+        a,
+        b,
+        LinkParams {
+            loss: 1.0,
+            ..LinkParams::default()
+        },
+    );
+    assert!(sim.run_until_cond(Duration::from_secs(5), |s| registered(s, &[a, b])));
+    for _ in 0..3 {
+        assert_eq!(exchange(&mut sim, a, b, 5), 5);
+        assert_eq!(exchange(&mut sim, b, a, 5), 5);
+        sim.run_for(Duration::from_secs(25));
+    }
+    assert!(!is_direct(&sim, a, b) && !is_direct(&sim, b, a));
+    let _ = sn;
+}
+
+#[test]
+fn shutdown_unregisters_at_once() {
+    let (mut sim, sn, a, b) = open_net(701);
+    assert!(sim.run_until_cond(Duration::from_secs(5), |s| registered(s, &[a, b])));
+    assert_eq!(sim.supernode(sn).edges().len(), 2);
+    sim.shutdown_edge(a);
+    sim.run_for(Duration::from_millis(100));
+    let left: Vec<Mac> = sim.supernode(sn).edges().iter().map(|e| e.mac).collect();
+    assert_eq!(left, vec![sim.edge(b).mac()]);
+    assert_eq!(sim.edge(a).poll_timeout(), None);
 }

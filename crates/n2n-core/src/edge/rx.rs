@@ -67,7 +67,7 @@ impl Edge {
         out: &mut [u8],
     ) -> Result<Option<usize>, DropReason> {
         if self.stopped {
-            return Ok(None);
+            return Err(DropReason::Stopped);
         }
         let (msg_len, stamp) = match &self.he {
             Some(he) => match he.decrypt(datagram) {
@@ -505,7 +505,7 @@ impl Edge {
         if let Some(p) = self.pending.get_mut(&pi.mac) {
             p.sock = Some(pub_sock);
         } else if !self.known.contains_key(&pi.mac) {
-            return Ok(());
+            return Err(DropReason::UnsolicitedPeerInfo);
         }
         if let Some(pref) = valid_peer_sock(pi.preferred_sock) {
             self.send_register(now, pref, pi.mac, cookie::LOCAL);

@@ -82,6 +82,10 @@ drop_reasons! {
     AckFromUnknownPeer => "ack_from_unknown_peer",
     /// PEER_INFO not from a supernode, or about a loopback socket.
     BadPeerInfo => "bad_peer_info",
+    /// PEER_INFO about a peer we are not looking for (late answer).
+    UnsolicitedPeerInfo => "unsolicited_peer_info",
+    /// Datagram after [`Edge::shutdown`](super::Edge::shutdown).
+    Stopped => "stopped",
     /// PONG from a supernode we do not know.
     UnknownPong => "unknown_pong",
     /// Message an edge never handles (QUERY_PEER, REGISTER_SUPER, ...).

@@ -197,6 +197,7 @@ pub struct Sim {
     rng: ChaCha20Rng,
     nodes: Vec<Node>,
     nats: Vec<Nat>,
+    pair_links: HashMap<(NodeId, NodeId), LinkParams>,
     heap: BinaryHeap<Reverse<(Instant, u64)>>,
     flights: HashMap<u64, InFlight>,
     seq: u64,
@@ -225,6 +226,7 @@ impl Sim {
             rng: ChaCha20Rng::seed_from_u64(seed),
             nodes: Vec::new(),
             nats: Vec::new(),
+            pair_links: HashMap::new(),
             heap: BinaryHeap::new(),
             flights: HashMap::new(),
             seq: 0,
@@ -334,6 +336,12 @@ impl Sim {
         if let Some(n) = self.nodes.get_mut(id) {
             n.link = link;
         }
+    }
+
+    /// Link characteristics for datagrams between `a` and `b` (both
+    /// directions), replacing the two nodes' own parameters for that pair.
+    pub fn set_pair_link(&mut self, a: NodeId, b: NodeId, link: LinkParams) {
+        self.pair_links.insert((a.min(b), a.max(b)), link);
     }
 
     /// Same link characteristics for every node.
@@ -527,11 +535,34 @@ impl Sim {
         } else {
             local
         };
-        if link.loss > 0.0 && self.unit() < link.loss {
-            self.lost += 1;
-            return;
-        }
-        let d = self.sample_delay(&link);
+        let to = if dst == MULTICAST_DISCOVERY {
+            None
+        } else {
+            self.resolve(from, src, dst)
+        };
+        let pair = to.and_then(|t| self.pair_links.get(&(from.min(t), from.max(t))).copied());
+        let d = match pair {
+            Some(p) => {
+                if p.loss > 0.0 && self.unit() < p.loss {
+                    self.lost += 1;
+                    return;
+                }
+                self.sample_delay(&p)
+            }
+            None => {
+                if link.loss > 0.0 && self.unit() < link.loss {
+                    self.lost += 1;
+                    return;
+                }
+                // Both ends' delays; the receiver's loss applies on arrival.
+                let rx = to.and_then(|t| self.nodes.get(t)).map(|n| n.link);
+                let mut d = self.sample_delay(&link);
+                if let Some(rx) = rx {
+                    d += self.sample_delay(&rx);
+                }
+                d
+            }
+        };
         let at = self.now.mono + d;
         self.seq += 1;
         self.heap.push(Reverse((at, self.seq)));
@@ -613,9 +644,13 @@ impl Sim {
             self.filtered += 1;
             return;
         }
-        // The receiver's end of the link may lose it too.
+        // The receiver's end of the link may lose it too (unless a pair
+        // link replaced both ends).
         let link = n.link;
-        if link.loss > 0.0 && self.unit() < link.loss {
+        let paired = self
+            .pair_links
+            .contains_key(&(from_node.min(to), from_node.max(to)));
+        if !paired && link.loss > 0.0 && self.unit() < link.loss {
             self.lost += 1;
             return;
         }
