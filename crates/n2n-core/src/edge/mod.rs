@@ -499,16 +499,10 @@ impl Edge {
         }
         Some(match self.phase {
             Phase::Pinging { deadline } | Phase::AddrRequest { deadline, .. } => deadline,
-            Phase::Running => {
-                let mut t = self
-                    .register_due()
-                    .min(self.next_sweep)
-                    .min(self.next_purge);
-                if !self.hosts.is_empty() {
-                    t = t.min(self.next_purge);
-                }
-                t
-            }
+            Phase::Running => self
+                .register_due()
+                .min(self.next_sweep)
+                .min(self.next_purge),
         })
     }
 

@@ -108,6 +108,11 @@ impl Payload {
         self.transform.overhead()
     }
 
+    /// Whether the transform authenticates (ids 6, 7).
+    pub fn is_aead(&self) -> bool {
+        self.transform.id().is_aead()
+    }
+
     /// Compress (if configured and worth it) and encrypt `frame` into
     /// `out`; returns the compression id written and the payload length.
     /// `random` is the 16-byte preamble/IV, `scratch` a 2048-byte buffer.

@@ -26,6 +26,15 @@ enum StampOwner {
     Peer(Mac),
 }
 
+/// Who sent a PACKET and how it arrived.
+struct PacketSender {
+    mac: Mac,
+    dst: Mac,
+    orig: SocketAddr,
+    from_sn: bool,
+    via_multicast: bool,
+}
+
 /// A socket field that can stand for the sender: present and not 127.0.0.1.
 fn valid_peer_sock(s: Option<PeerSock>) -> Option<SocketAddr> {
     let s = s?.addr();
@@ -165,28 +174,18 @@ impl Edge {
         if src_mac == self.mac {
             return Err(DropReason::OwnPacket);
         }
-        let from_sn = sn_idx.is_some();
-        let orig = valid_peer_sock(view.sock()).unwrap_or(from);
-        if !from_sn {
-            // Direct traffic: stop trying to reach it through pending.
-            self.pending.remove(&src_mac);
-        }
-        let c = if from_sn {
-            cookie::FORWARDED
-        } else {
-            cookie::REGULAR
+        let sender = PacketSender {
+            mac: src_mac,
+            dst: pkt_dst,
+            orig: valid_peer_sock(view.sock()).unwrap_or(from),
+            from_sn: sn_idx.is_some(),
+            via_multicast,
         };
-        self.peer_seen(now, src_mac, c, None, orig, from_sn, via_multicast);
-        if from_sn {
-            // C refreshes last_sup with every PACKET the supernode relays.
-            self.last_sup = Some(now.mono);
-            self.stats.super_rx += 1;
-            if pkt_dst.is_multi_or_broadcast() {
-                self.stats.super_broadcast_rx += 1;
-            }
-        } else {
-            self.stats.p2p_rx += 1;
-            self.last_p2p_rx = Some(now.mono);
+        // C updates its peer tables before looking at the payload. With
+        // our authenticated transforms only authentic packets may do that.
+        let aead = self.payload.is_aead();
+        if !aead {
+            self.packet_sender_seen(now, &sender);
         }
         if view.transform() != self.payload.transform() {
             return Err(DropReason::WrongTransform);
@@ -211,6 +210,9 @@ impl Edge {
             w.0.check_and_update(nonce)
                 .map_err(|_| DropReason::PayloadReplay)?;
             w.1 = now.mono;
+        }
+        if aead {
+            self.packet_sender_seen(now, &sender);
         }
         self.stats.transop_rx += 1;
         let f = out.get(..n).ok_or(DropReason::FrameTooLarge)?;
@@ -259,6 +261,32 @@ impl Edge {
             return Err(DropReason::TrafficRule);
         }
         Ok(Some(n))
+    }
+
+    /// Peer-table and counter updates for a received PACKET (behaviour.md
+    /// §5.3).
+    fn packet_sender_seen(&mut self, now: Now, s: &PacketSender) {
+        if !s.from_sn {
+            // Direct traffic: stop trying to reach it through pending.
+            self.pending.remove(&s.mac);
+        }
+        let c = if s.from_sn {
+            cookie::FORWARDED
+        } else {
+            cookie::REGULAR
+        };
+        self.peer_seen(now, s.mac, c, None, s.orig, s.from_sn, s.via_multicast);
+        if s.from_sn {
+            // C refreshes last_sup with every PACKET the supernode relays.
+            self.last_sup = Some(now.mono);
+            self.stats.super_rx += 1;
+            if s.dst.is_multi_or_broadcast() {
+                self.stats.super_broadcast_rx += 1;
+            }
+        } else {
+            self.stats.p2p_rx += 1;
+            self.last_p2p_rx = Some(now.mono);
+        }
     }
 
     // ------------------------------------------------------------------
