@@ -325,7 +325,6 @@ fn failover_to_second_supernode() {
     assert_eq!(exchange(&mut sim, a, b, 3), 3);
     // Run a while so the regular timers are in their steady state.
     sim.run_for(Duration::from_secs(47));
-    let t0 = sim.now().mono;
     let f0 = frame(&sim, a, b, b"warmup");
     sim.send_frame(a, &f0);
     sim.kill(s1);
@@ -352,11 +351,10 @@ fn failover_to_second_supernode() {
     let first = arrivals.first().copied().unwrap_or_default();
     let outage = gap.max(first);
     eprintln!(
-        "failover: first frame after {:?}, largest gap {:?}, {} of 300 frames arrived (killed at {:?})",
+        "failover: first frame {:?} after the kill, largest gap afterwards {:?}, {} of 300 frames arrived",
         first,
         gap,
-        arrivals.len(),
-        t0
+        arrivals.len()
     );
     assert!(arrivals.len() > 150, "{}", arrivals.len());
     assert!(outage <= Duration::from_secs(35), "outage {outage:?}");

@@ -152,7 +152,7 @@ impl fmt::Debug for DropCounts {
 
 impl EdgeStats {
     /// Count one drop.
-    pub fn drop(&mut self, reason: DropReason) {
+    pub(crate) fn drop(&mut self, reason: DropReason) {
         if let Some(c) = self.drops.0.get_mut(reason as usize) {
             *c += 1;
         }
