@@ -3,10 +3,21 @@
 //! Time, randomness and datagrams are inputs; transmits, TAP writes, events
 //! and the next timeout are outputs. Nothing here reads a clock, the OS RNG or
 //! a socket.
+//!
+//! Contract of [`edge::Edge`] and [`supernode::Supernode`]: mutate with
+//! `handle_*` (and, for the edge, `encapsulate` / `decapsulate`), then drain
+//! `poll_transmit` and `poll_event` until both return `None`; then ask
+//! `poll_timeout()` when to call `handle_timeout` next.
+//!
+//! With the `sim` feature, [`sim`] is a deterministic network simulator
+//! (links, NATs, time warp) that runs both state machines.
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod edge;
 pub mod mgmt;
+#[cfg(feature = "sim")]
+pub mod sim;
 pub mod supernode;
 pub mod time;
 

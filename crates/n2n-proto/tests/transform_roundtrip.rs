@@ -223,7 +223,13 @@ fn bulk_speck_ctr_matches_reference() {
         let mut b = data.clone();
         key.ctr_xor(&iv, &mut b);
         assert_eq!(a, b, "round {round} len {len}");
+        let all = transform::speck::ctr_xor_all_backends(&key, &iv, &data);
+        assert!(all.iter().any(|(n, _)| *n == transform::speck::backend()));
+        for (name, out) in all {
+            assert_eq!(out, b, "{name}: round {round} len {len}");
+        }
     }
+    eprintln!("speck backend: {}", transform::speck::backend());
 }
 
 #[test]

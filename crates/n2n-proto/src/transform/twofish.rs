@@ -198,21 +198,19 @@ impl Twofish {
 
     #[inline(always)]
     fn g0(&self, x: u32) -> u32 {
-        let b = x.to_le_bytes();
-        self.s[0][b[0] as usize]
-            ^ self.s[1][b[1] as usize]
-            ^ self.s[2][b[2] as usize]
-            ^ self.s[3][b[3] as usize]
+        self.s[0][(x & 0xff) as usize]
+            ^ self.s[1][((x >> 8) & 0xff) as usize]
+            ^ self.s[2][((x >> 16) & 0xff) as usize]
+            ^ self.s[3][(x >> 24) as usize]
     }
 
     #[inline(always)]
     fn g1(&self, x: u32) -> u32 {
         // g(ROL(x, 8)) without the rotation.
-        let b = x.to_le_bytes();
-        self.s[0][b[3] as usize]
-            ^ self.s[1][b[0] as usize]
-            ^ self.s[2][b[1] as usize]
-            ^ self.s[3][b[2] as usize]
+        self.s[0][(x >> 24) as usize]
+            ^ self.s[1][(x & 0xff) as usize]
+            ^ self.s[2][((x >> 8) & 0xff) as usize]
+            ^ self.s[3][((x >> 16) & 0xff) as usize]
     }
 
     /// Encrypts one block in place.
@@ -231,17 +229,30 @@ impl Twofish {
         let mut b = w(1) ^ k[1];
         let mut c = w(2) ^ k[2];
         let mut d = w(3) ^ k[3];
-        for r in 0..8 {
-            let rk = &k[8 + 4 * r..12 + 4 * r];
-            let t0 = self.g0(a);
-            let t1 = self.g1(b);
-            c = (c ^ t0.wrapping_add(t1).wrapping_add(rk[0])).rotate_right(1);
-            d = d.rotate_left(1) ^ t0.wrapping_add(t1.wrapping_mul(2)).wrapping_add(rk[1]);
-            let t0 = self.g0(c);
-            let t1 = self.g1(d);
-            a = (a ^ t0.wrapping_add(t1).wrapping_add(rk[2])).rotate_right(1);
-            b = b.rotate_left(1) ^ t0.wrapping_add(t1.wrapping_mul(2)).wrapping_add(rk[3]);
+        macro_rules! round {
+            ($r:expr) => {
+                let t0 = self.g0(a);
+                let t1 = self.g1(b);
+                c = (c ^ t0.wrapping_add(t1).wrapping_add(k[8 + 4 * $r])).rotate_right(1);
+                d = d.rotate_left(1)
+                    ^ t0.wrapping_add(t1.wrapping_mul(2))
+                        .wrapping_add(k[9 + 4 * $r]);
+                let t0 = self.g0(c);
+                let t1 = self.g1(d);
+                a = (a ^ t0.wrapping_add(t1).wrapping_add(k[10 + 4 * $r])).rotate_right(1);
+                b = b.rotate_left(1)
+                    ^ t0.wrapping_add(t1.wrapping_mul(2))
+                        .wrapping_add(k[11 + 4 * $r]);
+            };
         }
+        round!(0);
+        round!(1);
+        round!(2);
+        round!(3);
+        round!(4);
+        round!(5);
+        round!(6);
+        round!(7);
         block[0..4].copy_from_slice(&(c ^ k[4]).to_le_bytes());
         block[4..8].copy_from_slice(&(d ^ k[5]).to_le_bytes());
         block[8..12].copy_from_slice(&(a ^ k[6]).to_le_bytes());
@@ -264,17 +275,32 @@ impl Twofish {
         let mut d = w(1) ^ k[5];
         let mut a = w(2) ^ k[6];
         let mut b = w(3) ^ k[7];
-        for r in (0..8).rev() {
-            let rk = &k[8 + 4 * r..12 + 4 * r];
-            let t0 = self.g0(c);
-            let t1 = self.g1(d);
-            a = a.rotate_left(1) ^ t0.wrapping_add(t1).wrapping_add(rk[2]);
-            b = (b ^ t0.wrapping_add(t1.wrapping_mul(2)).wrapping_add(rk[3])).rotate_right(1);
-            let t0 = self.g0(a);
-            let t1 = self.g1(b);
-            c = c.rotate_left(1) ^ t0.wrapping_add(t1).wrapping_add(rk[0]);
-            d = (d ^ t0.wrapping_add(t1.wrapping_mul(2)).wrapping_add(rk[1])).rotate_right(1);
+        macro_rules! round {
+            ($r:expr) => {
+                let t0 = self.g0(c);
+                let t1 = self.g1(d);
+                a = a.rotate_left(1) ^ t0.wrapping_add(t1).wrapping_add(k[10 + 4 * $r]);
+                b = (b ^ t0
+                    .wrapping_add(t1.wrapping_mul(2))
+                    .wrapping_add(k[11 + 4 * $r]))
+                .rotate_right(1);
+                let t0 = self.g0(a);
+                let t1 = self.g1(b);
+                c = c.rotate_left(1) ^ t0.wrapping_add(t1).wrapping_add(k[8 + 4 * $r]);
+                d = (d ^ t0
+                    .wrapping_add(t1.wrapping_mul(2))
+                    .wrapping_add(k[9 + 4 * $r]))
+                .rotate_right(1);
+            };
         }
+        round!(7);
+        round!(6);
+        round!(5);
+        round!(4);
+        round!(3);
+        round!(2);
+        round!(1);
+        round!(0);
         block[0..4].copy_from_slice(&(a ^ k[0]).to_le_bytes());
         block[4..8].copy_from_slice(&(b ^ k[1]).to_le_bytes());
         block[8..12].copy_from_slice(&(c ^ k[2]).to_le_bytes());

@@ -1,0 +1,177 @@
+//! The PACKET payload path: compression (crypto.md §3) then the payload
+//! transform (crypto.md §2) on send; the reverse, bounded, on receive.
+//!
+//! This is the only place that knows the ciphers and compressors
+//! (`n2n_proto::transform`, `n2n_proto::compress`); the edge calls
+//! [`Payload::encode`] / [`Payload::decode`] with caller buffers.
+
+use n2n_proto::compress::{self, Compressor, Decompressor};
+use n2n_proto::transform::{self, AeadNonce, NonceSeed, Transform, TransformError};
+use n2n_proto::types::{Community, CompressionId, TransformId};
+use n2n_proto::wire::VERSION;
+
+use super::config::EdgeConfigError;
+use super::stats::DropReason;
+
+/// Header fields authenticated by the AEAD transforms (ignored by the C ones).
+#[derive(Debug, Clone, Copy)]
+pub struct PacketAad<'a> {
+    /// 20-byte community field.
+    pub community: &'a [u8; 20],
+    /// PACKET srcMac.
+    pub src_mac: [u8; 6],
+    /// PACKET dstMac.
+    pub dst_mac: [u8; 6],
+}
+
+impl PacketAad<'_> {
+    fn bytes(&self, compression: CompressionId, transform: TransformId) -> [u8; 35] {
+        transform::packet_aad(
+            VERSION,
+            self.community,
+            &self.src_mac,
+            &self.dst_mac,
+            compression.0,
+            transform.0,
+        )
+    }
+}
+
+/// Payload encoder/decoder of one edge.
+#[derive(Debug)]
+pub struct Payload {
+    id: TransformId,
+    transform: Transform,
+    compression: CompressionId,
+    comp: Option<compress::CompressionId>,
+    compressor: Compressor,
+    decompressor: Decompressor,
+}
+
+fn map_err(e: TransformError) -> DropReason {
+    match e {
+        TransformError::OutputTooSmall { .. } => DropReason::FrameTooLarge,
+        _ => DropReason::PayloadDecryptFailed,
+    }
+}
+
+impl Payload {
+    /// Sets up the configured transform and compression. `nonce_seed` =
+    /// (random prefix, first counter) for the AEAD transforms.
+    pub fn new(
+        id: TransformId,
+        key: &[u8],
+        compression: CompressionId,
+        community: &Community,
+        nonce_seed: (u32, u64),
+    ) -> Result<Self, EdgeConfigError> {
+        let xid =
+            transform::TransformId::from_wire(id.0).ok_or(EdgeConfigError::UnknownTransform(id))?;
+        if xid.needs_key() && key.is_empty() {
+            return Err(EdgeConfigError::Key(id, "needs a key"));
+        }
+        let seed = NonceSeed {
+            prefix: nonce_seed.0,
+            start: nonce_seed.1,
+        };
+        let transform = Transform::new(xid, key, community.field(), seed)
+            .map_err(|e| EdgeConfigError::Transform(e.to_string()))?;
+        let comp = match compression {
+            CompressionId::NONE => None,
+            other => Some(
+                compress::CompressionId::from_wire(other.0)
+                    .ok_or(EdgeConfigError::UnknownCompression(other))?,
+            ),
+        };
+        Ok(Self {
+            id,
+            transform,
+            compression,
+            comp,
+            compressor: Compressor::new(),
+            decompressor: Decompressor::new(),
+        })
+    }
+
+    /// Our transform id.
+    pub fn transform(&self) -> TransformId {
+        self.id
+    }
+
+    /// Our compression setting.
+    pub fn compression(&self) -> CompressionId {
+        self.compression
+    }
+
+    /// Bytes the payload can be longer than the frame.
+    pub fn overhead(&self) -> usize {
+        self.transform.overhead()
+    }
+
+    /// Whether the transform authenticates (ids 6, 7).
+    pub fn is_aead(&self) -> bool {
+        self.transform.id().is_aead()
+    }
+
+    /// Compress (if configured and worth it) and encrypt `frame` into
+    /// `out`; returns the compression id written and the payload length.
+    /// `random` is the 16-byte preamble/IV, `scratch` a 2048-byte buffer.
+    pub fn encode(
+        &mut self,
+        frame: &[u8],
+        random: [u8; 16],
+        aad: &PacketAad<'_>,
+        scratch: &mut [u8],
+        out: &mut [u8],
+    ) -> Result<(CompressionId, usize), DropReason> {
+        let mut comp_id = CompressionId::NONE;
+        let mut data = frame;
+        if let Some(c) = self.comp
+            && let Ok(Some(n)) = self.compressor.compress(c, frame, scratch)
+            && let Some(d) = scratch.get(..n)
+        {
+            comp_id = self.compression;
+            data = d;
+        }
+        let a = aad.bytes(comp_id, self.id);
+        let n = self
+            .transform
+            .encrypt(data, random, &a, out)
+            .map_err(|e| match e {
+                TransformError::OutputTooSmall { .. } => DropReason::FrameTooLarge,
+                // Only the AEAD counter can run out: nothing else fails here.
+                _ => DropReason::PayloadDecryptFailed,
+            })?;
+        Ok((comp_id, n))
+    }
+
+    /// Decrypt `payload` and decompress according to `compression` into
+    /// `out`; returns the frame length and, for AEAD transforms, the nonce
+    /// to check against the sender's replay window.
+    pub fn decode(
+        &mut self,
+        compression: CompressionId,
+        payload: &[u8],
+        aad: &PacketAad<'_>,
+        scratch: &mut [u8],
+        out: &mut [u8],
+    ) -> Result<(usize, Option<AeadNonce>), DropReason> {
+        let a = aad.bytes(compression, self.id);
+        if compression == CompressionId::NONE {
+            let d = self.transform.decrypt(payload, &a, out).map_err(map_err)?;
+            return Ok((d.len, d.nonce));
+        }
+        let cid = compress::CompressionId::from_wire(compression.0)
+            .ok_or(DropReason::UnknownCompression)?;
+        let d = self
+            .transform
+            .decrypt(payload, &a, scratch)
+            .map_err(map_err)?;
+        let plain = scratch.get(..d.len).ok_or(DropReason::FrameTooLarge)?;
+        let n = self
+            .decompressor
+            .decompress(cid, plain, out)
+            .map_err(|_| DropReason::DecompressFailed)?;
+        Ok((n, d.nonce))
+    }
+}

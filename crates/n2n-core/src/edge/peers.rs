@@ -1,0 +1,112 @@
+//! The edge's peer tables (behaviour.md §5.1) and supernode list (§4).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use n2n_proto::types::{DevAddr, DevDesc, Mac};
+use n2n_proto::wire::VERSION_FIELD_LEN;
+
+/// One pending or known P2P peer.
+#[derive(Debug, Clone)]
+pub(crate) struct Peer {
+    pub sock: Option<SocketAddr>,
+    pub last_seen: Instant,
+    /// Last time something arrived directly (known peers; `None` = never).
+    pub last_p2p: Option<Instant>,
+    pub last_sent_query: Option<Instant>,
+    pub last_cookie: u32,
+    pub dev_addr: DevAddr,
+    pub desc: DevDesc,
+    pub local: bool,
+    /// Header-encryption `prev` stamp.
+    pub he_prev: u64,
+}
+
+impl Peer {
+    pub fn new(sock: Option<SocketAddr>, now: Instant, he_prev: u64) -> Self {
+        Self {
+            sock,
+            last_seen: now,
+            last_p2p: None,
+            last_sent_query: None,
+            last_cookie: 0,
+            dev_addr: DevAddr::UNSPECIFIED,
+            desc: DevDesc::EMPTY,
+            local: false,
+            he_prev,
+        }
+    }
+}
+
+/// A MAC-keyed peer table.
+pub(crate) type PeerTable = HashMap<Mac, Peer>;
+
+/// The MAC of the entry whose socket is `sock`, if any.
+pub(crate) fn find_by_sock(t: &PeerTable, sock: SocketAddr) -> Option<Mac> {
+    t.iter()
+        .find(|(_, p)| p.sock == Some(sock))
+        .map(|(m, _)| *m)
+}
+
+/// Criterion values (behaviour.md §4.2): smaller is better.
+pub(crate) const CRIT_GOOD: u64 = (1 << 63) - 3;
+pub(crate) const CRIT_DEFAULT: u64 = (1 << 63) - 2;
+pub(crate) const CRIT_BAD: u64 = (1 << 63) - 1;
+
+/// One supernode the edge knows (from `-l` or learnt from an ACK list).
+#[derive(Debug, Clone)]
+pub(crate) struct Supernode {
+    /// `-l` text (None for learnt supernodes).
+    pub name: Option<String>,
+    pub addr: Option<SocketAddr>,
+    pub mac: Mac,
+    /// Learnt from an ACK list (shown as purgeable; never purged by edges).
+    pub purgeable: bool,
+    pub criterion: u64,
+    /// Last PONG.
+    pub last_seen: Option<Instant>,
+    pub uptime: u32,
+    pub version: [u8; VERSION_FIELD_LEN],
+    pub he_prev: u64,
+    pub ping_sent: Option<Instant>,
+}
+
+impl Supernode {
+    pub fn new(
+        name: Option<String>,
+        addr: Option<SocketAddr>,
+        mac: Mac,
+        purgeable: bool,
+        he_prev: u64,
+    ) -> Self {
+        Self {
+            name,
+            addr,
+            mac,
+            purgeable,
+            criterion: CRIT_DEFAULT,
+            last_seen: None,
+            uptime: 0,
+            version: [0; VERSION_FIELD_LEN],
+            he_prev,
+            ping_sent: None,
+        }
+    }
+
+    pub fn version_str(&self) -> String {
+        let end = self
+            .version
+            .iter()
+            .position(|&b| b == 0)
+            .unwrap_or(VERSION_FIELD_LEN);
+        String::from_utf8_lossy(self.version.get(..end).unwrap_or(&[])).into_owned()
+    }
+}
+
+/// A host learnt behind another edge (bridging, behaviour.md §6.3).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BridgedHost {
+    pub edge: Mac,
+    pub last_seen: Instant,
+}

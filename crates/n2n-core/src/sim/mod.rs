@@ -1,0 +1,863 @@
+//! A deterministic network simulator for the sans-IO [`Edge`] and
+//! [`Supernode`] (feature `sim`).
+//!
+//! * Nodes (edges and supernodes) live on a simulated IPv4 network. Every
+//!   datagram gets a latency, jitter, loss and reordering drawn from one
+//!   seeded RNG, so a run is reproducible bit for bit.
+//! * NAT boxes translate and filter: [`NatKind::EndpointIndependent`]
+//!   (full cone), [`NatKind::AddressRestricted`], [`NatKind::PortRestricted`]
+//!   (all three with endpoint-independent mapping) and
+//!   [`NatKind::Symmetric`] (a new public port per destination, port-restricted
+//!   filtering).
+//! * Local-discovery multicast (224.0.0.68:1968) reaches the other edges of
+//!   the sender's LAN with `via_multicast = true`.
+//! * Time warps to the next event (a datagram arrival or a node's
+//!   `poll_timeout`): hours of simulated time take milliseconds, nothing
+//!   sleeps.
+//! * Frames are injected at an edge's TAP ([`Sim::send_frame`]) and the
+//!   frames an edge writes to its TAP are collected ([`Sim::take_tap`]).
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::time::{Duration, Instant};
+
+use rand_chacha::ChaCha20Rng;
+use rand_chacha::rand_core::{Rng, SeedableRng};
+
+use crate::edge::{Edge, EdgeConfig, Event, MULTICAST_DISCOVERY};
+use crate::supernode::{Supernode, SupernodeConfig, SupernodeEvent};
+use crate::time::{MAX_DATAGRAM, Now};
+
+/// Index of a node.
+pub type NodeId = usize;
+/// Index of a NAT box.
+pub type NatId = usize;
+
+/// Per-node link characteristics, applied to every datagram the node sends
+/// and receives (the delay of a datagram is the sum of both ends').
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LinkParams {
+    /// Fixed one-way delay of this end.
+    pub latency: Duration,
+    /// Uniform random extra delay 0..jitter of this end.
+    pub jitter: Duration,
+    /// Probability (0..1) that a datagram through this end is lost.
+    pub loss: f64,
+    /// Probability (0..1) that a datagram is held back by `reorder_delay`.
+    pub reorder: f64,
+    /// Extra delay of a reordered datagram.
+    pub reorder_delay: Duration,
+}
+
+impl Default for LinkParams {
+    fn default() -> Self {
+        Self {
+            latency: Duration::from_millis(5),
+            jitter: Duration::ZERO,
+            loss: 0.0,
+            reorder: 0.0,
+            reorder_delay: Duration::from_millis(30),
+        }
+    }
+}
+
+/// NAT behaviour (mapping + filtering).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NatKind {
+    /// Endpoint-independent mapping and filtering ("full cone").
+    EndpointIndependent,
+    /// Endpoint-independent mapping, address-dependent filtering.
+    AddressRestricted,
+    /// Endpoint-independent mapping, address- and port-dependent filtering.
+    PortRestricted,
+    /// Address- and port-dependent mapping and filtering.
+    Symmetric,
+}
+
+#[derive(Debug)]
+struct Mapping {
+    private: SocketAddr,
+    contacted: HashSet<SocketAddr>,
+}
+
+#[derive(Debug)]
+struct Nat {
+    public_ip: Ipv4Addr,
+    kind: NatKind,
+    next_port: u16,
+    out: HashMap<(SocketAddr, Option<SocketAddr>), u16>,
+    inbound: HashMap<u16, Mapping>,
+    lan: u32,
+}
+
+impl Nat {
+    fn translate_out(&mut self, private: SocketAddr, dst: SocketAddr) -> SocketAddr {
+        let key = match self.kind {
+            NatKind::Symmetric => (private, Some(dst)),
+            _ => (private, None),
+        };
+        let port = match self.out.get(&key) {
+            Some(p) => *p,
+            None => {
+                let p = self.next_port;
+                self.next_port = self.next_port.wrapping_add(1).max(1024);
+                self.out.insert(key, p);
+                self.inbound.insert(
+                    p,
+                    Mapping {
+                        private,
+                        contacted: HashSet::new(),
+                    },
+                );
+                p
+            }
+        };
+        if let Some(m) = self.inbound.get_mut(&port) {
+            m.contacted.insert(dst);
+        }
+        SocketAddr::V4(SocketAddrV4::new(self.public_ip, port))
+    }
+
+    fn translate_in(&self, port: u16, src: SocketAddr) -> Option<SocketAddr> {
+        let m = self.inbound.get(&port)?;
+        let ok = match self.kind {
+            NatKind::EndpointIndependent => true,
+            NatKind::AddressRestricted => m.contacted.iter().any(|c| c.ip() == src.ip()),
+            NatKind::PortRestricted | NatKind::Symmetric => m.contacted.contains(&src),
+        };
+        ok.then_some(m.private)
+    }
+}
+
+/// What runs on a node.
+#[derive(Debug)]
+pub enum NodeKind {
+    /// Our edge.
+    Edge(Box<Edge>),
+    /// Our supernode.
+    Supernode(Box<Supernode>),
+}
+
+/// One simulated host.
+#[derive(Debug)]
+pub struct Node {
+    /// Label for traces.
+    pub name: String,
+    /// The state machine.
+    pub kind: NodeKind,
+    /// Its bound socket (a private address when behind a NAT).
+    pub addr: SocketAddr,
+    /// NAT in front of it.
+    pub nat: Option<NatId>,
+    /// LAN (multicast domain), if any.
+    pub lan: Option<u32>,
+    /// Down nodes neither send nor receive nor run timers.
+    pub up: bool,
+    /// Link characteristics.
+    pub link: LinkParams,
+    /// Frames the edge wrote to its TAP, with the arrival time.
+    pub tap: Vec<(Instant, Vec<u8>)>,
+    /// Edge events.
+    pub events: Vec<(Instant, Event)>,
+    /// Supernode events.
+    pub sn_events: Vec<(Instant, SupernodeEvent)>,
+}
+
+/// One datagram on the wire (for traces and assertions).
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// Arrival time.
+    pub at: Instant,
+    /// Sending node.
+    pub from_node: NodeId,
+    /// Receiving node.
+    pub to_node: NodeId,
+    /// Source as seen by the receiver (after NAT).
+    pub src: SocketAddr,
+    /// Length.
+    pub len: usize,
+    /// Arrived on the multicast socket.
+    pub multicast: bool,
+}
+
+#[derive(Debug)]
+struct InFlight {
+    from_node: NodeId,
+    src: SocketAddr,
+    dst: SocketAddr,
+    data: Vec<u8>,
+}
+
+/// The simulator.
+#[derive(Debug)]
+pub struct Sim {
+    start: Instant,
+    now: Now,
+    rng: ChaCha20Rng,
+    nodes: Vec<Node>,
+    nats: Vec<Nat>,
+    pair_links: HashMap<(NodeId, NodeId), LinkParams>,
+    heap: BinaryHeap<Reverse<(Instant, u64)>>,
+    flights: HashMap<u64, InFlight>,
+    seq: u64,
+    buf: Vec<u8>,
+    out: Vec<u8>,
+    /// Every delivered datagram, when [`Sim::record`] is on.
+    pub trace: Vec<Delivery>,
+    /// Record deliveries into `trace`.
+    pub record: bool,
+    /// Datagrams lost by link loss.
+    pub lost: u64,
+    /// Datagrams dropped by NAT filtering or for lack of a receiver.
+    pub filtered: u64,
+}
+
+/// Unix time the simulated clock starts at (2026-01-01T00:00:00Z).
+pub const SIM_EPOCH_UNIX: u64 = 1_767_225_600;
+
+impl Sim {
+    /// A new, empty network; everything random derives from `seed`.
+    pub fn new(seed: u64) -> Self {
+        let start = Instant::now();
+        Self {
+            start,
+            now: Now::new(start, SIM_EPOCH_UNIX * 1_000_000),
+            rng: ChaCha20Rng::seed_from_u64(seed),
+            nodes: Vec::new(),
+            nats: Vec::new(),
+            pair_links: HashMap::new(),
+            heap: BinaryHeap::new(),
+            flights: HashMap::new(),
+            seq: 0,
+            buf: vec![0; MAX_DATAGRAM],
+            out: vec![0; MAX_DATAGRAM],
+            trace: Vec::new(),
+            record: false,
+            lost: 0,
+            filtered: 0,
+        }
+    }
+
+    /// Current simulated time.
+    pub fn now(&self) -> Now {
+        self.now
+    }
+
+    /// Simulated time elapsed since the start.
+    pub fn elapsed(&self) -> Duration {
+        self.now.mono.saturating_duration_since(self.start)
+    }
+
+    /// A 32-byte seed for a node, from the simulator's RNG.
+    pub fn seed32(&mut self) -> [u8; 32] {
+        let mut s = [0u8; 32];
+        self.rng.fill_bytes(&mut s);
+        s
+    }
+
+    /// Adds a NAT box with public address `public_ip`; nodes behind it form
+    /// one LAN.
+    pub fn add_nat(&mut self, public_ip: Ipv4Addr, kind: NatKind) -> NatId {
+        let id = self.nats.len();
+        self.nats.push(Nat {
+            public_ip,
+            kind,
+            next_port: 40000,
+            out: HashMap::new(),
+            inbound: HashMap::new(),
+            lan: 1000 + id as u32,
+        });
+        id
+    }
+
+    fn add_node(
+        &mut self,
+        name: &str,
+        kind: NodeKind,
+        addr: SocketAddr,
+        nat: Option<NatId>,
+    ) -> NodeId {
+        let lan = nat.and_then(|n| self.nats.get(n)).map(|n| n.lan);
+        self.nodes.push(Node {
+            name: name.to_owned(),
+            kind,
+            addr,
+            nat,
+            lan,
+            up: true,
+            link: LinkParams::default(),
+            tap: Vec::new(),
+            events: Vec::new(),
+            sn_events: Vec::new(),
+        });
+        let id = self.nodes.len() - 1;
+        self.drain(id);
+        id
+    }
+
+    /// Starts a supernode at `addr` (public).
+    pub fn add_supernode(&mut self, name: &str, addr: SocketAddr, cfg: SupernodeConfig) -> NodeId {
+        let seed = self.seed32();
+        let sn = Supernode::new(cfg, seed, self.now);
+        self.add_node(name, NodeKind::Supernode(Box::new(sn)), addr, None)
+    }
+
+    /// Starts an edge bound to `addr`, behind `nat` if given.
+    ///
+    /// # Panics
+    /// When the configuration is refused (tests only).
+    pub fn add_edge(
+        &mut self,
+        name: &str,
+        addr: SocketAddr,
+        nat: Option<NatId>,
+        cfg: EdgeConfig,
+    ) -> NodeId {
+        let seed = self.seed32();
+        #[allow(clippy::panic)]
+        let mut e = match Edge::new(cfg, seed, self.now) {
+            Ok(e) => e,
+            Err(err) => panic!("edge {name}: {err}"),
+        };
+        e.set_local_addr(addr);
+        self.add_node(name, NodeKind::Edge(Box::new(e)), addr, nat)
+    }
+
+    /// Puts a node on a LAN (multicast domain) without NAT.
+    pub fn set_lan(&mut self, id: NodeId, lan: Option<u32>) {
+        if let Some(n) = self.nodes.get_mut(id) {
+            n.lan = lan;
+        }
+    }
+
+    /// Changes a node's link characteristics.
+    pub fn set_link(&mut self, id: NodeId, link: LinkParams) {
+        if let Some(n) = self.nodes.get_mut(id) {
+            n.link = link;
+        }
+    }
+
+    /// Link characteristics for datagrams between `a` and `b` (both
+    /// directions), replacing the two nodes' own parameters for that pair.
+    pub fn set_pair_link(&mut self, a: NodeId, b: NodeId, link: LinkParams) {
+        self.pair_links.insert((a.min(b), a.max(b)), link);
+    }
+
+    /// Same link characteristics for every node.
+    pub fn set_all_links(&mut self, link: LinkParams) {
+        for n in &mut self.nodes {
+            n.link = link;
+        }
+    }
+
+    /// Takes a node down (it stops receiving, sending and running timers).
+    pub fn kill(&mut self, id: NodeId) {
+        if let Some(n) = self.nodes.get_mut(id) {
+            n.up = false;
+        }
+    }
+
+    /// Replaces a supernode by a fresh instance (all state lost) at the same
+    /// address, up.
+    pub fn restart_supernode(&mut self, id: NodeId, cfg: SupernodeConfig) {
+        let seed = self.seed32();
+        let now = self.now;
+        if let Some(n) = self.nodes.get_mut(id) {
+            n.kind = NodeKind::Supernode(Box::new(Supernode::new(cfg, seed, now)));
+            n.up = true;
+        }
+    }
+
+    /// All nodes.
+    pub fn nodes(&self) -> &[Node] {
+        &self.nodes
+    }
+
+    /// One node.
+    ///
+    /// # Panics
+    /// On an unknown id (tests only).
+    pub fn node(&self, id: NodeId) -> &Node {
+        #[allow(clippy::indexing_slicing)]
+        &self.nodes[id]
+    }
+
+    /// The edge on node `id`.
+    ///
+    /// # Panics
+    /// When the node is not an edge (tests only).
+    pub fn edge(&self, id: NodeId) -> &Edge {
+        match &self.node(id).kind {
+            NodeKind::Edge(e) => e,
+            #[allow(clippy::panic)]
+            NodeKind::Supernode(_) => panic!("node {id} is not an edge"),
+        }
+    }
+
+    /// The edge on node `id`, mutable.
+    ///
+    /// # Panics
+    /// When the node is not an edge (tests only).
+    pub fn edge_mut(&mut self, id: NodeId) -> &mut Edge {
+        #[allow(clippy::indexing_slicing)]
+        match &mut self.nodes[id].kind {
+            NodeKind::Edge(e) => e,
+            #[allow(clippy::panic)]
+            NodeKind::Supernode(_) => panic!("node {id} is not an edge"),
+        }
+    }
+
+    /// The supernode on node `id`.
+    ///
+    /// # Panics
+    /// When the node is not a supernode (tests only).
+    pub fn supernode(&self, id: NodeId) -> &Supernode {
+        match &self.node(id).kind {
+            NodeKind::Supernode(s) => s,
+            #[allow(clippy::panic)]
+            NodeKind::Edge(_) => panic!("node {id} is not a supernode"),
+        }
+    }
+
+    /// Frames written to edge `id`'s TAP since the last call.
+    pub fn take_tap(&mut self, id: NodeId) -> Vec<Vec<u8>> {
+        match self.nodes.get_mut(id) {
+            Some(n) => n.tap.drain(..).map(|(_, f)| f).collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// Frames (with arrival times) written to edge `id`'s TAP since the last call.
+    pub fn take_tap_timed(&mut self, id: NodeId) -> Vec<(Instant, Vec<u8>)> {
+        match self.nodes.get_mut(id) {
+            Some(n) => n.tap.drain(..).collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// Events of edge `id` since the last call.
+    pub fn take_events(&mut self, id: NodeId) -> Vec<Event> {
+        match self.nodes.get_mut(id) {
+            Some(n) => n.events.drain(..).map(|(_, e)| e).collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// A frame read from edge `id`'s TAP now.
+    pub fn send_frame(&mut self, id: NodeId, frame: &[u8]) {
+        let now = self.now;
+        let Some(n) = self.nodes.get_mut(id) else {
+            return;
+        };
+        if !n.up {
+            return;
+        }
+        let NodeKind::Edge(e) = &mut n.kind else {
+            return;
+        };
+        let mut out = std::mem::take(&mut self.out);
+        if let Some(t) = e.encapsulate(now, frame, &mut out) {
+            let data = out.get(..t.len).map(<[u8]>::to_vec).unwrap_or_default();
+            self.route(id, t.dst, data);
+        }
+        self.out = out;
+        self.drain(id);
+    }
+
+    /// A management request to node `id`; returns the reply datagrams.
+    pub fn mgmt(&mut self, id: NodeId, request: &str) -> Vec<String> {
+        let now = self.now;
+        let from = SocketAddr::from((Ipv4Addr::LOCALHOST, 40000));
+        let replies = match self.nodes.get_mut(id).map(|n| &mut n.kind) {
+            Some(NodeKind::Edge(e)) => e.handle_mgmt(now, from, request.as_bytes()).replies,
+            Some(NodeKind::Supernode(s)) => s.handle_mgmt(now, from, request.as_bytes()).replies,
+            None => Vec::new(),
+        };
+        self.drain(id);
+        replies
+    }
+
+    /// Shut an edge down cleanly (UNREGISTER_SUPER goes out).
+    pub fn shutdown_edge(&mut self, id: NodeId) {
+        let now = self.now;
+        if let Some(NodeKind::Edge(e)) = self.nodes.get_mut(id).map(|n| &mut n.kind) {
+            e.shutdown(now);
+        }
+        self.drain(id);
+    }
+
+    // ------------------------------------------------------------------
+    // Network
+
+    fn sample_delay(&mut self, link: &LinkParams) -> Duration {
+        let mut d = link.latency;
+        if !link.jitter.is_zero() {
+            let j = link.jitter.as_nanos() as u64;
+            d += Duration::from_nanos(self.rng.next_u64() % j.max(1));
+        }
+        if link.reorder > 0.0 && self.unit() < link.reorder {
+            d += link.reorder_delay;
+        }
+        d
+    }
+
+    fn unit(&mut self) -> f64 {
+        (self.rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Sends `data` from node `from` to `dst`: NAT translation, loss,
+    /// delay. Delivery happens when the simulation reaches its arrival time.
+    fn route(&mut self, from: NodeId, dst: SocketAddr, data: Vec<u8>) {
+        let Some(n) = self.nodes.get(from) else {
+            return;
+        };
+        let link = n.link;
+        let local = n.addr;
+        let nat = n.nat;
+        let lan = n.lan;
+        let src = if dst == MULTICAST_DISCOVERY {
+            local
+        } else if let Some(nid) = nat {
+            // Same LAN: no translation.
+            let same_lan = self
+                .nodes
+                .iter()
+                .any(|m| m.addr == dst && m.lan.is_some() && m.lan == lan);
+            if same_lan {
+                local
+            } else {
+                match self.nats.get_mut(nid) {
+                    Some(nat) => nat.translate_out(local, dst),
+                    None => local,
+                }
+            }
+        } else {
+            local
+        };
+        let to = if dst == MULTICAST_DISCOVERY {
+            None
+        } else {
+            self.resolve(from, src, dst)
+        };
+        let pair = to.and_then(|t| self.pair_links.get(&(from.min(t), from.max(t))).copied());
+        let d = match pair {
+            Some(p) => {
+                if p.loss > 0.0 && self.unit() < p.loss {
+                    self.lost += 1;
+                    return;
+                }
+                self.sample_delay(&p)
+            }
+            None => {
+                if link.loss > 0.0 && self.unit() < link.loss {
+                    self.lost += 1;
+                    return;
+                }
+                // Both ends' delays; the receiver's loss applies on arrival.
+                let rx = to.and_then(|t| self.nodes.get(t)).map(|n| n.link);
+                let mut d = self.sample_delay(&link);
+                if let Some(rx) = rx {
+                    d += self.sample_delay(&rx);
+                }
+                d
+            }
+        };
+        let at = self.now.mono + d;
+        self.seq += 1;
+        self.heap.push(Reverse((at, self.seq)));
+        self.flights.insert(
+            self.seq,
+            InFlight {
+                from_node: from,
+                src,
+                dst,
+                data,
+            },
+        );
+    }
+
+    /// Which node receives a datagram from `src` (node `from`) to `dst`,
+    /// and from which source address it sees it.
+    fn resolve(&self, from: NodeId, src: SocketAddr, dst: SocketAddr) -> Option<NodeId> {
+        let from_lan = self.nodes.get(from).and_then(|n| n.lan);
+        // Directly addressed public node, or a node on the same LAN.
+        if let Some(id) = self.nodes.iter().position(|n| {
+            n.addr == dst && (n.nat.is_none() || (n.lan.is_some() && n.lan == from_lan))
+        }) {
+            return Some(id);
+        }
+        // A NAT's public address.
+        let IpAddr::V4(ip) = dst.ip() else {
+            return None;
+        };
+        let nat_id = self.nats.iter().position(|n| n.public_ip == ip)?;
+        let private = self.nats.get(nat_id)?.translate_in(dst.port(), src)?;
+        self.nodes
+            .iter()
+            .position(|n| n.addr == private && n.nat == Some(nat_id))
+    }
+
+    fn deliver(&mut self, f: InFlight) {
+        let now = self.now;
+        if f.dst == MULTICAST_DISCOVERY {
+            let lan = self.nodes.get(f.from_node).and_then(|n| n.lan);
+            let Some(lan) = lan else {
+                self.filtered += 1;
+                return;
+            };
+            let targets: Vec<NodeId> = (0..self.nodes.len())
+                .filter(|&i| {
+                    i != f.from_node
+                        && self.nodes.get(i).is_some_and(|n| {
+                            n.up && n.lan == Some(lan) && matches!(n.kind, NodeKind::Edge(_))
+                        })
+                })
+                .collect();
+            for t in targets {
+                let mut data = f.data.clone();
+                self.deliver_to(t, f.from_node, f.src, &mut data, true, now);
+            }
+            return;
+        }
+        let Some(to) = self.resolve(f.from_node, f.src, f.dst) else {
+            self.filtered += 1;
+            return;
+        };
+        let mut data = f.data;
+        self.deliver_to(to, f.from_node, f.src, &mut data, false, now);
+    }
+
+    fn deliver_to(
+        &mut self,
+        to: NodeId,
+        from_node: NodeId,
+        src: SocketAddr,
+        data: &mut [u8],
+        multicast: bool,
+        now: Now,
+    ) {
+        let Some(n) = self.nodes.get_mut(to) else {
+            return;
+        };
+        if !n.up {
+            self.filtered += 1;
+            return;
+        }
+        // The receiver's end of the link may lose it too (unless a pair
+        // link replaced both ends).
+        let link = n.link;
+        let paired = self
+            .pair_links
+            .contains_key(&(from_node.min(to), from_node.max(to)));
+        if !paired && link.loss > 0.0 && self.unit() < link.loss {
+            self.lost += 1;
+            return;
+        }
+        if self.record {
+            self.trace.push(Delivery {
+                at: now.mono,
+                from_node,
+                to_node: to,
+                src,
+                len: data.len(),
+                multicast,
+            });
+        }
+        let Some(n) = self.nodes.get_mut(to) else {
+            return;
+        };
+        match &mut n.kind {
+            NodeKind::Edge(e) => {
+                if let Some(len) = e.decapsulate(now, src, data, multicast, &mut self.out)
+                    && let Some(fr) = self.out.get(..len)
+                {
+                    n.tap.push((now.mono, fr.to_vec()));
+                }
+            }
+            NodeKind::Supernode(s) => s.handle_datagram(now, src, data),
+        }
+        self.drain(to);
+    }
+
+    /// Moves a node's queued transmits onto the network and collects its events.
+    fn drain(&mut self, id: NodeId) {
+        let now = self.now;
+        let mut sends = Vec::new();
+        let mut buf = std::mem::take(&mut self.buf);
+        if let Some(n) = self.nodes.get_mut(id) {
+            match &mut n.kind {
+                NodeKind::Edge(e) => {
+                    while let Some(t) = e.poll_transmit(&mut buf) {
+                        sends.push((
+                            t.dst,
+                            buf.get(..t.len).map(<[u8]>::to_vec).unwrap_or_default(),
+                        ));
+                    }
+                    while let Some(ev) = e.poll_event() {
+                        n.events.push((now.mono, ev));
+                    }
+                }
+                NodeKind::Supernode(s) => {
+                    while let Some(t) = s.poll_transmit(&mut buf) {
+                        sends.push((
+                            t.dst,
+                            buf.get(..t.len).map(<[u8]>::to_vec).unwrap_or_default(),
+                        ));
+                    }
+                    while let Some(ev) = s.poll_event() {
+                        n.sn_events.push((now.mono, ev));
+                    }
+                }
+            }
+            if !n.up {
+                sends.clear();
+            }
+        }
+        self.buf = buf;
+        for (dst, data) in sends {
+            self.route(id, dst, data);
+        }
+    }
+
+    fn node_timeout(&self, n: &Node) -> Option<Instant> {
+        if !n.up {
+            return None;
+        }
+        match &n.kind {
+            NodeKind::Edge(e) => e.poll_timeout(),
+            NodeKind::Supernode(s) => s.poll_timeout(),
+        }
+    }
+
+    fn next_event(&self) -> Option<Instant> {
+        let net = self.heap.peek().map(|Reverse((t, _))| *t);
+        let timers = self.nodes.iter().filter_map(|n| self.node_timeout(n)).min();
+        match (net, timers) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn set_time(&mut self, t: Instant) {
+        if t > self.now.mono {
+            let d = t - self.now.mono;
+            self.now = self.now.advance(d);
+        }
+    }
+
+    /// Processes everything due at the current instant.
+    fn step(&mut self) {
+        let mut guard = 0u32;
+        loop {
+            guard += 1;
+            assert!(guard < 100_000, "simulation does not advance");
+            let mut progressed = false;
+            while let Some(Reverse((t, seq))) = self.heap.peek().copied() {
+                if t > self.now.mono {
+                    break;
+                }
+                self.heap.pop();
+                if let Some(f) = self.flights.remove(&seq) {
+                    self.deliver(f);
+                }
+                progressed = true;
+            }
+            let now = self.now;
+            for id in 0..self.nodes.len() {
+                let due = self
+                    .nodes
+                    .get(id)
+                    .and_then(|n| self.node_timeout(n))
+                    .is_some_and(|t| t <= now.mono);
+                if !due {
+                    continue;
+                }
+                if let Some(n) = self.nodes.get_mut(id) {
+                    match &mut n.kind {
+                        NodeKind::Edge(e) => e.handle_timeout(now),
+                        NodeKind::Supernode(s) => s.handle_timeout(now),
+                    }
+                }
+                self.drain(id);
+                progressed = true;
+            }
+            if !progressed {
+                break;
+            }
+        }
+    }
+
+    /// Runs the simulation for `d` of simulated time.
+    pub fn run_for(&mut self, d: Duration) {
+        let end = self.now.mono + d;
+        self.run_until(end);
+    }
+
+    /// Runs the simulation until `end`.
+    pub fn run_until(&mut self, end: Instant) {
+        self.step();
+        loop {
+            match self.next_event() {
+                Some(t) if t <= end => {
+                    self.set_time(t);
+                    self.step();
+                }
+                _ => {
+                    self.set_time(end);
+                    self.step();
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Runs until `cond` holds (checked after every step) or `limit` passes;
+    /// returns whether it held.
+    pub fn run_until_cond(&mut self, limit: Duration, mut cond: impl FnMut(&Sim) -> bool) -> bool {
+        let end = self.now.mono + limit;
+        self.step();
+        loop {
+            if cond(self) {
+                return true;
+            }
+            match self.next_event() {
+                Some(t) if t <= end => {
+                    self.set_time(t);
+                    self.step();
+                }
+                _ => {
+                    self.set_time(end);
+                    self.step();
+                    return cond(self);
+                }
+            }
+        }
+    }
+}
+
+/// An Ethernet/IPv4/UDP frame from `src` to `dst` carrying `payload`
+/// (checksums zero), for ping-like tests.
+pub fn ipv4_frame(
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    src_ip: Ipv4Addr,
+    dst_ip: Ipv4Addr,
+    payload: &[u8],
+) -> Vec<u8> {
+    let ip_len = 20 + 8 + payload.len();
+    let mut f = Vec::with_capacity(14 + ip_len);
+    f.extend_from_slice(&dst_mac);
+    f.extend_from_slice(&src_mac);
+    f.extend_from_slice(&[0x08, 0x00]);
+    f.extend_from_slice(&[0x45, 0x00]);
+    f.extend_from_slice(&(ip_len as u16).to_be_bytes());
+    f.extend_from_slice(&[0, 0, 0x40, 0x00, 64, 17, 0, 0]);
+    f.extend_from_slice(&src_ip.octets());
+    f.extend_from_slice(&dst_ip.octets());
+    f.extend_from_slice(&[0x30, 0x39, 0x30, 0x39]);
+    f.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+    f.extend_from_slice(&[0, 0]);
+    f.extend_from_slice(payload);
+    f
+}
