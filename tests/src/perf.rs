@@ -1311,7 +1311,7 @@ impl Report {
                 "runs": r.tcp_mbps,
                 "retransmits": r.tcp_retransmits,
             },
-            "tcp_ratio_to_raw": if r.mode.is_some() { self.ratio(r.tcp_median(), base_tcp) } else { Some(1.0) },
+            "tcp_ratio_to_raw": self.ratio(r.tcp_median(), base_tcp),
             "udp": {
                 "payload_bytes": self.config.udp_len,
                 "rx_pps_median": r.udp_pps_median(),
@@ -1320,7 +1320,7 @@ impl Report {
                     "rx_pps": u.rx_pps, "tx_pps": u.tx_pps, "loss_pct": u.loss_pct
                 })).collect::<Vec<_>>(),
             },
-            "udp_pps_ratio_to_raw": if r.mode.is_some() { self.ratio(r.udp_pps_median(), base_pps) } else { Some(1.0) },
+            "udp_pps_ratio_to_raw": self.ratio(r.udp_pps_median(), base_pps),
             "rtt_ms": r.rtt_ms,
             "added_rtt_ms": added,
             "ping": r.ping_received.map(|(rx, tx)| json!({"received": rx, "sent": tx})),
@@ -1409,14 +1409,8 @@ impl Report {
         let base_pps = self.baseline.udp_pps_median();
         for r in std::iter::once(&self.baseline).chain(&self.tunnel) {
             let tunnel = r.mode.is_some();
-            let (tr, ur) = if tunnel {
-                (
-                    self.ratio(r.tcp_median(), base_tcp),
-                    self.ratio(r.udp_pps_median(), base_pps),
-                )
-            } else {
-                (Some(1.0), Some(1.0))
-            };
+            let tr = self.ratio(r.tcp_median(), base_tcp);
+            let ur = self.ratio(r.udp_pps_median(), base_pps);
             let added = match (r.rtt_ms, self.baseline.rtt_ms) {
                 (Some(t), Some(b)) if tunnel => Some(t - b),
                 _ => None,
