@@ -13,7 +13,14 @@ fn frame(n: usize) -> Vec<u8> {
 
 fn transforms(c: &mut Criterion) {
     let community = *b"rocks\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
-    let aad = packet_aad(3, &community, &[2, 0, 0, 0, 0, 1], &[2, 0, 0, 0, 0, 2], 1, 6);
+    let aad = packet_aad(
+        3,
+        &community,
+        &[2, 0, 0, 0, 0, 1],
+        &[2, 0, 0, 0, 0, 2],
+        1,
+        6,
+    );
     let seed = NonceSeed {
         prefix: 0x1234_5678,
         start: 0,
@@ -34,7 +41,10 @@ fn transforms(c: &mut Criterion) {
             });
             let n = t.encrypt(&f, [0x5a; 16], &aad, &mut payload).unwrap();
             g.bench_function(BenchmarkId::new("decrypt", size), |b| {
-                b.iter(|| t.decrypt(black_box(&payload[..n]), &aad, &mut back).unwrap())
+                b.iter(|| {
+                    t.decrypt(black_box(&payload[..n]), &aad, &mut back)
+                        .unwrap()
+                })
             });
         }
         g.finish();
@@ -43,7 +53,9 @@ fn transforms(c: &mut Criterion) {
 
 fn compression(c: &mut Criterion) {
     // An ICMP-echo-like frame: header then a repeating ping pattern.
-    let f: Vec<u8> = (0..1290).map(|i| if i < 42 { i as u8 } else { (i % 48) as u8 }).collect();
+    let f: Vec<u8> = (0..1290)
+        .map(|i| if i < 42 { i as u8 } else { (i % 48) as u8 })
+        .collect();
     for id in [CompressionId::Lzo, CompressionId::Zstd] {
         let mut g = c.benchmark_group(format!("compress/{}", id.name()));
         g.throughput(Throughput::Bytes(f.len() as u64));

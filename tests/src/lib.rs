@@ -32,6 +32,7 @@ mod cmd;
 mod impair;
 mod mgmt;
 mod netns;
+pub mod perf;
 mod proc;
 mod results;
 mod tools;
