@@ -248,7 +248,7 @@ impl<'a> SnList<'a> {
 
     /// Wraps raw entry bytes; the length must be `26·k` with `k ≤ 44`.
     pub fn from_raw(raw: &'a [u8]) -> Result<Self, WireError> {
-        if raw.len() % SnEntry::ENCODED_LEN != 0 {
+        if !raw.len().is_multiple_of(SnEntry::ENCODED_LEN) {
             return Err(WireError::BadSnListLength(raw.len()));
         }
         let k = raw.len() / SnEntry::ENCODED_LEN;
