@@ -24,6 +24,7 @@ pub mod aead;
 mod aes;
 mod chacha;
 mod cts;
+mod dispatch;
 mod poly1305;
 pub mod speck;
 pub mod twofish;
