@@ -144,10 +144,10 @@ fn unprotect(k: &Keys, buf: &mut [u8]) -> Result<(HeUsed, Option<Decrypted>), St
     if he::looks_plain(buf) {
         return Ok((HeUsed::None, None));
     }
-    if let Some(c) = &k.community {
-        if let Ok((kind, d)) = c.decrypt(buf) {
-            return Ok((HeUsed::Community(kind), Some(d)));
-        }
+    if let Some(c) = &k.community
+        && let Ok((kind, d)) = c.decrypt(buf)
+    {
+        return Ok((HeUsed::Community(kind), Some(d)));
     }
     match k.federation.decrypt(buf) {
         Ok((_, d)) => Ok((HeUsed::Federation, Some(d))),
