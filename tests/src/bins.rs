@@ -28,14 +28,13 @@ pub fn target_dir() -> PathBuf {
             workspace_dir().join(d)
         };
     }
-    if let Ok(exe) = std::env::current_exe() {
-        if let Some(d) = exe
+    if let Ok(exe) = std::env::current_exe()
+        && let Some(d) = exe
             .ancestors()
             .skip(1)
             .find(|d| d.join("CACHEDIR.TAG").is_file())
-        {
-            return d.to_path_buf();
-        }
+    {
+        return d.to_path_buf();
     }
     workspace_dir().join("target")
 }
@@ -107,10 +106,10 @@ pub fn find_binary(name: &str) -> Result<PathBuf> {
         t.join("debug").join(name),
         t.join("release").join(name),
     ];
-    if build_err.is_none() {
-        if let Some(p) = candidates.iter().find(|p| p.is_file()) {
-            return Ok(p.clone());
-        }
+    if build_err.is_none()
+        && let Some(p) = candidates.iter().find(|p| p.is_file())
+    {
+        return Ok(p.clone());
     }
     Err(Error::Other(format!(
         "binary `{name}` not found (looked in {candidates:?}){}",

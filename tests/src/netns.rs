@@ -67,10 +67,10 @@ fn kill_ns_pids(name: &str) {
     };
     let me = std::process::id();
     for pid in out.split_whitespace().filter_map(|p| p.parse::<u32>().ok()) {
-        if pid != me {
-            if let Ok(raw) = i32::try_from(pid) {
-                let _ = kill(Pid::from_raw(raw), Signal::SIGKILL);
-            }
+        if pid != me
+            && let Ok(raw) = i32::try_from(pid)
+        {
+            let _ = kill(Pid::from_raw(raw), Signal::SIGKILL);
         }
     }
 }
@@ -286,10 +286,10 @@ impl Netns {
         let out = self.ip(&["-o", "link", "show", "dev", dev])?;
         let mut words = out.split_whitespace();
         while let Some(w) = words.next() {
-            if w == "mtu" {
-                if let Some(v) = words.next().and_then(|v| v.parse().ok()) {
-                    return Ok(v);
-                }
+            if w == "mtu"
+                && let Some(v) = words.next().and_then(|v| v.parse().ok())
+            {
+                return Ok(v);
             }
         }
         Err(Error::Parse {
