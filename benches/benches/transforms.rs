@@ -1,5 +1,6 @@
 //! Payload transforms: encrypt and decrypt of every transform at 64, 512,
 //! 1290 (C n2n's reference size) and 1400 bytes, plus LZO/zstd.
+#![allow(clippy::unwrap_used)]
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use n2n_proto::compress::{CompressionId, Compressor, Decompressor};
 use n2n_proto::transform::{NonceSeed, Transform, TransformId, packet_aad};
@@ -13,7 +14,14 @@ fn frame(n: usize) -> Vec<u8> {
 
 fn transforms(c: &mut Criterion) {
     let community = *b"rocks\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
-    let aad = packet_aad(3, &community, &[2, 0, 0, 0, 0, 1], &[2, 0, 0, 0, 0, 2], 1, 6);
+    let aad = packet_aad(
+        3,
+        &community,
+        &[2, 0, 0, 0, 0, 1],
+        &[2, 0, 0, 0, 0, 2],
+        1,
+        6,
+    );
     let seed = NonceSeed {
         prefix: 0x1234_5678,
         start: 0,
@@ -34,7 +42,10 @@ fn transforms(c: &mut Criterion) {
             });
             let n = t.encrypt(&f, [0x5a; 16], &aad, &mut payload).unwrap();
             g.bench_function(BenchmarkId::new("decrypt", size), |b| {
-                b.iter(|| t.decrypt(black_box(&payload[..n]), &aad, &mut back).unwrap())
+                b.iter(|| {
+                    t.decrypt(black_box(&payload[..n]), &aad, &mut back)
+                        .unwrap()
+                })
             });
         }
         g.finish();
@@ -43,7 +54,9 @@ fn transforms(c: &mut Criterion) {
 
 fn compression(c: &mut Criterion) {
     // An ICMP-echo-like frame: header then a repeating ping pattern.
-    let f: Vec<u8> = (0..1290).map(|i| if i < 42 { i as u8 } else { (i % 48) as u8 }).collect();
+    let f: Vec<u8> = (0..1290)
+        .map(|i| if i < 42 { i as u8 } else { (i % 48) as u8 })
+        .collect();
     for id in [CompressionId::Lzo, CompressionId::Zstd] {
         let mut g = c.benchmark_group(format!("compress/{}", id.name()));
         g.throughput(Throughput::Bytes(f.len() as u64));
