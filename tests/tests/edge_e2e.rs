@@ -602,3 +602,264 @@ fn direct_path_survives_supernode_loss_briefly() {
         );
     assert!(a.proc.is_running() && b.proc.is_running());
 }
+
+/// Removes `/etc/netns/<ns>` (the per-namespace `/etc/hosts` overlay of `ip netns exec`).
+struct EtcNetns(std::path::PathBuf);
+
+impl EtcNetns {
+    fn hosts(ns: &Netns, text: &str) -> EtcNetns {
+        let dir = std::path::Path::new("/etc/netns").join(ns.name());
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("hosts"), text).unwrap();
+        EtcNetns(dir)
+    }
+}
+
+impl Drop for EtcNetns {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Supernode given by host name (resolved by the edge; an unresolvable first `-l` entry is
+/// kept, reported and skipped), and an edge that reaches the supernode over IPv6 (dual-stack
+/// main socket, listed by the supernode with its IPv6 socket): both register and can ping
+/// each other.
+#[test]
+fn supernode_by_name_and_over_ipv6() {
+    const NAME: &str = "edge_e2e/supernode_by_name_and_over_ipv6";
+    let _g = serial();
+    if !gate(NAME) {
+        return;
+    }
+    let mut sc = Scenario::new(NAME);
+    let lab = Lab::new("edge_names");
+    let wan = lab.bridge("wan").unwrap();
+    let sn = Supernode::start(&lab, &wan, &[]);
+    let enable_v6 = |ns: &Netns, addr: &str| {
+        ns.sysctl("net.ipv6.conf.all.disable_ipv6", "0").unwrap();
+        ns.sysctl("net.ipv6.conf.eth0.disable_ipv6", "0").unwrap();
+        ns.ip(&["-6", "addr", "add", addr, "dev", "eth0", "nodad"])
+            .unwrap();
+    };
+    enable_v6(&sn.ns, "fd00:18::fe/64");
+    // The supernode binds [::]:7654 at start; IPv6 was off then: restart it.
+    sn.proc.kill().unwrap();
+    let port = SN_PORT.to_string();
+    let mgmt = SN_MGMT.to_string();
+    let bin = find_binary("supernode").unwrap();
+    let sn_proc = sn
+        .ns
+        .spawn(
+            "supernode-v6",
+            &[bin.to_str().unwrap(), "-f", "-p", &port, "-t", &mgmt, "-v"],
+        )
+        .unwrap();
+    assert!(wait_until(START, Duration::from_millis(100), || {
+        !mgmt_query_timeout(
+            &sn.ns,
+            SN_MGMT,
+            "r 1 communities",
+            Duration::from_millis(300),
+        )
+        .unwrap_or_default()
+        .is_empty()
+    }));
+
+    // By name: /etc/hosts of the edge's namespace maps the name to the supernode.
+    let named_ns = lab.host_on("named", &wan, "198.18.0.1/24").unwrap();
+    let _hosts = EtcNetns::hosts(&named_ns, "198.18.0.254 supernode.n2n.test\n");
+    let edge_bin = find_binary("edge").unwrap();
+    let edge_bin = edge_bin.to_str().unwrap();
+    let mgmt_e = EDGE_MGMT.to_string();
+    let named = named_ns
+        .spawn(
+            "edge",
+            &[
+                edge_bin,
+                "-f",
+                "-c",
+                "names",
+                "-l",
+                "no-such-host.invalid:7654",
+                "-l",
+                "supernode.n2n.test:7654",
+                "-a",
+                "10.200.0.1/24",
+                "-t",
+                &mgmt_e,
+            ],
+        )
+        .unwrap();
+    // Over IPv6.
+    let v6_ns = lab.host_on("v6", &wan, "198.18.0.3/24").unwrap();
+    enable_v6(&v6_ns, "fd00:18::3/64");
+    let v6 = v6_ns
+        .spawn(
+            "edge",
+            &[
+                edge_bin,
+                "-f",
+                "-c",
+                "names",
+                "-l",
+                "[fd00:18::fe]:7654",
+                "-a",
+                "10.200.0.3/24",
+                "-t",
+                &mgmt_e,
+            ],
+        )
+        .unwrap();
+    for (p, what) in [(&named, "named"), (&v6, "v6")] {
+        if !p.wait_for_output("[OK] edge <<< ================ >>> supernode", START) {
+            p.dump();
+            sn_proc.dump();
+            panic!("{what} edge did not register");
+        }
+    }
+    assert!(
+        named
+            .stderr()
+            .contains("supernode.n2n.test:7654 to 198.18.0.254:7654")
+    );
+    assert!(
+        named
+            .stderr()
+            .contains("fails to resolve supernode host no-such-host.invalid:7654")
+    );
+    let rows = mgmt_rows(&mgmt_query(&sn.ns, SN_MGMT, "r 1 edges").unwrap());
+    let socks: Vec<&str> = rows.iter().filter_map(|r| r["sockaddr"].as_str()).collect();
+    assert!(
+        socks.iter().any(|s| s.contains("fd00:18::3")),
+        "IPv6 edge not listed by its IPv6 socket: {socks:?}"
+    );
+    sc.metric("edge_sockets", socks.join(" "));
+
+    let ok = wait_until(Duration::from_secs(10), Duration::from_millis(100), || {
+        ping(&named_ns, "10.200.0.3", 56, 1, false).is_ok_and(|r| r.received == 1)
+    });
+    if !ok {
+        named.dump();
+        v6.dump();
+    }
+    assert!(ok, "named edge -> IPv6 edge through the supernode");
+    let r = ping(&v6_ns, "10.200.0.1", 1400, 3, false).unwrap();
+    assert_eq!(r.received, 3, "{r:?}");
+    sc.metric("rtt_ms", format!("{:.3}", r.rtt_avg_ms.unwrap_or(0.0)));
+}
+
+fn uid_of(pid: u32) -> Option<u32> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines()
+        .find(|l| l.starts_with("Uid:"))?
+        .split_whitespace()
+        .nth(2)?
+        .parse()
+        .ok()
+}
+
+/// `-u/-g`: the edge runs as the given user once the TAP is configured and still carries
+/// traffic; without `-f` the edge becomes a daemon (the started process exits 0) that answers
+/// on the management port and exits on `w … stop`.
+#[test]
+fn privilege_drop_daemon_and_management_stop() {
+    const NAME: &str = "edge_e2e/privilege_drop_daemon_and_management_stop";
+    let _g = serial();
+    if !gate(NAME) {
+        return;
+    }
+    let mut sc = Scenario::new(NAME);
+    let lab = Lab::new("edge_daemon");
+    let wan = lab.bridge("wan").unwrap();
+    let _sn = Supernode::start(&lab, &wan, &[]);
+    let a = Edge::start(
+        &lab,
+        &wan,
+        "a",
+        1,
+        &EdgeSpec::new(
+            "daemon",
+            Some("10.200.0.1"),
+            &["-u", "65534", "-g", "65534"],
+        ),
+    );
+    assert!(
+        a.proc
+            .wait_for_output("dropping privileges to uid=65534, gid=65534", START)
+    );
+    assert_eq!(
+        uid_of(a.proc.pid()),
+        Some(65534),
+        "effective uid of the edge"
+    );
+
+    let b_ns = lab.host_on("b", &wan, "198.18.0.2/24").unwrap();
+    let edge_bin = find_binary("edge").unwrap();
+    let mgmt = EDGE_MGMT.to_string();
+    let starter = b_ns
+        .spawn(
+            "edge-daemon",
+            &[
+                edge_bin.to_str().unwrap(),
+                "-c",
+                "daemon",
+                "-l",
+                "198.18.0.254:7654",
+                "-a",
+                "10.200.0.2/24",
+                "-t",
+                &mgmt,
+            ],
+        )
+        .unwrap();
+    let st = starter.wait_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(
+        st.and_then(|s| s.code()),
+        Some(0),
+        "the starting process returns once the daemon runs: {}",
+        starter.stderr()
+    );
+    assert!(
+        wait_until(START, Duration::from_millis(200), || {
+            mgmt_rows(&mgmt_query(&b_ns, EDGE_MGMT, "r 1 info").unwrap_or_default())
+                .first()
+                .is_some_and(|r| r["ip4addr"] == "10.200.0.2")
+        }),
+        "daemon does not answer on its management port"
+    );
+    assert!(
+        ping_until_ok(&a, "10.200.0.2"),
+        "ping to the daemon's overlay address"
+    );
+    let r = ping_ok(&a, "10.200.0.2", 56, 3, false);
+    sc.metric("rtt_ms", format!("{:.3}", r.rtt_avg_ms.unwrap_or(0.0)));
+
+    let pids = || ns_pids(&b_ns);
+    assert!(!pids().unwrap_or_default().is_empty(), "daemon process");
+    let reply = mgmt_query(&b_ns, EDGE_MGMT, "w 1:1:n2n stop").unwrap();
+    assert!(
+        reply.iter().any(|l| l.contains("keep_running")),
+        "{reply:?}"
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), Duration::from_millis(100), || {
+            pids().unwrap_or_default().is_empty()
+        }),
+        "daemon still running after management stop"
+    );
+}
+
+/// PIDs of the processes in a namespace (`ip netns pids`).
+fn ns_pids(ns: &Netns) -> Option<Vec<u32>> {
+    let out = std::process::Command::new("ip")
+        .args(["netns", "pids", ns.name()])
+        .output()
+        .ok()?;
+    Some(
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect(),
+    )
+}
