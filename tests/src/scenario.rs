@@ -26,7 +26,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::{
-    Error, MgmtClient, Netns, Proc, Result, Signal, find_binary, io_err, mgmt_rows, wait_until,
+    Bridge, Error, Lab, MgmtClient, NatKind, NatRouter, Netns, Proc, Result, Signal, find_binary,
+    io_err, mgmt_rows, wait_until,
 };
 
 /// Default supernode UDP port.
@@ -148,8 +149,7 @@ impl<'a> Daemon<'a> {
         let ns = self.ns;
         let port = self.mgmt_port;
         let up = wait_until(START_TIMEOUT, Duration::from_millis(100), || {
-            self.proc.as_ref().is_none_or(|p| p.is_running())
-                && mgmt_json(ns, port, "help").is_ok()
+            self.proc.as_ref().is_none_or(|p| p.is_running()) && mgmt_json(ns, port, "help").is_ok()
         });
         if !up {
             let (status, err) = self
@@ -215,6 +215,44 @@ impl<'a> Daemon<'a> {
             ))),
             None => Err(Error::Other(format!("{} was stopped", self.label))),
         }
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// Topology shortcuts
+
+/// Supernode address on the underlay switch built by [`underlay`].
+pub const SN_IP: &str = "198.18.0.254";
+
+/// The underlay switch ("internet", 198.18.0.0/24) with the supernode host at [`SN_IP`].
+pub fn underlay(lab: &Lab) -> Result<(Bridge, Netns)> {
+    let wan = lab.bridge("wan")?;
+    let sn_host = lab.host_on("sn", &wan, &format!("{SN_IP}/24"))?;
+    Ok((wan, sn_host))
+}
+
+/// A site behind a NAT router: router WAN `198.18.0.<n>`, LAN `198.19.<n>.0/24`, one host
+/// `198.19.<n>.2` (its default route via the router).
+#[derive(Debug)]
+pub struct NatSite {
+    /// The router.
+    pub router: NatRouter,
+    /// The host behind it.
+    pub host: Netns,
+}
+
+impl NatSite {
+    /// Builds site `n` (1..=200) named `name` on `wan`.
+    pub fn new(lab: &Lab, name: &str, n: u8, kind: NatKind, wan: &Bridge) -> Result<NatSite> {
+        let router = lab.nat_router(
+            &format!("{name}-nat"),
+            kind,
+            wan,
+            &format!("198.18.0.{n}/24"),
+            &format!("198.19.{n}.1/24"),
+        )?;
+        let host = lab.host_behind(name, &router, &format!("198.19.{n}.2/24"))?;
+        Ok(NatSite { router, host })
     }
 }
 
@@ -860,10 +898,7 @@ impl ProbeTrace {
 
     /// Time of the last reply at or before `t`.
     pub fn last_reply_before(&self, t: f64) -> Option<f64> {
-        self.replies
-            .iter()
-            .map(|r| r.1)
-            .rfind(|&ts| ts <= t)
+        self.replies.iter().map(|r| r.1).rfind(|&ts| ts <= t)
     }
 
     /// Replies within `[from, to]`.

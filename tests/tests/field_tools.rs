@@ -90,3 +90,64 @@ fn dhcp_multicast_and_gap_probe_on_a_bridge() {
     assert!(resumed < 1.0, "resumed {resumed} s after re-plug");
     assert!(t.last_reply_before(cut).is_some());
 }
+
+/// The NAT routers keep an endpoint-independent mapping even after an unsolicited datagram from
+/// the future peer hit the WAN address first (the hole-punching race: both sides send at once).
+/// Without the router's input drop, that datagram left a confirmed conntrack entry and the
+/// masquerade picked another external port for the inside host's flow to the same peer.
+#[test]
+fn eim_mapping_survives_an_early_unsolicited_datagram() {
+    if !require_root("field/tools_eim_race") {
+        return;
+    }
+    let mut sc = Scenario::new("field/tools_eim_race");
+    let lab = Lab::new("fld_race");
+    let wan = lab.bridge("wan").unwrap();
+    let peer = lab.host_on("peer", &wan, "198.18.0.10/24").unwrap();
+    let site = NatSite::new(&lab, "h", 1, NatKind::EndpointIndependent, &wan).unwrap();
+    let peer_sock = peer.udp_socket("0.0.0.0:4000".parse().unwrap()).unwrap();
+    // The peer "punches" first: its datagram reaches the router before the inside host sent
+    // anything (and must not get through).
+    peer_sock
+        .send_to(
+            b"early",
+            "198.18.0.1:40021".parse::<std::net::SocketAddr>().unwrap(),
+        )
+        .unwrap();
+    let inside = site
+        .host
+        .udp_socket("0.0.0.0:40021".parse().unwrap())
+        .unwrap();
+    inside
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let mut buf = [0u8; 64];
+    assert!(
+        inside.recv_from(&mut buf).is_err(),
+        "unsolicited datagram got in"
+    );
+    inside
+        .send_to(
+            b"late",
+            "198.18.0.10:4000".parse::<std::net::SocketAddr>().unwrap(),
+        )
+        .unwrap();
+    peer_sock
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    let (n, from) = peer_sock.recv_from(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"late");
+    assert_eq!(
+        from,
+        "198.18.0.1:40021".parse().unwrap(),
+        "mapping changed port"
+    );
+    // And now the peer's datagrams to that mapping get in.
+    peer_sock.send_to(b"reply", from).unwrap();
+    inside
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    let (n, _) = inside.recv_from(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"reply");
+    sc.metric("mapping", from);
+}
