@@ -10,7 +10,12 @@
 //! The header-encryption key that works is found by trying (as a receiver
 //! would), not read from decoded.jsonl; decoded.jsonl's `he` label is then
 //! compared with it.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::collapsible_if
+)]
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
