@@ -95,6 +95,16 @@ fn eim_nats_punch_through() {
     assert!(a.is_direct(&mac(2)) && b.is_direct(&mac(1)));
     sc.metric("rtt_ms", format!("{:.3}", r.rtt_avg_ms.unwrap()));
     sc.metric("sn_fwd_delta", f1 - f0);
+    // Throughput of the direct path; it stays direct and off the supernode.
+    let _srv = iperf3_server(&site_b.host, 5201).unwrap();
+    let f2 = sn.forwarded().unwrap();
+    let t = iperf3_client(&site_a.host, "10.200.1.2".parse().unwrap(), 5201, 2, None).unwrap();
+    sc.metric("mbps", format!("{:.1}", t.mbps));
+    assert!(
+        sn.forwarded().unwrap() - f2 <= 2,
+        "iperf3 went through the supernode"
+    );
+    assert!(a.is_direct(&mac(2)) && b.is_direct(&mac(1)));
     for e in [&a, &b] {
         e.health().unwrap();
     }
@@ -160,6 +170,15 @@ fn symmetric_nat_stays_relayed() {
     sc.metric("modes", modes.join("/"));
     sc.metric("rtt_ms", format!("{:.3}", r.rtt_avg_ms.unwrap()));
     sc.metric("sn_fwd_delta", f1 - f0);
+    // Throughput of the relayed path.
+    let _srv = iperf3_server(&site_b.host, 5201).unwrap();
+    let f2 = sn.forwarded().unwrap();
+    let t = iperf3_client(&site_a.host, "10.200.2.2".parse().unwrap(), 5201, 2, None).unwrap();
+    sc.metric("mbps", format!("{:.1}", t.mbps));
+    assert!(
+        sn.forwarded().unwrap() - f2 > 1000,
+        "iperf3 did not cross the supernode"
+    );
     for e in [&a, &b] {
         e.health().unwrap();
     }

@@ -216,7 +216,7 @@ fn edge_killed_and_restarted_with_same_mac() {
     );
     assert_eq!(naks, 0, "the restarted edge saw a NAK:\n{}", a.stderr());
     assert!(registered, "restarted edge not registered within 10 s");
-    assert!(reg_after < 3.0, "first registration took {reg_after:.2} s");
+    assert!(reg_after < 5.0, "first registration took {reg_after:.2} s");
     assert!(flowing, "no traffic after the restart");
     let resume = resume.unwrap();
     assert!(
