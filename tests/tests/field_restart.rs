@@ -1,14 +1,14 @@
 //! The field, part 2: daemons die and come back.
 //!
 //! * `supernode_killed_and_restarted`: the supernode is SIGKILLed and restarted on the same
-//!   port while two pairs of edges (each edge behind its own EIM NAT) ping each other every
-//!   100 ms. The P2P pair (default `-i 20`) keeps its direct path through the outage; the
-//!   relayed pair (`-S1 -i 5`: every frame crosses the supernode) loses traffic while the
-//!   supernode is gone and must resume within 5 s of the restart, which is bounded by the
-//!   re-registration interval: a restarted supernode knows no edge until each one sends its
-//!   next REGISTER_SUPER (C n2n has no faster signal, so with the default `-i 20` a relayed
-//!   path can stay down for up to 20 s after a quick restart). Every edge is back in the
-//!   supernode's table within its interval.
+//!   port after 2 s while three pairs of edges (each edge behind its own EIM NAT) ping each
+//!   other every 100 ms. The P2P pair (default `-i 20`) keeps its direct path through the
+//!   outage. The relayed pair (`-S1 -i 5`: every frame crosses the supernode) loses traffic
+//!   while the supernode is gone and must resume within 5 s of the restart. That bound comes
+//!   from the re-registration interval: a restarted supernode knows no edge until each one
+//!   sends its next REGISTER_SUPER (C n2n has no faster signal), so the third pair, relayed
+//!   with the default `-i 20`, is only required to resume within 23 s (its delay is reported).
+//!   Every edge is back in the supernode's table within its interval.
 //! * `edge_killed_and_restarted_with_same_mac`: an edge is SIGKILLed (no UNREGISTER_SUPER) and
 //!   restarted at once with the same MAC, address and port: its first registration is ACKed
 //!   (no NAK from the spoofing protection) and the overlay works again within a few seconds.
@@ -30,6 +30,14 @@ fn sn_addr() -> String {
     format!("{SN_IP}:{SN_PORT}")
 }
 
+/// One pair of edges of the restart scenario, each edge at its own NAT site.
+struct Pair<'a> {
+    name: &'static str,
+    edges: [Edge<'a>; 2],
+    macs: [String; 2],
+    target: String,
+}
+
 #[test]
 fn supernode_killed_and_restarted() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -39,7 +47,7 @@ fn supernode_killed_and_restarted() {
     let mut sc = Scenario::new("field/supernode_restart");
     let lab = Lab::new("fld_snrst");
     let (wan, sn_host) = underlay(&lab).unwrap();
-    let sites: Vec<NatSite> = (1..=4)
+    let sites: Vec<NatSite> = (1..=6)
         .map(|n| {
             NatSite::new(
                 &lab,
@@ -53,36 +61,65 @@ fn supernode_killed_and_restarted() {
         .unwrap();
     let mut sn = Supernode::start(&sn_host, "supernode", SupernodeOpts::default()).unwrap();
 
-    // P2P pair (defaults) and relayed pair (-S1, -i 5).
-    let p_opts = |n: u16| {
-        EdgeOpts::new("field3p", &sn_addr())
-            .addr(&format!("10.200.3.{n}/24"))
-            .mac(mac(0x30 + n))
-            .port(50000 + n)
-    };
-    let r_opts = |n: u16| {
-        EdgeOpts::new("field3r", &sn_addr())
-            .addr(&format!("10.200.4.{n}/24"))
-            .mac(mac(0x40 + n))
-            .port(50000 + n)
-            .no_p2p()
-            .interval(5)
-    };
-    let p1 = Edge::start(&sites[0].host, "edge-p1", p_opts(1)).unwrap();
-    let p2 = Edge::start(&sites[1].host, "edge-p2", p_opts(2)).unwrap();
-    let r1 = Edge::start(&sites[2].host, "edge-r1", r_opts(1)).unwrap();
-    let r2 = Edge::start(&sites[3].host, "edge-r2", r_opts(2)).unwrap();
-    let all = [mac(0x31), mac(0x32), mac(0x41), mac(0x42)];
-    let all_ref: Vec<&str> = all.iter().map(String::as_str).collect();
-    assert!(sn.wait_edges(&all_ref, REG), "{:?}", sn.edge_macs());
-    assert!(wait_ping(&sites[0].host, "10.200.3.2", REG));
-    assert!(wait_ping(&sites[2].host, "10.200.4.2", REG));
-    let bg = GapProbe::start(&sites[0].host, "warmup", "10.200.3.2", 200, 30).unwrap();
-    assert!(p1.wait_direct(&mac(0x32), REG) && p2.wait_direct(&mac(0x31), REG));
+    // "p2p": defaults; "relay": -S1 -i 5; "relay_i20": -S1 with the default interval.
+    let kinds: [(&str, Option<u32>, bool); 3] = [
+        ("p2p", None, true),
+        ("relay", Some(5), false),
+        ("relay_i20", None, false),
+    ];
+    let pairs: Vec<Pair> = kinds
+        .iter()
+        .enumerate()
+        .map(|(k, &(name, interval, p2p))| {
+            let net = 3 + k as u16;
+            let opts = |n: u16| {
+                let mut o = EdgeOpts::new(&format!("field3{k}"), &sn_addr())
+                    .addr(&format!("10.200.{net}.{n}/24"))
+                    .mac(mac(net * 0x10 + n))
+                    .port(50000 + n);
+                o.interval = interval;
+                o.p2p = p2p;
+                o
+            };
+            let e = |n: u16| {
+                Edge::start(
+                    &sites[2 * k + usize::from(n) - 1].host,
+                    &format!("edge-{name}-{n}"),
+                    opts(n),
+                )
+                .unwrap()
+            };
+            Pair {
+                name,
+                edges: [e(1), e(2)],
+                macs: [mac(net * 0x10 + 1), mac(net * 0x10 + 2)],
+                target: format!("10.200.{net}.2"),
+            }
+        })
+        .collect();
+    let client = |k: usize| &sites[2 * k].host;
+    let all: Vec<&str> = pairs
+        .iter()
+        .flat_map(|p| p.macs.iter().map(String::as_str))
+        .collect();
+    assert!(sn.wait_edges(&all, REG), "{:?}", sn.edge_macs());
+    for (k, p) in pairs.iter().enumerate() {
+        assert!(wait_ping(client(k), &p.target, REG), "{}", p.name);
+    }
+    let p2p = &pairs[0];
+    let bg = GapProbe::start(client(0), "warmup", &p2p.target, 200, 30).unwrap();
+    assert!(
+        p2p.edges[0].wait_direct(&p2p.macs[1], REG) && p2p.edges[1].wait_direct(&p2p.macs[0], REG)
+    );
     drop(bg);
 
-    let probe_p = GapProbe::start(&sites[0].host, "probe-p2p", "10.200.3.2", 100, 90).unwrap();
-    let probe_r = GapProbe::start(&sites[2].host, "probe-relay", "10.200.4.2", 100, 90).unwrap();
+    let probes: Vec<GapProbe> = pairs
+        .iter()
+        .enumerate()
+        .map(|(k, p)| {
+            GapProbe::start(client(k), &format!("probe-{}", p.name), &p.target, 100, 90).unwrap()
+        })
+        .collect();
     sleep(Duration::from_secs(2));
 
     sn.kill(Signal::SIGKILL).unwrap();
@@ -94,44 +131,38 @@ fn supernode_killed_and_restarted() {
 
     // Every edge comes back within its re-registration interval (+ retries).
     let mut back = std::collections::BTreeMap::new();
-    let deadline = Duration::from_secs(26);
-    while back.len() < all.len() && restarted.elapsed() < deadline {
+    while back.len() < all.len() && restarted.elapsed() < Duration::from_secs(26) {
         for m in sn.edge_macs().unwrap_or_default() {
             back.entry(m)
                 .or_insert_with(|| restarted.elapsed().as_secs_f64());
         }
         sleep(Duration::from_millis(100));
     }
-    let rereg = |m: &str| back.get(m).copied();
-    let relay_rereg = rereg(&all[2]).zip(rereg(&all[3])).map(|(a, b)| a.max(b));
-    let p2p_rereg = rereg(&all[0]).zip(rereg(&all[1])).map(|(a, b)| a.max(b));
-    // Give the relayed path a moment after its last edge is back.
-    let settle = relay_rereg.unwrap_or(10.0) + 2.0 - restarted.elapsed().as_secs_f64();
+    let rereg = |p: &Pair| {
+        let t: Vec<f64> = p.macs.iter().filter_map(|m| back.get(m).copied()).collect();
+        (t.len() == 2).then(|| t[0].max(t[1]))
+    };
+    // Give the relayed paths a moment after their last edge is back.
+    let last = pairs.iter().filter_map(rereg).fold(0.0, f64::max);
+    let settle = last + 2.0 - restarted.elapsed().as_secs_f64();
     if settle > 0.0 {
         sleep(Duration::from_secs_f64(settle));
     }
-    let tp = probe_p.finish().unwrap();
-    let tr = probe_r.finish().unwrap();
+    let traces: Vec<ProbeTrace> = probes.into_iter().map(|p| p.finish().unwrap()).collect();
     let end = unix_now();
-
-    let p2p_gap = tp.max_gap(t_kill - 1.0, end - 0.5);
-    let relay_gap = tr.max_gap(t_kill - 1.0, end - 0.5);
-    let relay_resume = tr.first_reply_after(t_restart).map(|t| t - t_restart);
+    let fmt = |v: Option<f64>| v.map_or("never".to_string(), |v| format!("{v:.2}"));
     sc.metric("downtime_s", format!("{:.2}", t_restart - t_kill));
-    sc.metric("p2p_gap_s", format!("{p2p_gap:.2}"));
-    sc.metric("relay_gap_s", format!("{relay_gap:.2}"));
-    sc.metric(
-        "relay_resume_after_restart_s",
-        relay_resume.map_or("never".into(), |r| format!("{r:.2}")),
-    );
-    sc.metric(
-        "p2p_edges_rereg_s",
-        p2p_rereg.map_or("never".into(), |r| format!("{r:.1}")),
-    );
-    sc.metric(
-        "relay_edges_rereg_s",
-        relay_rereg.map_or("never".into(), |r| format!("{r:.1}")),
-    );
+    let mut resume = Vec::new();
+    let mut gaps = Vec::new();
+    for (p, t) in pairs.iter().zip(&traces) {
+        let gap = t.max_gap(t_kill - 1.0, end - 0.5);
+        let r = t.first_reply_after(t_restart).map(|t| t - t_restart);
+        sc.metric(&format!("{}_gap_s", p.name), format!("{gap:.2}"));
+        sc.metric(&format!("{}_resume_s", p.name), fmt(r));
+        sc.metric(&format!("{}_rereg_s", p.name), fmt(rereg(p)));
+        gaps.push(gap);
+        resume.push(r);
+    }
 
     assert_eq!(
         back.len(),
@@ -139,20 +170,32 @@ fn supernode_killed_and_restarted() {
         "not all edges re-registered: {back:?}"
     );
     assert!(
-        p2p_gap < 1.0,
-        "the direct path broke while the supernode was down: gap {p2p_gap:.2} s"
+        gaps[0] < 1.0,
+        "the direct path broke while the supernode was down: gap {:.2} s",
+        gaps[0]
     );
-    let relay_resume = relay_resume.expect("relayed traffic never resumed");
+    let relay_resume = resume[1].expect("relayed traffic (-i 5) never resumed");
     assert!(
         relay_resume <= 5.0,
         "relayed traffic resumed {relay_resume:.2} s after the restart (> 5 s)"
     );
+    // With C's default interval the passive edge is only known again after its next
+    // REGISTER_SUPER: up to 20 s.
+    let slow = resume[2].expect("relayed traffic (-i 20) never resumed");
     assert!(
-        relay_gap >= t_restart - t_kill - 0.5,
-        "relayed pings crossed a dead supernode? gap {relay_gap:.2} s"
+        slow <= 23.0,
+        "relayed traffic (-i 20) resumed after {slow:.2} s"
     );
-    for e in [&p1, &p2, &r1, &r2] {
-        e.health().unwrap();
+    for g in &gaps[1..] {
+        assert!(
+            *g >= t_restart - t_kill - 0.5,
+            "relayed pings crossed a dead supernode? gap {g:.2} s"
+        );
+    }
+    for p in &pairs {
+        for e in &p.edges {
+            e.health().unwrap();
+        }
     }
     sn.health().unwrap();
 }
