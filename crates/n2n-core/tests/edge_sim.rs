@@ -1217,3 +1217,105 @@ fn shutdown_unregisters_at_once() {
     assert_eq!(left, vec![sim.edge(b).mac()]);
     assert_eq!(sim.edge(a).poll_timeout(), None);
 }
+
+/// Relayed pair (`-S1`, default `-i 20`) exchanging a frame each way every
+/// 100 ms; the supernode is killed and restarted. RE_REGISTER_SUPER (sent by
+/// the restarted supernode to the unknown senders) makes both edges
+/// re-register at once: traffic resumes within about a second of the
+/// restart instead of at the next regular REGISTER_SUPER.
+#[test]
+fn supernode_restart_relayed_traffic_resumes_fast() {
+    let mut sim = Sim::new(81);
+    let sn = sim.add_supernode("sn", sa(SN1), sn_cfg(0xfe));
+    let mk = |last: u8| {
+        let mut c = edge_cfg(last, Some([10, 0, 0, last]), &[SN1]);
+        c.p2p = P2pMode::SupernodeOnly;
+        c
+    };
+    let a = sim.add_edge("a", sa("198.51.100.1:50001"), None, mk(1));
+    let b = sim.add_edge("b", sa("198.51.100.2:50002"), None, mk(2));
+    assert_eq!(sim.edge(a).config().register_interval, Duration::from_secs(20));
+    assert!(sim.run_until_cond(Duration::from_secs(5), |s| registered(s, &[a, b])));
+    // Steady state, then restart right after a regular registration would
+    // be least favourable: run so that the next regular one is ~15 s away.
+    sim.run_for(Duration::from_secs(25));
+    assert_eq!(exchange(&mut sim, a, b, 2), 2);
+    sim.kill(sn);
+    sim.run_for(Duration::from_secs(3));
+    sim.restart_supernode(sn, sn_cfg(0xfe));
+    assert!(sim.supernode(sn).edges().is_empty());
+    let t0 = sim.now().mono;
+    let mut first: [Option<Duration>; 2] = [None, None];
+    for i in 0..50 {
+        for (k, (x, y)) in [(a, b), (b, a)].into_iter().enumerate() {
+            let f = frame(&sim, x, y, format!("r{k} {i}").as_bytes());
+            sim.send_frame(x, &f);
+            sim.run_for(Duration::from_millis(50));
+            if first[k].is_none() && sim.take_tap(y).iter().any(|g| *g == f) {
+                first[k] = Some(sim.now().mono - t0);
+            }
+        }
+    }
+    eprintln!("relayed traffic after the supernode restart: a->b {first:?} (b->a second)");
+    for (k, f) in first.iter().enumerate() {
+        let f = f.unwrap_or_else(|| panic!("direction {k} never resumed"));
+        assert!(f <= Duration::from_millis(1500), "direction {k}: {f:?}");
+    }
+    assert_eq!(sim.supernode(sn).edges().len(), 2);
+    assert!(sim.supernode(sn).stats().re_register_sent >= 2);
+    // Once registered, nobody is told to re-register again.
+    let sent = sim.supernode(sn).stats().re_register_sent;
+    assert_eq!(exchange(&mut sim, a, b, 3), 3);
+    assert_eq!(exchange(&mut sim, b, a, 3), 3);
+    assert_eq!(sim.supernode(sn).stats().re_register_sent, sent);
+    // Neither edge fell back to C's 20 s cadence: their next regular
+    // registration is a full interval after the fast one.
+    assert!(registered(&sim, &[a, b]));
+}
+
+/// RE_REGISTER_SUPER is only acted upon from the current supernode, and at
+/// most once per second.
+#[test]
+fn re_register_super_only_from_current_supernode_and_rate_limited() {
+    let (mut sim, _sn, a, _b) = open_net(82);
+    assert!(sim.run_until_cond(Duration::from_secs(5), |s| registered(s, &[a])));
+    sim.run_for(Duration::from_secs(2));
+    let hdr = n2n_proto::wire::Header::from_supernode(Community::new("rocks").unwrap());
+    let mut rr = [0u8; 24];
+    let n = n2n_proto::wire::encode(&hdr, &n2n_proto::wire::Message::ReRegisterSuper, &mut rr)
+        .unwrap();
+    assert_eq!(n, 24);
+    let now = sim.now();
+    let e = sim.edge_mut(a);
+    let stranger = e.stats().drops(DropReason::FromUnknownSupernode);
+    let mut out = vec![0u8; 2048];
+    // From a stranger: dropped, nothing sent.
+    let mut d = rr;
+    let _ = e.decapsulate(now, sa("192.0.2.9:7654"), &mut d, false, &mut out);
+    assert_eq!(
+        e.stats().drops(DropReason::FromUnknownSupernode),
+        stranger + 1
+    );
+    // Without FROM_SUPERNODE (not from a supernode): dropped too.
+    let mut d = rr;
+    d[2] = 0;
+    d[3] = 12;
+    let _ = e.decapsulate(now, sa(SN1), &mut d, false, &mut out);
+    assert_eq!(e.stats().drops(DropReason::ReRegisterNotCurrent), 1);
+    let mut tx = vec![0u8; 2048];
+    while e.poll_transmit(&mut tx).is_some() {}
+    assert!(e.is_registered());
+    // From the supernode: REGISTER_SUPER goes out at once.
+    let mut d = rr;
+    let _ = e.decapsulate(now, sa(SN1), &mut d, false, &mut out);
+    let mut sent = Vec::new();
+    while let Some(t) = e.poll_transmit(&mut tx) {
+        sent.push((t.dst, tx[3] & 0x1f));
+    }
+    assert!(sent.contains(&(sa(SN1), 5)), "{sent:?}");
+    // Again within the second: rate-limited.
+    let mut d = rr;
+    let _ = e.decapsulate(now, sa(SN1), &mut d, false, &mut out);
+    assert_eq!(e.stats().drops(DropReason::ReRegisterRateLimited), 1);
+    assert!(e.poll_transmit(&mut tx).is_none());
+}

@@ -21,6 +21,7 @@ mod frame;
 mod mgmt;
 mod payload;
 mod peers;
+mod reregister;
 pub mod rules;
 mod rx;
 mod stats;
@@ -229,6 +230,8 @@ pub struct Edge {
     running_since: Instant,
     last_register_req: Option<Instant>,
     reg_cookie: u32,
+    /// Last immediate re-registration asked by RE_REGISTER_SUPER.
+    last_fast_rereg: Option<Instant>,
     last_sup: Option<Instant>,
     next_sweep: Instant,
     ping_budget: usize,
@@ -338,6 +341,7 @@ impl Edge {
             running_since: now.mono,
             last_register_req: None,
             reg_cookie: 0,
+            last_fast_rereg: None,
             last_sup: None,
             next_sweep: now.mono + FIRST_SWEEP,
             ping_budget: PING_BUDGET_FIRST,

@@ -111,7 +111,7 @@ impl Edge {
             Message::RegisterSuperAck(a) => self.rx_ack(now, from, &a, sn_idx, stamp),
             Message::RegisterSuperNak(n) => self.rx_nak(now, from, &n, sn_idx, stamp),
             Message::PeerInfo(p) => self.rx_peer_info(now, from, &p, sn_idx, stamp),
-            Message::ReRegisterSuper => Err(DropReason::ReRegisterIgnored),
+            Message::ReRegisterSuper => self.rx_re_register(now, sn_idx, stamp),
             Message::Packet(_)
             | Message::RegisterSuper(_)
             | Message::UnregisterSuper(_)

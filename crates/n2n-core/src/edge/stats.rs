@@ -92,6 +92,10 @@ drop_reasons! {
     UnexpectedMessage => "unexpected_message",
     /// RE_REGISTER_SUPER without user/password authentication.
     ReRegisterIgnored => "re_register_ignored",
+    /// RE_REGISTER_SUPER from a supernode that is not the current one.
+    ReRegisterNotCurrent => "re_register_not_current",
+    /// RE_REGISTER_SUPER less than a second after the last one acted upon.
+    ReRegisterRateLimited => "re_register_rate_limited",
     /// A PACKET from ourselves (looped back by a broadcast).
     OwnPacket => "own_packet",
     /// The driver did not drain `poll_transmit`: the oldest queued datagram

@@ -30,6 +30,7 @@ use super::autoip::{AutoIpPool, Subnet, choose_host};
 use super::community_list::CommunityList;
 use super::edges::{CommunityState, EdgeChange, HeState, Registration, community_key};
 use super::outq::OutQueue;
+use super::reregister::ReRegisterLimiter;
 use super::stats::{DropReason, RefuseReason, SupernodeStats};
 use crate::mgmt::Password;
 use crate::{Now, Transmit};
@@ -336,6 +337,7 @@ pub struct Supernode {
     pub(super) keep_running: bool,
     pub(super) key_time: u32,
     federation_he: CommunityHe,
+    rereg: ReRegisterLimiter,
 }
 
 impl Supernode {
@@ -347,6 +349,8 @@ impl Supernode {
             HeKeys::from_community_field(&he::DEFAULT_FEDERATION_FIELD),
         );
         let list = cfg.communities.clone();
+        let mut rng = ChaCha20Rng::from_seed(rng_seed);
+        let rereg = ReRegisterLimiter::new(rng.next_u64());
         let mut sn = Self {
             verbosity: cfg.verbosity,
             cfg,
@@ -357,7 +361,7 @@ impl Supernode {
                 out: OutQueue::default(),
                 stats: SupernodeStats::default(),
                 events: VecDeque::new(),
-                rng: ChaCha20Rng::from_seed(rng_seed),
+                rng,
                 stamps: StampGenerator::new(),
             },
             start: now,
@@ -365,6 +369,7 @@ impl Supernode {
             keep_running: true,
             key_time: now.unix_secs() as u32,
             federation_he,
+            rereg,
         };
         // C loads the community file before it adds the federation.
         sn.load_fixed(list.as_ref());
@@ -576,13 +581,60 @@ impl Supernode {
         {
             return Err(DropReason::StaticKeyMisuse);
         }
-        match m {
+        let probe = match &m {
+            Message::Packet(p) => Some(p.src_mac),
+            Message::Register(r) => Some(r.src_mac),
+            Message::QueryPeer(q) if !q.is_ping() => Some(q.src_mac),
+            _ => None,
+        };
+        let res = match m {
             Message::RegisterSuper(r) => self.on_register_super(now, from, key, &r, ctx),
             Message::UnregisterSuper(u) => self.on_unregister_super(now, key, &u, ctx),
             Message::Packet(p) => self.on_packet(now, from, key, &hdr, &p, msg, ctx),
             Message::Register(r) => self.on_register(now, from, key, &hdr, &r, msg, ctx),
             Message::QueryPeer(q) => self.on_query_peer(now, from, key, &q, ctx),
             _ => Err(DropReason::UnexpectedType),
+        };
+        if let Some(mac) = probe
+            && !matches!(
+                res,
+                Err(DropReason::StampRejected | DropReason::TooLong | DropReason::StaticKeyMisuse)
+            )
+        {
+            self.re_register_unknown(now, from, key, mac);
+        }
+        res
+    }
+
+    /// The RE_REGISTER_SUPER fast path (module docs of [`super`]): tell a
+    /// sender that is not registered in `key` to re-register now.
+    fn re_register_unknown(&mut self, now: Now, from: SocketAddr, key: Community, mac: Mac) {
+        if mac == self.cfg.mac || mac.is_multi_or_broadcast() {
+            return;
+        }
+        let he = match self.communities.get(&key) {
+            Some(comm) => {
+                if comm.edges.get(&mac).is_some_and(|e| e.sock == from) {
+                    return;
+                }
+                comm.active_he().map(|k| (k, HeKeyKind::Dynamic))
+            }
+            None if self.allows(&key) => None,
+            None => return,
+        };
+        if !self.rereg.allow(from, now.mono) {
+            self.io.stats.re_register_limited = self.io.stats.re_register_limited.saturating_add(1);
+            return;
+        }
+        let header = Header::from_supernode(key);
+        if self
+            .io
+            .send(now, from, he, HeLen::Full, false, |b| {
+                wire::encode(&header, &Message::ReRegisterSuper, b)
+            })
+            .is_ok()
+        {
+            self.io.stats.re_register_sent = self.io.stats.re_register_sent.saturating_add(1);
         }
     }
 

@@ -187,6 +187,10 @@ pub struct SupernodeStats {
     pub last_fwd: u64,
     /// Unix seconds of the last REGISTER_SUPER (0 = never).
     pub last_reg_super: u64,
+    /// RE_REGISTER_SUPER sent to unregistered senders (restart fast path).
+    pub re_register_sent: u64,
+    /// RE_REGISTER_SUPER not sent because of the per-socket rate limit.
+    pub re_register_limited: u64,
     drops: [u64; DropReason::COUNT],
     refusals: [u64; RefuseReason::COUNT],
 }
