@@ -90,10 +90,15 @@ fn packet_relay_does_not_allocate_after_warm_up() {
     let mut run = |sim: &mut Sim, range: std::ops::Range<usize>| -> usize {
         let mut sent = 0;
         for i in range {
-            for d in [&plain_uni, &plain_bc, &he_uni[i], &he_bc[i]] {
+            for (d, from) in [
+                (&plain_uni, edges[0].sock),
+                (&plain_bc, edges[0].sock),
+                (&he_uni[i], s[0].sock),
+                (&he_bc[i], s[0].sock),
+            ] {
                 let w = &mut work[..d.len()];
                 w.copy_from_slice(d);
-                sim.sn.handle_datagram(sim.now, edges[0].sock, w);
+                sim.sn.handle_datagram(sim.now, from, w);
                 while let Some(t) = sim.sn.poll_transmit(&mut out) {
                     sent += t.len.min(1);
                 }

@@ -438,11 +438,18 @@ fn community_isolation() {
     // sender claiming "abcd" (not existing) reaches no one.
     let mut fake = a1.clone();
     fake.community = comm("abcd");
+    // (Its only answer is the RE_REGISTER_SUPER of the restart fast path.)
+    let out = sim.feed(fake.sock, &fake.packet(Mac::BROADCAST, b"f"));
     assert!(
-        sim.feed(fake.sock, &fake.packet(Mac::BROADCAST, b"f"))
-            .is_empty()
+        out.iter()
+            .all(|(d, m)| *d == fake.sock && is_re_register(m)),
+        "{out:?}"
     );
-    assert!(sim.feed(fake.sock, &fake.packet(b1.mac, b"f")).is_empty());
+    let out = sim.feed(fake.sock, &fake.packet(b1.mac, b"f"));
+    assert!(
+        out.iter()
+            .all(|(d, m)| *d == fake.sock && is_re_register(m))
+    );
     assert!(sim.feed(fake.sock, &fake.query(b1.mac)).is_empty());
     assert_eq!(sim.drops(DropReason::UnknownCommunity), 3);
     // 19-byte name vs the same 19 bytes + garbage in byte 23: byte 23 ≠ 0
@@ -911,4 +918,147 @@ fn hostile_datagrams() {
     // Still healthy afterwards.
     let a2 = TestEdge::new("fresh", 1, "198.51.100.9:5000", [10, 1, 0, 9]);
     ack_of(&sim.register(&a2).1);
+}
+
+fn is_re_register(bytes: &[u8]) -> bool {
+    matches!(wire::decode(bytes), Ok((h, Message::ReRegisterSuper))
+        if h.flags == Flags::FROM_SUPERNODE && bytes.len() == 24)
+}
+
+/// Restart fast path: PACKET / REGISTER / QUERY_PEER from a sender that is
+/// not registered is answered with RE_REGISTER_SUPER (once per second per
+/// socket), and still relayed or dropped as before; PING is not.
+#[test]
+fn unknown_sender_is_told_to_re_register() {
+    let mut sim = Sim::open();
+    let a = TestEdge::new("rocks", 1, "192.0.2.1:5001", [10, 0, 0, 1]);
+    let b = TestEdge::new("rocks", 2, "192.0.2.2:5002", [10, 0, 0, 2]);
+    sim.register(&b);
+    // Unregistered a → b: relayed to b and a told to re-register.
+    let out = sim.feed(a.sock, &a.packet(b.mac, b"hi"));
+    assert_eq!(out.len(), 2, "{out:?}");
+    assert!(out.iter().any(|(d, m)| *d == b.sock && m[3] & 0x1f == 3));
+    assert!(out.iter().any(|(d, m)| *d == a.sock && is_re_register(m)));
+    // Within the second: relayed, not told again.
+    sim.advance(Duration::from_millis(500));
+    let out = sim.feed(a.sock, &a.register_msg(b.mac));
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].0, b.sock);
+    assert_eq!(sim.sn.stats().re_register_limited, 1);
+    sim.advance(Duration::from_millis(600));
+    let out = sim.feed(a.sock, &a.query(b.mac));
+    assert!(
+        out.iter().any(|(d, m)| *d == a.sock && is_re_register(m)),
+        "{out:?}"
+    );
+    // A PING never.
+    sim.advance(Duration::from_secs(2));
+    let ping = encode(
+        &Header::new(a.community),
+        &Message::QueryPeer(wire::QueryPeer {
+            src_mac: a.mac,
+            target_mac: Mac::NULL,
+            aflags: 0,
+        }),
+    );
+    let out = sim.feed(a.sock, &ping);
+    assert!(!out.iter().any(|(_, m)| is_re_register(m)), "{out:?}");
+    // Registered senders are never told.
+    sim.register(&a);
+    sim.advance(Duration::from_secs(2));
+    let out = sim.feed(a.sock, &a.packet(b.mac, b"hi"));
+    assert_eq!(out.len(), 1);
+    // Same MAC from another socket: told (its registration is stale).
+    let moved = sock("192.0.2.1:6001");
+    let out = sim.feed(moved, &a.packet(b.mac, b"hi"));
+    assert!(out.iter().any(|(d, m)| *d == moved && is_re_register(m)));
+    // Unknown (not yet created) community, open supernode: told, nothing created.
+    let c = TestEdge::new("fresh", 3, "192.0.2.3:5003", [10, 0, 1, 3]);
+    let out = sim.feed(c.sock, &c.packet(b.mac, b"x"));
+    assert_eq!(out.len(), 1);
+    assert!(is_re_register(&out[0].1));
+    assert_eq!(&out[0].1[4..24], comm("fresh").field());
+    assert_eq!(sim.drops(DropReason::UnknownCommunity), 1);
+    assert!(
+        sim.sn
+            .communities()
+            .iter()
+            .all(|i| i.community != comm("fresh"))
+    );
+}
+
+/// A community the file does not allow is not answered.
+#[test]
+fn disallowed_community_is_not_told_to_re_register() {
+    let mut sim = Sim::with_list("rocks\n");
+    let c = TestEdge::new("other", 3, "192.0.2.3:5003", [10, 0, 1, 3]);
+    let out = sim.feed(c.sock, &c.packet(mac(9), b"x"));
+    assert!(out.is_empty(), "{out:?}");
+    assert_eq!(sim.sn.stats().re_register_sent, 0);
+}
+
+/// Header-encrypted community: RE_REGISTER_SUPER is header-encrypted with
+/// the community key.
+#[test]
+fn re_register_is_header_encrypted_in_he_community() {
+    let mut sim = Sim::with_list("secret\n");
+    let keys = CommunityHe::new(*comm("secret").field());
+    let mut stamps = StampGenerator::new();
+    let a = TestEdge::new("secret", 1, "192.0.2.1:5001", [10, 0, 0, 1]);
+    let p = he_encrypt(&keys, &mut stamps, sim.now, &a.packet(mac(2), b"x"));
+    let out = sim.feed(a.sock, &p);
+    assert_eq!(out.len(), 1, "{out:?}");
+    let mut m = out[0].1.clone();
+    assert_eq!(out[0].0, a.sock);
+    assert!(!is_re_register(&m), "sent in the clear");
+    let (_, d) = keys.decrypt(&mut m).unwrap();
+    assert!(is_re_register(&m[..d.len]));
+}
+
+/// A flood from spoofed, never-registered sockets: the RE_REGISTER_SUPER
+/// output per second is bounded by the table size, suppressed answers are
+/// counted, and the supernode's state does not grow.
+#[test]
+fn spoofed_flood_yields_bounded_re_register_output() {
+    use n2n_core::supernode::{RE_REGISTER_MIN_GAP, RE_REGISTER_SLOTS};
+    let mut sim = Sim::open();
+    let b = TestEdge::new("rocks", 2, "192.0.2.2:5002", [10, 0, 0, 2]);
+    sim.register(&b);
+    let mut total_rr = 0usize;
+    let n_per_round = 20_000u32;
+    for round in 0..3u32 {
+        let mut rr = 0usize;
+        for i in 0..n_per_round {
+            let x = round * n_per_round + i;
+            let s = SocketAddr::from((
+                Ipv4Addr::new(198, 18, (x >> 8) as u8, x as u8),
+                1024 + (x % 50_000) as u16,
+            ));
+            let mut e = TestEdge::new("rocks", 0, "0.0.0.0:1", [0, 0, 0, 0]);
+            e.mac = Mac([2, 0x66, (x >> 16) as u8, (x >> 8) as u8, x as u8, 1]);
+            e.sock = s;
+            // Unicast to an unknown MAC: nothing relayed.
+            let mut d = e.packet(mac(0x77), b"flood");
+            sim.sn.handle_datagram(sim.now, s, &mut d);
+            while sim.sn.pending_transmits() > 0 {
+                let out = sim.drain();
+                rr += out.iter().filter(|(_, m)| is_re_register(m)).count();
+                assert!(out.iter().all(|(_, m)| is_re_register(m)));
+            }
+        }
+        assert!(rr <= RE_REGISTER_SLOTS, "round {round}: {rr}");
+        assert!(rr > 0);
+        total_rr += rr;
+        sim.advance(RE_REGISTER_MIN_GAP);
+    }
+    let st = sim.sn.stats();
+    assert_eq!(st.re_register_sent as usize, total_rr);
+    assert_eq!(
+        st.re_register_sent + st.re_register_limited,
+        3 * u64::from(n_per_round)
+    );
+    assert_eq!(sim.sn.edges().len(), 1);
+    assert_eq!(sim.sn.communities().len(), 1);
+    // The registered edge is not affected.
+    assert_eq!(sim.feed(b.sock, &b.packet(mac(0x77), b"x")).len(), 0);
 }

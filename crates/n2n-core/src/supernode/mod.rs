@@ -39,6 +39,6 @@ pub use self::core::{
     REGISTRATION_LIFETIME, Supernode, SupernodeConfig, SupernodeEvent, federation_field,
 };
 pub use edges::HeState;
-pub use reregister::{RE_REGISTER_MIN_GAP, RE_REGISTER_SLOTS};
 pub use mgmt::{MgmtAction, MgmtOutcome, ReloadRequest};
+pub use reregister::{RE_REGISTER_MIN_GAP, RE_REGISTER_SLOTS};
 pub use stats::{DropReason, RefuseReason, SupernodeStats};
