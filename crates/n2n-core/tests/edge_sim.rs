@@ -1257,7 +1257,7 @@ fn supernode_restart_relayed_traffic_resumes_fast() {
             let f = frame(&sim, x, y, format!("r{k} {i}").as_bytes());
             sim.send_frame(x, &f);
             sim.run_for(Duration::from_millis(50));
-            if first[k].is_none() && sim.take_tap(y).iter().any(|g| *g == f) {
+            if first[k].is_none() && sim.take_tap(y).contains(&f) {
                 first[k] = Some(sim.now().mono - t0);
             }
         }
