@@ -3,11 +3,12 @@
 //! * `supernode_killed_and_restarted`: the supernode is SIGKILLed and restarted on the same
 //!   port after 2 s while three pairs of edges (each edge behind its own EIM NAT) ping each
 //!   other every 100 ms. The P2P pair (default `-i 20`) keeps its direct path through the
-//!   outage. The relayed pair (`-S1 -i 5`: every frame crosses the supernode) loses traffic
-//!   while the supernode is gone and must resume within 5 s of the restart. That bound comes
-//!   from the re-registration interval: a restarted supernode knows no edge until each one
-//!   sends its next REGISTER_SUPER (C n2n has no faster signal), so the third pair, relayed
-//!   with the default `-i 20`, is only required to resume within 23 s (its delay is reported).
+//!   outage. The relayed pairs (`-S1 -i 5` and `-S1` with the default `-i 20`: every frame
+//!   crosses the supernode) lose traffic while the supernode is gone and must both resume
+//!   within 5 s of the restart. C n2n would need each edge's next regular REGISTER_SUPER (up
+//!   to one interval); our supernode answers datagrams from senders it does not know with
+//!   RE_REGISTER_SUPER and our edges re-register at once on it (crates/n2n-core supernode
+//!   module docs), so the interval no longer bounds the outage.
 //!   Every edge is back in the supernode's table within its interval.
 //! * `edge_killed_and_restarted_with_same_mac`: an edge is SIGKILLed (no UNREGISTER_SUPER) and
 //!   restarted at once with the same MAC, address and port: its first registration is ACKed

@@ -1221,18 +1221,27 @@ fn shutdown_unregisters_at_once() {
     assert_eq!(sim.edge(a).poll_timeout(), None);
 }
 
-/// Relayed pair (`-S1`, default `-i 20`) exchanging a frame each way every
-/// 100 ms; the supernode is killed and restarted. RE_REGISTER_SUPER (sent by
-/// the restarted supernode to the unknown senders) makes both edges
-/// re-register at once: traffic resumes within about a second of the
-/// restart instead of at the next regular REGISTER_SUPER.
-#[test]
-fn supernode_restart_relayed_traffic_resumes_fast() {
-    let mut sim = Sim::new(81);
-    let sn = sim.add_supernode("sn", sa(SN1), sn_cfg(0xfe));
+/// Relayed pair (`-S1`, default `-i 20`, header encryption if `he`) with a
+/// steady state of 25 s, then the supernode is killed for 3 s and
+/// restarted. Afterwards a→b (and b→a when `both_ways`) frames are sent
+/// every 100 ms for `secs`; returns the time from the restart to the first
+/// frame delivered in each direction.
+fn relayed_restart(
+    seed: u64,
+    he: bool,
+    both_ways: bool,
+    secs: u32,
+) -> (Sim, [NodeId; 3], [Option<Duration>; 2]) {
+    let mut sim = Sim::new(seed);
+    let mut scfg = sn_cfg(0xfe);
+    if he {
+        scfg.communities = Some(CommunityList::parse("rocks\n").unwrap());
+    }
+    let sn = sim.add_supernode("sn", sa(SN1), scfg.clone());
     let mk = |last: u8| {
         let mut c = edge_cfg(last, Some([10, 0, 0, last]), &[SN1]);
         c.p2p = P2pMode::SupernodeOnly;
+        c.header_encryption = he;
         c
     };
     let a = sim.add_edge("a", sa("198.51.100.1:50001"), None, mk(1));
@@ -1242,41 +1251,74 @@ fn supernode_restart_relayed_traffic_resumes_fast() {
         Duration::from_secs(20)
     );
     assert!(sim.run_until_cond(Duration::from_secs(5), |s| registered(s, &[a, b])));
-    // Steady state, then restart right after a regular registration would
-    // be least favourable: run so that the next regular one is ~15 s away.
+    // Steady state: the next regular registration is ~15 s away.
     sim.run_for(Duration::from_secs(25));
     assert_eq!(exchange(&mut sim, a, b, 2), 2);
+    assert_eq!(exchange(&mut sim, b, a, 2), 2);
     sim.kill(sn);
     sim.run_for(Duration::from_secs(3));
-    sim.restart_supernode(sn, sn_cfg(0xfe));
+    sim.restart_supernode(sn, scfg);
     assert!(sim.supernode(sn).edges().is_empty());
     let t0 = sim.now().mono;
     let mut first: [Option<Duration>; 2] = [None, None];
-    for i in 0..50 {
-        for (k, (x, y)) in [(a, b), (b, a)].into_iter().enumerate() {
+    let dirs: &[(NodeId, NodeId)] = if both_ways {
+        &[(a, b), (b, a)]
+    } else {
+        &[(a, b)]
+    };
+    for i in 0..secs * 10 {
+        for (k, &(x, y)) in dirs.iter().enumerate() {
             let f = frame(&sim, x, y, format!("r{k} {i}").as_bytes());
             sim.send_frame(x, &f);
-            sim.run_for(Duration::from_millis(50));
+            sim.run_for(Duration::from_millis(100 / dirs.len() as u64));
             if first[k].is_none() && sim.take_tap(y).contains(&f) {
                 first[k] = Some(sim.now().mono - t0);
             }
         }
     }
-    eprintln!("relayed traffic after the supernode restart: a->b {first:?} (b->a second)");
-    for (k, f) in first.iter().enumerate() {
-        let f = f.unwrap_or_else(|| panic!("direction {k} never resumed"));
-        assert!(f <= Duration::from_millis(1500), "direction {k}: {f:?}");
+    (sim, [sn, a, b], first)
+}
+
+/// Relayed pair exchanging a frame each way every 100 ms across a supernode
+/// restart. RE_REGISTER_SUPER (sent by the restarted supernode to the
+/// unknown senders) makes both edges re-register at once: traffic resumes
+/// within about a second of the restart instead of at the next regular
+/// REGISTER_SUPER (up to 20 s).
+#[test]
+fn supernode_restart_relayed_traffic_resumes_fast() {
+    for he in [false, true] {
+        let (mut sim, [sn, a, b], first) = relayed_restart(81, he, true, 5);
+        eprintln!("he={he}: relayed traffic after the supernode restart: a->b, b->a {first:?}");
+        for (k, f) in first.iter().enumerate() {
+            let f = f.unwrap_or_else(|| panic!("he={he}: direction {k} never resumed"));
+            assert!(
+                f <= Duration::from_millis(1500),
+                "he={he}: direction {k}: {f:?}"
+            );
+        }
+        let st = sim.supernode(sn).stats().clone();
+        assert_eq!(sim.supernode(sn).edges().len(), 2);
+        assert!(st.re_register_sent >= 2, "{st:?}");
+        // Once registered, nobody is told to re-register again.
+        assert_eq!(exchange(&mut sim, a, b, 3), 3);
+        assert_eq!(exchange(&mut sim, b, a, 3), 3);
+        assert_eq!(
+            sim.supernode(sn).stats().re_register_sent,
+            st.re_register_sent
+        );
+        assert!(registered(&sim, &[a, b]));
     }
-    assert_eq!(sim.supernode(sn).edges().len(), 2);
-    assert!(sim.supernode(sn).stats().re_register_sent >= 2);
-    // Once registered, nobody is told to re-register again.
-    let sent = sim.supernode(sn).stats().re_register_sent;
-    assert_eq!(exchange(&mut sim, a, b, 3), 3);
-    assert_eq!(exchange(&mut sim, b, a, 3), 3);
-    assert_eq!(sim.supernode(sn).stats().re_register_sent, sent);
-    // Neither edge fell back to C's 20 s cadence: their next regular
-    // registration is a full interval after the fast one.
-    assert!(registered(&sim, &[a, b]));
+}
+
+/// One-way traffic: the sender is told to re-register at once, the silent
+/// receiver is only known again after its own next REGISTER_SUPER (the
+/// supernode has no way to reach it): the fast path cannot help here.
+#[test]
+fn supernode_restart_one_way_traffic_waits_for_the_receiver() {
+    let (_sim, _, first) = relayed_restart(83, false, false, 25);
+    eprintln!("one-way relayed traffic after the supernode restart: {first:?}");
+    let f = first[0].expect("never resumed");
+    assert!(f <= Duration::from_secs(21), "{f:?}");
 }
 
 /// RE_REGISTER_SUPER is only acted upon from the current supernode, and at
@@ -1324,4 +1366,27 @@ fn re_register_super_only_from_current_supernode_and_rate_limited() {
     let _ = e.decapsulate(now, sa(SN1), &mut d, false, &mut out);
     assert_eq!(e.stats().drops(DropReason::ReRegisterRateLimited), 1);
     assert!(e.poll_transmit(&mut tx).is_none());
+}
+
+/// RE_REGISTER_SUPER from a known supernode that is not the current one is
+/// a counted drop and sends nothing.
+#[test]
+fn re_register_super_from_other_known_supernode_is_ignored() {
+    let (mut sim, _s1, _s2, a, _b) = two_supernodes(84);
+    assert_eq!(sim.edge(a).current_supernode(), Some(sa(SN1)));
+    let hdr = n2n_proto::wire::Header::from_supernode(Community::new("rocks").unwrap());
+    let mut rr = [0u8; 24];
+    n2n_proto::wire::encode(&hdr, &n2n_proto::wire::Message::ReRegisterSuper, &mut rr).unwrap();
+    let now = sim.now();
+    let e = sim.edge_mut(a);
+    let mut tx = vec![0u8; 2048];
+    while e.poll_transmit(&mut tx).is_some() {}
+    let mut out = vec![0u8; 2048];
+    for _ in 0..3 {
+        let mut d = rr;
+        let _ = e.decapsulate(now, sa(SN2), &mut d, false, &mut out);
+    }
+    assert_eq!(e.stats().drops(DropReason::ReRegisterNotCurrent), 3);
+    assert!(e.poll_transmit(&mut tx).is_none());
+    assert!(e.is_registered());
 }

@@ -22,6 +22,10 @@
 //! (behaviour.md §2.3), in which case they re-register, which is what is
 //! wanted. This crate's edge accepts it from its current supernode also
 //! without user/password and re-registers at once (rate-limited).
+//!
+//! Limit: only a sender can be told. An edge that sends nothing through the
+//! restarted supernode (e.g. the silent receiver of one-way traffic) is known
+//! again only after its own next regular REGISTER_SUPER.
 
 pub mod autoip;
 pub mod community_list;
