@@ -108,6 +108,17 @@ impl Payload {
         self.transform.overhead()
     }
 
+    /// Whether [`Self::encode`] uses its `random` argument (the IV or
+    /// preamble of transforms 2..5; null and the AEADs ignore it).
+    pub fn needs_random(&self) -> bool {
+        !matches!(
+            self.transform.id(),
+            transform::TransformId::Null
+                | transform::TransformId::ChaCha20Poly1305
+                | transform::TransformId::Aes256Gcm
+        )
+    }
+
     /// Whether the transform authenticates (ids 6, 7).
     pub fn is_aead(&self) -> bool {
         self.transform.id().is_aead()

@@ -266,7 +266,7 @@ impl Edge {
     /// Peer-table and counter updates for a received PACKET (behaviour.md
     /// §5.3).
     fn packet_sender_seen(&mut self, now: Now, s: &PacketSender) {
-        if !s.from_sn {
+        if !s.from_sn && !self.pending.is_empty() {
             // Direct traffic: stop trying to reach it through pending.
             self.pending.remove(&s.mac);
         }
@@ -303,16 +303,22 @@ impl Edge {
         from_sn: bool,
         via_multicast: bool,
     ) {
-        if !self.known.contains_key(&mac)
-            && let Some(old) = find_by_sock(&self.known, sock)
-            && let Some(mut p) = self.known.remove(&old)
-        {
-            p.last_cookie = 0;
-            self.known.insert(mac, p);
-        }
-        let Some(p) = self.known.get_mut(&mac) else {
-            self.register_with_new_peer(now, mac, dev, sock, from_sn, via_multicast);
-            return;
+        // One lookup for the usual case (a known peer).
+        let p = match self.known.get_mut(&mac) {
+            Some(p) => p,
+            None => {
+                if let Some(old) = find_by_sock(&self.known, sock)
+                    && let Some(mut p) = self.known.remove(&old)
+                {
+                    p.last_cookie = 0;
+                    self.known.insert(mac, p);
+                }
+                let Some(p) = self.known.get_mut(&mac) else {
+                    self.register_with_new_peer(now, mac, dev, sock, from_sn, via_multicast);
+                    return;
+                };
+                p
+            }
         };
         if !from_sn {
             p.last_p2p = Some(now.mono);
@@ -320,8 +326,10 @@ impl Edge {
         if via_multicast {
             p.local = true;
         }
-        let aged = now.mono.saturating_duration_since(p.last_seen).as_secs() >= 1;
-        if !(aged || cookie > p.last_cookie) {
+        // Cookie first: it spares the clock arithmetic for most PACKETs.
+        if !(cookie > p.last_cookie
+            || now.mono.saturating_duration_since(p.last_seen).as_secs() >= 1)
+        {
             return;
         }
         if sock.ip().is_unspecified() || mac.is_multi_or_broadcast() {
