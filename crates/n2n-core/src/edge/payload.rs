@@ -144,10 +144,16 @@ impl Payload {
             comp_id = self.compression;
             data = d;
         }
-        let a = aad.bytes(comp_id, self.id);
+        let a;
+        let aad: &[u8] = if self.is_aead() {
+            a = aad.bytes(comp_id, self.id);
+            &a
+        } else {
+            &[] // ignored by transforms 1..5
+        };
         let n = self
             .transform
-            .encrypt(data, random, &a, out)
+            .encrypt(data, random, aad, out)
             .map_err(|e| match e {
                 TransformError::OutputTooSmall { .. } => DropReason::FrameTooLarge,
                 // Only the AEAD counter can run out: nothing else fails here.
@@ -167,16 +173,22 @@ impl Payload {
         scratch: &mut [u8],
         out: &mut [u8],
     ) -> Result<(usize, Option<AeadNonce>), DropReason> {
-        let a = aad.bytes(compression, self.id);
+        let a;
+        let aad: &[u8] = if self.is_aead() {
+            a = aad.bytes(compression, self.id);
+            &a
+        } else {
+            &[] // ignored by transforms 1..5
+        };
         if compression == CompressionId::NONE {
-            let d = self.transform.decrypt(payload, &a, out).map_err(map_err)?;
+            let d = self.transform.decrypt(payload, aad, out).map_err(map_err)?;
             return Ok((d.len, d.nonce));
         }
         let cid = compress::CompressionId::from_wire(compression.0)
             .ok_or(DropReason::UnknownCompression)?;
         let d = self
             .transform
-            .decrypt(payload, &a, scratch)
+            .decrypt(payload, aad, scratch)
             .map_err(map_err)?;
         let plain = scratch.get(..d.len).ok_or(DropReason::FrameTooLarge)?;
         let n = self

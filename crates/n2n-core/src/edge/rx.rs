@@ -2,6 +2,7 @@
 //! (behaviour.md §2, §4, §5.3, §5.4).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
 
 use n2n_proto::he::{self, HeKeyKind};
 use n2n_proto::transform::ReplayWindow;
@@ -326,10 +327,13 @@ impl Edge {
         if via_multicast {
             p.local = true;
         }
-        // Cookie first: it spares the clock arithmetic for most PACKETs.
-        if !(cookie > p.last_cookie
-            || now.mono.saturating_duration_since(p.last_seen).as_secs() >= 1)
-        {
+        // aged = `now − last_seen ≥ 1 s`, without the Instant subtraction.
+        let aged = || {
+            p.last_seen
+                .checked_add(Duration::from_secs(1))
+                .is_some_and(|t| now.mono >= t)
+        };
+        if !(cookie > p.last_cookie || aged()) {
             return;
         }
         if sock.ip().is_unspecified() || mac.is_multi_or_broadcast() {
