@@ -12,7 +12,8 @@
 //!   decrypt of 1400 bytes, no core, so `round trip / baseline` is the
 //!   core's overhead ratio measured in the same run;
 //! * `edge_path/baseline/he/1400`: header encryption + decryption of a
-//!   1400-byte PACKET alone (what `-H` adds at least).
+//!   1400-byte datagram alone (what `-H` adds at least), and
+//!   `edge_path/baseline/he-checksums/1400`: its two pearson64 checksums.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::hint::black_box;
@@ -196,6 +197,14 @@ fn baseline(c: &mut Criterion) {
             )
             .unwrap();
             he.decrypt(&mut dg).unwrap().1.len
+        })
+    });
+    // Its floor: the two pearson64 checksums over the whole datagram (one
+    // to encrypt, one to check), a serial chain of 64-bit multiplies.
+    g.bench_function(BenchmarkId::new("he-checksums", size), |bch| {
+        bch.iter(|| {
+            n2n_proto::crypto::pearson::hash64(black_box(&dg))
+                ^ n2n_proto::crypto::pearson::hash64(black_box(&dg))
         })
     });
     g.finish();
