@@ -1,5 +1,6 @@
 //! Payload transforms: encrypt and decrypt of every transform at 64, 512,
 //! 1290 (C n2n's reference size) and 1400 bytes, plus LZO/zstd.
+#![allow(clippy::unwrap_used)]
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use n2n_proto::compress::{CompressionId, Compressor, Decompressor};
 use n2n_proto::transform::{NonceSeed, Transform, TransformId, packet_aad};

@@ -2,7 +2,7 @@
 //!
 //! Nothing in this crate reads a clock, the OS random number generator or a
 //! socket: time stamps and random bytes are arguments.
-// `deny`, not `forbid`: one module (`transform::speck::dispatch`) calls
+// `deny`, not `forbid`: one module (`transform::dispatch`) calls
 // `#[target_feature]` functions after run-time CPU detection, which needs
 // `unsafe` and a scoped `#[allow(unsafe_code)]`.
 #![deny(unsafe_code)]

@@ -2,7 +2,7 @@
 //! cases, the ChaCha20 counter wrap, and the fast implementations against
 //! reference ones (Twofish vs the `twofish` crate, bulk Speck-CTR vs
 //! `Speck128::ctr_xor`).
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::panic)]
 
 use n2n_proto::crypto::speck::Speck128;
 use n2n_proto::transform::{self, NonceSeed, Transform, TransformError, TransformId};

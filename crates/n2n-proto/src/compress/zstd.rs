@@ -10,14 +10,15 @@
 //! 2048 bytes) are single-segment frames whose window equals their content
 //! size, so they always pass.
 //!
-//! Encoding: `ruzstd` at its fastest level, then the frame header is rewritten
+//! Encoding: `ruzstd` at its fastest level with a small matcher of our own
+//! (block = frame, matches within it), then the frame header is rewritten
 //! the way `ZSTD_compress` writes it (single segment, content size present,
 //! no checksum), which makes our frames pass our own strict decoder and is
 //! 3..4 bytes shorter. The blocks themselves are untouched.
 
 use super::CompressError;
 use ruzstd::decoding::{BlockDecodingStrategy, FrameDecoder};
-use ruzstd::encoding::{CompressionLevel, FrameCompressor, MatchGeneratorDriver};
+use ruzstd::encoding::{CompressionLevel, FrameCompressor, Matcher, Sequence};
 use std::io::{Cursor, Read};
 
 /// Largest window a frame may declare (= the maximum frame size).
@@ -152,7 +153,96 @@ impl ZstdDecoder {
     }
 }
 
-type Compressor = FrameCompressor<Cursor<Vec<u8>>, Vec<u8>, MatchGeneratorDriver>;
+/// Block size of the encoder: frames up to this size are one block.
+const SPACE: usize = super::MAX_FRAME_SIZE;
+const HASH_BITS: u32 = 12;
+
+/// A small greedy matcher for `ruzstd`'s encoder (its own one zero-fills a
+/// 128 KiB window for every frame, which dominated the cost on packets).
+/// Matches stay inside the current block (at most [`SPACE`] bytes), found
+/// with a 4-byte hash table as in LZ4/LZO.
+struct SmallMatcher {
+    current: Vec<u8>,
+    spare: Vec<Vec<u8>>,
+    table: Box<[u16; 1 << HASH_BITS]>,
+}
+
+impl SmallMatcher {
+    fn new() -> Self {
+        Self {
+            current: Vec::new(),
+            spare: Vec::new(),
+            table: Box::new([0; 1 << HASH_BITS]),
+        }
+    }
+}
+
+#[inline(always)]
+fn read32(s: &[u8], i: usize) -> u32 {
+    match s.get(i..i + 4) {
+        Some(b) => u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+        None => 0,
+    }
+}
+
+impl Matcher for SmallMatcher {
+    fn get_next_space(&mut self) -> Vec<u8> {
+        let mut v = self.spare.pop().unwrap_or_default();
+        v.resize(SPACE, 0);
+        v
+    }
+
+    fn get_last_space(&mut self) -> &[u8] {
+        &self.current
+    }
+
+    fn commit_space(&mut self, space: Vec<u8>) {
+        let old = core::mem::replace(&mut self.current, space);
+        self.spare.push(old);
+    }
+
+    fn skip_matching(&mut self) {}
+
+    fn start_matching(&mut self, mut handle_sequence: impl for<'a> FnMut(Sequence<'a>)) {
+        let d = &self.current[..];
+        let n = d.len();
+        self.table.fill(0);
+        let mut lit = 0usize; // start of pending literals
+        let mut i = 1usize;
+        while i + 8 <= n {
+            let v = read32(d, i);
+            let h = (v.wrapping_mul(0x9e37_79b1) >> (32 - HASH_BITS)) as usize;
+            let cand = usize::from(self.table[h]);
+            self.table[h] = i as u16;
+            if cand < i && read32(d, cand) == v {
+                let mut len = 4;
+                while i + len < n && d[i + len] == d[cand + len] {
+                    len += 1;
+                }
+                handle_sequence(Sequence::Triple {
+                    literals: &d[lit..i],
+                    offset: i - cand,
+                    match_len: len,
+                });
+                i += len;
+                lit = i;
+            } else {
+                i += 1 + ((i - lit) >> 6);
+            }
+        }
+        handle_sequence(Sequence::Literals {
+            literals: &d[lit..],
+        });
+    }
+
+    fn reset(&mut self, _level: CompressionLevel) {}
+
+    fn window_size(&self) -> u64 {
+        SPACE as u64
+    }
+}
+
+type Compressor = FrameCompressor<Cursor<Vec<u8>>, Vec<u8>, SmallMatcher>;
 
 /// Reusable zstd encoder state.
 pub(crate) struct ZstdEncoder {
@@ -162,7 +252,7 @@ pub(crate) struct ZstdEncoder {
 impl ZstdEncoder {
     pub(crate) fn new() -> Self {
         Self {
-            fc: Compressor::new(CompressionLevel::Fastest),
+            fc: Compressor::new_with_matcher(SmallMatcher::new(), CompressionLevel::Fastest),
         }
     }
 

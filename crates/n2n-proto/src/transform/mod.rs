@@ -24,6 +24,7 @@ pub mod aead;
 mod aes;
 mod chacha;
 mod cts;
+mod dispatch;
 mod poly1305;
 pub mod speck;
 pub mod twofish;
@@ -194,7 +195,6 @@ pub struct Decrypted {
     pub nonce: Option<AeadNonce>,
 }
 
-#[derive(Clone)]
 enum Kind {
     Null,
     Twofish(Box<Twofish>),
@@ -205,7 +205,9 @@ enum Kind {
 }
 
 /// A keyed payload transform: encrypts frames into PACKET payloads and back.
-#[derive(Clone)]
+///
+/// Not `Clone`: for the AEAD transforms it owns the nonce counter, and a copy
+/// would reuse nonces. Share one instance (decryption takes `&self`).
 pub struct Transform {
     id: TransformId,
     kind: Kind,

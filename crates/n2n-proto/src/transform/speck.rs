@@ -9,7 +9,7 @@
 //! The SIMD bodies are safe code (value intrinsics inside
 //! `#[target_feature]` functions, vectors converted to arrays with
 //! `zerocopy`); only the run-time dispatch needs `unsafe` (module
-//! [`dispatch`]).
+//! `transform::dispatch`).
 
 use crate::crypto::speck::Speck128;
 
@@ -54,7 +54,7 @@ fn keystream4(rk: &[u64], lo: u64, hi: u64) -> [u64; 8] {
     [y[0], x[0], y[1], x[1], y[2], x[2], y[3], x[3]]
 }
 
-fn ctr_portable(rk: &[u64], iv: &[u8; 16], data: &mut [u8]) {
+pub(crate) fn ctr_portable(rk: &[u64], iv: &[u8; 16], data: &mut [u8]) {
     let (mut ctr, hi) = split_iv(iv);
     for chunk in data.chunks_mut(64) {
         xor_ks(chunk, &keystream4(rk, ctr, hi));
@@ -63,7 +63,7 @@ fn ctr_portable(rk: &[u64], iv: &[u8; 16], data: &mut [u8]) {
 }
 
 #[cfg(target_arch = "x86_64")]
-mod x86 {
+pub(crate) mod x86 {
     use super::{split_iv, xor_ks};
     use core::arch::x86_64::*;
 
@@ -108,7 +108,7 @@ mod x86 {
     }
 
     #[target_feature(enable = "avx512f")]
-    pub(super) fn ctr_avx512(rk: &[u64], iv: &[u8; 16], data: &mut [u8]) {
+    pub(crate) fn ctr_avx512(rk: &[u64], iv: &[u8; 16], data: &mut [u8]) {
         let (mut ctr, hi) = split_iv(iv);
         let mut chunks = data.chunks_exact_mut(8 * WORDS);
         for chunk in &mut chunks {
@@ -177,7 +177,7 @@ mod x86 {
     }
 
     #[target_feature(enable = "avx2")]
-    pub(super) fn ctr_avx2(rk: &[u64], iv: &[u8; 16], data: &mut [u8]) {
+    pub(crate) fn ctr_avx2(rk: &[u64], iv: &[u8; 16], data: &mut [u8]) {
         let (mut ctr, hi) = split_iv(iv);
         // 16 blocks (4 chains) per pass: 8 ymm of state, no spills.
         let mut chunks = data.chunks_exact_mut(256);
@@ -195,74 +195,15 @@ mod x86 {
     }
 }
 
-/// Run-time dispatch: the only `unsafe` of this crate.
-#[allow(unsafe_code)]
-mod dispatch {
-    /// Which implementation [`ctr`] uses on this CPU.
-    pub(super) fn backend() -> &'static str {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                return "avx512";
-            }
-            if std::arch::is_x86_feature_detected!("avx2") {
-                return "avx2";
-            }
-        }
-        "portable"
-    }
-
-    pub(super) fn ctr(rk: &[u64], iv: &[u8; 16], data: &mut [u8]) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                // SAFETY: `ctr_avx512` only requires AVX-512F, which the CPU
-                // has (checked just above); its body is safe code.
-                return unsafe { super::x86::ctr_avx512(rk, iv, data) };
-            }
-            if std::arch::is_x86_feature_detected!("avx2") {
-                // SAFETY: `ctr_avx2` only requires AVX2, which the CPU has
-                // (checked just above); its body is safe code.
-                return unsafe { super::x86::ctr_avx2(rk, iv, data) };
-            }
-        }
-        super::ctr_portable(rk, iv, data);
-    }
-
-    /// Every implementation this CPU can run, for tests.
-    pub(super) fn each(rk: &[u64], iv: &[u8; 16], data: &[u8]) -> Vec<(&'static str, Vec<u8>)> {
-        let mut v = Vec::new();
-        let mut d = data.to_vec();
-        super::ctr_portable(rk, iv, &mut d);
-        v.push(("portable", d));
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx2") {
-                let mut d = data.to_vec();
-                // SAFETY: AVX2 present (checked just above).
-                unsafe { super::x86::ctr_avx2(rk, iv, &mut d) };
-                v.push(("avx2", d));
-            }
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                let mut d = data.to_vec();
-                // SAFETY: AVX-512F present (checked just above).
-                unsafe { super::x86::ctr_avx512(rk, iv, &mut d) };
-                v.push(("avx512", d));
-            }
-        }
-        v
-    }
-}
-
 /// XORs `data` with the n2n Speck-CTR keystream of `key` for `iv`
 /// (same output as [`Speck128::ctr_xor`], several times faster).
 pub fn ctr_xor(key: &Speck128, iv: &[u8; 16], data: &mut [u8]) {
-    dispatch::ctr(key.round_keys(), iv, data);
+    super::dispatch::speck_ctr(key.round_keys(), iv, data);
 }
 
 /// Name of the implementation used on this CPU (`avx512`, `avx2`, `portable`).
 pub fn backend() -> &'static str {
-    dispatch::backend()
+    super::dispatch::speck_backend()
 }
 
 /// Runs every implementation available on this CPU (for tests): pairs of
@@ -273,5 +214,5 @@ pub fn ctr_xor_all_backends(
     iv: &[u8; 16],
     data: &[u8],
 ) -> Vec<(&'static str, Vec<u8>)> {
-    dispatch::each(key.round_keys(), iv, data)
+    super::dispatch::speck_each(key.round_keys(), iv, data)
 }
