@@ -29,18 +29,23 @@
 
 mod bins;
 mod cmd;
+mod dhcp;
 mod impair;
 mod mgmt;
 mod netns;
 pub mod perf;
 mod proc;
 mod results;
+pub mod scenario;
 mod tools;
 mod topo;
 
 use std::time::Duration;
 
 pub use bins::{find_binary, target_dir, workspace_dir};
+pub use dhcp::{
+    DhcpLease, DhcpReply, build_request, dhcp_configure, dhcp_lease, link_mac, parse_reply,
+};
 pub use impair::{ImpairStats, Impairment, ImpairmentSpec};
 pub use mgmt::{
     MGMT_TIMEOUT, MgmtClient, UdpEchoServer, mgmt_query, mgmt_query_timeout, mgmt_rows,

@@ -156,7 +156,11 @@ pub enum NatKind {
 
 /// A router namespace: WAN interface `wan0` on a [`Bridge`], LAN bridge `lan0` inside the
 /// router namespace, IPv4 forwarding and nftables masquerade (table `ip n2nt`). New inbound
-/// connections from the WAN are not forwarded to the LAN.
+/// connections from the WAN are not forwarded to the LAN, and (except ICMP) are dropped at the
+/// router's own input like a home router's firewall does: otherwise an unsolicited datagram to
+/// the WAN address would leave a confirmed conntrack entry that makes the masquerade pick
+/// another external port for the next outgoing flow to that sender (breaking the
+/// endpoint-independent mapping that hole punching relies on).
 #[derive(Debug)]
 pub struct NatRouter {
     ns: Netns,
@@ -204,6 +208,10 @@ impl NatRouter {
              \tchain postrouting {{\n\
              \t\ttype nat hook postrouting priority srcnat; policy accept;\n\
              \t\toifname \"{NAT_WAN_DEV}\" {masq}\n\
+             \t}}\n\
+             \tchain input {{\n\
+             \t\ttype filter hook input priority filter; policy accept;\n\
+             \t\tiifname \"{NAT_WAN_DEV}\" ct state new meta l4proto != icmp drop\n\
              \t}}\n\
              \tchain forward {{\n\
              \t\ttype filter hook forward priority filter; policy drop;\n\

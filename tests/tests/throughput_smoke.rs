@@ -4,7 +4,7 @@
 //!   harness's own plumbing (namespaces, iperf3/ping, nftables filter, waiting for the tunnel,
 //!   CPU/RSS metering, failure reporting, clean-up) with system tools and stand-in edges.
 //! * `quick_smoke_through_real_binaries`: `--quick` through the real edge and supernode;
-//!   ignored until the edge driver lands (the edge binary exits at its TODO seam today).
+//!   run through the real release binaries.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
 use std::net::{IpAddr, SocketAddr};
@@ -393,7 +393,6 @@ exec sleep 300
 /// `--quick` through the real release edge and supernode: positive raw throughput and, for
 /// null and AES, P2P and relayed, a positive tunnel throughput.
 #[test]
-#[ignore = "enable when the edge driver lands"]
 fn quick_smoke_through_real_binaries() {
     if !require_tools("throughput/quick_smoke", &["ip", "nft", "iperf3"]) {
         return;

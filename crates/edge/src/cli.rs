@@ -27,7 +27,7 @@ use std::time::Duration;
 use n2n_core::config::{ConfigError, Flavor, config_file_arg, file_to_args};
 
 use crate::getopt::{self, HasArg, Item, OptSpec, ScanError};
-use crate::rules::{RuleError, TrafficRule};
+use crate::rules::{RuleError, TrafficRule, parse_rule};
 
 /// Exit status for a bad command line or configuration file.
 pub const EXIT_USAGE: i32 = 2;
@@ -231,7 +231,7 @@ pub struct EdgeOptions {
     pub multicast: bool,
     /// `-I`: description (default host name), ≤ 15 bytes.
     pub desc: String,
-    /// `-R`: traffic filter rules, in order given.
+    /// `-R`: traffic filter rules, in order given (the core's type).
     pub rules: Vec<TrafficRule>,
     /// `-f`: stay in the foreground.
     pub foreground: bool,
@@ -760,7 +760,7 @@ fn apply(raw: &mut Raw, key: Opt, name: &str, value: Option<String>) -> Result<(
         Opt::Desc => raw.desc = Some(req(name, value)?),
         Opt::Password => raw.password = Some(req(name, value)?),
         Opt::FedKey => raw.fed_key = Some(req(name, value)?),
-        Opt::Rule => raw.rules.push(req(name, value)?.parse()?),
+        Opt::Rule => raw.rules.push(parse_rule(&req(name, value)?)?),
         Opt::Metric => {
             return Err(unsupported(
                 name,

@@ -3,12 +3,16 @@
 //! # Modules
 //!
 //! The n2n edge daemon's I/O side: command line and configuration files
-//! ([`cli`]), traffic rules ([`rules`]), the Linux TAP device ([`tap`]) and the
-//! main UDP socket ([`sock`]). The protocol itself lives in the sans-IO
-//! `n2n_core` edge state machine; the `edge` binary drives it.
+//! ([`cli`]), traffic rules ([`rules`]), the mapping to the core's
+//! configuration ([`config`]), supernode name resolution ([`resolve`]), the
+//! Linux TAP device ([`tap`]), the sockets ([`sock`]) and the tokio
+//! [`driver`] that runs the sans-IO `n2n_core::edge::Edge` between them.
 
 pub mod cli;
+pub mod config;
+pub mod driver;
 mod getopt;
+pub mod resolve;
 pub mod rules;
 pub mod sock;
 pub mod tap;

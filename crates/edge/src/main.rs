@@ -1,19 +1,31 @@
 //! `edge`: the n2n v3 edge daemon.
 //!
-//! Exit status: 0 after help, 1 on a run-time failure (TAP, socket, …),
-//! 2 on a bad command line or configuration file ([`cli::EXIT_USAGE`]).
+//! Exit status: 0 after help or a clean stop (SIGINT, SIGTERM, management
+//! `stop`), 1 on a run-time failure (TAP, socket, privileges, ...), 2 on a
+//! bad command line or configuration file ([`cli::EXIT_USAGE`]).
 //!
-//! Current state: options are parsed and validated completely, the TAP
-//! device (static or DHCP address mode) and the main UDP socket are set up,
-//! then the program stops at the driver seam below, because the sans-IO
-//! edge core (`n2n_core::edge`) is not written yet. Nothing of the protocol
-//! is faked here.
+//! Start-up order: parse the options; bind the main and management sockets
+//! (errors still reach the terminal); daemonize unless `-f`; start logging
+//! (stderr, or syslog as a daemon); resolve the supernode names; build the
+//! sans-IO core; then, in a current-thread tokio runtime, open the TAP (at
+//! once with `-a`, after the supernode assigned an address otherwise), drop
+//! privileges and run [`driver::Driver`].
 
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::process::ExitCode;
 
-use n2n_edge::cli::{self, EdgeOptions, Invocation, TapAddress};
+use n2n_core::edge::{Edge, VERSION};
+use n2n_edge::cli::{self, EdgeOptions, Invocation, PreferredLocal, TapAddress};
+use n2n_edge::config::edge_config;
+use n2n_edge::driver::{self, Driver, Setup};
+use n2n_edge::resolve;
 use n2n_edge::sock::{self, MainSocketConfig};
-use n2n_edge::tap::{self, Tap, TapConfig};
+use n2n_sys::log::{LogConfig, LogTarget};
+use n2n_sys::notify::Notifier;
+use n2n_sys::process::daemonize;
+use n2n_sys::signals::Signals;
+
+const PROGRAM: &str = "edge";
 
 fn host_name() -> Option<String> {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -22,14 +34,21 @@ fn host_name() -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
+fn fail(code: u8, msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("{PROGRAM}: {msg}");
+    ExitCode::from(code)
+}
+
 fn main() -> ExitCode {
     let mut argv = Vec::new();
     for a in std::env::args_os() {
         match a.into_string() {
             Ok(s) => argv.push(s),
             Err(bad) => {
-                eprintln!("edge: argument {bad:?} is not valid UTF-8");
-                return ExitCode::from(cli::EXIT_USAGE as u8);
+                return fail(
+                    cli::EXIT_USAGE as u8,
+                    format_args!("argument {bad:?} is not valid UTF-8"),
+                );
             }
         }
     }
@@ -40,10 +59,7 @@ fn main() -> ExitCode {
         &host_name,
     );
     match inv {
-        Err(e) => {
-            eprintln!("edge: {e} (see edge --help)");
-            ExitCode::from(cli::EXIT_USAGE as u8)
-        }
+        Err(e) => fail(cli::EXIT_USAGE as u8, format_args!("{e} (see edge --help)")),
         Ok(Invocation::ShortHelp) => {
             print!("{}", cli::SHORT_HELP);
             ExitCode::SUCCESS
@@ -54,7 +70,7 @@ fn main() -> ExitCode {
         }
         Ok(Invocation::DryRun(opts)) => {
             for w in &opts.warnings {
-                eprintln!("edge: warning: {w}");
+                eprintln!("{PROGRAM}: warning: {w}");
             }
             print!("{}", opts.describe());
             ExitCode::SUCCESS
@@ -63,203 +79,233 @@ fn main() -> ExitCode {
     }
 }
 
-/// NOTE: minimal logging until `n2n-sys` provides the shared logger
-/// (syslog when daemonized, level changes from the management port).
-fn init_logging(verbosity: u8) {
-    let level = match verbosity {
-        0 => tracing::Level::ERROR,
-        1 => tracing::Level::WARN,
-        2 => tracing::Level::INFO,
-        3 => tracing::Level::DEBUG,
-        _ => tracing::Level::TRACE,
+/// `-e`: the advertised local socket. `auto` = the address of the
+/// interface that routes to the first resolved supernode.
+fn preferred_local(
+    opts: &EdgeOptions,
+    local_port: u16,
+    first_sn: Option<SocketAddr>,
+) -> Option<SocketAddr> {
+    let ip = match opts.preferred_local? {
+        PreferredLocal::Addr(a) => IpAddr::V4(a),
+        PreferredLocal::Auto => {
+            let Some(sn) = first_sn else {
+                tracing::warn!("-e auto: no supernode address known, not advertising one");
+                return None;
+            };
+            let probe = UdpSocket::bind(SocketAddr::new(
+                if sn.is_ipv4() {
+                    IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)
+                } else {
+                    IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
+                },
+                0,
+            ))
+            .and_then(|s| s.connect(sn).and_then(|()| s.local_addr()));
+            match probe {
+                Ok(a) => a.ip(),
+                Err(e) => {
+                    tracing::warn!("-e auto: cannot find the local address towards {sn}: {e}");
+                    return None;
+                }
+            }
+        }
     };
-    tracing_subscriber::fmt()
-        .with_max_level(level)
-        .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .init();
+    let s = SocketAddr::new(ip, local_port);
+    tracing::info!("advertising local socket {s} to peers (-e)");
+    Some(s)
+}
+
+fn rng_seed() -> Result<[u8; 32], String> {
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|e| format!("cannot read OS randomness: {e}"))?;
+    Ok(seed)
 }
 
 fn run(opts: EdgeOptions) -> ExitCode {
-    init_logging(opts.verbosity);
-    for w in &opts.warnings {
-        tracing::warn!("{w}");
-    }
-    if !opts.foreground {
-        // TODO(n2n-sys): daemonize (fork, detach, syslog) unless -f.
-        tracing::warn!("running as a daemon is not implemented yet: staying in the foreground");
-    }
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("edge: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match rt.block_on(setup_and_drive(&opts)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("edge: {e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-/// Everything the driver loop owns.
-#[derive(Debug)]
-struct Io {
-    /// `None` until the address is known (supernode-assigned mode).
-    tap: Option<Tap>,
-    sock: tokio::net::UdpSocket,
-    mac: [u8; 6],
-}
-
-async fn setup_and_drive(opts: &EdgeOptions) -> Result<(), String> {
-    let mac = match opts.mac {
-        Some(m) => m,
-        None => tap::random_mac().map_err(|e| format!("cannot draw a random MAC: {e}"))?,
-    };
-
-    let std_sock = sock::bind_main_socket(&MainSocketConfig {
+    // Sockets first: bind errors reach the terminal, before daemonizing.
+    let main_cfg = MainSocketConfig {
         bind: opts.bind,
         tos: opts.tos,
         pmtu_discovery: opts.pmtu_discovery,
-    })
-    .map_err(|e| e.to_string())?;
-    let sock = tokio::net::UdpSocket::from_std(std_sock).map_err(|e| e.to_string())?;
-    let local = sock.local_addr().map_err(|e| e.to_string())?;
-
-    let ipv4 = match opts.tap_address {
-        TapAddress::Static { ip, prefix } => Some(Some((ip, prefix))),
-        TapAddress::Dhcp => Some(None),
-        // behaviour.md §2.1: the TAP is opened after the supernode assigned
-        // the address (bootstrap REGISTER_SUPER with a null MAC).
-        TapAddress::Auto => None,
     };
-    let tap = match ipv4 {
-        Some(ipv4) => Some(
-            Tap::open(&TapConfig {
-                name: opts.tap_name.clone(),
-                mac,
-                mtu: opts.mtu,
-                ipv4,
-            })
-            .await
-            .map_err(|e| e.to_string())?,
-        ),
-        None => None,
+    let main = match sock::bind_main(&main_cfg) {
+        Ok(m) => m,
+        Err(e) => return fail(1, e),
     };
-    // TODO(n2n-sys): drop privileges here (-u/-g) now that the TAP exists.
-
-    print_plan(opts, &mac, local, tap.as_ref());
-    drive(opts, Io { tap, sock, mac }).await
-}
-
-fn print_plan(opts: &EdgeOptions, mac: &[u8; 6], local: std::net::SocketAddr, tap: Option<&Tap>) {
-    let df = if opts.pmtu_discovery {
-        "DF set (-D)"
-    } else {
-        "DF off, kernel fragments"
+    let local = match main.local_addr() {
+        Ok(a) => a,
+        Err(e) => return fail(1, format_args!("main socket: {e}")),
     };
-    println!("edge: community '{}'", opts.community);
-    println!("edge: supernodes {}", opts.supernodes.join(", "));
-    println!("edge: UDP socket {local} ({df})");
-    match tap {
-        Some(t) => println!(
-            "edge: TAP {} up, MAC {}, MTU {}, address {}",
-            t.name(),
-            tap::format_mac(mac),
-            t.mtu(),
-            match opts.tap_address {
-                TapAddress::Static { ip, prefix } => format!("{ip}/{prefix}"),
-                TapAddress::Dhcp => "from DHCP (not set by the edge)".into(),
-                TapAddress::Auto => "-".into(),
-            }
-        ),
-        None => println!(
-            "edge: TAP {} (MAC {}, MTU {}) is created once the supernode assigns an address",
-            opts.tap_name,
-            tap::format_mac(mac),
-            opts.mtu
-        ),
+    let mgmt = match sock::bind_management(opts.mgmt_port) {
+        Ok(m) => m,
+        Err(e) => {
+            return fail(
+                1,
+                format_args!(
+                    "cannot open the management port (-t {}): {e}",
+                    opts.mgmt_port
+                ),
+            );
+        }
+    };
+    if !opts.foreground
+        && let Err(e) = daemonize()
+    {
+        return fail(1, e);
     }
-    println!(
-        "edge: cipher {}{}, compression {:?}, header encryption {}, P2P {}",
-        opts.cipher.name(),
-        if opts.key.is_some() { " (key set)" } else { "" },
-        opts.compression,
-        if opts.header_encryption { "on" } else { "off" },
-        if opts.p2p { "on" } else { "off (-S1)" },
+    let log = match n2n_sys::log::init(LogConfig {
+        program: PROGRAM.into(),
+        level: u32::from(opts.verbosity),
+        target: if opts.foreground {
+            LogTarget::Stderr
+        } else {
+            LogTarget::Syslog
+        },
+    }) {
+        Ok(h) => h,
+        Err(e) => return fail(1, e),
+    };
+    for w in &opts.warnings {
+        tracing::warn!("{w}");
+    }
+    tracing::info!(
+        "starting n2n edge {VERSION} (n2n-rs {})",
+        env!("CARGO_PKG_VERSION")
     );
-    println!(
-        "edge: management on 127.0.0.1:{}, description '{}'",
-        opts.mgmt_port, opts.desc
+    tracing::info!(
+        "using compression: {}.",
+        n2n_edge::config::compression_of(opts.compression)
     );
-}
+    tracing::info!("using {} cipher.", opts.cipher.name());
+    if opts.header_encryption {
+        tracing::info!("using header encryption.");
+    }
 
-/// ======================= TODO(edge-core): DRIVER SEAM =======================
-///
-/// The sans-IO edge state machine (`n2n_core::edge::Edge`, contract in
-/// /work/wt/CORE-API.md) is not written yet. When it is, this function
-/// becomes the loop below; until then it stops here with an error instead of
-/// pretending to speak the protocol.
-///
-/// ```text
-/// let now = || Now { mono: Instant::now(), unix_us: unix_micros() };
-/// let mut edge = Edge::new(EdgeConfig::from(opts, io.mac), rng_seed_from_os(), now());
-/// // resolve every -l host:port (IPv4), feed results; retry unresolved ones later
-/// edge.set_supernode_addr(i, addr);
-/// let mut frame = vec![0; tap.max_frame_len()];   // MTU + 14
-/// let (mut dgram, mut out) = ([0u8; 65536], [0u8; MAX_DATAGRAM]);
-/// loop {
-///     // 1. drain outputs until nothing is left
-///     while let Some(tx) = edge.poll_transmit(&mut out) { sock.send_to(&out[..tx.len], tx.dst).await }
-///     while let Some(ev) = edge.poll_event() {
-///         match ev {
-///             Event::AssignAddress(a) => open the TAP now (Auto mode) / tap.set_ipv4(a.ip, a.prefix),
-///             Event::Registered | peer events => log,
-///             ...
-///         }
-///     }
-///     let deadline = edge.poll_timeout();
-///     // 2. wait for one input, feed it, go back to 1
-///     tokio::select! {
-///         n = tap.recv(&mut frame) => if let Some(tx) = edge.encapsulate(now(), &frame[..n], &mut out) {
-///                                         sock.send_to(&out[..tx.len], tx.dst) },
-///         (n, from) = sock.recv_from(&mut dgram) =>
-///             if let Some(len) = edge.decapsulate(now(), from, &mut dgram[..n], false, &mut out) {
-///                 tap.send(&out[..len]) },
-///         (n, from) = mcast.recv_from(&mut dgram) => same with via_multicast = true,
-///         (n, from) = mgmt.recv_from(&mut dgram) => {
-///             let o = edge.handle_mgmt(now(), from, &dgram[..n]);
-///             send o.replies to `from`; act on o.action (Stop => shutdown, SetVerbosity(v))
-///         }
-///         _ = sleep_until(deadline) => edge.handle_timeout(now()),
-///         _ = sigint_or_sigterm => { edge.shutdown(now()); drain poll_transmit; return Ok(()) }
-///     }
-/// }
-/// ```
-///
-/// Still to add around it: the multicast discovery socket (0.0.0.0:1968,
-/// group 224.0.0.68, only with P2P and no `-e`), the management socket
-/// (127.0.0.1:`-t`), signals, sd_notify READY=1, privilege drop (n2n-sys),
-/// DHCP mode re-reading the TAP address every 30 s (`Tap::ipv4`).
-async fn drive(opts: &EdgeOptions, io: Io) -> Result<(), String> {
-    let Io { tap, sock, mac } = io;
-    tracing::debug!(
-        tap = ?tap,
-        socket = ?sock.local_addr(),
-        mac = %tap::format_mac(&mac),
-        community = %opts.community,
-        "driver inputs ready"
+    // Supernode names (behaviour.md §3): resolved now, again later.
+    tracing::info!(
+        "number of supernodes in the list: {}",
+        opts.supernodes.len()
     );
-    Err(
-        "set-up done, but the n2n protocol core is not wired in yet \
-         (TODO(edge-core) in crates/edge/src/main.rs); exiting"
-            .into(),
-    )
+    for (i, s) in opts.supernodes.iter().enumerate() {
+        tracing::info!("supernode {i} => {s}");
+    }
+    let mut names = Vec::new();
+    for n in resolve::names(&opts.supernodes) {
+        let r = match resolve::resolve_blocking(&n.text, main.dual_stack) {
+            Ok(a) => {
+                tracing::info!(
+                    "supernode2sock successfully resolves supernode address for {} to {a}",
+                    n.text
+                );
+                Some(a)
+            }
+            Err(e) => {
+                tracing::warn!(
+                    "supernode2sock fails to resolve supernode host {}: {e}; retrying every {} s",
+                    n.text,
+                    resolve::RETRY.as_secs()
+                );
+                None
+            }
+        };
+        names.push((n, r));
+    }
+    for s in &opts.supernodes {
+        if let Ok(a) = s.parse::<SocketAddr>()
+            && a.is_ipv6()
+            && !main.dual_stack
+        {
+            tracing::warn!("supernode {s} is IPv6 but the main socket is IPv4 only (-p)");
+        }
+    }
+    let first_sn = opts.supernodes.first().and_then(|s| {
+        s.parse::<SocketAddr>().ok().or_else(|| {
+            names
+                .iter()
+                .find(|(n, _)| n.index == 0)
+                .and_then(|(_, a)| *a)
+        })
+    });
+
+    match opts.tap_address {
+        TapAddress::Static { .. } => tracing::info!("use manually set IP address"),
+        TapAddress::Auto => tracing::info!("automatically assign IP address by supernode"),
+        TapAddress::Dhcp => tracing::info!("obtain IP from other edge DHCP services"),
+    }
+    tracing::info!("binding to local port {}", local.port());
+    tracing::info!(
+        "PMTU discovery {}",
+        if opts.pmtu_discovery {
+            "enabled"
+        } else {
+            "disabled"
+        }
+    );
+
+    let cfg = match edge_config(&opts, preferred_local(&opts, local.port(), first_sn)) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!("{e}");
+            return ExitCode::from(cli::EXIT_USAGE as u8);
+        }
+    };
+    let seed = match rng_seed() {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut edge = match Edge::new(cfg, seed, driver::now()) {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::error!("{e}");
+            return ExitCode::from(cli::EXIT_USAGE as u8);
+        }
+    };
+    for (n, a) in &names {
+        if let Some(a) = a {
+            edge.set_supernode_addr(n.index, *a);
+        }
+    }
+    edge.set_local_addr(local);
+
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let setup = Setup {
+        opts,
+        edge,
+        main,
+        main_cfg,
+        mgmt,
+        names,
+        log,
+        notifier: Notifier::from_env(),
+    };
+    let result = runtime.block_on(async {
+        let signals = Signals::new().map_err(|source| driver::DriverError::Io {
+            what: "installing signal handlers",
+            source,
+        })?;
+        Driver::new(setup)?.run(signals).await
+    });
+    match result {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            if let Some(n) = Notifier::from_env() {
+                let _ = n.stopping(&format!("failed: {e}"));
+            }
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -1,4 +1,6 @@
-//! Traffic filter rules (`-R`, cli.md §4), parsed into typed values.
+//! Traffic filter rules (`-R`, cli.md §4): a strict parser producing the
+//! core's [`TrafficRule`] (`n2n_core::edge::TrafficRule`), which the edge
+//! state machine applies to every frame.
 //!
 //! ```text
 //! src_ip[/bits][:port | :[start,end]] , dst_ip[/bits][:port | :[start,end]] [,TCP+|TCP-] [,UDP+|UDP-] [,ICMP+|ICMP-]
@@ -6,74 +8,18 @@
 //!
 //! Missing `/bits` = /32, missing ports = 0..=65535. No spaces are allowed.
 //! A rule only applies to the protocols it names (`+` accept, `-` drop).
+//! Unlike the core's lenient `FromStr`, this parser refuses spaces, a
+//! protocol named twice and trailing garbage, and says what is wrong.
 
-use std::fmt;
 use std::net::Ipv4Addr;
-use std::str::FromStr;
 
-/// What a rule does with a matching frame of one protocol.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    /// `+`: let the frame through.
-    Accept,
-    /// `-`: drop the frame.
-    Drop,
-}
+pub use n2n_core::edge::TrafficRule;
+pub use n2n_core::edge::rules::RuleEndpoint;
 
-/// One side (source or destination) of a rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RuleEndpoint {
-    /// Network address as written (host bits are ignored when matching).
-    pub addr: Ipv4Addr,
-    /// Prefix length, 0..=32 (default 32).
-    pub prefix: u8,
-    /// First port of the range (default 0).
-    pub port_min: u16,
-    /// Last port of the range, inclusive (default 65535).
-    pub port_max: u16,
-}
-
-impl RuleEndpoint {
-    /// Netmask of [`Self::prefix`] as a host-order integer.
-    pub fn mask(&self) -> u32 {
-        match self.prefix {
-            0 => 0,
-            p => u32::MAX << (32 - u32::from(p.min(32))),
-        }
-    }
-
-    /// Whether `ip` lies inside this endpoint's network.
-    pub fn contains_addr(&self, ip: Ipv4Addr) -> bool {
-        (u32::from(ip) & self.mask()) == (u32::from(self.addr) & self.mask())
-    }
-
-    /// Whether `port` lies inside this endpoint's port range.
-    pub fn contains_port(&self, port: u16) -> bool {
-        (self.port_min..=self.port_max).contains(&port)
-    }
-}
-
-/// One `-R` rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TrafficRule {
-    /// Source side.
-    pub src: RuleEndpoint,
-    /// Destination side.
-    pub dst: RuleEndpoint,
-    /// `TCP+` / `TCP-`, or `None` when the rule does not name TCP.
-    pub tcp: Option<Verdict>,
-    /// `UDP+` / `UDP-`.
-    pub udp: Option<Verdict>,
-    /// `ICMP+` / `ICMP-`.
-    pub icmp: Option<Verdict>,
-}
-
-impl TrafficRule {
-    /// Specificity used to pick among several matching rules: the rule with
-    /// the largest `src bits + dst bits` wins.
-    pub fn specificity(&self) -> u8 {
-        self.src.prefix + self.dst.prefix
-    }
+/// Specificity used to pick among several matching rules: the rule with
+/// the largest `src bits + dst bits` wins.
+pub fn specificity(rule: &TrafficRule) -> u8 {
+    rule.src.bits + rule.dst.bits
 }
 
 /// Why a `-R` rule was refused.
@@ -86,63 +32,60 @@ pub struct RuleError {
     pub reason: String,
 }
 
-impl FromStr for TrafficRule {
-    type Err = RuleError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = |reason: String| RuleError {
-            rule: s.to_owned(),
-            reason,
+/// Parse one `-R` rule.
+pub fn parse_rule(s: &str) -> Result<TrafficRule, RuleError> {
+    let err = |reason: String| RuleError {
+        rule: s.to_owned(),
+        reason,
+    };
+    if s.chars().any(char::is_whitespace) {
+        return Err(err("rules must not contain spaces".into()));
+    }
+    let (src, rest) = parse_endpoint(s, "source").map_err(err)?;
+    let rest = rest
+        .strip_prefix(',')
+        .ok_or_else(|| err("expected ',' and a destination after the source".into()))?;
+    let (dst, rest) = parse_endpoint(rest, "destination").map_err(err)?;
+    let mut rule = TrafficRule {
+        src,
+        dst,
+        tcp: None,
+        udp: None,
+        icmp: None,
+    };
+    if rest.is_empty() {
+        return Ok(rule);
+    }
+    let rest = rest
+        .strip_prefix(',')
+        .ok_or_else(|| err(format!("unexpected '{rest}' after the destination")))?;
+    for item in rest.split(',') {
+        let upper = item.to_ascii_uppercase();
+        let (proto, verdict) = if let Some(p) = upper.strip_suffix('+') {
+            (p, true)
+        } else if let Some(p) = upper.strip_suffix('-') {
+            (p, false)
+        } else {
+            return Err(err(format!(
+                "'{item}' is not TCP+, TCP-, UDP+, UDP-, ICMP+ or ICMP-"
+            )));
         };
-        if s.chars().any(char::is_whitespace) {
-            return Err(err("rules must not contain spaces".into()));
-        }
-        let (src, rest) = parse_endpoint(s, "source").map_err(err)?;
-        let rest = rest
-            .strip_prefix(',')
-            .ok_or_else(|| err("expected ',' and a destination after the source".into()))?;
-        let (dst, rest) = parse_endpoint(rest, "destination").map_err(err)?;
-        let mut rule = TrafficRule {
-            src,
-            dst,
-            tcp: None,
-            udp: None,
-            icmp: None,
-        };
-        if rest.is_empty() {
-            return Ok(rule);
-        }
-        let rest = rest
-            .strip_prefix(',')
-            .ok_or_else(|| err(format!("unexpected '{rest}' after the destination")))?;
-        for item in rest.split(',') {
-            let upper = item.to_ascii_uppercase();
-            let (proto, verdict) = if let Some(p) = upper.strip_suffix('+') {
-                (p, Verdict::Accept)
-            } else if let Some(p) = upper.strip_suffix('-') {
-                (p, Verdict::Drop)
-            } else {
+        let slot = match proto {
+            "TCP" => &mut rule.tcp,
+            "UDP" => &mut rule.udp,
+            "ICMP" => &mut rule.icmp,
+            _ => {
                 return Err(err(format!(
                     "'{item}' is not TCP+, TCP-, UDP+, UDP-, ICMP+ or ICMP-"
                 )));
-            };
-            let slot = match proto {
-                "TCP" => &mut rule.tcp,
-                "UDP" => &mut rule.udp,
-                "ICMP" => &mut rule.icmp,
-                _ => {
-                    return Err(err(format!(
-                        "'{item}' is not TCP+, TCP-, UDP+, UDP-, ICMP+ or ICMP-"
-                    )));
-                }
-            };
-            if slot.is_some() {
-                return Err(err(format!("{proto} is named twice")));
             }
-            *slot = Some(verdict);
+        };
+        if slot.is_some() {
+            return Err(err(format!("{proto} is named twice")));
         }
-        Ok(rule)
+        *slot = Some(verdict);
     }
+    Ok(rule)
 }
 
 /// Parse `ip[/bits][:port | :[start,end]]` at the start of `s`; return the
@@ -154,18 +97,18 @@ fn parse_endpoint<'a>(s: &'a str, what: &str) -> Result<(RuleEndpoint, &'a str),
         .parse()
         .map_err(|_| format!("{what} address '{addr_text}' is not an IPv4 address"))?;
     let mut rest = &s[addr_end..];
-    let mut prefix = 32u8;
+    let mut bits = 32u8;
     if let Some(r) = rest.strip_prefix('/') {
         let end = r.find([':', ',']).unwrap_or(r.len());
-        let bits = &r[..end];
-        prefix = bits
+        let text = &r[..end];
+        bits = text
             .parse::<u8>()
             .ok()
             .filter(|b| *b <= 32)
-            .ok_or_else(|| format!("{what} prefix '/{bits}' is not 0..32"))?;
+            .ok_or_else(|| format!("{what} prefix '/{text}' is not 0..32"))?;
         rest = &r[end..];
     }
-    let (mut port_min, mut port_max) = (0u16, u16::MAX);
+    let (mut port_lo, mut port_hi) = (0u16, u16::MAX);
     if let Some(r) = rest.strip_prefix(':') {
         if let Some(r) = r.strip_prefix('[') {
             let close = r
@@ -175,25 +118,25 @@ fn parse_endpoint<'a>(s: &'a str, what: &str) -> Result<(RuleEndpoint, &'a str),
             let (a, b) = range
                 .split_once(',')
                 .ok_or_else(|| format!("{what} port range '[{range}]' must be [start,end]"))?;
-            port_min = parse_port(a, what)?;
-            port_max = parse_port(b, what)?;
-            if port_min > port_max {
+            port_lo = parse_port(a, what)?;
+            port_hi = parse_port(b, what)?;
+            if port_lo > port_hi {
                 return Err(format!("{what} port range '[{range}]' has start > end"));
             }
             rest = &r[close + 1..];
         } else {
             let end = r.find(',').unwrap_or(r.len());
             let p = parse_port(&r[..end], what)?;
-            (port_min, port_max) = (p, p);
+            (port_lo, port_hi) = (p, p);
             rest = &r[end..];
         }
     }
     Ok((
         RuleEndpoint {
             addr,
-            prefix,
-            port_min,
-            port_max,
+            bits,
+            port_lo,
+            port_hi,
         },
         rest,
     ))
@@ -204,81 +147,48 @@ fn parse_port(s: &str, what: &str) -> Result<u16, String> {
         .map_err(|_| format!("{what} port '{s}' is not 0..65535"))
 }
 
-impl fmt::Display for RuleEndpoint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.addr, self.prefix)?;
-        if self.port_min == self.port_max {
-            write!(f, ":{}", self.port_min)
-        } else if (self.port_min, self.port_max) != (0, u16::MAX) {
-            write!(f, ":[{},{}]", self.port_min, self.port_max)
-        } else {
-            Ok(())
-        }
-    }
-}
-
-impl fmt::Display for TrafficRule {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{},{}", self.src, self.dst)?;
-        for (name, v) in [("TCP", self.tcp), ("UDP", self.udp), ("ICMP", self.icmp)] {
-            match v {
-                Some(Verdict::Accept) => write!(f, ",{name}+")?,
-                Some(Verdict::Drop) => write!(f, ",{name}-")?,
-                None => {}
-            }
-        }
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    fn ep(a: [u8; 4], prefix: u8, lo: u16, hi: u16) -> RuleEndpoint {
+    fn ep(a: [u8; 4], bits: u8, lo: u16, hi: u16) -> RuleEndpoint {
         RuleEndpoint {
             addr: Ipv4Addr::from(a),
-            prefix,
-            port_min: lo,
-            port_max: hi,
+            bits,
+            port_lo: lo,
+            port_hi: hi,
         }
     }
 
     #[test]
     fn spec_examples() {
-        let r: TrafficRule = "0.0.0.0/0,0.0.0.0/0,TCP-,UDP-,ICMP-".parse().unwrap();
+        let r = parse_rule("0.0.0.0/0,0.0.0.0/0,TCP-,UDP-,ICMP-").unwrap();
         assert_eq!(r.src, ep([0, 0, 0, 0], 0, 0, 65535));
         assert_eq!(r.dst, ep([0, 0, 0, 0], 0, 0, 65535));
         assert_eq!(
             (r.tcp, r.udp, r.icmp),
-            (
-                Some(Verdict::Drop),
-                Some(Verdict::Drop),
-                Some(Verdict::Drop)
-            )
+            (Some(false), Some(false), Some(false))
         );
-        let r: TrafficRule = "192.168.100.0/24,192.168.100.0/24,ICMP+".parse().unwrap();
+        let r = parse_rule("192.168.100.0/24,192.168.100.0/24,ICMP+").unwrap();
         assert_eq!(r.src, ep([192, 168, 100, 0], 24, 0, 65535));
-        assert_eq!((r.tcp, r.udp, r.icmp), (None, None, Some(Verdict::Accept)));
-        assert_eq!(r.specificity(), 48);
+        assert_eq!((r.tcp, r.udp, r.icmp), (None, None, Some(true)));
+        assert_eq!(specificity(&r), 48);
     }
 
     #[test]
     fn ports_and_ranges() {
-        let r: TrafficRule = "10.0.0.1:22,10.0.0.0/8:[1000,2000],tcp+".parse().unwrap();
+        let r = parse_rule("10.0.0.1:22,10.0.0.0/8:[1000,2000],tcp+").unwrap();
         assert_eq!(r.src, ep([10, 0, 0, 1], 32, 22, 22));
         assert_eq!(r.dst, ep([10, 0, 0, 0], 8, 1000, 2000));
-        assert_eq!(r.tcp, Some(Verdict::Accept));
-        let r: TrafficRule = "1.2.3.4/16:[5,6],5.6.7.8".parse().unwrap();
+        assert_eq!(r.tcp, Some(true));
+        let r = parse_rule("1.2.3.4/16:[5,6],5.6.7.8").unwrap();
         assert_eq!(r.src, ep([1, 2, 3, 4], 16, 5, 6));
         assert_eq!(r.dst, ep([5, 6, 7, 8], 32, 0, 65535));
-        assert!(r.src.contains_addr(Ipv4Addr::new(1, 2, 200, 1)));
-        assert!(!r.src.contains_addr(Ipv4Addr::new(1, 3, 0, 1)));
-        assert!(r.src.contains_port(6) && !r.src.contains_port(7));
-        // Display round trip.
-        let again: TrafficRule = r.to_string().parse().unwrap();
+        // Display (the core's) round trip through both parsers.
+        let again = parse_rule(&r.to_string()).unwrap();
         assert_eq!(again, r);
+        assert_eq!(r.to_string().parse::<TrafficRule>().unwrap(), r);
     }
 
     #[test]
@@ -302,9 +212,25 @@ mod tests {
             "1.2.3.4,5.6.7.8x",
             "1.2.3.4/,5.6.7.8",
         ] {
-            let e = bad.parse::<TrafficRule>().unwrap_err();
+            let e = parse_rule(bad).unwrap_err();
             assert_eq!(e.rule, bad);
             assert!(!e.reason.is_empty(), "{bad}");
         }
+    }
+
+    #[test]
+    fn parsed_rules_filter_frames_in_the_core() {
+        // A frame from 10.0.0.1 to 10.0.0.2, TCP port 22.
+        let mut f = vec![0u8; 14 + 20 + 8];
+        f[12] = 0x08;
+        f[14] = 0x45;
+        f[14 + 9] = 6;
+        f[26..30].copy_from_slice(&[10, 0, 0, 1]);
+        f[30..34].copy_from_slice(&[10, 0, 0, 2]);
+        f[36..38].copy_from_slice(&22u16.to_be_bytes());
+        let deny = [parse_rule("0.0.0.0/0,0.0.0.0/0,TCP-").unwrap()];
+        assert!(!n2n_core::edge::rules::allows(&deny, &f));
+        let allow_ssh = [deny[0], parse_rule("10.0.0.0/24,10.0.0.2:22,TCP+").unwrap()];
+        assert!(n2n_core::edge::rules::allows(&allow_ssh, &f));
     }
 }

@@ -1,17 +1,32 @@
-//! The edge's main UDP socket (behaviour.md §1): bound per `-p`, `IP_TOS`
-//! per `-T`, and `IP_MTU_DISCOVER` = "don't" (DF clear, the kernel fragments
-//! datagrams larger than the path MTU) unless `-D` asks for "do".
+//! The edge's sockets (behaviour.md §1): the main UDP socket, the
+//! local-discovery multicast socket and the management socket.
+//!
+//! Main socket: built with `n2n_sys::udp` — bound per `-p`, `IP_TOS` per
+//! `-T`, `IP_MTU_DISCOVER` = "don't" (DF clear, the kernel fragments
+//! datagrams larger than the path MTU) unless `-D` asks for "do", and 4 MiB
+//! `SO_RCVBUF`/`SO_SNDBUF` (forced past `net.core.[rw]mem_max` when running
+//! as root, else capped by the kernel).
 //!
 //! DF off is what lets the default 1500-byte TAP MTU work: a full 1514-byte
 //! frame becomes a ~1600-byte datagram that the kernel sends as two IP
 //! fragments and the receiver reassembles.
 //!
-//! NOTE: a shared UDP socket builder is being written in `n2n-sys`; switch to
-//! it once it lands (this module then becomes a thin call).
+//! When `-p` names no address (the default `0.0.0.0`) the socket is a
+//! dual-stack IPv6 socket (`[::]:port`, `IPV6_V6ONLY` off) so that IPv6
+//! supernodes and peers can be reached too; IPv4 traffic then uses
+//! IPv4-mapped addresses, which [`to_socket`] / [`from_socket`] translate,
+//! and the IPv4-level options (DF, TOS) are set as well as the IPv6 ones. If
+//! IPv6 is unavailable the socket falls back to plain IPv4. With an explicit
+//! IPv4 address in `-p` the socket is IPv4 only, as in C n2n.
 
 use std::io;
-use std::net::{SocketAddr, SocketAddrV4, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
 use std::os::fd::{AsRawFd, BorrowedFd};
+
+use n2n_sys::udp::{Pmtud, UdpConfig, UdpError, bind_udp};
+
+/// Socket buffer size asked for on the main socket (both directions).
+pub const SOCKET_BUFFER: usize = 4 * 1024 * 1024;
 
 /// How the main socket is set up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,6 +37,30 @@ pub struct MainSocketConfig {
     pub tos: Option<u8>,
     /// `-D`: set DF (`IP_MTU_DISCOVER` = do). Default false = don't.
     pub pmtu_discovery: bool,
+}
+
+/// The bound main socket (std, non-blocking: ready for
+/// `tokio::net::UdpSocket::from_std`).
+#[derive(Debug)]
+pub struct MainSocket {
+    /// The socket.
+    pub sock: UdpSocket,
+    /// Dual-stack IPv6 socket: IPv4 destinations must be mapped
+    /// ([`to_socket`]).
+    pub dual_stack: bool,
+}
+
+impl MainSocket {
+    /// The local address as the core and management see it (`0.0.0.0:port`
+    /// for a dual-stack socket).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        let a = self.sock.local_addr()?;
+        Ok(if self.dual_stack && a.ip().is_unspecified() {
+            SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, a.port()))
+        } else {
+            from_socket(a)
+        })
+    }
 }
 
 fn setsockopt_int(fd: BorrowedFd<'_>, level: i32, name: i32, value: i32) -> io::Result<()> {
@@ -64,32 +103,122 @@ fn getsockopt_int(fd: BorrowedFd<'_>, level: i32, name: i32) -> io::Result<i32> 
     }
 }
 
-/// Bind and configure the main socket (non-blocking, ready for
-/// `tokio::net::UdpSocket::from_std`).
-pub fn bind_main_socket(cfg: &MainSocketConfig) -> io::Result<UdpSocket> {
-    let sock = UdpSocket::bind(SocketAddr::V4(cfg.bind)).map_err(|e| {
-        io::Error::new(
-            e.kind(),
-            format!("cannot bind UDP socket to {}: {e}", cfg.bind),
-        )
-    })?;
-    let fd = {
-        use std::os::fd::AsFd;
-        sock.as_fd()
-    };
+fn udp_config(bind: SocketAddr, cfg: &MainSocketConfig) -> UdpConfig {
+    let mut u = UdpConfig::new(bind);
+    u.only_v6 = Some(false);
+    u.recv_buffer = Some(SOCKET_BUFFER);
+    u.send_buffer = Some(SOCKET_BUFFER);
+    u.pmtud = Some(if cfg.pmtu_discovery {
+        Pmtud::Do
+    } else {
+        Pmtud::Dont
+    });
+    u.tos = cfg.tos.map(u32::from);
+    u
+}
+
+/// Past `net.core.rmem_max`/`wmem_max` with `SO_*BUFFORCE` (needs
+/// CAP_NET_ADMIN; silently keeps the capped size otherwise).
+fn force_buffers(sock: &UdpSocket) {
+    use std::os::fd::AsFd;
+    let size = i32::try_from(SOCKET_BUFFER).unwrap_or(i32::MAX);
+    let _ = setsockopt_int(sock.as_fd(), libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, size);
+    let _ = setsockopt_int(sock.as_fd(), libc::SOL_SOCKET, libc::SO_SNDBUFFORCE, size);
+}
+
+/// The IPv4-level options of a dual-stack socket (used for IPv4-mapped
+/// destinations).
+fn set_ipv4_options(sock: &UdpSocket, cfg: &MainSocketConfig) -> io::Result<()> {
+    use std::os::fd::AsFd;
     let pmtu = if cfg.pmtu_discovery {
         libc::IP_PMTUDISC_DO
     } else {
         libc::IP_PMTUDISC_DONT
     };
-    setsockopt_int(fd, libc::IPPROTO_IP, libc::IP_MTU_DISCOVER, pmtu)
-        .map_err(|e| io::Error::new(e.kind(), format!("setting IP_MTU_DISCOVER: {e}")))?;
+    setsockopt_int(sock.as_fd(), libc::IPPROTO_IP, libc::IP_MTU_DISCOVER, pmtu)?;
     if let Some(tos) = cfg.tos {
-        setsockopt_int(fd, libc::IPPROTO_IP, libc::IP_TOS, i32::from(tos))
-            .map_err(|e| io::Error::new(e.kind(), format!("setting IP_TOS: {e}")))?;
+        setsockopt_int(sock.as_fd(), libc::IPPROTO_IP, libc::IP_TOS, i32::from(tos))?;
     }
-    sock.set_nonblocking(true)?;
+    Ok(())
+}
+
+/// Bind and configure the main socket: dual stack when `-p` names no
+/// address (falling back to IPv4 when IPv6 is unavailable), else IPv4.
+pub fn bind_main(cfg: &MainSocketConfig) -> Result<MainSocket, UdpError> {
+    if cfg.bind.ip().is_unspecified() {
+        let v6 = SocketAddr::V6(SocketAddrV6::new(
+            Ipv6Addr::UNSPECIFIED,
+            cfg.bind.port(),
+            0,
+            0,
+        ));
+        if let Ok(sock) = bind_udp(&udp_config(v6, cfg))
+            && set_ipv4_options(&sock, cfg).is_ok()
+        {
+            force_buffers(&sock);
+            return Ok(MainSocket {
+                sock,
+                dual_stack: true,
+            });
+        }
+    }
+    let sock = bind_udp(&udp_config(SocketAddr::V4(cfg.bind), cfg))?;
+    force_buffers(&sock);
+    Ok(MainSocket {
+        sock,
+        dual_stack: false,
+    })
+}
+
+/// Bind an IPv4-only main socket (kept for callers that want exactly C's
+/// socket; the daemon uses [`bind_main`]).
+pub fn bind_main_socket(cfg: &MainSocketConfig) -> io::Result<UdpSocket> {
+    let sock = bind_udp(&udp_config(SocketAddr::V4(cfg.bind), cfg))
+        .map_err(|e| io::Error::other(format!("cannot bind UDP socket to {}: {e}", cfg.bind)))?;
+    force_buffers(&sock);
     Ok(sock)
+}
+
+/// The destination to give the socket: IPv4 addresses are mapped into
+/// IPv6 on a dual-stack socket.
+#[inline]
+pub fn to_socket(dst: SocketAddr, dual_stack: bool) -> SocketAddr {
+    match dst {
+        SocketAddr::V4(a) if dual_stack => {
+            SocketAddr::V6(SocketAddrV6::new(a.ip().to_ipv6_mapped(), a.port(), 0, 0))
+        }
+        other => other,
+    }
+}
+
+/// A source address as the core expects it: IPv4-mapped IPv6 addresses
+/// become IPv4.
+#[inline]
+pub fn from_socket(src: SocketAddr) -> SocketAddr {
+    match src {
+        SocketAddr::V6(a) => match a.ip().to_ipv4_mapped() {
+            Some(v4) => SocketAddr::V4(SocketAddrV4::new(v4, a.port())),
+            None => src,
+        },
+        v4 => v4,
+    }
+}
+
+/// Local-discovery socket: `0.0.0.0:1968` with address reuse (several
+/// edges on one host). Joining the group is up to the caller (it may fail
+/// without a multicast route, which is not an error).
+pub fn bind_multicast(port: u16) -> Result<UdpSocket, UdpError> {
+    let mut u = UdpConfig::new(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port));
+    u.reuse_address = true;
+    bind_udp(&u)
+}
+
+/// Management socket `127.0.0.1:port`.
+pub fn bind_management(port: u16) -> Result<UdpSocket, UdpError> {
+    bind_udp(&UdpConfig::new(SocketAddr::new(
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
+        port,
+    )))
 }
 
 /// Current `IP_MTU_DISCOVER` mode of a socket (`libc::IP_PMTUDISC_*`).
@@ -105,11 +234,17 @@ pub fn tos(sock: &UdpSocket) -> io::Result<u8> {
     u8::try_from(v).map_err(|_| io::Error::other(format!("IP_TOS out of range: {v}")))
 }
 
+/// Current `SO_RCVBUF` (what the kernel reports: twice the size set).
+pub fn recv_buffer(sock: &UdpSocket) -> io::Result<usize> {
+    use std::os::fd::AsFd;
+    let v = getsockopt_int(sock.as_fd(), libc::SOL_SOCKET, libc::SO_RCVBUF)?;
+    usize::try_from(v).map_err(|_| io::Error::other(format!("SO_RCVBUF out of range: {v}")))
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use std::net::Ipv4Addr;
 
     #[test]
     fn df_off_by_default_on_with_d() {
@@ -133,5 +268,61 @@ mod tests {
         };
         let e = bind_main_socket(&cfg).unwrap_err();
         assert!(e.to_string().contains(&cfg.bind.to_string()), "{e}");
+    }
+
+    #[test]
+    fn dual_stack_main_socket_sets_ipv4_options_and_talks_ipv4() {
+        let cfg = MainSocketConfig {
+            bind: SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0),
+            tos: Some(0x20),
+            pmtu_discovery: false,
+        };
+        let m = bind_main(&cfg).unwrap();
+        assert_eq!(mtu_discover_mode(&m.sock).unwrap(), libc::IP_PMTUDISC_DONT);
+        assert_eq!(tos(&m.sock).unwrap(), 0x20);
+        // At least the kernel's cap (rmem_max), doubled by the kernel.
+        assert!(recv_buffer(&m.sock).unwrap() >= 2 * 200_000);
+        let local = m.local_addr().unwrap();
+        assert!(local.is_ipv4() && local.port() != 0, "{local}");
+
+        // IPv4 peer on loopback: mapped out, unmapped in.
+        let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let dst = SocketAddr::from((Ipv4Addr::LOCALHOST, peer.local_addr().unwrap().port()));
+        m.sock
+            .send_to(b"ping", to_socket(dst, m.dual_stack))
+            .unwrap();
+        peer.set_read_timeout(Some(std::time::Duration::from_secs(2)))
+            .unwrap();
+        let mut b = [0u8; 8];
+        let (n, from) = peer.recv_from(&mut b).unwrap();
+        assert_eq!(&b[..n], b"ping");
+        assert_eq!(from.port(), local.port());
+        peer.send_to(b"pong", from).unwrap();
+        m.sock.set_nonblocking(false).unwrap();
+        m.sock
+            .set_read_timeout(Some(std::time::Duration::from_secs(2)))
+            .unwrap();
+        let (n, from) = m.sock.recv_from(&mut b).unwrap();
+        assert_eq!(&b[..n], b"pong");
+        assert_eq!(from_socket(from), dst);
+    }
+
+    #[test]
+    fn address_mapping() {
+        let v4: SocketAddr = "198.18.0.1:7654".parse().unwrap();
+        let mapped = to_socket(v4, true);
+        assert_eq!(mapped.to_string(), "[::ffff:198.18.0.1]:7654");
+        assert_eq!(from_socket(mapped), v4);
+        assert_eq!(to_socket(v4, false), v4);
+        let v6: SocketAddr = "[2001:db8::1]:7654".parse().unwrap();
+        assert_eq!(to_socket(v6, true), v6);
+        assert_eq!(from_socket(v6), v6);
+    }
+
+    #[test]
+    fn multicast_port_can_be_shared() {
+        let a = bind_multicast(0).unwrap();
+        let port = a.local_addr().unwrap().port();
+        let _b = bind_multicast(port).unwrap();
     }
 }

@@ -400,6 +400,23 @@ impl Tap {
         self.dev.send(frame).await
     }
 
+    /// Wait until a frame can be read (cancel safe; pair with
+    /// [`Self::try_recv`]).
+    pub async fn readable(&self) -> io::Result<()> {
+        self.dev.readable().await
+    }
+
+    /// Read one frame if one is queued (`WouldBlock` otherwise).
+    pub fn try_recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.dev.try_recv(buf)
+    }
+
+    /// Write one frame without waiting (`WouldBlock` when the device
+    /// cannot take it now).
+    pub fn try_send(&self, frame: &[u8]) -> io::Result<usize> {
+        self.dev.try_send(frame)
+    }
+
     /// Interface name.
     pub fn name(&self) -> &str {
         &self.name

@@ -480,16 +480,19 @@ fn df_off_lets_full_size_datagrams_cross_a_1500_byte_link() {
     assert_eq!(e.raw_os_error(), Some(libc::EMSGSIZE), "{e}");
 }
 
-/// The binary sets up the TAP and the socket, says so, and stops at the
-/// driver seam (exit status 1) instead of faking the protocol.
+/// The binary sets up the TAP (before any supernode answers), keeps
+/// running, and exits 0 on SIGTERM; an existing non-TAP device of the
+/// requested name is a one-line error with exit status 1.
 #[test]
-fn binary_sets_up_tap_and_stops_at_the_seam() {
-    if !e2e_available("binary_sets_up_tap_and_stops_at_the_seam") {
+fn binary_sets_up_tap_and_stops_cleanly_on_sigterm() {
+    if !e2e_available("binary_sets_up_tap_and_stops_cleanly_on_sigterm") {
         return;
     }
     let ns = Netns::new();
+    ip(&["-n", &ns.name, "link", "set", "lo", "up"]);
     let edge = env!("CARGO_BIN_EXE_edge");
-    let out = Command::new("ip")
+    let log = std::env::temp_dir().join(format!("n2n-edge-bin-{}.log", std::process::id()));
+    let mut child = Command::new("ip")
         .args(["netns", "exec", &ns.name, edge])
         .args([
             "-c",
@@ -503,18 +506,61 @@ fn binary_sets_up_tap_and_stops_at_the_seam() {
             "-f",
             "-d",
             "n2nbin0",
+            "-t",
+            "5999",
         ])
-        .output()
+        .stdout(std::process::Stdio::null())
+        .stderr(File::create(&log).unwrap())
+        .spawn()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let link = loop {
+        let out = Command::new("ip")
+            .args(["-n", &ns.name, "-j", "-d", "addr", "show", "dev", "n2nbin0"])
+            .output()
+            .unwrap();
+        if out.status.success() {
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            let l = v[0].clone();
+            if !inet_addrs(&l).is_empty() && l["operstate"] != "DOWN" {
+                break l;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "TAP not configured in time: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(link["address"], "02:aa:bb:cc:dd:ee");
+    assert_eq!(link["mtu"], 1500);
+    assert_eq!(inet_addrs(&link), vec![("10.5.0.1".to_owned(), 24)]);
+    assert!(child.try_wait().unwrap().is_none(), "edge exited early");
+
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("edge did not stop on SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let _ = std::fs::remove_file(&log);
+    assert_eq!(status.code(), Some(0), "{text}");
     assert!(
-        stdout.contains("TAP n2nbin0 up, MAC 02:aa:bb:cc:dd:ee, MTU 1500, address 10.5.0.1/24"),
-        "{stdout}"
+        text.contains("created local tap device n2nbin0 IP: 10.5.0.1, Mask: 255.255.255.0"),
+        "{text}"
     );
-    assert!(stdout.contains("DF off"), "{stdout}");
-    assert!(stderr.contains("not wired in yet"), "{stderr}");
+    assert!(text.contains("PMTU discovery disabled"), "{text}");
+    assert!(text.contains("SIGTERM received"), "{text}");
+    assert!(text.contains("Packet stats:"), "{text}");
 
     // An existing TUN device of the requested name: a one-line error.
     ip(&[
@@ -532,6 +578,8 @@ fn binary_sets_up_tap_and_stops_at_the_seam() {
             "-f",
             "-d",
             "n2nbin1",
+            "-t",
+            "5999",
         ])
         .output()
         .unwrap();

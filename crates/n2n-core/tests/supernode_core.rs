@@ -233,6 +233,46 @@ fn same_mac_same_token_reregisters_at_once() {
 }
 
 #[test]
+fn restarted_edge_with_new_token_from_same_socket_is_accepted() {
+    let mut sim = Sim::open();
+    let a = TestEdge::new("net1", 1, "198.51.100.1:5000", [10, 1, 0, 1]);
+    let b = TestEdge::new("net1", 2, "198.51.100.2:5000", [10, 1, 0, 2]);
+    sim.register(&a);
+    sim.register(&b);
+    sim.events();
+    // a is killed (no UNREGISTER_SUPER) and restarted with the same MAC and port: a new
+    // random token from the very same socket.
+    let mut a2 = a.clone();
+    a2.token = [0x66; 16];
+    let (dst, r) = sim.register(&a2);
+    assert_eq!(dst, a2.sock);
+    ack_of(&r);
+    assert_eq!(sim.sn.stats().reg_super_nak, 0);
+    assert!(sim.events().iter().any(|e| matches!(
+        e,
+        SupernodeEvent::EdgeRegistered { mac, .. } if *mac == a.mac
+    )));
+    let edges = sim.sn.edges();
+    assert_eq!(edges.len(), 2);
+    let out = sim.feed(b.sock, &b.packet(a.mac, b"hello"));
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].0, a.sock);
+    // The new token is now the one bound to the MAC: the old one, or any other, from
+    // another socket is refused.
+    for token in [a.token, [0x77; 16]] {
+        let mut spoof = a.clone();
+        spoof.token = token;
+        spoof.sock = sock("203.0.113.9:7777");
+        nak_of(&sim.register(&spoof).1);
+    }
+    assert_eq!(
+        sim.sn.edges().iter().find(|e| e.mac == a.mac).unwrap().sock,
+        a.sock
+    );
+    assert_eq!(sim.sn.stats().refusal_count(RefuseReason::MacInUse), 2);
+}
+
+#[test]
 fn without_spoofing_protection_any_token_is_accepted() {
     let mut cfg = SupernodeConfig::new(SN_MAC);
     cfg.spoofing_protection = false;

@@ -10,7 +10,12 @@
 //! The header-encryption key that works is found by trying (as a receiver
 //! would), not read from decoded.jsonl; decoded.jsonl's `he` label is then
 //! compared with it.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::collapsible_if
+)]
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -144,10 +149,10 @@ fn unprotect(k: &Keys, buf: &mut [u8]) -> Result<(HeUsed, Option<Decrypted>), St
     if he::looks_plain(buf) {
         return Ok((HeUsed::None, None));
     }
-    if let Some(c) = &k.community {
-        if let Ok((kind, d)) = c.decrypt(buf) {
-            return Ok((HeUsed::Community(kind), Some(d)));
-        }
+    if let Some(c) = &k.community
+        && let Ok((kind, d)) = c.decrypt(buf)
+    {
+        return Ok((HeUsed::Community(kind), Some(d)));
     }
     match k.federation.decrypt(buf) {
         Ok((_, d)) => Ok((HeUsed::Federation, Some(d))),

@@ -364,10 +364,11 @@ fn every_captured_datagram_decodes_matches_summary_and_reencodes_exactly() {
             check_note(d, &m);
 
             // Null transform, no compression: payload is the frame itself.
-            if let (Message::Packet(p), Some(frame)) = (&m, &d.frame) {
-                if p.transform == TransformId::NULL && p.compression == CompressionId::NONE {
-                    assert_eq!(p.payload, &frame[..], "{ctx}");
-                }
+            if let (Message::Packet(p), Some(frame)) = (&m, &d.frame)
+                && p.transform == TransformId::NULL
+                && p.compression == CompressionId::NONE
+            {
+                assert_eq!(p.payload, &frame[..], "{ctx}");
             }
 
             // Byte-exact re-encode.

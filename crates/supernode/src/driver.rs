@@ -1,39 +1,51 @@
 //! The I/O driver: a tokio current-thread loop around the sans-IO
-//! supernode core.
+//! [`Supernode`] core.
 //!
-//! One loop, in priority order (see the `SEAM` comments for where the core's
-//! calls go):
-//! 1. drain the core's outputs (`poll_transmit` until `None`), send them;
-//! 2. compute the next wake-up (`poll_timeout`, else the 10 s housekeeping
-//!    tick C uses);
-//! 3. wait for the first of: a datagram on the main socket
-//!    (`handle_datagram`), a management request (`handle_mgmt`), the
-//!    wake-up (`handle_timeout`), a signal.
+//! One loop:
+//! 1. run due timers (`handle_timeout`), then drain the core's outputs:
+//!    every queued datagram (`poll_transmit`, sent from one reusable buffer)
+//!    and every event (`poll_event`, logged);
+//! 2. wait for the first of, in this priority: a signal, a management
+//!    request (`handle_mgmt`), datagrams on the main socket(s), the next
+//!    wake-up (`poll_timeout`, at most [`IDLE_TICK`] away);
+//! 3. a readable main socket is drained up to [`RECV_BATCH`] datagrams
+//!    (`handle_datagram` each, into one reusable receive buffer) before
+//!    the outputs are flushed again.
 //!
-//! Until the core exists, datagrams on the main socket are received and
-//! dropped (logged at debug level) and management requests are answered by
-//! [`crate::mgmt::handle_local`]; nothing on the wire is faked.
+//! Nothing on the hot path allocates: one receive buffer, one transmit
+//! buffer, and the core's recycled output queue.
 
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use n2n_core::mgmt::Password;
+use n2n_core::Now;
+use n2n_core::supernode::{
+    HeState, MgmtAction, MgmtOutcome, RefuseReason, ReloadRequest, Supernode, SupernodeEvent,
+};
+use n2n_proto::types::Mac;
 use n2n_sys::log::LogHandle;
 use n2n_sys::notify::Notifier;
 use n2n_sys::signals::{Signal, Signals};
 use n2n_sys::udp::{UdpConfig, UdpError, bind_udp};
 use tokio::net::UdpSocket;
 
-use crate::mgmt::{MgmtAction, MgmtOutcome, handle_local};
-use crate::options::SupernodeOptions;
+use crate::options::{SupernodeOptions, load_community_file};
 
-/// Receive buffer size for the main socket (the core will export
-/// `n2n_core::MAX_DATAGRAM`; C's supernode buffer is 2048 bytes).
-pub const RECV_BUF: usize = 2048;
+/// Receive buffer size for the main socket (C's supernode buffer is 2048
+/// bytes too; longer datagrams are truncated and then fail to decode).
+pub const RECV_BUF: usize = n2n_core::MAX_DATAGRAM;
 /// Housekeeping tick when the core asks for no earlier wake-up (C's main
 /// loop wakes up every 10 s).
 pub const IDLE_TICK: Duration = Duration::from_secs(10);
+/// `SO_RCVBUF` / `SO_SNDBUF` asked for on the main socket(s); the kernel
+/// caps it at `net.core.rmem_max` / `wmem_max` silently.
+pub const SOCKET_BUFFER: usize = 4 << 20;
+/// Datagrams read per wake-up before the outputs are flushed.
+pub const RECV_BATCH: usize = 64;
+/// Management requests are cut to 79 bytes by the parser; this is plenty.
+const MGMT_BUF: usize = 512;
 
 /// The bound (std, non-blocking) sockets; bound before daemonizing and
 /// dropping privileges so that errors reach the terminal.
@@ -41,16 +53,64 @@ pub const IDLE_TICK: Duration = Duration::from_secs(10);
 pub struct Sockets {
     /// Main UDP socket (`-p`).
     pub udp: std::net::UdpSocket,
+    /// Extra IPv6-only socket on `[::]:port` for a bare `-p port`.
+    pub udp6: Option<std::net::UdpSocket>,
+    /// Why the extra IPv6 socket could not be bound (logged at start).
+    pub udp6_error: Option<UdpError>,
     /// Management socket, 127.0.0.1:`-t`.
     pub mgmt: std::net::UdpSocket,
 }
 
-/// Bind the main and management sockets.
+/// Bind a main socket with big buffers, retrying without them if the
+/// system refuses the size.
+fn bind_main(addr: SocketAddr, only_v6: Option<bool>) -> Result<std::net::UdpSocket, UdpError> {
+    let mut cfg = UdpConfig::new(addr);
+    cfg.only_v6 = only_v6;
+    cfg.recv_buffer = Some(SOCKET_BUFFER);
+    cfg.send_buffer = Some(SOCKET_BUFFER);
+    match bind_udp(&cfg) {
+        Err(UdpError::Io {
+            step: "SO_RCVBUF" | "SO_SNDBUF",
+            ..
+        }) => {
+            cfg.recv_buffer = None;
+            cfg.send_buffer = None;
+            bind_udp(&cfg)
+        }
+        r => r,
+    }
+}
+
+/// Bind the main socket(s) and the management socket.
+///
+/// `-p port` binds `0.0.0.0:port` (like C) and additionally `[::]:port`
+/// as an IPv6-only socket; failing to bind the IPv6 one is not fatal
+/// (reported in [`Sockets::udp6_error`]). `-p ip:port` / `-p [ip6]:port`
+/// binds exactly that address (an IPv6 wildcard then uses the system's
+/// dual-stack default; IPv4-mapped sources are handed to the core as
+/// IPv4).
 pub fn bind_sockets(opts: &SupernodeOptions) -> Result<Sockets, UdpError> {
-    let udp = bind_udp(&UdpConfig::new(opts.bind))?;
-    let mgmt_addr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, opts.mgmt_port));
+    let udp = bind_main(opts.bind, None)?;
+    let (udp6, udp6_error) = if opts.also_ipv6 {
+        let a6 = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), opts.bind.port());
+        match bind_main(a6, Some(true)) {
+            Ok(s) => (Some(s), None),
+            Err(e) => (None, Some(e)),
+        }
+    } else {
+        (None, None)
+    };
+    let mgmt_addr = SocketAddr::V4(SocketAddrV4::new(
+        std::net::Ipv4Addr::LOCALHOST,
+        opts.mgmt_port,
+    ));
     let mgmt = bind_udp(&UdpConfig::new(mgmt_addr))?;
-    Ok(Sockets { udp, mgmt })
+    Ok(Sockets {
+        udp,
+        udp6,
+        udp6_error,
+        mgmt,
+    })
 }
 
 /// Why the loop ended.
@@ -62,58 +122,208 @@ pub enum StopReason {
     Management,
 }
 
-/// Time as the core will want it (`n2n_core::Now { mono, unix_us }`).
-#[derive(Debug, Clone, Copy)]
-pub struct Now {
-    /// Monotonic time for timers.
-    pub mono: Instant,
-    /// Wall clock, microseconds since the Unix epoch (HE time stamps,
-    /// management times).
-    pub unix_us: u64,
+/// Read both clocks into the core's [`Now`].
+pub fn now() -> Now {
+    let unix_us = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+        .unwrap_or(0);
+    Now::new(Instant::now(), unix_us)
 }
 
-impl Now {
-    /// Read both clocks.
-    pub fn read() -> Self {
-        let unix_us = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
-            .unwrap_or(0);
-        Self {
-            mono: Instant::now(),
-            unix_us,
+/// Random bytes from the OS.
+pub fn os_random<const N: usize>() -> io::Result<[u8; N]> {
+    let mut b = [0u8; N];
+    getrandom::fill(&mut b).map_err(|e| io::Error::other(format!("OS random generator: {e}")))?;
+    Ok(b)
+}
+
+/// Turn 6 random bytes into a unicast, locally-administered MAC (what C
+/// does for a supernode without `-m`).
+pub fn local_mac(mut b: [u8; 6]) -> Mac {
+    b[0] &= !0x01;
+    b[0] |= 0x02;
+    Mac(b)
+}
+
+/// A source address as the core should see it: IPv4-mapped IPv6
+/// addresses (from a dual-stack socket) become IPv4.
+pub fn unmap(a: SocketAddr) -> SocketAddr {
+    match a {
+        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+            Some(v4) => SocketAddr::V4(SocketAddrV4::new(v4, v6.port())),
+            None => a,
+        },
+        v4 => v4,
+    }
+}
+
+fn he_state_name(s: HeState) -> &'static str {
+    match s {
+        HeState::Unknown => "header encryption not known yet",
+        HeState::Plain => "plain headers",
+        HeState::Encrypted => "encrypted headers",
+    }
+}
+
+fn refuse_text(r: RefuseReason) -> &'static str {
+    match r {
+        RefuseReason::MacInUse => "MAC address already in use by another edge",
+        RefuseReason::IpInUse => "IP address already in use by another edge",
+        RefuseReason::AuthSchemeMismatch => "authentication scheme does not fit the community",
+        RefuseReason::UserPasswordUnsupported => "user/password authentication is not supported",
+        _ => "refused",
+    }
+}
+
+/// One log line for a core event, C-like wording, and whether it is a
+/// warning. (`CommunityCreated` with a subnet gives two lines in C; here
+/// the second is [`subnet_line`].)
+pub fn event_line(ev: &SupernodeEvent) -> (bool, String) {
+    match ev {
+        SupernodeEvent::EdgeRegistered {
+            community,
+            mac,
+            sock,
+            ip,
+        } => {
+            let ip = if ip.ip.is_unspecified() {
+                "no address".to_owned()
+            } else {
+                ip.to_string()
+            };
+            (
+                false,
+                format!("registered edge {mac} [{ip}] from {sock} in community '{community}'"),
+            )
         }
+        SupernodeEvent::EdgeRefused {
+            community,
+            mac,
+            sock,
+            reason,
+        } => (
+            true,
+            format!(
+                "refused registration of edge {mac} from {sock} in community '{community}': {} \
+                 ({reason}); sent REGISTER_SUPER_NAK",
+                refuse_text(*reason)
+            ),
+        ),
+        SupernodeEvent::EdgeUnregistered { community, mac } => (
+            false,
+            format!("edge {mac} unregistered from community '{community}'"),
+        ),
+        SupernodeEvent::EdgePurged { community, mac } => (
+            false,
+            format!("purged edge {mac} of community '{community}': not seen for 60 s"),
+        ),
+        SupernodeEvent::CommunityCreated { community, .. } => {
+            (false, format!("new community: {community}"))
+        }
+        SupernodeEvent::CommunityRemoved { community } => {
+            (false, format!("removed community '{community}'"))
+        }
+        SupernodeEvent::HeLocked {
+            community,
+            encrypted,
+        } => (
+            false,
+            format!(
+                "locked community '{community}' to {}",
+                if *encrypted {
+                    "encrypted headers"
+                } else {
+                    "unencrypted headers"
+                }
+            ),
+        ),
+        other => (false, format!("{other:?}")),
+    }
+}
+
+/// C's second line for a new community.
+pub fn subnet_line(ev: &SupernodeEvent) -> Option<String> {
+    match ev {
+        SupernodeEvent::CommunityCreated {
+            community,
+            subnet: Some(s),
+        } => Some(format!(
+            "assigned sub-network {s} to community '{community}'"
+        )),
+        _ => None,
+    }
+}
+
+fn log_event(ev: &SupernodeEvent) {
+    let (warn, line) = event_line(ev);
+    if warn {
+        tracing::warn!("{line}");
+    } else {
+        tracing::info!("{line}");
+    }
+    if let Some(l) = subnet_line(ev) {
+        tracing::info!("{l}");
+    }
+}
+
+async fn readable(s: Option<&UdpSocket>) -> io::Result<()> {
+    match s {
+        Some(s) => s.readable().await,
+        None => std::future::pending().await,
     }
 }
 
 /// The running supernode.
 #[derive(Debug)]
 pub struct Driver {
+    core: Supernode,
     udp: UdpSocket,
+    udp_v6: bool,
+    udp6: Option<UdpSocket>,
+    udp6_error: Option<UdpError>,
     mgmt: UdpSocket,
-    password: Password,
     log: LogHandle,
     notifier: Option<Notifier>,
-    // SEAM: the core lives here:
-    // core: n2n_core::supernode::Supernode,
+    community_file: Option<PathBuf>,
+    rbuf: Box<[u8]>,
+    tbuf: Box<[u8]>,
+    send_errors: u64,
 }
 
 impl Driver {
-    /// Wrap the sockets; call inside a tokio runtime.
+    /// Build the core from the options (random locally-administered MAC
+    /// unless `-m`, RNG seeded from the OS) and wrap the sockets; call
+    /// inside a tokio runtime.
     pub fn new(
         sockets: Sockets,
         opts: &SupernodeOptions,
         log: LogHandle,
         notifier: Option<Notifier>,
     ) -> io::Result<Self> {
-        // SEAM: build the core here:
-        // let core = Supernode::new(SupernodeConfig::from(opts), rng_seed_from_os(), Now::read());
+        let random_mac = local_mac(os_random()?);
+        let cfg = opts.core_config(random_mac);
+        let mac = cfg.mac;
+        let core = Supernode::new(cfg, os_random()?, now());
+        tracing::info!(
+            "supernode MAC address is {mac}{}",
+            if opts.mac.is_some() { "" } else { " (random)" }
+        );
+        let udp = UdpSocket::from_std(sockets.udp)?;
+        let udp_v6 = udp.local_addr()?.is_ipv6();
         Ok(Self {
-            udp: UdpSocket::from_std(sockets.udp)?,
+            core,
+            udp,
+            udp_v6,
+            udp6: sockets.udp6.map(UdpSocket::from_std).transpose()?,
+            udp6_error: sockets.udp6_error,
             mgmt: UdpSocket::from_std(sockets.mgmt)?,
-            password: Password::new(&opts.mgmt_password),
             log,
             notifier,
+            community_file: opts.community_file.clone(),
+            rbuf: vec![0u8; RECV_BUF].into_boxed_slice(),
+            tbuf: vec![0u8; n2n_core::MAX_DATAGRAM].into_boxed_slice(),
+            send_errors: 0,
         })
     }
 
@@ -122,71 +332,90 @@ impl Driver {
         self.udp.local_addr()
     }
 
+    /// The core (for inspection).
+    pub fn core(&self) -> &Supernode {
+        &self.core
+    }
+
     fn notify(&self, f: impl FnOnce(&Notifier) -> io::Result<()>) {
-        if let Some(n) = &self.notifier {
-            if let Err(e) = f(n) {
-                tracing::warn!("sd_notify failed: {e}");
-            }
+        if let Some(n) = &self.notifier
+            && let Err(e) = f(n)
+        {
+            tracing::warn!("sd_notify failed: {e}");
         }
     }
 
     /// Run until a stop signal or management `stop`.
     pub async fn run(mut self, mut signals: Signals) -> io::Result<StopReason> {
-        let mut buf = vec![0u8; RECV_BUF];
-        let mut mbuf = [0u8; 512];
+        let mut mbuf = [0u8; MGMT_BUF];
         let udp_addr = self.udp.local_addr()?;
         let mgmt_addr = self.mgmt.local_addr()?;
         tracing::info!("supernode is listening on UDP {udp_addr} (main)");
+        if let Some(s) = &self.udp6 {
+            tracing::info!(
+                "supernode is listening on UDP {} (main, IPv6)",
+                s.local_addr()?
+            );
+        }
+        if let Some(e) = self.udp6_error.take() {
+            tracing::warn!("no IPv6 socket, serving IPv4 only: {e}");
+        }
         tracing::info!("supernode is listening on UDP {mgmt_addr} (management)");
         self.notify(|n| n.ready(&format!("listening on UDP {udp_addr}")));
         tracing::info!("supernode started");
 
         let reason = loop {
-            // 1. SEAM: drain the core's outputs before waiting:
-            // while let Some(t) = self.core.poll_transmit(&mut out) {
-            //     if let Err(e) = self.udp.send_to(&out[..t.len], t.dst).await { warn!(...) }
-            // }
-            // while let Some(ev) = self.core.poll_event() { log it }
+            // 1. Timers (also under a flood that keeps the sockets ready),
+            //    then outputs.
+            if self
+                .core
+                .poll_timeout()
+                .is_some_and(|t| t <= Instant::now())
+            {
+                self.core.handle_timeout(now());
+            }
+            self.flush().await;
 
-            // 2. SEAM: next wake-up = self.core.poll_timeout(), else IDLE_TICK.
-            let deadline = tokio::time::Instant::now() + IDLE_TICK;
+            // 2. Next wake-up.
+            let mut deadline = tokio::time::Instant::now() + IDLE_TICK;
+            if let Some(t) = self.core.poll_timeout() {
+                deadline = deadline.min(tokio::time::Instant::from_std(t));
+            }
 
             // 3. Wait for input.
             tokio::select! {
-                r = self.udp.recv_from(&mut buf) => match r {
-                    Ok((n, from)) => {
-                        let _now = Now::read();
-                        // SEAM: self.core.handle_datagram(_now, from, &mut buf[..n]);
-                        tracing::debug!(
-                            "dropped {n} bytes from {from}: supernode core not implemented yet"
-                        );
+                biased;
+                sig = signals.recv() => {
+                    if sig.is_stop() {
+                        break StopReason::Signal(sig);
                     }
-                    Err(e) => tracing::warn!("receive on {udp_addr} failed: {e}"),
-                },
+                    self.dump_registrations(sig);
+                }
                 r = self.mgmt.recv_from(&mut mbuf) => match r {
                     Ok((n, from)) => {
                         let request = mbuf.get(..n).unwrap_or(&[]);
-                        // SEAM: let outcome = self.core.handle_mgmt(Now::read(), from, request);
-                        let outcome = handle_local(&self.password, self.log.level(), request);
+                        let outcome = self.core.handle_mgmt(now(), from, request);
                         if let Some(reason) = self.apply_mgmt(outcome, from).await {
                             break reason;
                         }
                     }
                     Err(e) => tracing::warn!("receive on {mgmt_addr} failed: {e}"),
                 },
+                r = self.udp.readable() => match r {
+                    Ok(()) => self.receive(false),
+                    Err(e) => tracing::warn!("receive on {udp_addr} failed: {e}"),
+                },
+                r = readable(self.udp6.as_ref()) => match r {
+                    Ok(()) => self.receive(true),
+                    Err(e) => tracing::warn!("receive on the IPv6 socket failed: {e}"),
+                },
                 () = tokio::time::sleep_until(deadline) => {
-                    // SEAM: self.core.handle_timeout(Now::read());
-                }
-                sig = signals.recv() => {
-                    if sig.is_stop() {
-                        break StopReason::Signal(sig);
-                    }
-                    // SEAM: C writes its registration table to the log on SIGHUP;
-                    // log the core's tables here.
-                    tracing::info!("{}: no registration table yet (supernode core not implemented)", sig.name());
+                    self.core.handle_timeout(now());
                 }
             }
         };
+        // Log what is still queued (e.g. the last events) before leaving.
+        self.flush().await;
         let why = match reason {
             StopReason::Signal(s) => format!("{} received", s.name()),
             StopReason::Management => "stop requested on the management port".to_owned(),
@@ -196,13 +425,92 @@ impl Driver {
         Ok(reason)
     }
 
-    async fn apply_mgmt(&mut self, outcome: MgmtOutcome, to: SocketAddr) -> Option<StopReason> {
-        for reply in &outcome.replies {
+    /// Read up to [`RECV_BATCH`] datagrams from one main socket into the
+    /// core.
+    fn receive(&mut self, v6: bool) {
+        let sock = if v6 {
+            self.udp6.as_ref()
+        } else {
+            Some(&self.udp)
+        };
+        let Some(sock) = sock else { return };
+        let t = now();
+        for _ in 0..RECV_BATCH {
+            match sock.try_recv_from(&mut self.rbuf) {
+                Ok((n, from)) => {
+                    if let Some(d) = self.rbuf.get_mut(..n) {
+                        self.core.handle_datagram(t, unmap(from), d);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    tracing::debug!("receive failed: {e}");
+                    break;
+                }
+            }
+        }
+    }
+
+    /// The socket for `dst` and the address to use on it.
+    fn route(&self, dst: SocketAddr) -> Option<(&UdpSocket, SocketAddr)> {
+        match dst {
+            SocketAddr::V4(v4) if self.udp_v6 => Some((
+                &self.udp,
+                SocketAddr::V6(SocketAddrV6::new(v4.ip().to_ipv6_mapped(), v4.port(), 0, 0)),
+            )),
+            SocketAddr::V4(_) => Some((&self.udp, dst)),
+            SocketAddr::V6(_) if self.udp_v6 => Some((&self.udp, dst)),
+            SocketAddr::V6(_) => self.udp6.as_ref().map(|s| (s, dst)),
+        }
+    }
+
+    /// Send every queued datagram, log every event.
+    async fn flush(&mut self) {
+        while let Some(t) = self.core.poll_transmit(&mut self.tbuf) {
+            let res = match (self.route(t.dst), self.tbuf.get(..t.len)) {
+                (Some((sock, dst)), Some(data)) => match sock.try_send_to(data, dst) {
+                    Ok(_) => Ok(()),
+                    // Socket buffer full: wait for room (back-pressure).
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        sock.send_to(data, dst).await.map(drop)
+                    }
+                    Err(e) => Err(e),
+                },
+                (None, _) => Err(io::Error::new(
+                    io::ErrorKind::AddrNotAvailable,
+                    "no socket of this address family",
+                )),
+                (_, None) => Err(io::Error::other("transmit longer than the buffer")),
+            };
+            if let Err(e) = res {
+                self.core.transmit_failed();
+                self.send_errors += 1;
+                // The first failures, then one in a thousand.
+                if self.send_errors <= 10 || self.send_errors.is_multiple_of(1000) {
+                    tracing::warn!(
+                        "send to {} failed: {e} ({} send errors so far)",
+                        t.dst,
+                        self.send_errors
+                    );
+                }
+            }
+        }
+        while let Some(ev) = self.core.poll_event() {
+            log_event(&ev);
+        }
+    }
+
+    async fn send_replies(&self, replies: &[String], to: SocketAddr) {
+        for reply in replies {
             if let Err(e) = self.mgmt.send_to(reply.as_bytes(), to).await {
                 tracing::warn!("management reply to {to} failed: {e}");
                 break;
             }
         }
+    }
+
+    async fn apply_mgmt(&mut self, outcome: MgmtOutcome, to: SocketAddr) -> Option<StopReason> {
+        self.send_replies(&outcome.replies, to).await;
         match outcome.action {
             None => None,
             Some(MgmtAction::Stop) => Some(StopReason::Management),
@@ -213,6 +521,154 @@ impl Driver {
                 }
                 None
             }
+            Some(MgmtAction::ReloadCommunities(req)) => {
+                let replies = self.reload_communities(&req);
+                self.send_replies(&replies, to).await;
+                None
+            }
+            Some(other) => {
+                tracing::debug!("management action {other:?} ignored");
+                None
+            }
         }
+    }
+
+    /// Re-read the `-c` file. Unlike C, a file that cannot be read or does
+    /// not parse (or has user/password lines) leaves the current
+    /// communities in place; the reply reports the failure either way.
+    fn reload_communities(&mut self, req: &ReloadRequest) -> Vec<String> {
+        let Some(path) = self.community_file.clone() else {
+            return req.replies(false);
+        };
+        match load_community_file(&path) {
+            Ok(list) => {
+                tracing::info!("reloaded {list} from {}", path.display());
+                self.core.set_communities(now(), Some(list));
+                req.replies(true)
+            }
+            Err(e) => {
+                tracing::warn!("reload_communities failed, keeping the current communities: {e}");
+                req.replies(false)
+            }
+        }
+    }
+
+    /// SIGHUP: write the registration table to the log (C's
+    /// `dump_registrations`).
+    fn dump_registrations(&self, sig: Signal) {
+        let t = now();
+        let communities = self.core.communities();
+        let edges = self.core.edges();
+        tracing::info!(
+            "==== registrations ({}: {} communities, {} edges) ====",
+            sig.name(),
+            communities.len(),
+            edges.len()
+        );
+        for c in &communities {
+            let subnet = c.subnet.map(|s| s.to_string()).unwrap_or_default();
+            tracing::info!(
+                "community '{}' {}{} [{}] {}, {} edges",
+                c.community,
+                if c.fixed { "(fixed) " } else { "" },
+                subnet,
+                he_state_name(c.he_state),
+                if c.users { "user/password" } else { "open" },
+                c.edges
+            );
+            for e in edges.iter().filter(|e| e.community == c.community) {
+                let ip = if e.dev_addr.ip.is_unspecified() {
+                    "-".to_owned()
+                } else {
+                    e.dev_addr.to_string()
+                };
+                tracing::info!(
+                    "    {} {} {} '{}' last seen {} s ago",
+                    e.mac,
+                    ip,
+                    e.sock,
+                    e.desc,
+                    t.unix_secs().saturating_sub(e.last_seen_unix)
+                );
+            }
+        }
+        tracing::info!("==== end of registrations ====");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use n2n_core::supernode::autoip::Subnet;
+    use n2n_proto::types::{Community, DevAddr};
+
+    #[test]
+    fn random_mac_is_local_unicast() {
+        for b in [[0xff; 6], [0x00; 6], [0x01, 2, 3, 4, 5, 6]] {
+            let m = local_mac(b);
+            assert_eq!(m.0[0] & 0x01, 0, "{m}");
+            assert_eq!(m.0[0] & 0x02, 0x02, "{m}");
+            assert_eq!(m.0[1..], b[1..]);
+        }
+        let a: [u8; 6] = os_random().unwrap();
+        let b: [u8; 6] = os_random().unwrap();
+        let c: [u8; 32] = os_random().unwrap();
+        assert!(a != b || c != [0; 32]);
+    }
+
+    #[test]
+    fn mapped_sources_become_ipv4() {
+        let m: SocketAddr = "[::ffff:198.18.0.1]:50001".parse().unwrap();
+        assert_eq!(unmap(m), "198.18.0.1:50001".parse().unwrap());
+        let v6: SocketAddr = "[2001:db8::1]:7".parse().unwrap();
+        assert_eq!(unmap(v6), v6);
+        let v4: SocketAddr = "10.0.0.1:7".parse().unwrap();
+        assert_eq!(unmap(v4), v4);
+    }
+
+    #[test]
+    fn event_wording() {
+        let community = Community::new("rocks").unwrap();
+        let mac = Mac([2, 0, 0, 0, 0, 1]);
+        let (w, l) = event_line(&SupernodeEvent::EdgeRegistered {
+            community,
+            mac,
+            sock: "198.18.0.1:50001".parse().unwrap(),
+            ip: DevAddr::new([10, 200, 0, 1].into(), 24),
+        });
+        assert!(!w);
+        assert_eq!(
+            l,
+            "registered edge 02:00:00:00:00:01 [10.200.0.1/24] from 198.18.0.1:50001 in \
+             community 'rocks'"
+        );
+        let (w, l) = event_line(&SupernodeEvent::EdgeRefused {
+            community,
+            mac,
+            sock: "198.18.0.1:50001".parse().unwrap(),
+            reason: RefuseReason::MacInUse,
+        });
+        assert!(w && l.contains("mac_in_use") && l.contains("MAC address already in use"));
+        let created = SupernodeEvent::CommunityCreated {
+            community,
+            subnet: Some(Subnet {
+                net: [10, 185, 191, 0].into(),
+                bits: 24,
+            }),
+        };
+        assert_eq!(event_line(&created).1, "new community: rocks");
+        assert_eq!(
+            subnet_line(&created).unwrap(),
+            "assigned sub-network 10.185.191.0/24 to community 'rocks'"
+        );
+        let (_, l) = event_line(&SupernodeEvent::HeLocked {
+            community,
+            encrypted: true,
+        });
+        assert_eq!(l, "locked community 'rocks' to encrypted headers");
+        // Hostile names are escaped.
+        let evil = Community::from_field(*b"a\nb\x1b[0m\0\0\0\0\0\0\0\0\0\0\0\0\0");
+        let (_, l) = event_line(&SupernodeEvent::CommunityRemoved { community: evil });
+        assert!(!l.contains('\n') && !l.contains('\x1b'), "{l}");
     }
 }

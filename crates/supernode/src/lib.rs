@@ -1,8 +1,6 @@
-//! The n2n `supernode` daemon: command line ([`options`]), management
-//! requests that need no core state ([`mgmt`]) and the tokio driver
-//! ([`driver`]) with the seam where the sans-IO
-//! `n2n_core::supernode::Supernode` plugs in.
+//! The n2n `supernode` daemon: command line ([`options`]) and the tokio
+//! driver ([`driver`]) around the sans-IO `n2n_core::supernode::Supernode`
+//! (which also answers the management port).
 
 pub mod driver;
-pub mod mgmt;
 pub mod options;

@@ -40,10 +40,10 @@ fn main() -> ExitCode {
         Ok(s) => s,
         Err(e) => return fail(1, e),
     };
-    if !opts.foreground {
-        if let Err(e) = daemonize() {
-            return fail(1, e);
-        }
+    if !opts.foreground
+        && let Err(e) = daemonize()
+    {
+        return fail(1, e);
     }
     let log = match n2n_sys::log::init(LogConfig {
         program: PROGRAM.into(),

@@ -22,8 +22,11 @@ use std::path::{Path, PathBuf};
 
 use clap::{ArgAction, CommandFactory as _, FromArgMatches as _, Parser};
 use n2n_core::config::{ConfigError, Flavor, config_file_arg, file_to_args};
+use n2n_core::mgmt::Password;
 use n2n_core::supernode::autoip::{AutoIpError, AutoIpPool};
 use n2n_core::supernode::community_list::{CommunityList, CommunityListError};
+use n2n_core::supernode::{SupernodeConfig, federation_field};
+use n2n_proto::types::Mac;
 
 /// Default UDP port.
 pub const DEFAULT_PORT: u16 = 7654;
@@ -64,7 +67,8 @@ Exit status: 0 after a clean stop (SIGINT, SIGTERM, management `stop`),
 )]
 pub struct Cli {
     /// UDP port to listen on, optionally with the local address to bind to
-    /// (a dotted quad alone keeps the default port).
+    /// (a dotted quad alone keeps the default port). A bare port listens on
+    /// 0.0.0.0 and, if possible, [::]; `[IPv6]:port` binds that address.
     #[arg(
         short = 'p',
         long = "local-port",
@@ -144,8 +148,12 @@ pub struct Cli {
 /// Validated supernode options.
 #[derive(Debug, Clone)]
 pub struct SupernodeOptions {
-    /// Main UDP socket address (`-p`).
+    /// Main UDP socket address (`-p`): `0.0.0.0:port` for a bare port,
+    /// else exactly the address given (IPv4 or `[IPv6]`).
     pub bind: SocketAddr,
+    /// `-p` was a bare port: also listen on `[::]:port` (IPv6 only socket;
+    /// a failure to bind it is logged, not fatal).
+    pub also_ipv6: bool,
     /// Federation name without the leading `*` (`-F` / `N2N_FEDERATION`;
     /// only "Federation" is accepted yet).
     pub federation: String,
@@ -349,6 +357,21 @@ pub fn load_community_file(path: &Path) -> Result<CommunityList, OptionsError> {
 }
 
 impl SupernodeOptions {
+    /// The core's configuration; `mac` is used when `-m` was not given
+    /// (the driver passes a random locally-administered one).
+    pub fn core_config(&self, random_mac: Mac) -> SupernodeConfig {
+        let mut cfg = SupernodeConfig::new(self.mac.map_or(random_mac, Mac));
+        cfg.spoofing_protection = self.spoofing_protection;
+        cfg.version.clone_from(&self.version);
+        cfg.communities.clone_from(&self.communities);
+        cfg.community_file.clone_from(&self.community_file);
+        cfg.auto_ip = self.autoip;
+        cfg.mgmt_password = Password::new(&self.mgmt_password);
+        cfg.federation = federation_field(&self.federation);
+        cfg.verbosity = u8::try_from(self.verbosity).unwrap_or(u8::MAX);
+        cfg
+    }
+
     /// Validate a parsed command line (reads the community file).
     pub fn from_cli(cli: Cli) -> Result<Self, OptionsError> {
         let bad = |option, reason: String| OptionsError::BadValue { option, reason };
@@ -362,9 +385,9 @@ impl SupernodeOptions {
         if bind.port() == 0 {
             return Err(bad("-p", "port must be 1..65535".into()));
         }
-        if !bind.is_ipv4() {
-            return Err(bad("-p", "only IPv4 addresses are supported".into()));
-        }
+        // A bare port binds 0.0.0.0 like C, plus [::] (IPv6 only) when the
+        // system allows; an explicit address binds exactly that.
+        let also_ipv6 = cli.local_port.trim().parse::<u16>().is_ok();
 
         if let Some(l) = cli.supernodes.first() {
             if l.len() > MAX_SUPERNODE_HOST {
@@ -439,6 +462,7 @@ impl SupernodeOptions {
 
         Ok(Self {
             bind,
+            also_ipv6,
             federation: cli.federation,
             mac,
             spoofing_protection: !cli.no_spoofing_protection,
@@ -535,10 +559,13 @@ mod tests {
             run(&["-p", "10.1.2.3"]).unwrap().bind,
             "10.1.2.3:7654".parse().unwrap()
         );
-        assert_eq!(
-            run(&["-p=7001"]).unwrap().bind,
-            "0.0.0.0:7001".parse().unwrap()
-        );
+        let o = run(&["-p=7001"]).unwrap();
+        assert_eq!(o.bind, "0.0.0.0:7001".parse().unwrap());
+        assert!(o.also_ipv6);
+        let o = run(&["-p", "[::1]:7002"]).unwrap();
+        assert_eq!(o.bind, "[::1]:7002".parse().unwrap());
+        assert!(!o.also_ipv6);
+        assert!(!run(&["-p", "0.0.0.0:7003"]).unwrap().also_ipv6);
     }
 
     #[test]
@@ -615,7 +642,7 @@ mod tests {
         assert!(e.contains("-F") && e.contains("not supported yet"), "{e}");
         assert!(msg(&["-p", "70000"]).starts_with("option -p:"));
         assert!(msg(&["-p", "0"]).starts_with("option -p:"));
-        assert!(msg(&["-p", "[::1]:7654"]).contains("IPv4"));
+        assert!(msg(&["-p", "::1"]).starts_with("option -p:"));
         assert!(msg(&["-t", "0"]).starts_with("option -t:"));
         assert!(msg(&["-t", "7654"]).contains("same as the main port"));
         assert!(msg(&["-a", "10.0.0.0-10.0.0.0/31"]).starts_with("option -a:"));
@@ -656,6 +683,46 @@ mod tests {
                 assert!(h.contains(opt), "{flag} help lacks {opt}:\n{h}");
             }
         }
+    }
+
+    #[test]
+    fn core_config_follows_the_options() {
+        let dir = tempfile::tempdir().unwrap();
+        let list = dir.path().join("c.list");
+        std::fs::write(&list, "rocks\n").unwrap();
+        let random = Mac([0x02, 9, 9, 9, 9, 9]);
+        let o = run(&["-f"]).unwrap();
+        let c = o.core_config(random);
+        assert_eq!(c.mac, random);
+        assert!(c.spoofing_protection && c.communities.is_none());
+        assert_eq!(c.version, "3.1.1");
+        assert_eq!(c.verbosity, 2);
+        assert_eq!(c.federation, federation_field("Federation"));
+        assert_eq!(c.mgmt_password, Password::new("n2n"));
+        let o = run(&[
+            "-m",
+            "01:00:00:00:00:07",
+            "-M",
+            "-V",
+            "v9",
+            "-c",
+            list.to_str().unwrap(),
+            "-a",
+            "10.0.0.0-10.0.255.0/24",
+            "--management-password",
+            "pw",
+            "-vv",
+        ])
+        .unwrap();
+        let c = o.core_config(random);
+        assert_eq!(c.mac, Mac([0x02, 0, 0, 0, 0, 7]));
+        assert!(!c.spoofing_protection);
+        assert_eq!(c.version, "v9");
+        assert!(c.communities.unwrap().allows(b"rocks"));
+        assert_eq!(c.community_file.as_deref(), Some(list.as_path()));
+        assert_eq!(c.auto_ip.to_string(), "10.0.0.0-10.0.255.0/24");
+        assert_eq!(c.mgmt_password, Password::new("pw"));
+        assert_eq!(c.verbosity, 4);
     }
 
     #[test]

@@ -973,6 +973,13 @@ impl Supernode {
         }
     }
 
+    /// The driver could not send a datagram it got from
+    /// [`poll_transmit`](Self::poll_transmit): counted in `errors` (C's
+    /// `sendto` failure counter, management `packetstats`).
+    pub fn transmit_failed(&mut self) {
+        self.io.stats.errors = self.io.stats.errors.saturating_add(1);
+    }
+
     /// Datagrams waiting for [`poll_transmit`](Self::poll_transmit).
     pub fn pending_transmits(&self) -> usize {
         self.io.out.len()
@@ -1061,6 +1068,24 @@ mod tests {
         // At most 17 characters are kept; the field always has a NUL.
         let long = federation_field("abcdefghijklmnopqrstuvwxyz");
         assert_eq!(long.name_bytes(), b"*abcdefghijklmnopq");
+    }
+
+    #[test]
+    fn transmit_failures_are_counted() {
+        let now = Now::new(Instant::now(), 1_795_606_373_000_000);
+        let mut sn = Supernode::new(SupernodeConfig::new(Mac([2, 0, 0, 0, 0, 1])), [1; 32], now);
+        assert_eq!(sn.stats().errors, 0);
+        sn.transmit_failed();
+        sn.transmit_failed();
+        assert_eq!(sn.stats().errors, 2);
+        let out = sn.handle_mgmt(now, "127.0.0.1:1".parse().unwrap(), b"r 1 packetstats");
+        assert!(
+            out.replies
+                .iter()
+                .any(|l| l.contains("\"type\":\"errors\",\"tx_pkt\":2")),
+            "{:?}",
+            out.replies
+        );
     }
 
     #[test]

@@ -132,6 +132,9 @@ pub(crate) enum EdgeChange {
     Refreshed,
     /// Entry found by TAP address re-keyed to the new MAC.
     Rekeyed(Mac),
+    /// Known MAC, same socket, new token: the edge restarted (C and this edge draw a random
+    /// simple-id token per process) and its new token was adopted.
+    Restarted,
 }
 
 /// The registration to apply (REGISTER_SUPER fields plus its source).
@@ -160,9 +163,25 @@ impl CommunityState {
         spoofing_protection: bool,
         seq: &mut u64,
     ) -> Result<EdgeChange, RefuseReason> {
+        let scheme_fits = (r.auth.scheme() == Auth::SCHEME_USER_PASSWORD) == self.users;
         if let Some(e) = self.edges.get_mut(&r.mac) {
             if !auth_matches(&e.auth, &r.auth) {
-                return Err(RefuseReason::MacInUse);
+                // Another token for a registered MAC is refused (spoofing protection), except
+                // from the very socket the edge is registered at: that is the same edge
+                // restarted (killed without UNREGISTER_SUPER) with a fresh random token, which
+                // C would lock out until the purge (60-90 s). Relayed traffic keeps going to
+                // that socket, so whoever can forge its exact source address gains nothing.
+                if e.sock != r.sock || !scheme_fits {
+                    return Err(RefuseReason::MacInUse);
+                }
+                e.auth = r.auth;
+                e.dev_addr = r.dev_addr;
+                e.desc = r.desc;
+                e.preferred = r.preferred;
+                e.cookie = r.cookie;
+                e.last_seen = r.now;
+                e.last_seen_unix = r.now_unix;
+                return Ok(EdgeChange::Restarted);
             }
             let moved = e.sock != r.sock;
             if moved {
@@ -202,8 +221,7 @@ impl CommunityState {
             return Ok(EdgeChange::Rekeyed(old_mac));
         }
         // Unknown edge: the scheme must fit the community.
-        let userpw = r.auth.scheme() == Auth::SCHEME_USER_PASSWORD;
-        if userpw != self.users {
+        if !scheme_fits {
             return Err(RefuseReason::AuthSchemeMismatch);
         }
         let auth = if !spoofing_protection && r.auth.scheme() == Auth::SCHEME_SIMPLE_ID {

@@ -1,0 +1,865 @@
+//! End-to-end tests of the `edge` binary with the `supernode` binary in network namespaces:
+//! underlay 198.18.0.0/24 on one switch, overlay 10.200.0.0/24 (static) or supernode-assigned.
+//!
+//! Every test needs root (`require_tools`: loud SKIP, or a failure under `N2N_E2E_REQUIRED=1`),
+//! is bounded in time (every wait has a deadline, every command a timeout) and cleans up
+//! (namespace and process guards, also when an assertion panics). The tests of this file run
+//! one at a time (a lock) so that the throughput figures are not disturbed by each other.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::Write;
+use std::net::IpAddr;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use n2n_tests::*;
+
+const SN_IP: &str = "198.18.0.254";
+const SN_PORT: u16 = 7654;
+const SN_MGMT: u16 = 5645;
+const EDGE_MGMT: u16 = 5644;
+const KEY: &str = "e2e-secret-key";
+const START: Duration = Duration::from_secs(15);
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn gate(name: &str) -> bool {
+    require_tools(name, &["ip", "ping", "iperf3", "sysctl"])
+}
+
+/// Writes to the real stderr (visible without `--nocapture`).
+fn say(text: &str) {
+    let _ = std::io::stderr().write_all(text.as_bytes());
+}
+
+struct Supernode {
+    proc: Proc,
+    ns: Netns,
+}
+
+impl Supernode {
+    /// `supernode -f -p 7654 -t 5645 -v [extra]` at 198.18.0.254 on `wan`; waits until its
+    /// management port answers.
+    fn start(lab: &Lab, wan: &Bridge, extra: &[&str]) -> Supernode {
+        let ns = lab.host_on("sn", wan, &format!("{SN_IP}/24")).unwrap();
+        let bin = find_binary("supernode").unwrap();
+        let bin = bin.to_str().unwrap();
+        let port = SN_PORT.to_string();
+        let mgmt = SN_MGMT.to_string();
+        let mut args = vec![bin, "-f", "-p", &port, "-t", &mgmt, "-v"];
+        args.extend_from_slice(extra);
+        let proc = ns.spawn("supernode", &args).unwrap();
+        let up = wait_until(START, Duration::from_millis(100), || {
+            !mgmt_query_timeout(&ns, SN_MGMT, "r 1 communities", Duration::from_millis(300))
+                .unwrap_or_default()
+                .is_empty()
+        });
+        if !up {
+            proc.dump();
+            panic!("supernode did not come up");
+        }
+        Supernode { proc, ns }
+    }
+
+    fn forwarded(&self) -> u64 {
+        let rows = mgmt_rows(&mgmt_query(&self.ns, SN_MGMT, "r 1 packetstats").unwrap());
+        rows.iter()
+            .find(|r| r["type"] == "forward")
+            .and_then(|r| r["tx_pkt"].as_u64())
+            .expect("forward row in packetstats")
+    }
+
+    fn edge_count(&self) -> usize {
+        mgmt_rows(&mgmt_query(&self.ns, SN_MGMT, "r 1 edges").unwrap()).len()
+    }
+}
+
+struct Edge {
+    proc: Proc,
+    ns: Netns,
+    /// Overlay address (static, or read from the TAP after auto-IP).
+    ip: String,
+    underlay: String,
+}
+
+/// Options of one edge.
+struct EdgeSpec<'a> {
+    community: &'a str,
+    /// `Some("10.200.0.1")` = `-a 10.200.0.1/24`; `None` = auto IP.
+    ip: Option<&'a str>,
+    args: Vec<&'a str>,
+    env: Vec<(&'a str, &'a str)>,
+}
+
+impl<'a> EdgeSpec<'a> {
+    fn new(community: &'a str, ip: Option<&'a str>, args: &[&'a str]) -> Self {
+        EdgeSpec {
+            community,
+            ip,
+            args: args.to_vec(),
+            env: Vec::new(),
+        }
+    }
+}
+
+impl Edge {
+    /// An edge in its own namespace at 198.18.0.`host` on `wan`; waits until it registered.
+    fn start(lab: &Lab, wan: &Bridge, role: &str, host: u8, spec: &EdgeSpec<'_>) -> Edge {
+        let underlay = format!("198.18.0.{host}");
+        let ns = lab.host_on(role, wan, &format!("{underlay}/24")).unwrap();
+        let bin = find_binary("edge").unwrap();
+        let bin = bin.to_str().unwrap().to_owned();
+        let sn = format!("{SN_IP}:{SN_PORT}");
+        let mgmt = EDGE_MGMT.to_string();
+        let addr = spec.ip.map(|ip| format!("{ip}/24"));
+        let mut args: Vec<&str> = vec![
+            &bin,
+            "-f",
+            "-c",
+            spec.community,
+            "-l",
+            &sn,
+            "-t",
+            &mgmt,
+            "-I",
+            role,
+        ];
+        if let Some(a) = &addr {
+            args.extend(["-a", a.as_str()]);
+        }
+        args.extend(spec.args.iter().copied());
+        let proc = ns.spawn_env("edge", &args, &spec.env).unwrap();
+        if !proc.wait_for_output("[OK] edge <<< ================ >>> supernode", START) {
+            proc.dump();
+            panic!("edge {role} did not register");
+        }
+        let ip = match spec.ip {
+            Some(ip) => ip.to_owned(),
+            None => {
+                let mut got = None;
+                wait_until(START, Duration::from_millis(100), || {
+                    got = ns.addrs("edge0").ok().and_then(|a| a.first().copied());
+                    got.is_some()
+                });
+                got.unwrap_or_else(|| {
+                    proc.dump();
+                    panic!("edge {role}: TAP has no address")
+                })
+                .to_string()
+            }
+        };
+        Edge {
+            proc,
+            ns,
+            ip,
+            underlay,
+        }
+    }
+
+    fn mgmt(&self, req: &str) -> Vec<serde_json::Value> {
+        mgmt_rows(&mgmt_query(&self.ns, EDGE_MGMT, req).unwrap())
+    }
+
+    /// Waits until the peer `peer_ip` is listed with mode `p2p`.
+    fn wait_p2p(&self, peer_underlay: &str) -> bool {
+        wait_until(Duration::from_secs(20), Duration::from_millis(200), || {
+            self.mgmt("r 1 edges").iter().any(|r| {
+                r["mode"] == "p2p"
+                    && r["sockaddr"]
+                        .as_str()
+                        .is_some_and(|s| s.starts_with(&format!("{peer_underlay}:")))
+            })
+        })
+    }
+
+    /// Sum of the `drop` rows of `packetstats`.
+    fn drops(&self) -> (u64, Vec<String>) {
+        let rows = self.mgmt("r 1 packetstats");
+        let drops: Vec<&serde_json::Value> = rows.iter().filter(|r| r["type"] == "drop").collect();
+        (
+            drops.iter().filter_map(|r| r["count"].as_u64()).sum(),
+            drops
+                .iter()
+                .map(|r| format!("{}={}", r["reason"].as_str().unwrap_or("?"), r["count"]))
+                .collect(),
+        )
+    }
+}
+
+fn ping_ok(from: &Edge, to: &str, size: usize, count: u32, df: bool) -> PingResult {
+    let r = ping(&from.ns, to, size, count, df).unwrap();
+    if r.received != count {
+        from.proc.dump();
+    }
+    assert_eq!(
+        r.received, count,
+        "ping {to} -s {size} (df {df}) from {}: {r:?}",
+        from.ip
+    );
+    r
+}
+
+/// The first pings may be lost while ARP resolves through the supernode: retry a little.
+fn ping_until_ok(from: &Edge, to: &str) -> bool {
+    wait_until(Duration::from_secs(10), Duration::from_millis(100), || {
+        ping(&from.ns, to, 56, 1, false).is_ok_and(|r| r.received == 1)
+    })
+}
+
+fn iperf(server: &Edge, client: &Edge, server_ip: &str, secs: u32) -> IperfResult {
+    let _srv = iperf3_server(&server.ns, 5201).unwrap();
+    iperf3_client(
+        &client.ns,
+        server_ip.parse::<IpAddr>().unwrap(),
+        5201,
+        secs,
+        None,
+    )
+    .unwrap()
+}
+
+/// Supernode and two edges (AES): pings both ways at 56 and 1400 bytes and a full 1500-byte
+/// packet with DF (the underlay datagram is fragmented: DF off on the edges' socket); peers go
+/// direct and the supernode stops forwarding while iperf3 runs; READY=1 reaches sd_notify;
+/// SIGTERM unregisters from the supernode and exits 0.
+#[test]
+fn two_edges_ping_mtu_iperf_direct() {
+    const NAME: &str = "edge_e2e/two_edges_ping_mtu_iperf_direct";
+    let _g = serial();
+    if !gate(NAME) {
+        return;
+    }
+    let mut sc = Scenario::new(NAME);
+    let lab = Lab::new("edge_basic");
+    let wan = lab.bridge("wan").unwrap();
+    let sn = Supernode::start(&lab, &wan, &[]);
+
+    let notify_path = lab.log_dir().join("notify.sock");
+    let _ = std::fs::remove_file(&notify_path);
+    let notify = std::os::unix::net::UnixDatagram::bind(&notify_path).unwrap();
+    notify
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let notify_env = notify_path.to_str().unwrap().to_owned();
+
+    let mut spec1 = EdgeSpec::new("e2e", Some("10.200.0.1"), &["-A3", "-k", KEY]);
+    spec1.env.push(("NOTIFY_SOCKET", &notify_env));
+    let e1 = Edge::start(&lab, &wan, "e1", 1, &spec1);
+    let e2 = Edge::start(
+        &lab,
+        &wan,
+        "e2",
+        2,
+        &EdgeSpec::new("e2e", Some("10.200.0.2"), &["-A3", "-k", KEY]),
+    );
+
+    let mut b = [0u8; 512];
+    let n = notify.recv(&mut b).expect("sd_notify message from edge 1");
+    let msg = String::from_utf8_lossy(&b[..n]).into_owned();
+    assert!(msg.starts_with("READY=1"), "{msg}");
+
+    assert!(ping_until_ok(&e1, &e2.ip), "first contact e1 -> e2");
+    for (a, z) in [(&e1, &e2), (&e2, &e1)] {
+        ping_ok(a, &z.ip, 56, 3, false);
+        ping_ok(a, &z.ip, 1400, 3, false);
+    }
+    let full = ping_ok(&e1, &e2.ip, 1472, 3, true);
+    sc.metric(
+        "mtu1500_rtt_ms",
+        format!("{:.3}", full.rtt_avg_ms.unwrap_or(0.0)),
+    );
+
+    assert!(e1.wait_p2p(&e2.underlay), "e1 never saw e2 as p2p");
+    assert!(e2.wait_p2p(&e1.underlay), "e2 never saw e1 as p2p");
+    let r = ping_ok(&e1, &e2.ip, 56, 5, false);
+    sc.metric("rtt_ms", format!("{:.3}", r.rtt_avg_ms.unwrap_or(0.0)));
+
+    let fwd_before = sn.forwarded();
+    let ip = iperf(&e2, &e1, &e2.ip, 3);
+    let fwd_after = sn.forwarded();
+    sc.metric("mbps", format!("{:.0}", ip.mbps));
+    sc.metric("sn_forwarded_during_iperf", fwd_after - fwd_before);
+    assert!(ip.mbps > 1.0, "{ip:?}");
+    assert!(
+        fwd_after - fwd_before < 10,
+        "supernode kept forwarding while peers are direct: {fwd_before} -> {fwd_after}"
+    );
+    let p2p_tx = e1
+        .mgmt("r 1 packetstats")
+        .iter()
+        .find(|r| r["type"] == "p2p")
+        .and_then(|r| r["tx_pkt"].as_u64())
+        .unwrap();
+    assert!(p2p_tx > 1000, "iperf3 traffic must go p2p: {p2p_tx}");
+
+    // SIGTERM: UNREGISTER_SUPER, exit 0, STOPPING=1.
+    assert_eq!(sn.edge_count(), 2);
+    e1.proc.signal(Signal::SIGTERM).unwrap();
+    let st = e1.proc.wait_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(st.and_then(|s| s.code()), Some(0), "{}", e1.proc.stderr());
+    let n = notify.recv(&mut b).expect("STOPPING message");
+    assert!(String::from_utf8_lossy(&b[..n]).starts_with("STOPPING=1"));
+    assert!(
+        wait_until(Duration::from_secs(5), Duration::from_millis(100), || sn
+            .edge_count()
+            == 1),
+        "supernode still lists the stopped edge"
+    );
+    assert!(e1.proc.stderr().contains("Packet stats:"));
+    let _ = std::fs::remove_file(&notify_path);
+}
+
+/// Every payload transform, with and without header encryption (`-H`, the supernode locked to
+/// a community list naming the communities), some with compression: the edges can ping.
+#[test]
+fn every_transform_and_header_encryption() {
+    const NAME: &str = "edge_e2e/every_transform_and_header_encryption";
+    let _g = serial();
+    if !gate(NAME) {
+        return;
+    }
+    let lab = Lab::new("edge_xforms");
+    let wan = lab.bridge("wan").unwrap();
+    let mut combos: Vec<(String, Vec<&str>)> = Vec::new();
+    for a in ["-A1", "-A2", "-A3", "-A4", "-A5", "-A6", "-A7"] {
+        for he in [false, true] {
+            let mut args = vec![a];
+            if a != "-A1" {
+                args.extend(["-k", KEY]);
+            }
+            if he {
+                args.push("-H");
+            }
+            match (a, he) {
+                ("-A2", false) => args.push("-z1"),
+                ("-A5", true) => args.push("-z2"),
+                _ => {}
+            }
+            let community = format!("x{}{}", &a[2..], if he { "h" } else { "" });
+            combos.push((community, args));
+        }
+    }
+    let list = lab.log_dir().join("communities.list");
+    let names: Vec<&str> = combos.iter().map(|(c, _)| c.as_str()).collect();
+    std::fs::write(&list, names.join("\n") + "\n").unwrap();
+    let sn = Supernode::start(&lab, &wan, &["-c", list.to_str().unwrap()]);
+
+    let mut failed = Vec::new();
+    for (i, (community, args)) in combos.iter().enumerate() {
+        let label = format!("{community} {}", args.join(" ").replace(KEY, "KEY"));
+        let mut sc = Scenario::new(&format!("edge_e2e/transform {label}"));
+        let host = u8::try_from(10 + 2 * i).unwrap();
+        let a = Edge::start(
+            &lab,
+            &wan,
+            &format!("{community}a"),
+            host,
+            &EdgeSpec::new(community, Some("10.200.0.1"), args),
+        );
+        let b = Edge::start(
+            &lab,
+            &wan,
+            &format!("{community}b"),
+            host + 1,
+            &EdgeSpec::new(community, Some("10.200.0.2"), args),
+        );
+        let ok = ping_until_ok(&a, &b.ip);
+        let r = ping(&a.ns, &b.ip, 1400, 3, false).unwrap();
+        sc.metric("received", format!("{}/3", r.received));
+        if let Some(rtt) = r.rtt_avg_ms {
+            sc.metric("rtt_ms", format!("{rtt:.3}"));
+        }
+        if !ok || r.received != 3 {
+            a.proc.dump();
+            b.proc.dump();
+            sc.fail("ping failed");
+            failed.push(label);
+        }
+    }
+    assert!(sn.proc.is_running(), "supernode died");
+    assert!(failed.is_empty(), "failed combinations: {failed:?}");
+}
+
+/// One edge with a wrong key: no traffic gets through, the receiving edge counts drops, and
+/// nothing crashes. Checked with AES-CBC (unauthenticated: garbage frames are dropped by the
+/// frame checks) and ChaCha20-Poly1305 (authentication failure).
+#[test]
+fn wrong_key_blocks_traffic_and_counts_drops() {
+    const NAME: &str = "edge_e2e/wrong_key_blocks_traffic_and_counts_drops";
+    let _g = serial();
+    if !gate(NAME) {
+        return;
+    }
+    let lab = Lab::new("edge_wrongkey");
+    let wan = lab.bridge("wan").unwrap();
+    let sn = Supernode::start(&lab, &wan, &[]);
+    for (i, cipher) in ["-A3", "-A6"].into_iter().enumerate() {
+        let mut sc = Scenario::new(&format!("edge_e2e/wrong_key {cipher}"));
+        let community = format!("wk{i}");
+        let host = u8::try_from(1 + 2 * i).unwrap();
+        let a = Edge::start(
+            &lab,
+            &wan,
+            &format!("wk{i}a"),
+            host,
+            &EdgeSpec::new(&community, Some("10.200.0.1"), &[cipher, "-k", KEY]),
+        );
+        let b = Edge::start(
+            &lab,
+            &wan,
+            &format!("wk{i}b"),
+            host + 1,
+            &EdgeSpec::new(
+                &community,
+                Some("10.200.0.2"),
+                &[cipher, "-k", "not-the-key"],
+            ),
+        );
+        let r = ping(&a.ns, &b.ip, 56, 5, false).unwrap();
+        let r2 = ping(&b.ns, &a.ip, 56, 3, false).unwrap();
+        sc.metric("received", r.received + r2.received);
+        assert_eq!(r.received + r2.received, 0, "{r:?} {r2:?}");
+        let (da, la) = a.drops();
+        let (db, lb) = b.drops();
+        sc.metric("drops", da + db);
+        assert!(
+            da > 0 && db > 0,
+            "wrong-key frames must be counted as drops: a {la:?}, b {lb:?}"
+        );
+        if cipher == "-A6" {
+            assert!(
+                la.iter()
+                    .chain(lb.iter())
+                    .any(|l| l.starts_with("payload_decrypt_failed=") && !l.ends_with("=0")),
+                "AEAD failures must be named: {la:?} {lb:?}"
+            );
+        }
+        assert!(a.proc.is_running() && b.proc.is_running(), "an edge died");
+    }
+    assert!(sn.proc.is_running(), "supernode died");
+}
+
+/// Edges without `-a` get their address from the supernode (bootstrap before the TAP exists),
+/// report it on the management port and can ping each other.
+#[test]
+fn auto_ip_edges_can_ping() {
+    const NAME: &str = "edge_e2e/auto_ip_edges_can_ping";
+    let _g = serial();
+    if !gate(NAME) {
+        return;
+    }
+    let mut sc = Scenario::new(NAME);
+    let lab = Lab::new("edge_autoip");
+    let wan = lab.bridge("wan").unwrap();
+    let _sn = Supernode::start(&lab, &wan, &[]);
+    let a = Edge::start(
+        &lab,
+        &wan,
+        "a",
+        1,
+        &EdgeSpec::new("auto", None, &["-A4", "-k", KEY]),
+    );
+    let b = Edge::start(
+        &lab,
+        &wan,
+        "b",
+        2,
+        &EdgeSpec::new("auto", None, &["-A4", "-k", KEY]),
+    );
+    assert_ne!(a.ip, b.ip);
+    let info = a.mgmt("r 1 info");
+    assert_eq!(info[0]["ip4addr"], a.ip.as_str(), "{info:?}");
+    let net = |ip: &str| ip.rsplit_once('.').map(|(n, _)| n.to_owned());
+    assert_eq!(net(&a.ip), net(&b.ip), "same community, same /24");
+    sc.metric("a", &a.ip).metric("b", &b.ip);
+    assert!(
+        ping_until_ok(&a, &b.ip),
+        "auto-IP ping {} -> {}",
+        a.ip,
+        b.ip
+    );
+    let r = ping_ok(&b, &a.ip, 56, 3, false);
+    sc.metric("rtt_ms", format!("{:.3}", r.rtt_avg_ms.unwrap_or(0.0)));
+}
+
+/// RTT and throughput through the tunnel vs the raw underlay (veth + bridge), same run, for
+/// null, AES and ChaCha20; prints a table. Each row must carry traffic (the numbers depend on
+/// the machine and the build profile; run with `--release` for meaningful ones).
+#[test]
+fn tunnel_vs_veth_rtt_and_throughput() {
+    const NAME: &str = "edge_e2e/tunnel_vs_veth";
+    let _g = serial();
+    if !gate(NAME) {
+        return;
+    }
+    let lab = Lab::new("edge_perf");
+    let wan = lab.bridge("wan").unwrap();
+    let _sn = Supernode::start(&lab, &wan, &[]);
+    let secs = 3;
+    let mut rows: Vec<(String, f64, f64)> = Vec::new();
+    let mut underlay_done = false;
+    for (i, (label, args)) in [
+        ("null (-A1)", vec!["-A1"]),
+        ("AES (-A3)", vec!["-A3", "-k", KEY]),
+        ("ChaCha20 (-A4)", vec!["-A4", "-k", KEY]),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let community = format!("perf{i}");
+        let host = u8::try_from(1 + 2 * i).unwrap();
+        let a = Edge::start(
+            &lab,
+            &wan,
+            &format!("p{i}a"),
+            host,
+            &EdgeSpec::new(&community, Some("10.200.0.1"), &args),
+        );
+        let b = Edge::start(
+            &lab,
+            &wan,
+            &format!("p{i}b"),
+            host + 1,
+            &EdgeSpec::new(&community, Some("10.200.0.2"), &args),
+        );
+        if !underlay_done {
+            underlay_done = true;
+            let r = ping(&a.ns, &b.underlay, 56, 10, false).unwrap();
+            assert_eq!(r.received, 10);
+            let ip = iperf(&b, &a, &b.underlay, secs);
+            rows.push(("raw veth (underlay)".into(), r.rtt_avg_ms.unwrap(), ip.mbps));
+            let mut sc = Scenario::new("edge_e2e/perf raw veth");
+            sc.metric("rtt_ms", format!("{:.3}", r.rtt_avg_ms.unwrap()))
+                .metric("mbps", format!("{:.0}", ip.mbps));
+        }
+        let mut sc = Scenario::new(&format!("edge_e2e/perf tunnel {label}"));
+        assert!(ping_until_ok(&a, &b.ip));
+        assert!(a.wait_p2p(&b.underlay), "{label}: not direct");
+        let r = ping_ok(&a, &b.ip, 56, 10, false);
+        let ip = iperf(&b, &a, &b.ip, secs);
+        assert!(ip.mbps > 1.0, "{label}: {ip:?}");
+        sc.metric("rtt_ms", format!("{:.3}", r.rtt_avg_ms.unwrap()))
+            .metric("mbps", format!("{:.0}", ip.mbps));
+        rows.push((format!("tunnel {label}"), r.rtt_avg_ms.unwrap(), ip.mbps));
+    }
+    let base = rows.first().map_or(1.0, |r| r.2).max(1e-9);
+    let mut t = String::from(
+        "\nedge_e2e: RTT (ping, 56 bytes) and TCP throughput (iperf3, 3 s), same run\n",
+    );
+    t += &format!(
+        "{:<26} {:>9} {:>11} {:>9}\n",
+        "path", "RTT ms", "Mbit/s", "of veth"
+    );
+    for (name, rtt, mbps) in &rows {
+        t += &format!(
+            "{name:<26} {rtt:>9.3} {mbps:>11.0} {:>8.1}%\n",
+            100.0 * mbps / base
+        );
+    }
+    say(&t);
+}
+
+/// Killing the supernode does not take the edges down, and a peer that stays direct keeps
+/// working (the P2P path does not depend on the supernode while it is fresh).
+#[test]
+fn direct_path_survives_supernode_loss_briefly() {
+    const NAME: &str = "edge_e2e/direct_path_survives_supernode_loss";
+    let _g = serial();
+    if !gate(NAME) {
+        return;
+    }
+    let mut sc = Scenario::new(NAME);
+    let lab = Lab::new("edge_snloss");
+    let wan = lab.bridge("wan").unwrap();
+    let sn = Supernode::start(&lab, &wan, &[]);
+    let a = Edge::start(
+        &lab,
+        &wan,
+        "a",
+        1,
+        &EdgeSpec::new("loss", Some("10.200.0.1"), &[]),
+    );
+    let b = Edge::start(
+        &lab,
+        &wan,
+        "b",
+        2,
+        &EdgeSpec::new("loss", Some("10.200.0.2"), &[]),
+    );
+    assert!(ping_until_ok(&a, &b.ip));
+    assert!(a.wait_p2p(&b.underlay) && b.wait_p2p(&a.underlay));
+    let t0 = Instant::now();
+    sn.proc.kill().unwrap();
+    let r = ping_ok(&a, &b.ip, 56, 5, false);
+    sc.metric("rtt_ms", format!("{:.3}", r.rtt_avg_ms.unwrap_or(0.0)))
+        .metric(
+            "after_sn_loss_s",
+            format!("{:.1}", t0.elapsed().as_secs_f64()),
+        );
+    assert!(a.proc.is_running() && b.proc.is_running());
+}
+
+/// Removes `/etc/netns/<ns>` (the per-namespace `/etc/hosts` overlay of `ip netns exec`).
+struct EtcNetns(std::path::PathBuf);
+
+impl EtcNetns {
+    fn hosts(ns: &Netns, text: &str) -> EtcNetns {
+        let dir = std::path::Path::new("/etc/netns").join(ns.name());
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("hosts"), text).unwrap();
+        EtcNetns(dir)
+    }
+}
+
+impl Drop for EtcNetns {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Supernode given by host name (resolved by the edge; an unresolvable first `-l` entry is
+/// kept, reported and skipped), and an edge that reaches the supernode over IPv6 (dual-stack
+/// main socket, listed by the supernode with its IPv6 socket): both register and can ping
+/// each other.
+#[test]
+fn supernode_by_name_and_over_ipv6() {
+    const NAME: &str = "edge_e2e/supernode_by_name_and_over_ipv6";
+    let _g = serial();
+    if !gate(NAME) {
+        return;
+    }
+    let mut sc = Scenario::new(NAME);
+    let lab = Lab::new("edge_names");
+    let wan = lab.bridge("wan").unwrap();
+    let sn = Supernode::start(&lab, &wan, &[]);
+    let enable_v6 = |ns: &Netns, addr: &str| {
+        ns.sysctl("net.ipv6.conf.all.disable_ipv6", "0").unwrap();
+        ns.sysctl("net.ipv6.conf.eth0.disable_ipv6", "0").unwrap();
+        ns.ip(&["-6", "addr", "add", addr, "dev", "eth0", "nodad"])
+            .unwrap();
+    };
+    enable_v6(&sn.ns, "fd00:18::fe/64");
+    // The supernode binds [::]:7654 at start; IPv6 was off then: restart it.
+    sn.proc.kill().unwrap();
+    let port = SN_PORT.to_string();
+    let mgmt = SN_MGMT.to_string();
+    let bin = find_binary("supernode").unwrap();
+    let sn_proc = sn
+        .ns
+        .spawn(
+            "supernode-v6",
+            &[bin.to_str().unwrap(), "-f", "-p", &port, "-t", &mgmt, "-v"],
+        )
+        .unwrap();
+    assert!(wait_until(START, Duration::from_millis(100), || {
+        !mgmt_query_timeout(
+            &sn.ns,
+            SN_MGMT,
+            "r 1 communities",
+            Duration::from_millis(300),
+        )
+        .unwrap_or_default()
+        .is_empty()
+    }));
+
+    // By name: /etc/hosts of the edge's namespace maps the name to the supernode.
+    let named_ns = lab.host_on("named", &wan, "198.18.0.1/24").unwrap();
+    let _hosts = EtcNetns::hosts(&named_ns, "198.18.0.254 supernode.n2n.test\n");
+    let edge_bin = find_binary("edge").unwrap();
+    let edge_bin = edge_bin.to_str().unwrap();
+    let mgmt_e = EDGE_MGMT.to_string();
+    let named = named_ns
+        .spawn(
+            "edge",
+            &[
+                edge_bin,
+                "-f",
+                "-c",
+                "names",
+                "-l",
+                "no-such-host.invalid:7654",
+                "-l",
+                "supernode.n2n.test:7654",
+                "-a",
+                "10.200.0.1/24",
+                "-t",
+                &mgmt_e,
+            ],
+        )
+        .unwrap();
+    // Over IPv6.
+    let v6_ns = lab.host_on("v6", &wan, "198.18.0.3/24").unwrap();
+    enable_v6(&v6_ns, "fd00:18::3/64");
+    let v6 = v6_ns
+        .spawn(
+            "edge",
+            &[
+                edge_bin,
+                "-f",
+                "-c",
+                "names",
+                "-l",
+                "[fd00:18::fe]:7654",
+                "-a",
+                "10.200.0.3/24",
+                "-t",
+                &mgmt_e,
+            ],
+        )
+        .unwrap();
+    for (p, what) in [(&named, "named"), (&v6, "v6")] {
+        if !p.wait_for_output("[OK] edge <<< ================ >>> supernode", START) {
+            p.dump();
+            sn_proc.dump();
+            panic!("{what} edge did not register");
+        }
+    }
+    assert!(
+        named
+            .stderr()
+            .contains("supernode.n2n.test:7654 to 198.18.0.254:7654")
+    );
+    assert!(
+        named
+            .stderr()
+            .contains("fails to resolve supernode host no-such-host.invalid:7654")
+    );
+    let rows = mgmt_rows(&mgmt_query(&sn.ns, SN_MGMT, "r 1 edges").unwrap());
+    let socks: Vec<&str> = rows.iter().filter_map(|r| r["sockaddr"].as_str()).collect();
+    assert!(
+        socks.iter().any(|s| s.contains("fd00:18::3")),
+        "IPv6 edge not listed by its IPv6 socket: {socks:?}"
+    );
+    sc.metric("edge_sockets", socks.join(" "));
+
+    let ok = wait_until(Duration::from_secs(10), Duration::from_millis(100), || {
+        ping(&named_ns, "10.200.0.3", 56, 1, false).is_ok_and(|r| r.received == 1)
+    });
+    if !ok {
+        named.dump();
+        v6.dump();
+    }
+    assert!(ok, "named edge -> IPv6 edge through the supernode");
+    let r = ping(&v6_ns, "10.200.0.1", 1400, 3, false).unwrap();
+    assert_eq!(r.received, 3, "{r:?}");
+    sc.metric("rtt_ms", format!("{:.3}", r.rtt_avg_ms.unwrap_or(0.0)));
+}
+
+fn uid_of(pid: u32) -> Option<u32> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines()
+        .find(|l| l.starts_with("Uid:"))?
+        .split_whitespace()
+        .nth(2)?
+        .parse()
+        .ok()
+}
+
+/// `-u/-g`: the edge runs as the given user once the TAP is configured and still carries
+/// traffic; without `-f` the edge becomes a daemon (the started process exits 0) that answers
+/// on the management port and exits on `w … stop`.
+#[test]
+fn privilege_drop_daemon_and_management_stop() {
+    const NAME: &str = "edge_e2e/privilege_drop_daemon_and_management_stop";
+    let _g = serial();
+    if !gate(NAME) {
+        return;
+    }
+    let mut sc = Scenario::new(NAME);
+    let lab = Lab::new("edge_daemon");
+    let wan = lab.bridge("wan").unwrap();
+    let _sn = Supernode::start(&lab, &wan, &[]);
+    let a = Edge::start(
+        &lab,
+        &wan,
+        "a",
+        1,
+        &EdgeSpec::new(
+            "daemon",
+            Some("10.200.0.1"),
+            &["-u", "65534", "-g", "65534"],
+        ),
+    );
+    assert!(
+        a.proc
+            .wait_for_output("dropping privileges to uid=65534, gid=65534", START)
+    );
+    assert_eq!(
+        uid_of(a.proc.pid()),
+        Some(65534),
+        "effective uid of the edge"
+    );
+
+    let b_ns = lab.host_on("b", &wan, "198.18.0.2/24").unwrap();
+    let edge_bin = find_binary("edge").unwrap();
+    let mgmt = EDGE_MGMT.to_string();
+    let starter = b_ns
+        .spawn(
+            "edge-daemon",
+            &[
+                edge_bin.to_str().unwrap(),
+                "-c",
+                "daemon",
+                "-l",
+                "198.18.0.254:7654",
+                "-a",
+                "10.200.0.2/24",
+                "-t",
+                &mgmt,
+            ],
+        )
+        .unwrap();
+    let st = starter.wait_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(
+        st.and_then(|s| s.code()),
+        Some(0),
+        "the starting process returns once the daemon runs: {}",
+        starter.stderr()
+    );
+    assert!(
+        wait_until(START, Duration::from_millis(200), || {
+            mgmt_rows(&mgmt_query(&b_ns, EDGE_MGMT, "r 1 info").unwrap_or_default())
+                .first()
+                .is_some_and(|r| r["ip4addr"] == "10.200.0.2")
+        }),
+        "daemon does not answer on its management port"
+    );
+    assert!(
+        ping_until_ok(&a, "10.200.0.2"),
+        "ping to the daemon's overlay address"
+    );
+    let r = ping_ok(&a, "10.200.0.2", 56, 3, false);
+    sc.metric("rtt_ms", format!("{:.3}", r.rtt_avg_ms.unwrap_or(0.0)));
+
+    let pids = || ns_pids(&b_ns);
+    assert!(!pids().unwrap_or_default().is_empty(), "daemon process");
+    let reply = mgmt_query(&b_ns, EDGE_MGMT, "w 1:1:n2n stop").unwrap();
+    assert!(
+        reply.iter().any(|l| l.contains("keep_running")),
+        "{reply:?}"
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), Duration::from_millis(100), || {
+            pids().unwrap_or_default().is_empty()
+        }),
+        "daemon still running after management stop"
+    );
+}
+
+/// PIDs of the processes in a namespace (`ip netns pids`).
+fn ns_pids(ns: &Netns) -> Option<Vec<u32>> {
+    let out = std::process::Command::new("ip")
+        .args(["netns", "pids", ns.name()])
+        .output()
+        .ok()?;
+    Some(
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect(),
+    )
+}
