@@ -25,7 +25,7 @@ pub mod rules;
 mod rx;
 mod stats;
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
@@ -238,6 +238,12 @@ pub struct Edge {
     next_purge: Instant,
 
     known: PeerTable,
+    /// How many `known` entries use each socket: spares the linear
+    /// [`find_by_sock`](peers::find_by_sock) scan for every PACKET from a
+    /// MAC that is not known (relayed traffic). Kept by
+    /// [`Edge::known_insert`] / [`Edge::known_remove`], the only places that
+    /// add or remove known entries (their `sock` never changes in place).
+    known_socks: HashMap<SocketAddr, u32>,
     pending: PeerTable,
     hosts: MacMap<BridgedHost>,
     /// AEAD replay windows per sending MAC, with the last use.
@@ -355,6 +361,7 @@ impl Edge {
             ping_budget: PING_BUDGET_FIRST,
             next_purge: now.mono + PURGE_INTERVAL,
             known: MacMap::with_hasher(hs),
+            known_socks: HashMap::new(),
             pending: MacMap::with_hasher(hs),
             hosts: MacMap::with_hasher(hs),
             replay: MacMap::with_hasher(hs),
@@ -521,6 +528,7 @@ impl Edge {
 
     /// Run the timers.
     pub fn handle_timeout(&mut self, now: Now) {
+        self.check_known_socks();
         if self.stopped {
             return;
         }
@@ -787,12 +795,11 @@ impl Edge {
     }
 
     fn remove_peer(&mut self, mac: Mac, direct: bool, reason: PeerRemoval) -> Option<Peer> {
-        let t = if direct {
-            &mut self.known
+        let p = if direct {
+            self.known_remove(mac)?
         } else {
-            &mut self.pending
+            self.pending.remove(&mac)?
         };
-        let p = t.remove(&mac)?;
         self.push_event(Event::PeerRemoved {
             mac,
             sock: p.sock,
@@ -801,6 +808,64 @@ impl Edge {
         });
         Some(p)
     }
+
+    /// Insert into the known table (and its socket index).
+    fn known_insert(&mut self, mac: Mac, p: Peer) -> Option<Peer> {
+        if let Some(s) = p.sock {
+            *self.known_socks.entry(s).or_insert(0) += 1;
+        }
+        let old = self.known.insert(mac, p);
+        if let Some(o) = &old {
+            self.known_socks_release(o.sock);
+        }
+        old
+    }
+
+    /// Remove from the known table (and its socket index).
+    fn known_remove(&mut self, mac: Mac) -> Option<Peer> {
+        let p = self.known.remove(&mac)?;
+        self.known_socks_release(p.sock);
+        Some(p)
+    }
+
+    fn known_socks_release(&mut self, sock: Option<SocketAddr>) {
+        if let Some(s) = sock
+            && let Some(n) = self.known_socks.get_mut(&s)
+        {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.known_socks.remove(&s);
+            }
+        }
+    }
+
+    /// The known entry using `sock`, if any: [`peers::find_by_sock`], but
+    /// without the scan when no entry uses it.
+    fn known_by_sock(&self, sock: SocketAddr) -> Option<Mac> {
+        if !self.known_socks.contains_key(&sock) {
+            return None;
+        }
+        peers::find_by_sock(&self.known, sock)
+    }
+
+    /// Debug builds (tests): the socket index matches the known table.
+    #[cfg(debug_assertions)]
+    fn check_known_socks(&self) {
+        // Allocation-free (the allocation tests run debug builds).
+        let with_sock = self.known.values().filter(|p| p.sock.is_some()).count();
+        let indexed: u32 = self.known_socks.values().sum();
+        debug_assert_eq!(
+            with_sock, indexed as usize,
+            "known socket index out of sync"
+        );
+        for (s, &n) in &self.known_socks {
+            let c = self.known.values().filter(|p| p.sock == Some(*s)).count();
+            debug_assert_eq!(c, n as usize, "known socket index out of sync for {s}");
+        }
+    }
+
+    #[cfg(not(debug_assertions))]
+    fn check_known_socks(&self) {}
 
     fn push_event(&mut self, e: Event) {
         if self.events.len() >= MAX_QUEUED {
@@ -933,13 +998,15 @@ impl Edge {
     /// `out`, ≥ [`MAX_DATAGRAM`] bytes), or `None` when the frame was
     /// dropped (counted) or its copies were queued to `poll_transmit`.
     pub fn encapsulate(&mut self, now: Now, frame: &[u8], out: &mut [u8]) -> Option<Transmit> {
-        match self.encapsulate_inner(now, frame, out) {
+        let r = match self.encapsulate_inner(now, frame, out) {
             Ok(t) => t,
             Err(r) => {
                 self.stats.drop(r);
                 None
             }
-        }
+        };
+        self.check_known_socks();
+        r
     }
 
     fn encapsulate_inner(

@@ -59,13 +59,15 @@ impl Edge {
         via_multicast: bool,
         out: &mut [u8],
     ) -> Option<usize> {
-        match self.decapsulate_inner(now, from, datagram, via_multicast, out) {
+        let r = match self.decapsulate_inner(now, from, datagram, via_multicast, out) {
             Ok(n) => n,
             Err(r) => {
                 self.stats.drop(r);
                 None
             }
-        }
+        };
+        self.check_known_socks();
+        r
     }
 
     fn decapsulate_inner(
@@ -308,11 +310,11 @@ impl Edge {
         let p = match self.known.get_mut(&mac) {
             Some(p) => p,
             None => {
-                if let Some(old) = find_by_sock(&self.known, sock)
-                    && let Some(mut p) = self.known.remove(&old)
+                if let Some(old) = self.known_by_sock(sock)
+                    && let Some(mut p) = self.known_remove(old)
                 {
                     p.last_cookie = 0;
-                    self.known.insert(mac, p);
+                    self.known_insert(mac, p);
                 }
                 let Some(p) = self.known.get_mut(&mac) else {
                     self.register_with_new_peer(now, mac, dev, sock, from_sn, via_multicast);
@@ -472,8 +474,8 @@ impl Edge {
             return Err(DropReason::AckFromUnknownPeer);
         };
         let mac = ack.src_mac;
-        if let Some(old) = find_by_sock(&self.known, from)
-            && let Some(mut k) = self.known.remove(&old)
+        if let Some(old) = self.known_by_sock(from)
+            && let Some(mut k) = self.known_remove(old)
         {
             // An entry already uses this path: reuse it under the new MAC.
             k.last_cookie = 0;
@@ -492,7 +494,7 @@ impl Edge {
                     direct: true,
                 });
             }
-            self.known.insert(mac, k);
+            self.known_insert(mac, k);
             return Ok(());
         }
         if ack.cookie > p.last_cookie
@@ -504,7 +506,7 @@ impl Edge {
         p.last_p2p = Some(now.mono);
         p.last_seen = now.mono;
         let sock = p.sock;
-        if let Some(old) = self.known.insert(mac, p) {
+        if let Some(old) = self.known_insert(mac, p) {
             self.push_event(Event::PeerRemoved {
                 mac,
                 sock: old.sock,
