@@ -848,8 +848,9 @@ impl Edge {
         peers::find_by_sock(&self.known, sock)
     }
 
-    /// Debug builds (tests): the socket index matches the known table.
-    #[cfg(debug_assertions)]
+    /// Debug test builds (unit tests, the `sim` feature): the socket index
+    /// matches the known table.
+    #[cfg(all(debug_assertions, any(test, feature = "sim")))]
     fn check_known_socks(&self) {
         // Allocation-free (the allocation tests run debug builds).
         let with_sock = self.known.values().filter(|p| p.sock.is_some()).count();
@@ -864,7 +865,7 @@ impl Edge {
         }
     }
 
-    #[cfg(not(debug_assertions))]
+    #[cfg(not(all(debug_assertions, any(test, feature = "sim"))))]
     fn check_known_socks(&self) {}
 
     fn push_event(&mut self, e: Event) {
