@@ -10,6 +10,7 @@ pub const ETH_HEADER_LEN: usize = 14;
 /// Gratuitous ARP frame length.
 pub const GARP_LEN: usize = 42;
 
+#[inline]
 fn mac_at(frame: &[u8], off: usize) -> Mac {
     let mut m = [0u8; 6];
     if let Some(s) = frame.get(off..off + 6) {
@@ -19,20 +20,24 @@ fn mac_at(frame: &[u8], off: usize) -> Mac {
 }
 
 /// Destination MAC (bytes 0..6).
+#[inline]
 pub fn dst_mac(frame: &[u8]) -> Mac {
     mac_at(frame, 0)
 }
 
 /// Source MAC (bytes 6..12).
+#[inline]
 pub fn src_mac(frame: &[u8]) -> Mac {
     mac_at(frame, 6)
 }
 
+#[inline]
 fn is_ipv4(frame: &[u8]) -> bool {
     frame.get(12..14) == Some(&[0x08, 0x00][..])
 }
 
 /// IPv4 source address, for IPv4 frames of at least 34 bytes.
+#[inline]
 pub fn ipv4_src(frame: &[u8]) -> Option<Ipv4Addr> {
     if !is_ipv4(frame) {
         return None;
@@ -42,6 +47,7 @@ pub fn ipv4_src(frame: &[u8]) -> Option<Ipv4Addr> {
 }
 
 /// IPv4 destination address, for IPv4 frames of at least 34 bytes.
+#[inline]
 pub fn ipv4_dst(frame: &[u8]) -> Option<Ipv4Addr> {
     if !is_ipv4(frame) {
         return None;

@@ -48,7 +48,10 @@ pub use rules::{RuleError, TrafficRule};
 pub use stats::{DropReason, EdgeStats};
 
 use payload::{PacketAad, Payload};
-use peers::{BridgedHost, CRIT_BAD, CRIT_DEFAULT, CRIT_GOOD, Peer, PeerTable, Supernode};
+use peers::{
+    BridgedHost, CRIT_BAD, CRIT_DEFAULT, CRIT_GOOD, MacHashState, MacMap, Peer, PeerTable,
+    Supernode,
+};
 
 /// Local-discovery multicast group and port (wire.md §1).
 pub const MULTICAST_DISCOVERY: SocketAddr =
@@ -238,10 +241,16 @@ pub struct Edge {
     next_purge: Instant,
 
     known: PeerTable,
+    /// How many `known` entries use each socket: spares the linear
+    /// [`find_by_sock`](peers::find_by_sock) scan for every PACKET from a
+    /// MAC that is not known (relayed traffic). Kept by
+    /// [`Edge::known_insert`] / [`Edge::known_remove`], the only places that
+    /// add or remove known entries (their `sock` never changes in place).
+    known_socks: HashMap<SocketAddr, u32>,
     pending: PeerTable,
-    hosts: HashMap<Mac, BridgedHost>,
+    hosts: MacMap<BridgedHost>,
     /// AEAD replay windows per sending MAC, with the last use.
-    replay: HashMap<Mac, (ReplayWindow, Instant)>,
+    replay: MacMap<(ReplayWindow, Instant)>,
     last_p2p_rx: Option<Instant>,
 
     txq: VecDeque<Queued>,
@@ -249,6 +258,9 @@ pub struct Edge {
     events: VecDeque<Event>,
     stats: EdgeStats,
     scratch: Box<[u8]>,
+    /// Our PACKET header (no socket) with a null dstMac and no compression:
+    /// each PACKET copies it and patches those two fields.
+    packet_head: [u8; PACKET_HEADER_LEN],
 
     start: Now,
     local_addr: Option<SocketAddr>,
@@ -266,6 +278,11 @@ impl Edge {
             return Err(EdgeConfigError::BadInterval);
         }
         let mut rng = ChaCha20Rng::from_seed(rng_seed);
+        // The MAC tables' hash key, from a separate stream of the seed (the
+        // main stream's values stay as they were).
+        let mut hk = rng.clone();
+        hk.set_stream(1);
+        let hs = MacHashState::new([hk.next_u64(), hk.next_u64()]);
         let mac = if cfg.mac.is_null() {
             let mut m = [0u8; 6];
             rng.fill_bytes(&mut m);
@@ -317,6 +334,7 @@ impl Edge {
         } else {
             Phase::Running
         };
+        let packet_head = packet_header(&cfg.community, mac, payload.transform())?;
         let desc = DevDesc::new(&cfg.desc);
         let password = crate::mgmt::Password::new(&cfg.mgmt_password);
         let verbosity = cfg.verbosity;
@@ -346,16 +364,18 @@ impl Edge {
             next_sweep: now.mono + FIRST_SWEEP,
             ping_budget: PING_BUDGET_FIRST,
             next_purge: now.mono + PURGE_INTERVAL,
-            known: HashMap::new(),
-            pending: HashMap::new(),
-            hosts: HashMap::new(),
-            replay: HashMap::new(),
+            known: MacMap::with_hasher(hs),
+            known_socks: HashMap::new(),
+            pending: MacMap::with_hasher(hs),
+            hosts: MacMap::with_hasher(hs),
+            replay: MacMap::with_hasher(hs),
             last_p2p_rx: None,
             txq: VecDeque::new(),
             free: Vec::new(),
             events: VecDeque::new(),
             stats: EdgeStats::default(),
             scratch: vec![0u8; MAX_DATAGRAM].into_boxed_slice(),
+            packet_head,
             start: now,
             local_addr: None,
             stopped: false,
@@ -512,6 +532,7 @@ impl Edge {
 
     /// Run the timers.
     pub fn handle_timeout(&mut self, now: Now) {
+        self.check_known_socks();
         if self.stopped {
             return;
         }
@@ -778,12 +799,11 @@ impl Edge {
     }
 
     fn remove_peer(&mut self, mac: Mac, direct: bool, reason: PeerRemoval) -> Option<Peer> {
-        let t = if direct {
-            &mut self.known
+        let p = if direct {
+            self.known_remove(mac)?
         } else {
-            &mut self.pending
+            self.pending.remove(&mac)?
         };
-        let p = t.remove(&mac)?;
         self.push_event(Event::PeerRemoved {
             mac,
             sock: p.sock,
@@ -792,6 +812,65 @@ impl Edge {
         });
         Some(p)
     }
+
+    /// Insert into the known table (and its socket index).
+    fn known_insert(&mut self, mac: Mac, p: Peer) -> Option<Peer> {
+        if let Some(s) = p.sock {
+            *self.known_socks.entry(s).or_insert(0) += 1;
+        }
+        let old = self.known.insert(mac, p);
+        if let Some(o) = &old {
+            self.known_socks_release(o.sock);
+        }
+        old
+    }
+
+    /// Remove from the known table (and its socket index).
+    fn known_remove(&mut self, mac: Mac) -> Option<Peer> {
+        let p = self.known.remove(&mac)?;
+        self.known_socks_release(p.sock);
+        Some(p)
+    }
+
+    fn known_socks_release(&mut self, sock: Option<SocketAddr>) {
+        if let Some(s) = sock
+            && let Some(n) = self.known_socks.get_mut(&s)
+        {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.known_socks.remove(&s);
+            }
+        }
+    }
+
+    /// The known entry using `sock`, if any: [`peers::find_by_sock`], but
+    /// without the scan when no entry uses it.
+    fn known_by_sock(&self, sock: SocketAddr) -> Option<Mac> {
+        if !self.known_socks.contains_key(&sock) {
+            return None;
+        }
+        peers::find_by_sock(&self.known, sock)
+    }
+
+    /// Debug test builds (unit tests, the `sim` feature): the socket index
+    /// matches the known table.
+    #[cfg(all(debug_assertions, any(test, feature = "sim")))]
+    fn check_known_socks(&self) {
+        // Allocation-free (the allocation tests run debug builds).
+        let with_sock = self.known.values().filter(|p| p.sock.is_some()).count();
+        let indexed: u32 = self.known_socks.values().sum();
+        debug_assert_eq!(
+            with_sock, indexed as usize,
+            "known socket index out of sync"
+        );
+        for (s, &n) in &self.known_socks {
+            let c = self.known.values().filter(|p| p.sock == Some(*s)).count();
+            debug_assert_eq!(c, n as usize, "known socket index out of sync for {s}");
+        }
+    }
+
+    #[cfg(not(all(debug_assertions, any(test, feature = "sim"))))]
+    fn check_known_socks(&self) {}
 
     fn push_event(&mut self, e: Event) {
         if self.events.len() >= MAX_QUEUED {
@@ -924,13 +1003,15 @@ impl Edge {
     /// `out`, ≥ [`MAX_DATAGRAM`] bytes), or `None` when the frame was
     /// dropped (counted) or its copies were queued to `poll_transmit`.
     pub fn encapsulate(&mut self, now: Now, frame: &[u8], out: &mut [u8]) -> Option<Transmit> {
-        match self.encapsulate_inner(now, frame, out) {
+        let r = match self.encapsulate_inner(now, frame, out) {
             Ok(t) => t,
             Err(r) => {
                 self.stats.drop(r);
                 None
             }
-        }
+        };
+        self.check_known_socks();
+        r
     }
 
     fn encapsulate_inner(
@@ -997,7 +1078,8 @@ impl Edge {
         if let Some(p) = self.known.get(&pkt_dst) {
             let fresh = p
                 .last_p2p
-                .is_some_and(|t| now.mono.saturating_duration_since(t) < half);
+                // = `now − t < half`, without the Instant subtraction.
+                .is_some_and(|t| t.checked_add(half).is_some_and(|end| now.mono < end));
             if fresh && let Some(s) = p.sock {
                 self.stats.p2p_tx += 1;
                 return Ok(Some(Transmit { dst: s, len }));
@@ -1027,7 +1109,9 @@ impl Edge {
             return Err(DropReason::FrameTooLarge);
         }
         let mut random = [0u8; 16];
-        self.rng.fill_bytes(&mut random);
+        if self.payload.needs_random() {
+            self.rng.fill_bytes(&mut random);
+        }
         let aad = PacketAad {
             community: self.cfg.community.field(),
             src_mac: self.mac.0,
@@ -1039,16 +1123,10 @@ impl Edge {
         let (comp, plen) = self
             .payload
             .encode(frame, random, &aad, &mut self.scratch, body)?;
-        let pkt = Packet {
-            src_mac: self.mac,
-            dst_mac: pkt_dst,
-            sock: None,
-            compression: comp,
-            transform: self.payload.transform(),
-            payload: &[],
-        };
-        pkt.emit_header(&Header::new(self.cfg.community), head)
-            .map_err(|_| DropReason::FrameTooLarge)?;
+        let head: &mut [u8; PACKET_HEADER_LEN] =
+            head.try_into().map_err(|_| DropReason::FrameTooLarge)?;
+        *head = self.packet_head;
+        patch_packet_header(head, pkt_dst, comp);
         let len = PACKET_HEADER_LEN + plen;
         let dgram = out.get_mut(..len).ok_or(DropReason::FrameTooLarge)?;
         self.he_encrypt(now, dgram, PACKET_HEADER_LEN, HeKeyKind::Dynamic);
@@ -1119,5 +1197,87 @@ impl Edge {
     /// The community.
     pub fn community(&self) -> &Community {
         &self.cfg.community
+    }
+}
+
+/// Offsets of the PACKET fields [`patch_packet_header`] sets (wire.md:
+/// 24-byte common header, srcMac, dstMac, compression, transform).
+const PACKET_DST_MAC_AT: usize = 30;
+const PACKET_COMPRESSION_AT: usize = 36;
+
+/// Our PACKET header template: `Packet::emit_header` with a null dstMac and
+/// no compression.
+fn packet_header(
+    community: &Community,
+    mac: Mac,
+    transform: TransformId,
+) -> Result<[u8; PACKET_HEADER_LEN], EdgeConfigError> {
+    let mut head = [0u8; PACKET_HEADER_LEN];
+    let pkt = Packet {
+        src_mac: mac,
+        dst_mac: Mac::NULL,
+        sock: None,
+        compression: n2n_proto::types::CompressionId::NONE,
+        transform,
+        payload: &[],
+    };
+    match pkt.emit_header(&Header::new(*community), &mut head) {
+        Ok(PACKET_HEADER_LEN) => Ok(head),
+        _ => Err(EdgeConfigError::Transform(
+            "PACKET header does not fit".to_owned(),
+        )),
+    }
+}
+
+/// Sets dstMac and the compression id in a copy of the template.
+#[inline]
+fn patch_packet_header(
+    head: &mut [u8; PACKET_HEADER_LEN],
+    dst: Mac,
+    comp: n2n_proto::types::CompressionId,
+) {
+    if let Some(d) = head.get_mut(PACKET_DST_MAC_AT..PACKET_DST_MAC_AT + 6) {
+        d.copy_from_slice(&dst.0);
+    }
+    if let Some(c) = head.get_mut(PACKET_COMPRESSION_AT) {
+        *c = comp.0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use n2n_proto::types::CompressionId;
+
+    #[test]
+    fn packet_header_template_matches_emit_header() {
+        let community = Community::new("rocks").unwrap();
+        let src = Mac([2, 0, 0, 0, 0, 1]);
+        for t in 1..=7u8 {
+            let tid = TransformId(t);
+            let tpl = packet_header(&community, src, tid).unwrap();
+            for dst in [
+                Mac([2, 0, 0, 0, 0, 2]),
+                Mac::BROADCAST,
+                Mac([0x01, 0x00, 0x5e, 1, 2, 3]),
+            ] {
+                for comp in [CompressionId::NONE, CompressionId::LZO, CompressionId(4)] {
+                    let mut want = [0u8; PACKET_HEADER_LEN];
+                    let pkt = Packet {
+                        src_mac: src,
+                        dst_mac: dst,
+                        sock: None,
+                        compression: comp,
+                        transform: tid,
+                        payload: &[],
+                    };
+                    let n = pkt.emit_header(&Header::new(community), &mut want);
+                    assert_eq!(n, Ok(PACKET_HEADER_LEN));
+                    let mut got = tpl;
+                    patch_packet_header(&mut got, dst, comp);
+                    assert_eq!(got, want, "transform {t} dst {dst} comp {comp}");
+                }
+            }
+        }
     }
 }

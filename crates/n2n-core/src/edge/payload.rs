@@ -108,6 +108,17 @@ impl Payload {
         self.transform.overhead()
     }
 
+    /// Whether [`Self::encode`] uses its `random` argument (the IV or
+    /// preamble of transforms 2..5; null and the AEADs ignore it).
+    pub fn needs_random(&self) -> bool {
+        !matches!(
+            self.transform.id(),
+            transform::TransformId::Null
+                | transform::TransformId::ChaCha20Poly1305
+                | transform::TransformId::Aes256Gcm
+        )
+    }
+
     /// Whether the transform authenticates (ids 6, 7).
     pub fn is_aead(&self) -> bool {
         self.transform.id().is_aead()
@@ -133,10 +144,16 @@ impl Payload {
             comp_id = self.compression;
             data = d;
         }
-        let a = aad.bytes(comp_id, self.id);
+        let a;
+        let aad: &[u8] = if self.is_aead() {
+            a = aad.bytes(comp_id, self.id);
+            &a
+        } else {
+            &[] // ignored by transforms 1..5
+        };
         let n = self
             .transform
-            .encrypt(data, random, &a, out)
+            .encrypt(data, random, aad, out)
             .map_err(|e| match e {
                 TransformError::OutputTooSmall { .. } => DropReason::FrameTooLarge,
                 // Only the AEAD counter can run out: nothing else fails here.
@@ -156,16 +173,22 @@ impl Payload {
         scratch: &mut [u8],
         out: &mut [u8],
     ) -> Result<(usize, Option<AeadNonce>), DropReason> {
-        let a = aad.bytes(compression, self.id);
+        let a;
+        let aad: &[u8] = if self.is_aead() {
+            a = aad.bytes(compression, self.id);
+            &a
+        } else {
+            &[] // ignored by transforms 1..5
+        };
         if compression == CompressionId::NONE {
-            let d = self.transform.decrypt(payload, &a, out).map_err(map_err)?;
+            let d = self.transform.decrypt(payload, aad, out).map_err(map_err)?;
             return Ok((d.len, d.nonce));
         }
         let cid = compress::CompressionId::from_wire(compression.0)
             .ok_or(DropReason::UnknownCompression)?;
         let d = self
             .transform
-            .decrypt(payload, &a, scratch)
+            .decrypt(payload, aad, scratch)
             .map_err(map_err)?;
         let plain = scratch.get(..d.len).ok_or(DropReason::FrameTooLarge)?;
         let n = self

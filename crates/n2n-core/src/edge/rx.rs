@@ -2,6 +2,7 @@
 //! (behaviour.md §2, §4, §5.3, §5.4).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
 
 use n2n_proto::he::{self, HeKeyKind};
 use n2n_proto::transform::ReplayWindow;
@@ -58,13 +59,15 @@ impl Edge {
         via_multicast: bool,
         out: &mut [u8],
     ) -> Option<usize> {
-        match self.decapsulate_inner(now, from, datagram, via_multicast, out) {
+        let r = match self.decapsulate_inner(now, from, datagram, via_multicast, out) {
             Ok(n) => n,
             Err(r) => {
                 self.stats.drop(r);
                 None
             }
-        }
+        };
+        self.check_known_socks();
+        r
     }
 
     fn decapsulate_inner(
@@ -266,7 +269,7 @@ impl Edge {
     /// Peer-table and counter updates for a received PACKET (behaviour.md
     /// §5.3).
     fn packet_sender_seen(&mut self, now: Now, s: &PacketSender) {
-        if !s.from_sn {
+        if !s.from_sn && !self.pending.is_empty() {
             // Direct traffic: stop trying to reach it through pending.
             self.pending.remove(&s.mac);
         }
@@ -303,16 +306,22 @@ impl Edge {
         from_sn: bool,
         via_multicast: bool,
     ) {
-        if !self.known.contains_key(&mac)
-            && let Some(old) = find_by_sock(&self.known, sock)
-            && let Some(mut p) = self.known.remove(&old)
-        {
-            p.last_cookie = 0;
-            self.known.insert(mac, p);
-        }
-        let Some(p) = self.known.get_mut(&mac) else {
-            self.register_with_new_peer(now, mac, dev, sock, from_sn, via_multicast);
-            return;
+        // One lookup for the usual case (a known peer).
+        let p = match self.known.get_mut(&mac) {
+            Some(p) => p,
+            None => {
+                if let Some(old) = self.known_by_sock(sock)
+                    && let Some(mut p) = self.known_remove(old)
+                {
+                    p.last_cookie = 0;
+                    self.known_insert(mac, p);
+                }
+                let Some(p) = self.known.get_mut(&mac) else {
+                    self.register_with_new_peer(now, mac, dev, sock, from_sn, via_multicast);
+                    return;
+                };
+                p
+            }
         };
         if !from_sn {
             p.last_p2p = Some(now.mono);
@@ -320,8 +329,13 @@ impl Edge {
         if via_multicast {
             p.local = true;
         }
-        let aged = now.mono.saturating_duration_since(p.last_seen).as_secs() >= 1;
-        if !(aged || cookie > p.last_cookie) {
+        // aged = `now − last_seen ≥ 1 s`, without the Instant subtraction.
+        let aged = || {
+            p.last_seen
+                .checked_add(Duration::from_secs(1))
+                .is_some_and(|t| now.mono >= t)
+        };
+        if !(cookie > p.last_cookie || aged()) {
             return;
         }
         if sock.ip().is_unspecified() || mac.is_multi_or_broadcast() {
@@ -460,8 +474,8 @@ impl Edge {
             return Err(DropReason::AckFromUnknownPeer);
         };
         let mac = ack.src_mac;
-        if let Some(old) = find_by_sock(&self.known, from)
-            && let Some(mut k) = self.known.remove(&old)
+        if let Some(old) = self.known_by_sock(from)
+            && let Some(mut k) = self.known_remove(old)
         {
             // An entry already uses this path: reuse it under the new MAC.
             k.last_cookie = 0;
@@ -480,7 +494,7 @@ impl Edge {
                     direct: true,
                 });
             }
-            self.known.insert(mac, k);
+            self.known_insert(mac, k);
             return Ok(());
         }
         if ack.cookie > p.last_cookie
@@ -492,7 +506,7 @@ impl Edge {
         p.last_p2p = Some(now.mono);
         p.last_seen = now.mono;
         let sock = p.sock;
-        if let Some(old) = self.known.insert(mac, p) {
+        if let Some(old) = self.known_insert(mac, p) {
             self.push_event(Event::PeerRemoved {
                 mac,
                 sock: old.sock,

@@ -1,0 +1,214 @@
+//! The whole per-packet path of the sans-IO edge, in memory (issue 7 §2):
+//! TAP frame → `Edge::encapsulate` (compress-less, encrypt, header, `-H`)
+//! → datagram → `Edge::decapsulate` (`-H`, checks, decrypt, replay window,
+//! peer tables) → TAP frame, between two edges that registered with a
+//! supernode and know each other as direct P2P peers (set up with the
+//! simulator, then driven by hand: no sockets, no queue).
+//!
+//! Groups:
+//! * `edge_path/<transform>[+he]/<size>`: one frame a→b per iteration,
+//!   frame sizes 64, 512 and 1400 bytes (Ethernet frame, `Throughput::Bytes`);
+//! * `edge_path/baseline/<transform>/1400`: the same transform's encrypt +
+//!   decrypt of 1400 bytes, no core, so `round trip / baseline` is the
+//!   core's overhead ratio measured in the same run;
+//! * `edge_path/baseline/he/1400`: header encryption + decryption of a
+//!   1400-byte datagram alone (what `-H` adds at least), and
+//!   `edge_path/baseline/he-checksums/1400`: its two pearson64 checksums.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::hint::black_box;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use n2n_core::MAX_DATAGRAM;
+use n2n_core::edge::{EdgeConfig, P2pMode, TapAddrMode};
+use n2n_core::sim::{NodeId, Sim, ipv4_frame};
+use n2n_core::supernode::SupernodeConfig;
+use n2n_core::supernode::community_list::CommunityList;
+use n2n_proto::he::{CommunityHe, HeKeyKind};
+use n2n_proto::transform::{NonceSeed, Transform, TransformId as Xform, packet_aad};
+use n2n_proto::types::{Community, CompressionId, DevAddr, Mac, TransformId};
+
+const SN: &str = "203.0.113.1:7654";
+const SIZES: [usize; 3] = [64, 512, 1400];
+const KEY: &[u8] = b"s3cret";
+/// null, AES (-A3), ChaCha20 (-A4), Speck (-A5), ChaCha20-Poly1305 (-A6),
+/// AES-256-GCM (-A7).
+const TRANSFORMS: [Xform; 6] = [
+    Xform::Null,
+    Xform::Aes,
+    Xform::ChaCha20,
+    Xform::Speck,
+    Xform::ChaCha20Poly1305,
+    Xform::Aes256Gcm,
+];
+
+fn mac(i: u8) -> [u8; 6] {
+    [2, 0, 0, 0, 0, i]
+}
+
+fn ip(i: u8) -> Ipv4Addr {
+    Ipv4Addr::new(10, 0, 0, i)
+}
+
+/// An Ethernet/IPv4/UDP frame of exactly `size` bytes from edge `s` to `d`.
+fn frame(s: u8, d: u8, size: usize) -> Vec<u8> {
+    let payload: Vec<u8> = (0..size - 42).map(|i| (i * 7 + i / 13) as u8).collect();
+    let f = ipv4_frame(mac(s), mac(d), ip(s), ip(d), &payload);
+    assert_eq!(f.len(), size);
+    f
+}
+
+/// Two edges `a`, `b` with transform `t`, registered and direct P2P peers.
+fn setup(t: Xform, he: bool) -> (Sim, NodeId, NodeId) {
+    let mut sim = Sim::new(u64::from(t.to_wire()) * 2 + u64::from(he));
+    let mut sc = SupernodeConfig::new(Mac([2, 0, 0, 0, 0, 0xfe]));
+    sc.communities = Some(CommunityList::parse("rocks\n").unwrap());
+    sim.add_supernode("sn", SN.parse().unwrap(), sc);
+    let mk = |i: u8| {
+        let mut c = EdgeConfig::new(Community::new("rocks").unwrap(), vec![SN.to_owned()]);
+        c.mac = Mac(mac(i));
+        c.tap_addr = TapAddrMode::Static(DevAddr::new(ip(i), 24));
+        c.transform = TransformId(t.to_wire());
+        c.key = if t == Xform::Null {
+            Vec::new()
+        } else {
+            KEY.to_vec()
+        };
+        c.compression = CompressionId::NONE;
+        c.header_encryption = he;
+        c.p2p = P2pMode::Enabled;
+        c
+    };
+    let a = sim.add_edge("a", "198.51.100.1:50001".parse().unwrap(), None, mk(1));
+    let b = sim.add_edge("b", "198.51.100.2:50002".parse().unwrap(), None, mk(2));
+    assert!(sim.run_until_cond(Duration::from_secs(5), |s| {
+        s.edge(a).is_registered() && s.edge(b).is_registered()
+    }));
+    // Hole punching: traffic both ways until each knows the other directly.
+    let (fa, fb) = (frame(1, 2, 100), frame(2, 1, 100));
+    for _ in 0..5 {
+        sim.send_frame(a, &fa);
+        sim.send_frame(b, &fb);
+        sim.run_for(Duration::from_millis(200));
+    }
+    for x in [a, b] {
+        assert!(
+            sim.edge(x).peers().iter().any(|p| p.direct),
+            "{}: no direct peer",
+            t.name()
+        );
+        sim.take_tap(x);
+    }
+    (sim, a, b)
+}
+
+/// One frame a→b: encapsulate at `a`, decapsulate at `b`; returns the
+/// frame length written to `tap`.
+#[inline(always)]
+fn round_trip(
+    sim: &mut Sim,
+    (a, b): (NodeId, NodeId),
+    from: SocketAddr,
+    f: &[u8],
+    out: &mut [u8],
+    tap: &mut [u8],
+) -> usize {
+    let now = sim.now();
+    let t = sim
+        .edge_mut(a)
+        .encapsulate(now, black_box(f), out)
+        .expect("dropped at a");
+    sim.edge_mut(b)
+        .decapsulate(now, from, &mut out[..t.len], false, tap)
+        .expect("dropped at b")
+}
+
+fn edge_path(c: &mut Criterion) {
+    for t in TRANSFORMS {
+        for he in [false, true] {
+            let (mut sim, a, b) = setup(t, he);
+            let from = sim.node(a).addr;
+            let to = sim.node(b).addr;
+            let name = format!("edge_path/{}{}", t.name(), if he { "+he" } else { "" });
+            let mut g = c.benchmark_group(name);
+            let mut out = vec![0u8; MAX_DATAGRAM];
+            let mut tap = vec![0u8; MAX_DATAGRAM];
+            for &size in &SIZES {
+                let f = frame(1, 2, size);
+                // The datagram goes straight to b, and b gets the frame back.
+                let now = sim.now();
+                let tx = sim.edge_mut(a).encapsulate(now, &f, &mut out).unwrap();
+                assert_eq!(tx.dst, to, "{}: not sent P2P", t.name());
+                let n = round_trip(&mut sim, (a, b), from, &f, &mut out, &mut tap);
+                assert_eq!(&tap[..n], &f[..]);
+                g.throughput(Throughput::Bytes(size as u64));
+                g.bench_function(BenchmarkId::from_parameter(size), |bch| {
+                    bch.iter(|| round_trip(&mut sim, (a, b), from, &f, &mut out, &mut tap))
+                });
+            }
+            g.finish();
+            let drops: Vec<_> = sim.edge(b).stats().nonzero_drops().collect();
+            assert!(drops.is_empty(), "{}: drops at b: {drops:?}", t.name());
+        }
+    }
+}
+
+fn baseline(c: &mut Criterion) {
+    let size = 1400;
+    let community = *Community::new("rocks").unwrap().field();
+    let mut g = c.benchmark_group("edge_path/baseline");
+    g.throughput(Throughput::Bytes(size as u64));
+    let f = frame(1, 2, size);
+    let aad = packet_aad(3, &community, &mac(1), &mac(2), 0, 7);
+    let mut payload = vec![0u8; MAX_DATAGRAM];
+    let mut back = vec![0u8; MAX_DATAGRAM];
+    for t in TRANSFORMS {
+        let seed = NonceSeed {
+            prefix: 0x1234_5678,
+            start: 0,
+        };
+        let mut x = Transform::new(t, KEY, &community, seed).unwrap();
+        g.bench_function(BenchmarkId::new(t.name(), size), |bch| {
+            bch.iter(|| {
+                let n = x
+                    .encrypt(black_box(&f), [0x5a; 16], &aad, &mut payload)
+                    .unwrap();
+                x.decrypt(&payload[..n], &aad, &mut back).unwrap().len
+            })
+        });
+    }
+    // Header encryption of a 1400-byte PACKET alone: encrypt + decrypt.
+    let he = CommunityHe::new(community);
+    let mut dg = vec![0u8; size];
+    dg[..4].copy_from_slice(&[3, 2, 0, 3]);
+    dg[4..24].copy_from_slice(&community);
+    let mut stamp = n2n_proto::he::stamp_from_unix(1_767_225_600, 0);
+    g.bench_function(BenchmarkId::new("he", size), |bch| {
+        bch.iter(|| {
+            stamp += 0x10;
+            he.encrypt(
+                black_box(&mut dg),
+                40,
+                stamp,
+                [1, 2, 3, 4],
+                HeKeyKind::Dynamic,
+            )
+            .unwrap();
+            he.decrypt(&mut dg).unwrap().1.len
+        })
+    });
+    // Its floor: the two pearson64 checksums over the whole datagram (one
+    // to encrypt, one to check), a serial chain of 64-bit multiplies.
+    g.bench_function(BenchmarkId::new("he-checksums", size), |bch| {
+        bch.iter(|| {
+            n2n_proto::crypto::pearson::hash64(black_box(&dg))
+                ^ n2n_proto::crypto::pearson::hash64(black_box(&dg))
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, edge_path, baseline);
+criterion_main!(benches);
