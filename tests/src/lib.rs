@@ -31,6 +31,7 @@ mod bins;
 mod cmd;
 mod dhcp;
 mod impair;
+pub mod install;
 mod mgmt;
 mod netns;
 pub mod perf;
@@ -118,6 +119,9 @@ pub fn require_root(test_name: &str) -> bool {
 /// Like [`require_root`] but also checks that each program in `tools` is on `PATH`
 /// (e.g. `&["ip", "iperf3"]`).
 pub fn require_tools(test_name: &str, tools: &[&str]) -> bool {
+    if let Err(e) = install::ensure_tools(tools) {
+        loud(&format!("n2n-tests: {e}"));
+    }
     let mut missing = Vec::new();
     if !nix::unistd::geteuid().is_root() {
         missing.push("root privileges (run the tests as root)".to_string());
@@ -125,7 +129,7 @@ pub fn require_tools(test_name: &str, tools: &[&str]) -> bool {
     for t in tools {
         if which(t).is_none() {
             missing.push(format!(
-                "program `{t}` (see .ci/run for the Debian packages)"
+                "program `{t}` (as root with apt-get it is installed automatically; see n2n_tests::install)"
             ));
         }
     }

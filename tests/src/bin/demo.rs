@@ -16,7 +16,7 @@
 //! Exit status: 0 success, 1 failure (or not root), 130 interrupted.
 
 use std::net::IpAddr;
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -82,49 +82,14 @@ fn watch_signals() {
 
 /// Installs the tools with apt-get when one is missing (Debian and derivatives).
 fn ensure_tools() -> Result<()> {
-    let missing: Vec<&str> = ["ip", "ping", "iperf3"]
-        .into_iter()
-        .filter(|t| which(t).is_none())
-        .collect();
-    if missing.is_empty() {
-        return Ok(());
+    const NEEDED: [&str; 4] = ["ip", "ping", "iperf3", "nft"];
+    if let Err(e) = n2n_tests::install::ensure_tools(&NEEDED) {
+        println!("==> {e}");
     }
-    if which("apt-get").is_none() {
-        return Err(format!(
-            "missing programs {missing:?}; install iproute2, iputils-ping and iperf3"
-        ));
-    }
-    println!("==> installing iproute2 iputils-ping iperf3 nftables (missing: {missing:?})");
-    let install = || {
-        Command::new("apt-get")
-            .args([
-                "install",
-                "-y",
-                "--no-install-recommends",
-                "iproute2",
-                "iputils-ping",
-                "iperf3",
-                "nftables",
-            ])
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()
-            .map_err(|e| format!("apt-get: {e}"))
-    };
-    if !install()?.success() {
-        let st = Command::new("apt-get")
-            .arg("update")
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()
-            .map_err(|e| format!("apt-get update: {e}"))?;
-        if !st.success() || !install()?.success() {
-            return Err("apt-get install failed".into());
-        }
-    }
-    match ["ip", "ping", "iperf3"]
-        .into_iter()
-        .find(|t| which(t).is_none())
-    {
-        Some(t) => Err(format!("`{t}` still missing after apt-get")),
+    match NEEDED.into_iter().find(|t| which(t).is_none()) {
+        Some(t) => Err(format!(
+            "`{t}` is missing; install iproute2, iputils-ping, iperf3 and nftables"
+        )),
         None => Ok(()),
     }
 }
