@@ -7,7 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use n2n_core::Now;
@@ -15,31 +15,6 @@ use n2n_core::edge::{Edge, EdgeConfig, TapAddrMode};
 use n2n_proto::he::{self, CommunityHe};
 use n2n_proto::types::{Community, CompressionId, DevAddr, Mac, TransformId};
 use serde_json::Value;
-
-/// `shared/vectors/n2n-3.1.1`, found by walking up from the crate
-/// directory; `N2N_VECTORS_DIR` (the `shared/vectors` directory) overrides.
-fn vectors_dir() -> PathBuf {
-    if let Ok(p) = std::env::var("N2N_VECTORS_DIR") {
-        let p = PathBuf::from(p).join("n2n-3.1.1");
-        assert!(
-            p.is_dir(),
-            "N2N_VECTORS_DIR: {} is not a directory",
-            p.display()
-        );
-        return p;
-    }
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for dir in manifest.ancestors() {
-        let cand = dir.join("shared").join("vectors").join("n2n-3.1.1");
-        if cand.is_dir() {
-            return cand;
-        }
-    }
-    panic!(
-        "C test vectors not found: no shared/vectors/n2n-3.1.1 above {}; set N2N_VECTORS_DIR",
-        manifest.display()
-    );
-}
 
 #[derive(Debug, Clone)]
 struct Dg {
@@ -96,7 +71,7 @@ struct Scenario {
 }
 
 fn scenario(name: &str) -> Scenario {
-    let dir = vectors_dir().join(name);
+    let dir = n2n_testdata::captures_dir().join(name);
     let m: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
     let u = &m["underlay"];
@@ -486,7 +461,8 @@ fn keys_in_order(line: &str) -> Vec<String> {
 
 /// C's e1 answers in `mgmt/e1.txt`, by command.
 fn c_mgmt(name: &str) -> Vec<(String, Vec<String>)> {
-    let text = std::fs::read_to_string(vectors_dir().join(name).join("mgmt/e1.txt")).unwrap();
+    let text = std::fs::read_to_string(n2n_testdata::captures_dir().join(name).join("mgmt/e1.txt"))
+        .unwrap();
     let mut out: Vec<(String, Vec<String>)> = Vec::new();
     let mut cur: Option<String> = None;
     for line in text.split_inclusive('\n') {

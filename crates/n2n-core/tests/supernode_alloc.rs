@@ -4,8 +4,6 @@
 
 mod sn_common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::time::Duration;
 
 use n2n_core::MAX_DATAGRAM;
@@ -13,36 +11,10 @@ use n2n_proto::he::{CommunityHe, StampGenerator};
 use n2n_proto::types::Mac;
 use sn_common::*;
 
-struct Counting;
-
-thread_local! {
-    static ALLOCS: Cell<u64> = const { Cell::new(0) };
-}
-
-// SAFETY: forwards to the system allocator; only counts calls.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        ALLOCS.with(|c| c.set(c.get() + 1));
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        ALLOCS.with(|c| c.set(c.get() + 1));
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(p, l, n) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: n2n_testdata::CountingAlloc = n2n_testdata::CountingAlloc;
 
-fn allocs() -> u64 {
-    ALLOCS.with(Cell::get)
-}
+use n2n_testdata::allocations as allocs;
 
 #[test]
 fn packet_relay_does_not_allocate_after_warm_up() {

@@ -19,7 +19,7 @@ use n2n_proto::he::CommunityHe;
 use n2n_proto::pcap::PcapReader;
 use n2n_proto::types::Community;
 use n2n_proto::wire::{self, Message};
-use sn_common::{SN_MAC, vectors_dir};
+use sn_common::SN_MAC;
 
 const SN_ADDR: &str = "198.18.0.254:7654";
 
@@ -72,10 +72,8 @@ fn load(dir: &Path) -> Vec<Rec> {
 }
 
 fn scenarios() -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(vectors_dir())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.join("capture.pcap").is_file())
+    let mut v: Vec<PathBuf> = n2n_testdata::scenario_dirs()
+        .into_iter()
         .filter(|p| {
             let n = p.file_name().unwrap().to_string_lossy();
             !n.starts_with("federation") && n != "userpw-auth"

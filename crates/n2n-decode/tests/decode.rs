@@ -10,52 +10,8 @@ use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_n2n-decode");
 
-/// `shared/vectors/n2n-3.1.1` above the crate; `N2N_VECTORS_DIR` overrides.
-fn vectors_dir() -> PathBuf {
-    if let Ok(d) = std::env::var("N2N_VECTORS_DIR") {
-        let p = PathBuf::from(d);
-        assert!(
-            p.is_dir(),
-            "N2N_VECTORS_DIR={} is not a directory",
-            p.display()
-        );
-        return p;
-    }
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for anc in manifest.ancestors() {
-        let cand = anc.join("shared/vectors/n2n-3.1.1");
-        if cand.is_dir() {
-            return cand;
-        }
-    }
-    panic!(
-        "test vectors not found: no shared/vectors/n2n-3.1.1 above {} (set N2N_VECTORS_DIR)",
-        manifest.display()
-    );
-}
-
-fn scenarios() -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(vectors_dir())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.join("capture.pcap").is_file())
-        .collect();
-    v.sort();
-    assert!(v.len() >= 12, "expected ≥ 12 scenarios, found {}", v.len());
-    v
-}
-
-fn jsonl(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 fn manifest(dir: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap()
+    n2n_testdata::read_json(&dir.join("manifest.json"))
 }
 
 /// The n2n-decode arguments a scenario's manifest calls for.
@@ -110,7 +66,7 @@ fn s<'a>(v: &'a Value, k: &str) -> &'a str {
 fn every_capture_decodes_like_decoded_jsonl() {
     let mut packets = 0usize;
     let mut he_lines = 0usize;
-    for dir in scenarios() {
+    for dir in n2n_testdata::scenario_dirs() {
         let scen = dir.file_name().unwrap().to_string_lossy().into_owned();
         let args = args_for(&dir);
         let out = run(&args);
@@ -122,8 +78,8 @@ fn every_capture_decodes_like_decoded_jsonl() {
         );
         assert!(stderr.is_empty(), "{scen}: stderr {stderr}");
         let got = lines(&out);
-        let pk = jsonl(&dir.join("packets.jsonl"));
-        let dec = jsonl(&dir.join("decoded.jsonl"));
+        let pk = n2n_testdata::jsonl(&dir.join("packets.jsonl"));
+        let dec = n2n_testdata::jsonl(&dir.join("decoded.jsonl"));
         assert_eq!(got.len(), pk.len(), "{scen}: line count");
         assert_eq!(got.len(), dec.len(), "{scen}: line count");
         for (i, ((g, p), d)) in got.iter().zip(&pk).zip(&dec).enumerate() {
@@ -247,7 +203,7 @@ fn bad_files_exit_2_with_one_line() {
 
     // A capture cut in the middle of its 5th record: the first four are
     // printed, then the error.
-    let cap = std::fs::read(vectors_dir().join("null/capture.pcap")).unwrap();
+    let cap = std::fs::read(n2n_testdata::captures_dir().join("null/capture.pcap")).unwrap();
     let mut off = 24;
     for _ in 0..4 {
         let incl = u32::from_le_bytes(cap[off + 8..off + 12].try_into().unwrap()) as usize;
@@ -266,7 +222,7 @@ fn bad_files_exit_2_with_one_line() {
 
 #[test]
 fn bad_arguments_exit_2_with_one_line() {
-    let cap = vectors_dir().join("aes/capture.pcap");
+    let cap = n2n_testdata::captures_dir().join("aes/capture.pcap");
     let cap = cap.to_str().unwrap();
     let cases: &[&[&str]] = &[
         &[],
@@ -294,7 +250,7 @@ fn bad_arguments_exit_2_with_one_line() {
 /// Undecodable datagrams give ERROR lines and the run goes on.
 #[test]
 fn errors_are_lines_not_aborts() {
-    let v = vectors_dir();
+    let v = n2n_testdata::captures_dir();
     // Header-encrypted capture without -H: every datagram is an ERROR line.
     let out = run(&[v.join("aes-he/capture.pcap")]);
     assert!(out.status.success());
@@ -350,7 +306,7 @@ fn errors_are_lines_not_aborts() {
     assert!(out.status.success());
     let got = lines(&out);
     assert_eq!(got.len(), 37);
-    let dec = jsonl(&v.join("aes-lzo/decoded.jsonl"));
+    let dec = n2n_testdata::jsonl(&v.join("aes-lzo/decoded.jsonl"));
     let mut errors = 0;
     for (g, d) in got.iter().zip(&dec) {
         assert_eq!(s(g, "type"), s(d, "type"));
@@ -376,7 +332,7 @@ fn errors_are_lines_not_aborts() {
         v.join("chacha20/capture.pcap").as_os_str(),
     ]);
     let got = lines(&out);
-    let dec = jsonl(&v.join("chacha20/decoded.jsonl"));
+    let dec = n2n_testdata::jsonl(&v.join("chacha20/decoded.jsonl"));
     for (g, d) in got.iter().zip(&dec) {
         if s(g, "type") == "PACKET" {
             assert_eq!(g["transform_mismatch"], true);
@@ -400,7 +356,7 @@ fn shift_times(cap: &[u8], delta: i64) -> Vec<u8> {
 
 #[test]
 fn time_from_capture_checks_stamps() {
-    let v = vectors_dir();
+    let v = n2n_testdata::captures_dir();
     let cap = std::fs::read(v.join("chacha20-he/capture.pcap")).unwrap();
     for (delta, ok) in [
         (0i64, true),
@@ -508,7 +464,7 @@ fn raw_ip_pcap(datagrams: &[Vec<u8>], ts: u32) -> Vec<u8> {
 /// header-encrypted, every transform): one valid JSON line each, exit 0.
 #[test]
 fn hostile_datagrams_never_stop_the_run() {
-    let v = vectors_dir();
+    let v = n2n_testdata::captures_dir();
     let mut ds: Vec<Vec<u8>> = Vec::new();
     let mut ts = 0u32;
     for scen in [
@@ -519,8 +475,8 @@ fn hostile_datagrams_never_stop_the_run() {
         "twofish",
         "speck",
     ] {
-        let pk = jsonl(&v.join(scen).join("packets.jsonl"));
-        let dec = jsonl(&v.join(scen).join("decoded.jsonl"));
+        let pk = n2n_testdata::jsonl(&v.join(scen).join("packets.jsonl"));
+        let dec = n2n_testdata::jsonl(&v.join(scen).join("decoded.jsonl"));
         for (p, d) in pk.iter().zip(&dec).step_by(3) {
             let wire = hex::decode(s(p, "hex")).unwrap();
             let plain = hex::decode(s(d, "plain_hex")).unwrap();

@@ -21,34 +21,8 @@ use n2n_proto::transform::{NonceSeed, Transform, TransformId};
 use n2n_proto::wire::{self, Message};
 use serde_json::Value;
 
-fn vectors_dir() -> PathBuf {
-    if let Ok(d) = std::env::var("N2N_VECTORS_DIR") {
-        return PathBuf::from(d);
-    }
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for anc in manifest.ancestors() {
-        let cand = anc.join("shared/vectors/n2n-3.1.1");
-        if cand.is_dir() {
-            return cand;
-        }
-    }
-    panic!(
-        "test vectors not found above {} (set N2N_VECTORS_DIR)",
-        manifest.display()
-    );
-}
-
 fn corpus_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus")
-}
-
-fn jsonl(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 #[derive(Default)]
@@ -67,19 +41,13 @@ impl Seeds {
 
 fn seeds() -> Seeds {
     let mut s = Seeds::default();
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(vectors_dir())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.join("packets.jsonl").is_file())
-        .collect();
-    dirs.sort();
-    assert!(dirs.len() >= 12);
+    let dirs = n2n_testdata::scenario_dirs();
     let mut community = [0u8; 20];
     community[..5].copy_from_slice(b"rocks");
     for dir in dirs {
         let scen = dir.file_name().unwrap().to_string_lossy().into_owned();
-        let pk = jsonl(&dir.join("packets.jsonl"));
-        let dec = jsonl(&dir.join("decoded.jsonl"));
+        let pk = n2n_testdata::jsonl(&dir.join("packets.jsonl"));
+        let dec = n2n_testdata::jsonl(&dir.join("decoded.jsonl"));
         assert_eq!(pk.len(), dec.len());
         for (i, (p, d)) in pk.iter().zip(&dec).enumerate() {
             let name = format!("{scen}-{i:03}");

@@ -19,57 +19,12 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use n2n_proto::he::{self, CommunityHe, Decrypted, HeKeyKind, HeKeys, NAME_FIELD_LEN};
 use n2n_proto::pcap::PcapReader;
 use n2n_proto::wire::{self, HEADER_LEN, Message};
 use serde_json::Value;
-
-/// `shared/vectors/n2n-3.1.1` above the crate (`N2N_VECTORS_DIR` overrides).
-/// Panics when missing: this test must not pass vacuously.
-fn vectors_dir() -> PathBuf {
-    if let Ok(d) = std::env::var("N2N_VECTORS_DIR") {
-        let p = PathBuf::from(d);
-        assert!(
-            p.is_dir(),
-            "N2N_VECTORS_DIR={} is not a directory",
-            p.display()
-        );
-        return p;
-    }
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for anc in manifest.ancestors() {
-        let cand = anc.join("shared/vectors/n2n-3.1.1");
-        if cand.is_dir() {
-            return cand;
-        }
-    }
-    panic!(
-        "test vectors not found: no shared/vectors/n2n-3.1.1 above {} (set N2N_VECTORS_DIR)",
-        manifest.display()
-    );
-}
-
-fn scenarios() -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(vectors_dir())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.join("capture.pcap").is_file())
-        .collect();
-    v.sort();
-    assert!(v.len() >= 12, "expected ≥ 12 scenarios, found {}", v.len());
-    v
-}
-
-fn jsonl(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
 
 fn name_field(name: &[u8]) -> [u8; NAME_FIELD_LEN] {
     let mut f = [0u8; NAME_FIELD_LEN];
@@ -192,14 +147,14 @@ fn check_note(note: &str, msg: &Message<'_>, what: &str) {
 fn every_capture_decodes_to_decoded_jsonl_and_reencodes() {
     let mut per_label: HashMap<&'static str, usize> = HashMap::new();
     let mut total = 0usize;
-    for dir in scenarios() {
+    for dir in n2n_testdata::scenario_dirs() {
         let scen = dir.file_name().unwrap().to_string_lossy().into_owned();
         let file = std::fs::read(dir.join("capture.pcap")).unwrap();
         let caps: Vec<_> = PcapReader::new(&file)
             .unwrap()
             .map(|d| d.unwrap())
             .collect();
-        let dec = jsonl(&dir.join("decoded.jsonl"));
+        let dec = n2n_testdata::jsonl(&dir.join("decoded.jsonl"));
         assert_eq!(caps.len(), dec.len(), "{scen}: datagram count");
         let keys = keys_for(&dir);
         // Last accepted stamp per sending socket.
@@ -297,9 +252,9 @@ fn every_capture_decodes_to_decoded_jsonl_and_reencodes() {
 /// or the wrong name field must not decode: the federation-F quirk matters.
 #[test]
 fn federation_f_needs_both_quirks() {
-    let dir = vectors_dir().join("federation-F");
+    let dir = n2n_testdata::captures_dir().join("federation-F");
     let file = std::fs::read(dir.join("capture.pcap")).unwrap();
-    let dec = jsonl(&dir.join("decoded.jsonl"));
+    let dec = n2n_testdata::jsonl(&dir.join("decoded.jsonl"));
     let right = keys_for(&dir).federation;
     let fed20 = federation_field("rocksFed");
     assert_eq!(&fed20[..12], b"*rocksFed\0n\0");

@@ -3,7 +3,6 @@
 #![allow(clippy::unwrap_used, clippy::panic)]
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 
 use n2n_proto::pcap::{PcapError, PcapReader, SkipCounts};
 
@@ -301,26 +300,9 @@ fn file_level_errors() {
     assert!(r.next().is_none());
 }
 
-fn vectors_dir() -> PathBuf {
-    if let Ok(d) = std::env::var("N2N_VECTORS_DIR") {
-        return PathBuf::from(d);
-    }
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest
-        .ancestors()
-        .map(|a| a.join("shared/vectors/n2n-3.1.1"))
-        .find(|p| p.is_dir())
-        .unwrap_or_else(|| {
-            panic!(
-                "shared/vectors/n2n-3.1.1 not found above {}",
-                manifest.display()
-            )
-        })
-}
-
 #[test]
 fn every_truncation_of_a_real_capture() {
-    let file = std::fs::read(vectors_dir().join("aes-he/capture.pcap")).unwrap();
+    let file = std::fs::read(n2n_testdata::captures_dir().join("aes-he/capture.pcap")).unwrap();
     let (full, _) = collect(&file);
     assert_eq!(full.len(), 37);
     // Record boundaries: cutting there is a clean end.
@@ -362,7 +344,8 @@ fn every_truncation_of_a_real_capture() {
 
 #[test]
 fn random_corruption_never_panics() {
-    let file = std::fs::read(vectors_dir().join("userpw-auth/capture.pcap")).unwrap();
+    let file =
+        std::fs::read(n2n_testdata::captures_dir().join("userpw-auth/capture.pcap")).unwrap();
     let mut x = 0x9e37_79b9_7f4a_7c15u64;
     let mut rnd = move || {
         x ^= x << 13;

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use n2n_proto::he::{self, CommunityHe, Decrypted, HeKeyKind, HeKeys};
 use n2n_proto::pcap::{PcapReader, SkipCounts};
@@ -13,50 +13,6 @@ use serde_json::Value;
 
 const USERPW_D: &str = "f052801e1d42d4809db60be35e0da259";
 const USERPW_KEY_TIME: u32 = 1_795_606_466;
-
-/// `<repo>/../shared/vectors/n2n-3.1.1`, found by walking up from the crate
-/// (works from the main checkout and from worktrees); `N2N_VECTORS_DIR`
-/// overrides. Panics if missing: these tests must not pass vacuously.
-fn vectors_dir() -> PathBuf {
-    if let Ok(d) = std::env::var("N2N_VECTORS_DIR") {
-        return PathBuf::from(d);
-    }
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for anc in manifest.ancestors() {
-        let cand = anc.join("shared/vectors/n2n-3.1.1");
-        if cand.is_dir() {
-            return cand;
-        }
-    }
-    panic!(
-        "test vectors not found: no shared/vectors/n2n-3.1.1 above {} (set N2N_VECTORS_DIR)",
-        manifest.display()
-    );
-}
-
-fn scenarios() -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(vectors_dir())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.join("capture.pcap").is_file())
-        .collect();
-    v.sort();
-    assert!(
-        v.len() >= 12,
-        "expected at least 12 scenarios, found {}",
-        v.len()
-    );
-    v
-}
-
-fn jsonl(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
 
 fn field(name: &[u8]) -> [u8; 20] {
     let mut f = [0u8; 20];
@@ -100,9 +56,9 @@ fn read_capture(dir: &Path) -> Vec<Datagram> {
 
 #[test]
 fn pcap_reader_matches_packets_jsonl() {
-    for dir in scenarios() {
+    for dir in n2n_testdata::scenario_dirs() {
         let caps = read_capture(&dir);
-        let pk = jsonl(&dir.join("packets.jsonl"));
+        let pk = n2n_testdata::jsonl(&dir.join("packets.jsonl"));
         let name = dir.display();
         assert_eq!(caps.len(), pk.len(), "{name}: datagram count");
         assert!(!caps.is_empty());
@@ -221,9 +177,9 @@ fn check_decrypted(
 #[test]
 fn header_decryption_matches_decoded_jsonl() {
     let mut total = [0usize; 4]; // none, static, dynamic, federation
-    for dir in scenarios() {
+    for dir in n2n_testdata::scenario_dirs() {
         let caps = read_capture(&dir);
-        let dec = jsonl(&dir.join("decoded.jsonl"));
+        let dec = n2n_testdata::jsonl(&dir.join("decoded.jsonl"));
         let name = dir.file_name().unwrap().to_string_lossy().into_owned();
         assert_eq!(caps.len(), dec.len(), "{name}: decoded.jsonl count");
         let cx = ctx(&dir);
@@ -341,7 +297,7 @@ fn userpw_dynamic_key_from_formula() {
     let d = he::dynamic_key(&field(b"rocks"), &field(b"*rocksFed\0n"), USERPW_KEY_TIME);
     assert_eq!(hex::encode(d), USERPW_D);
     // The federation field recorded in the federation-F manifest is that buffer.
-    let f = federation_field(&vectors_dir().join("federation-F"));
+    let f = federation_field(&n2n_testdata::captures_dir().join("federation-F"));
     assert_eq!(f, field(b"*rocksFed\0n"));
     assert_eq!(
         hex::encode(he::dynamic_key(&field(b"rocks"), &f, USERPW_KEY_TIME)),

@@ -179,26 +179,9 @@ impl XorShift {
     }
 }
 
-/// `<CARGO_MANIFEST_DIR>/../../../shared/vectors`, or the nearest ancestor's
-/// `shared/vectors` (worktrees sit one level deeper), or `$N2N_VECTORS_DIR`.
-fn vectors_dir() -> std::path::PathBuf {
-    let mut tried = Vec::new();
-    if let Some(d) = std::env::var_os("N2N_VECTORS_DIR") {
-        tried.push(std::path::PathBuf::from(d));
-    }
-    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    tried.push(manifest.join("../../../shared/vectors"));
-    tried.extend(manifest.ancestors().map(|a| a.join("shared/vectors")));
-    tried
-        .iter()
-        .find(|p| p.join("n2n-3.1.1").is_dir())
-        .cloned()
-        .unwrap_or_else(|| panic!("test vectors not found; tried {tried:#?}"))
-}
-
 /// Parses the hex dumps of `tests-transform.expected` into named sections.
 fn expected_sections() -> Vec<(String, Vec<u8>)> {
-    let path = vectors_dir().join("n2n-3.1.1/unit-expected/tests-transform.expected");
+    let path = n2n_testdata::vectors_dir().join("n2n-3.1.1/unit-expected/tests-transform.expected");
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("missing test vectors at {}: {e}", path.display()));
     let mut out: Vec<(String, Vec<u8>)> = Vec::new();

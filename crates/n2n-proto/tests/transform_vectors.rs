@@ -9,23 +9,6 @@ use n2n_proto::compress::{CompressionId, Decompressor, MAX_FRAME_SIZE};
 use n2n_proto::transform::{NonceSeed, Transform, TransformId};
 use std::path::{Path, PathBuf};
 
-/// `<CARGO_MANIFEST_DIR>/../../../shared/vectors`, or the nearest ancestor's
-/// `shared/vectors` (worktrees sit one level deeper), or `$N2N_VECTORS_DIR`.
-fn vectors_dir() -> PathBuf {
-    let mut tried = Vec::new();
-    if let Some(d) = std::env::var_os("N2N_VECTORS_DIR") {
-        tried.push(PathBuf::from(d));
-    }
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    tried.push(manifest.join("../../../shared/vectors"));
-    tried.extend(manifest.ancestors().map(|a| a.join("shared/vectors")));
-    tried
-        .iter()
-        .find(|p| p.join("n2n-3.1.1").is_dir())
-        .cloned()
-        .unwrap_or_else(|| panic!("test vectors not found; tried {tried:#?}"))
-}
-
 struct Scenario {
     name: String,
     transform: Transform,
@@ -68,7 +51,7 @@ fn load(dir: &Path) -> Scenario {
 
 #[test]
 fn every_captured_packet_decodes() {
-    let root = vectors_dir().join("n2n-3.1.1");
+    let root = n2n_testdata::vectors_dir().join("n2n-3.1.1");
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -135,7 +118,7 @@ fn every_captured_packet_decodes() {
 #[test]
 fn encoder_reproduces_captured_payloads() {
     use aes::cipher::{BlockCipherDecrypt, KeyInit};
-    let root = vectors_dir().join("n2n-3.1.1");
+    let root = n2n_testdata::vectors_dir().join("n2n-3.1.1");
     let h = n2n_proto::crypto::pearson::hash256(b"s3cret");
     let aes_ref = aes::Aes128::new_from_slice(&h[16..]).unwrap(); // 6-char key
     let tf_ref = twofish::Twofish::new_from_slice(&h).unwrap();

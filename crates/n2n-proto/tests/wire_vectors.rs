@@ -19,7 +19,7 @@ use n2n_proto::wire::{
     QueryPeer, Register, RegisterAck, RegisterSuper, RegisterSuperAck, RegisterSuperNak, SnEntry,
     SnList, SnListBuf, UnregisterSuper,
 };
-use wire_common::{Datagram, load, scenarios, vectors_dir};
+use wire_common::{Datagram, load};
 
 /// Parsed summary.txt line: type name, `[HE:..]` tag, `key=value` tokens.
 type SummaryLine = (String, Option<String>, Vec<(String, String)>);
@@ -324,7 +324,7 @@ fn every_captured_datagram_decodes_matches_summary_and_reencodes_exactly() {
     let mut total = 0;
     let mut tokens = 0;
     let mut per_type: BTreeMap<String, usize> = BTreeMap::new();
-    for sc in scenarios() {
+    for sc in n2n_testdata::scenario_dirs() {
         let dgs = load(&sc);
         let summary = summary_lines(&sc);
         assert_eq!(
@@ -410,7 +410,7 @@ fn every_captured_datagram_decodes_matches_summary_and_reencodes_exactly() {
 
 #[test]
 fn federation_residue_and_supernode_list() {
-    let dir = vectors_dir().join("federation-F");
+    let dir = n2n_testdata::captures_dir().join("federation-F");
     let mut fed_fields = 0;
     let mut entries = 0;
     for d in load(&dir) {
@@ -451,7 +451,7 @@ fn federation_residue_and_supernode_list() {
 #[test]
 fn relay_reencode_matches_captured_supernode_relays() {
     let mut matched = 0;
-    for sc in scenarios() {
+    for sc in n2n_testdata::scenario_dirs() {
         let dgs = load(&sc);
         for (ri, r) in dgs.iter().enumerate() {
             let rv = HeaderView::new_checked(&r.plain[..]).unwrap();
@@ -841,7 +841,7 @@ struct Section {
 
 fn parse_expected() -> BTreeMap<String, Section> {
     let text = std::fs::read_to_string(
-        vectors_dir()
+        n2n_testdata::captures_dir()
             .join("unit-expected")
             .join("tests-wire.expected"),
     )

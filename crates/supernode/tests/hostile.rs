@@ -13,7 +13,7 @@ mod common;
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
-use common::{Edge, Sn, vectors_dir};
+use common::{Edge, Sn};
 use n2n_proto::types::Mac;
 
 /// VmHWM bound for the supernode process (debug build included).
@@ -48,7 +48,7 @@ impl Rng {
 
 /// Every UDP payload of every scenario's packets.jsonl.
 fn seeds() -> Vec<Vec<u8>> {
-    let dir = vectors_dir();
+    let dir = n2n_testdata::captures_dir();
     let mut out = Vec::new();
     for e in std::fs::read_dir(&dir).unwrap() {
         let p = e.unwrap().path().join("packets.jsonl");

@@ -10,7 +10,7 @@ mod common;
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
-use common::{Edge, Sn, field_names, json_rows, mac, unix_now, vectors_dir};
+use common::{Edge, Sn, field_names, json_rows, mac, unix_now};
 use n2n_core::supernode::autoip::{AutoIpPool, choose_host, community_field, desc_field};
 use n2n_proto::types::{DevAddr, Mac, PeerSock};
 use n2n_proto::wire::{self, Flags, Header, Message, RegisterSuperNak};
@@ -497,7 +497,9 @@ fn c_section(capture: &str, request: &str) -> Vec<String> {
 
 #[test]
 fn management_matches_the_c_capture() {
-    let capture = std::fs::read_to_string(vectors_dir().join("aes/mgmt/supernode.txt")).unwrap();
+    let capture =
+        std::fs::read_to_string(n2n_testdata::captures_dir().join("aes/mgmt/supernode.txt"))
+            .unwrap();
     let sn = Sn::start(&["-m", "02:00:00:00:00:fe"]);
     // The capture's setup: e1, e2 in "rocks", one unicast, one broadcast.
     let mut e1 = Edge::new(sn.addr, "rocks", 1, true);

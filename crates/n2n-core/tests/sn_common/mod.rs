@@ -218,27 +218,3 @@ pub fn he_encrypt(
         .unwrap();
     b
 }
-
-/// Locate `<repo>/../shared/vectors/n2n-3.1.1` (or `$N2N_VECTORS_DIR`).
-pub fn vectors_dir() -> std::path::PathBuf {
-    if let Ok(d) = std::env::var("N2N_VECTORS_DIR") {
-        let p = std::path::PathBuf::from(d);
-        assert!(
-            p.is_dir(),
-            "N2N_VECTORS_DIR={} is not a directory",
-            p.display()
-        );
-        return p;
-    }
-    let start = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    for a in start.ancestors() {
-        let cand = a.join("shared/vectors/n2n-3.1.1");
-        if cand.is_dir() {
-            return cand;
-        }
-    }
-    panic!(
-        "C n2n test vectors not found: no shared/vectors/n2n-3.1.1 above {} (set N2N_VECTORS_DIR)",
-        start.display()
-    );
-}

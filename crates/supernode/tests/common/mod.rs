@@ -46,31 +46,6 @@ pub fn unix_now() -> u64 {
         .as_secs()
 }
 
-/// `<repo>/../shared/vectors/n2n-3.1.1`, found by walking up from the
-/// crate, or `$N2N_VECTORS_DIR`.
-pub fn vectors_dir() -> PathBuf {
-    if let Ok(d) = std::env::var("N2N_VECTORS_DIR") {
-        let p = PathBuf::from(d);
-        assert!(
-            p.is_dir(),
-            "N2N_VECTORS_DIR={} is not a directory",
-            p.display()
-        );
-        return p;
-    }
-    let start = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    for a in start.ancestors() {
-        let cand = a.join("shared/vectors/n2n-3.1.1");
-        if cand.is_dir() {
-            return cand;
-        }
-    }
-    panic!(
-        "C n2n test vectors not found: no shared/vectors/n2n-3.1.1 above {} (set N2N_VECTORS_DIR)",
-        start.display()
-    );
-}
-
 /// A running supernode process.
 pub struct Sn {
     child: Child,
