@@ -38,6 +38,16 @@ const COMM_N2NTEST: &str = "6e326e74657374 00000000000000000000000000";
 
 /// wire.md §7: the REGISTER_SUPER / ACK, PING / PONG and relayed PACKET
 /// examples, byte for byte.
+/// An open supernode with edges `a` (10.1.0.1) and `b` (10.1.0.2) of `net1` registered.
+fn registered_pair() -> (Sim, TestEdge, TestEdge) {
+    let mut sim = Sim::open();
+    let a = TestEdge::new("net1", 1, "198.51.100.1:5000", [10, 1, 0, 1]);
+    let b = TestEdge::new("net1", 2, "198.51.100.2:5000", [10, 1, 0, 2]);
+    sim.register(&a);
+    sim.register(&b);
+    (sim, a, b)
+}
+
 #[test]
 fn wire_md_worked_examples_byte_exact() {
     let mut cfg = SupernodeConfig::new(Mac([0xca, 0xd6, 0x5b, 0x8f, 0x9f, 0xd8]));
@@ -209,11 +219,7 @@ fn zero_address_is_never_matched() {
 
 #[test]
 fn same_mac_same_token_reregisters_at_once() {
-    let mut sim = Sim::open();
-    let a = TestEdge::new("net1", 1, "198.51.100.1:5000", [10, 1, 0, 1]);
-    let b = TestEdge::new("net1", 2, "198.51.100.2:5000", [10, 1, 0, 2]);
-    sim.register(&a);
-    sim.register(&b);
+    let (mut sim, a, b) = registered_pair();
     // a restarts behind a new NAT port with its persistent token.
     let mut a2 = a.clone();
     a2.sock = sock("198.51.100.1:6001");
@@ -234,11 +240,7 @@ fn same_mac_same_token_reregisters_at_once() {
 
 #[test]
 fn restarted_edge_with_new_token_from_same_socket_is_accepted() {
-    let mut sim = Sim::open();
-    let a = TestEdge::new("net1", 1, "198.51.100.1:5000", [10, 1, 0, 1]);
-    let b = TestEdge::new("net1", 2, "198.51.100.2:5000", [10, 1, 0, 2]);
-    sim.register(&a);
-    sim.register(&b);
+    let (mut sim, a, b) = registered_pair();
     sim.events();
     // a is killed (no UNREGISTER_SUPER) and restarted with the same MAC and port: a new
     // random token from the very same socket.
@@ -288,11 +290,7 @@ fn without_spoofing_protection_any_token_is_accepted() {
 
 #[test]
 fn purge_after_60_seconds_of_silence() {
-    let mut sim = Sim::open();
-    let a = TestEdge::new("net1", 1, "198.51.100.1:5000", [10, 1, 0, 1]);
-    let b = TestEdge::new("net1", 2, "198.51.100.2:5000", [10, 1, 0, 2]);
-    sim.register(&a);
-    sim.register(&b);
+    let (mut sim, a, b) = registered_pair();
     sim.events();
     assert_eq!(
         sim.sn.poll_timeout(),
@@ -729,11 +727,7 @@ fn ping_pong() {
 
 #[test]
 fn ttl_zero_is_dropped_and_ttl_decremented() {
-    let mut sim = Sim::open();
-    let a = TestEdge::new("net1", 1, "198.51.100.1:5000", [10, 1, 0, 1]);
-    let b = TestEdge::new("net1", 2, "198.51.100.2:5000", [10, 1, 0, 2]);
-    sim.register(&a);
-    sim.register(&b);
+    let (mut sim, a, b) = registered_pair();
     let mut p = a.packet(b.mac, b"x");
     p[1] = 0;
     assert!(sim.feed(a.sock, &p).is_empty());
@@ -749,11 +743,7 @@ fn ttl_zero_is_dropped_and_ttl_decremented() {
 
 #[test]
 fn register_relay_unicast_only() {
-    let mut sim = Sim::open();
-    let a = TestEdge::new("net1", 1, "198.51.100.1:5000", [10, 1, 0, 1]);
-    let b = TestEdge::new("net1", 2, "198.51.100.2:5000", [10, 1, 0, 2]);
-    sim.register(&a);
-    sim.register(&b);
+    let (mut sim, a, b) = registered_pair();
     let reg = a.register_msg(b.mac);
     let out = sim.feed(a.sock, &reg);
     assert_eq!(out.len(), 1);

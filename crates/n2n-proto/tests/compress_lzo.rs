@@ -5,13 +5,10 @@
 use n2n_proto::compress::{
     self, CompressError, CompressionId, Compressor, Decompressor, MAX_FRAME_SIZE,
 };
+use n2n_testdata::{noise, pattern512, sample};
 use proptest::prelude::*;
 
 const LZO: CompressionId = CompressionId::Lzo;
-
-fn pattern512() -> Vec<u8> {
-    (0..512).map(|i| (i % 16) as u8).collect()
-}
 
 fn vector() -> Vec<u8> {
     hex::decode(
@@ -25,32 +22,6 @@ fn dec(data: &[u8]) -> Result<Vec<u8>, CompressError> {
     let n = compress::decompress(LZO, data, &mut out)?;
     out.truncate(n);
     Ok(out)
-}
-
-/// Deterministic pseudo-random bytes (xorshift).
-fn noise(seed: u64, n: usize) -> Vec<u8> {
-    let mut s = seed | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            s as u8
-        })
-        .collect()
-}
-
-/// Mixed data: ethernet-like headers, runs, text, noise.
-fn sample(seed: u64, n: usize) -> Vec<u8> {
-    let noise = noise(seed, n);
-    (0..n)
-        .map(|i| match (i / 64 + seed as usize) % 4 {
-            0 => 0,
-            1 => b"the quick brown fox "[i % 20],
-            2 => (i % 7) as u8,
-            _ => noise[i],
-        })
-        .collect()
 }
 
 #[test]

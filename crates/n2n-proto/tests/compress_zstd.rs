@@ -5,13 +5,10 @@
 use n2n_proto::compress::{
     self, CompressError, CompressionId, Compressor, Decompressor, MAX_FRAME_SIZE,
 };
+use n2n_testdata::{noise, pattern512, sample};
 use proptest::prelude::*;
 
 const ZSTD: CompressionId = CompressionId::Zstd;
-
-fn pattern512() -> Vec<u8> {
-    (0..512).map(|i| (i % 16) as u8).collect()
-}
 
 /// test-vectors.md §5 (ZSTD_compress level 7 of the 512-byte pattern).
 const VECTOR: &str = "28b52ffd600001bd000080000102030405060708090a0b0c0d0e0f0100da479d4b";
@@ -36,30 +33,6 @@ fn dec(data: &[u8]) -> Result<Vec<u8>, CompressError> {
     let n = compress::decompress(ZSTD, data, &mut out)?;
     out.truncate(n);
     Ok(out)
-}
-
-fn noise(seed: u64, n: usize) -> Vec<u8> {
-    let mut s = seed | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            s as u8
-        })
-        .collect()
-}
-
-fn sample(seed: u64, n: usize) -> Vec<u8> {
-    let noise = noise(seed, n);
-    (0..n)
-        .map(|i| match (i / 64 + seed as usize) % 4 {
-            0 => 0,
-            1 => b"the quick brown fox "[i % 20],
-            2 => (i % 7) as u8,
-            _ => noise[i],
-        })
-        .collect()
 }
 
 fn enc(data: &[u8]) -> Option<Vec<u8>> {

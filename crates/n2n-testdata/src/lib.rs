@@ -219,3 +219,35 @@ pub fn allocations_during(f: impl FnOnce()) -> u64 {
     f();
     allocations() - before
 }
+
+/// The 512-byte pattern `0, 1, .., 15, 0, 1, ..` of test-vectors.md §5.
+pub fn pattern512() -> Vec<u8> {
+    (0..512).map(|i| (i % 16) as u8).collect()
+}
+
+/// Deterministic pseudo-random bytes (xorshift).
+pub fn noise(seed: u64, n: usize) -> Vec<u8> {
+    let mut s = seed | 1;
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            s as u8
+        })
+        .collect()
+}
+
+/// Mixed, partly compressible data: 64-byte blocks of zeros, text, short
+/// runs and [`noise`].
+pub fn sample(seed: u64, n: usize) -> Vec<u8> {
+    let noise = noise(seed, n);
+    (0..n)
+        .map(|i| match (i / 64 + seed as usize) % 4 {
+            0 => 0,
+            1 => b"the quick brown fox "[i % 20],
+            2 => (i % 7) as u8,
+            _ => noise[i],
+        })
+        .collect()
+}
