@@ -190,6 +190,35 @@ impl Edge {
     }
 }
 
+/// Edges `{prefix}a` on host `host` and `{prefix}b` on host `host + 1`, both in `community`
+/// with the same `args`, at 10.200.0.1 / 10.200.0.2 (`static_ip`) or supernode-assigned.
+fn edge_pair(
+    lab: &Lab,
+    wan: &Bridge,
+    prefix: &str,
+    host: u8,
+    community: &str,
+    static_ip: bool,
+    args: &[&str],
+) -> (Edge, Edge) {
+    let ip = |addr: &'static str| static_ip.then_some(addr);
+    let a = Edge::start(
+        lab,
+        wan,
+        &format!("{prefix}a"),
+        host,
+        &EdgeSpec::new(community, ip("10.200.0.1"), args),
+    );
+    let b = Edge::start(
+        lab,
+        wan,
+        &format!("{prefix}b"),
+        host + 1,
+        &EdgeSpec::new(community, ip("10.200.0.2"), args),
+    );
+    (a, b)
+}
+
 fn ping_ok(from: &Edge, to: &str, size: usize, count: u32, df: bool) -> PingResult {
     let r = ping(&from.ns, to, size, count, df).unwrap();
     if r.received != count {
@@ -353,20 +382,7 @@ fn every_transform_and_header_encryption() {
         let label = format!("{community} {}", args.join(" ").replace(KEY, "KEY"));
         let mut sc = Scenario::new(&format!("edge_e2e/transform {label}"));
         let host = u8::try_from(10 + 2 * i).unwrap();
-        let a = Edge::start(
-            &lab,
-            &wan,
-            &format!("{community}a"),
-            host,
-            &EdgeSpec::new(community, Some("10.200.0.1"), args),
-        );
-        let b = Edge::start(
-            &lab,
-            &wan,
-            &format!("{community}b"),
-            host + 1,
-            &EdgeSpec::new(community, Some("10.200.0.2"), args),
-        );
+        let (a, b) = edge_pair(&lab, &wan, community, host, community, true, args);
         let ok = ping_until_ok(&a, &b.ip);
         let r = ping(&a.ns, &b.ip, 1400, 3, false).unwrap();
         sc.metric("received", format!("{}/3", r.received));
@@ -456,20 +472,7 @@ fn auto_ip_edges_can_ping() {
     let lab = Lab::new("edge_autoip");
     let wan = lab.bridge("wan").unwrap();
     let _sn = Supernode::start(&lab, &wan, &[]);
-    let a = Edge::start(
-        &lab,
-        &wan,
-        "a",
-        1,
-        &EdgeSpec::new("auto", None, &["-A4", "-k", KEY]),
-    );
-    let b = Edge::start(
-        &lab,
-        &wan,
-        "b",
-        2,
-        &EdgeSpec::new("auto", None, &["-A4", "-k", KEY]),
-    );
+    let (a, b) = edge_pair(&lab, &wan, "", 1, "auto", false, &["-A4", "-k", KEY]);
     assert_ne!(a.ip, b.ip);
     let info = a.mgmt("r 1 info");
     assert_eq!(info[0]["ip4addr"], a.ip.as_str(), "{info:?}");
@@ -512,20 +515,7 @@ fn tunnel_vs_veth_rtt_and_throughput() {
     {
         let community = format!("perf{i}");
         let host = u8::try_from(1 + 2 * i).unwrap();
-        let a = Edge::start(
-            &lab,
-            &wan,
-            &format!("p{i}a"),
-            host,
-            &EdgeSpec::new(&community, Some("10.200.0.1"), &args),
-        );
-        let b = Edge::start(
-            &lab,
-            &wan,
-            &format!("p{i}b"),
-            host + 1,
-            &EdgeSpec::new(&community, Some("10.200.0.2"), &args),
-        );
+        let (a, b) = edge_pair(&lab, &wan, &format!("p{i}"), host, &community, true, &args);
         if !underlay_done {
             underlay_done = true;
             let r = ping(&a.ns, &b.underlay, 56, 10, false).unwrap();
@@ -576,20 +566,7 @@ fn direct_path_survives_supernode_loss_briefly() {
     let lab = Lab::new("edge_snloss");
     let wan = lab.bridge("wan").unwrap();
     let sn = Supernode::start(&lab, &wan, &[]);
-    let a = Edge::start(
-        &lab,
-        &wan,
-        "a",
-        1,
-        &EdgeSpec::new("loss", Some("10.200.0.1"), &[]),
-    );
-    let b = Edge::start(
-        &lab,
-        &wan,
-        "b",
-        2,
-        &EdgeSpec::new("loss", Some("10.200.0.2"), &[]),
-    );
+    let (a, b) = edge_pair(&lab, &wan, "", 1, "loss", true, &[]);
     assert!(ping_until_ok(&a, &b.ip));
     assert!(a.wait_p2p(&b.underlay) && b.wait_p2p(&a.underlay));
     let t0 = Instant::now();
