@@ -1016,18 +1016,6 @@ pub fn dnsmasq(ns: &Netns, label: &str, iface: &str, range: &str) -> Result<(Pro
 // ------------------------------------------------------------------------------------------
 // Hostile traffic
 
-/// Directory of the C n2n 3.1.1 captures: `$N2N_VECTORS_DIR`, else `shared/vectors/n2n-3.1.1`
-/// found by walking up from this crate.
-pub fn vectors_dir() -> Option<PathBuf> {
-    if let Some(d) = std::env::var_os("N2N_VECTORS_DIR").filter(|d| !d.is_empty()) {
-        return Some(PathBuf::from(d));
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .map(|a| a.join("shared").join("vectors").join("n2n-3.1.1"))
-        .find(|d| d.is_dir())
-}
-
 fn unhex(s: &str) -> Option<Vec<u8>> {
     if !s.len().is_multiple_of(2) {
         return None;

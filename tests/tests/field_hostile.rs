@@ -83,7 +83,7 @@ fn hostile_traffic_against_running_daemons() {
     if !require_root("field/hostile_traffic") {
         return;
     }
-    let dir = vectors_dir().expect("C n2n captures (shared/vectors or N2N_VECTORS_DIR)");
+    let dir = n2n_testdata::captures_dir();
     let seeds = captured_datagrams(&dir).unwrap();
     assert!(
         seeds.len() > 100,

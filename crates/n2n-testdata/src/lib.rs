@@ -21,15 +21,15 @@ pub const CAPTURE_SET: &str = "n2n-3.1.1";
 
 /// The `shared/vectors` directory.
 ///
-/// Search order: `$N2N_VECTORS_DIR`, then the older `$N2N_VECTORS` (either
-/// may name `shared/vectors` itself or its `n2n-3.1.1` folder), then
+/// Search order: `$N2N_VECTORS_DIR`, then the older `$N2N_VECTORS` (when
+/// set and not empty; either may name `shared/vectors` itself or its `n2n-3.1.1` folder), then
 /// `shared/vectors` in every ancestor of the current directory and of this
 /// crate (works from the main checkout and from worktrees). Panics with the
 /// list of paths tried when none holds `n2n-3.1.1`.
 pub fn vectors_dir() -> PathBuf {
     let mut tried: Vec<PathBuf> = Vec::new();
     for var in ["N2N_VECTORS_DIR", "N2N_VECTORS"] {
-        if let Some(d) = std::env::var_os(var) {
+        if let Some(d) = std::env::var_os(var).filter(|d| !d.is_empty()) {
             let p = PathBuf::from(d);
             if p.join(CAPTURE_SET).is_dir() {
                 return p;
