@@ -29,25 +29,23 @@ struct Dg {
 }
 
 fn load(dir: &Path) -> Vec<Dg> {
-    let pk = std::fs::read_to_string(dir.join("packets.jsonl")).expect("packets.jsonl");
-    let de = std::fs::read_to_string(dir.join("decoded.jsonl")).expect("decoded.jsonl");
-    let v: Vec<Dg> = pk
-        .lines()
-        .zip(de.lines())
+    let sc = n2n_testdata::Scenario::load(dir);
+    let v: Vec<Dg> = sc
+        .packets
+        .into_iter()
+        .zip(&sc.decoded)
         .enumerate()
         .map(|(i, (p, d))| {
-            let p: Value = serde_json::from_str(p).unwrap();
-            let d: Value = serde_json::from_str(d).unwrap();
             assert_eq!(d["i"].as_u64().unwrap() as usize, i);
             Dg {
                 i,
-                t: p["t"].as_f64().unwrap(),
-                src: p["src"].as_str().unwrap().parse().unwrap(),
-                dst: p["dst"].as_str().unwrap().parse().unwrap(),
-                raw: hex::decode(p["hex"].as_str().unwrap()).unwrap(),
+                t: p.t,
+                src: p.src.parse().unwrap(),
+                dst: p.dst.parse().unwrap(),
+                raw: p.bytes,
                 ty: d["type"].as_str().unwrap().to_owned(),
-                plain: hex::decode(d["plain_hex"].as_str().unwrap()).unwrap(),
-                frame: d["frame_hex"].as_str().map(|h| hex::decode(h).unwrap()),
+                plain: n2n_testdata::unhex(d["plain_hex"].as_str().unwrap()),
+                frame: d["frame_hex"].as_str().map(n2n_testdata::unhex),
             }
         })
         .collect();
@@ -72,8 +70,7 @@ struct Scenario {
 
 fn scenario(name: &str) -> Scenario {
     let dir = n2n_testdata::captures_dir().join(name);
-    let m: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
+    let m: Value = n2n_testdata::read_json(&dir.join("manifest.json"));
     let u = &m["underlay"];
     let sock = |n: &str| -> SocketAddr {
         format!(

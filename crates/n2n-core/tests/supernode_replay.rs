@@ -36,16 +36,8 @@ struct Rec {
 
 fn load(dir: &Path) -> Vec<Rec> {
     let pcap = std::fs::read(dir.join("capture.pcap")).unwrap();
-    let decoded = std::fs::read_to_string(dir.join("decoded.jsonl")).unwrap();
-    let packets = std::fs::read_to_string(dir.join("packets.jsonl")).unwrap();
-    let dec: Vec<serde_json::Value> = decoded
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let pk: Vec<serde_json::Value> = packets
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let dec = n2n_testdata::jsonl(&dir.join("decoded.jsonl"));
+    let pk = n2n_testdata::jsonl(&dir.join("packets.jsonl"));
     let recs: Vec<Rec> = PcapReader::new(&pcap)
         .unwrap()
         .map(|r| r.unwrap())
@@ -60,7 +52,7 @@ fn load(dir: &Path) -> Vec<Rec> {
                 dst: u.dst,
                 payload: u.payload.to_vec(),
                 he: d["he"].as_str().unwrap().to_owned(),
-                plain: hex::decode(d["plain_hex"].as_str().unwrap()).unwrap(),
+                plain: n2n_testdata::unhex(d["plain_hex"].as_str().unwrap()),
                 ty: d["type"].as_str().unwrap().to_owned(),
             }
         })

@@ -60,8 +60,7 @@ struct Keys {
 }
 
 fn keys_for(dir: &Path) -> Keys {
-    let m: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
+    let m: Value = n2n_testdata::read_json(&dir.join("manifest.json"));
     let community = m["community"].as_str().unwrap();
     assert_eq!(community, "rocks");
     let mut userpw = false;

@@ -85,8 +85,7 @@ fn pcap_reader_matches_packets_jsonl() {
 /// The federation name field of a scenario, from its manifest: the hex
 /// buffer named in the `-F` quirk note, else the default `*Federation`.
 fn federation_field(dir: &Path) -> [u8; 20] {
-    let m: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
+    let m: Value = n2n_testdata::read_json(&dir.join("manifest.json"));
     let fed = &m["federation"];
     if let Some(q) = fed["header_encryption_quirk"].as_str() {
         let tok = q

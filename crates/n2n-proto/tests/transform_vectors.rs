@@ -17,8 +17,7 @@ struct Scenario {
 
 fn load(dir: &Path) -> Scenario {
     let name = dir.file_name().unwrap().to_string_lossy().into_owned();
-    let manifest: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
+    let manifest: serde_json::Value = n2n_testdata::read_json(&dir.join("manifest.json"));
     let id = manifest["transform"]["id"].as_u64().unwrap();
     let id = TransformId::from_wire(u8::try_from(id).unwrap()).unwrap();
     let key = manifest["key"].as_str().unwrap_or("");
