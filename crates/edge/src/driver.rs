@@ -329,6 +329,7 @@ pub struct Driver {
     privileges_dropped: bool,
     ready: bool,
     bufs: Buffers,
+    gso: GsoBatch,
     send_errors: ErrorLog,
     tap_errors: ErrorLog,
     stop: Option<StopReason>,
@@ -419,6 +420,131 @@ fn min_opt(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
     }
 }
 
+/// Datagrams of one destination collected for a single UDP GSO send
+/// (`UDP_SEGMENT`): all of the same size except possibly the last.
+struct GsoBatch {
+    buf: Box<[u8]>,
+    len: usize,
+    seg: usize,
+    count: usize,
+    dst: Option<SocketAddr>,
+    /// A shorter datagram was added: it must be the last.
+    closed: bool,
+    /// Cleared when the kernel refuses to segment (then one send each).
+    enabled: bool,
+}
+
+impl std::fmt::Debug for GsoBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GsoBatch")
+            .field("len", &self.len)
+            .field("count", &self.count)
+            .field("enabled", &self.enabled)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Bytes one GSO send may carry (IPv4 UDP payload limit).
+const GSO_MAX_BYTES: usize = 65_507;
+/// Environment variable: `0` sends segmented bursts one datagram at a time.
+pub const UDP_GSO_ENV: &str = "N2N_UDP_GSO";
+
+impl GsoBatch {
+    fn new() -> Self {
+        Self {
+            buf: vec![0u8; GSO_MAX_BYTES].into_boxed_slice(),
+            len: 0,
+            seg: 0,
+            count: 0,
+            dst: None,
+            closed: false,
+            enabled: std::env::var_os(UDP_GSO_ENV).is_none_or(|v| v != "0"),
+        }
+    }
+
+    /// Whether `d` to `dst` can join the batch.
+    fn fits(&self, d: &[u8], dst: SocketAddr) -> bool {
+        self.count == 0
+            || (self.dst == Some(dst)
+                && !self.closed
+                && d.len() <= self.seg
+                && self.count < n2n_sys::udp::MAX_SEGMENTS
+                && self.len + d.len() <= self.buf.len())
+    }
+
+    /// Append (after [`Self::fits`]).
+    fn push(&mut self, d: &[u8], dst: SocketAddr) -> bool {
+        let Some(slot) = self.buf.get_mut(self.len..self.len + d.len()) else {
+            return false;
+        };
+        slot.copy_from_slice(d);
+        if self.count == 0 {
+            self.seg = d.len();
+            self.dst = Some(dst);
+        } else if d.len() < self.seg {
+            self.closed = true;
+        }
+        self.len += d.len();
+        self.count += 1;
+        true
+    }
+
+    /// Send what is collected: one `sendmsg` with `UDP_SEGMENT`, or one
+    /// datagram at a time if there is one or the kernel cannot segment.
+    async fn flush(&mut self, sock: &UdpSocket, dual_stack: bool, errors: &mut ErrorLog) {
+        let Some(dst) = self.dst else { return };
+        let data = self.buf.get(..self.len).unwrap_or_default();
+        let mut sent = false;
+        if self.count > 1
+            && self.enabled
+            && let Ok(seg) = u16::try_from(self.seg)
+        {
+            use std::os::fd::AsFd as _;
+            let to = sock::to_socket(dst, dual_stack);
+            let r = loop {
+                match sock.try_io(tokio::io::Interest::WRITABLE, || {
+                    n2n_sys::udp::send_segments(sock.as_fd(), data, seg, to)
+                }) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        if let Err(e) = sock.writable().await {
+                            break Err(e);
+                        }
+                    }
+                    r => break r,
+                }
+            };
+            match r {
+                Ok(_) => sent = true,
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EIO | libc::EINVAL)) => {
+                    tracing::info!(
+                        "UDP segmentation offload unavailable ({e}): sending one by one"
+                    );
+                    self.enabled = false;
+                }
+                Err(e) => {
+                    errors.report(
+                        format_args!(
+                            "sendmsg {dst} failed: {e} ({} datagrams, {} bytes)",
+                            self.count, self.len
+                        ),
+                        false,
+                    );
+                    sent = true;
+                }
+            }
+        }
+        if !sent {
+            for d in data.chunks(self.seg.max(1)) {
+                send_to(sock, dual_stack, d, dst, errors).await;
+            }
+        }
+        self.len = 0;
+        self.count = 0;
+        self.dst = None;
+        self.closed = false;
+    }
+}
+
 /// The TAP → network direction: encapsulate a frame and send it with what
 /// the core queued meanwhile.
 struct Out<'a> {
@@ -428,15 +554,45 @@ struct Out<'a> {
     net_out: &'a mut [u8],
     ctrl: &'a mut [u8],
     errors: &'a mut ErrorLog,
+    gso: &'a mut GsoBatch,
 }
 
 impl Out<'_> {
+    /// One frame, sent right away.
     async fn frame(&mut self, frame: &[u8]) {
         if let Some(t) = self.edge.encapsulate(now(), frame, self.net_out)
             && let Some(d) = self.net_out.get(..t.len)
         {
             send_to(self.sock, self.dual_stack, d, t.dst, self.errors).await;
         }
+        self.control().await;
+    }
+
+    /// One frame of a burst: collected for a GSO send ([`Self::flush`]
+    /// sends the rest).
+    async fn burst_frame(&mut self, frame: &[u8]) {
+        if let Some(t) = self.edge.encapsulate(now(), frame, self.net_out)
+            && let Some(d) = self.net_out.get(..t.len)
+        {
+            if !self.gso.fits(d, t.dst) {
+                self.gso
+                    .flush(self.sock, self.dual_stack, self.errors)
+                    .await;
+            }
+            if !self.gso.push(d, t.dst) {
+                send_to(self.sock, self.dual_stack, d, t.dst, self.errors).await;
+            }
+        }
+    }
+
+    async fn flush(&mut self) {
+        self.gso
+            .flush(self.sock, self.dual_stack, self.errors)
+            .await;
+        self.control().await;
+    }
+
+    async fn control(&mut self) {
         drain_transmits(
             self.edge,
             self.sock,
@@ -447,7 +603,6 @@ impl Out<'_> {
         .await;
     }
 }
-
 /// The C edge's exit statistics.
 pub fn log_packet_stats(s: &EdgeStats) {
     tracing::info!("**********************************");
@@ -511,6 +666,7 @@ impl Driver {
             privileges_dropped: false,
             ready: false,
             bufs: Buffers::new(),
+            gso: GsoBatch::new(),
             send_errors: ErrorLog::default(),
             tap_errors: ErrorLog::default(),
             stop: None,
@@ -764,6 +920,7 @@ impl Driver {
                 net_out: &mut self.bufs.net_out,
                 ctrl: &mut self.bufs.ctrl,
                 errors: &mut self.send_errors,
+                gso: &mut self.gso,
             };
             if !vnet {
                 out.frame(read).await;
@@ -781,9 +938,10 @@ impl Driver {
                         if let Some(len) = t.segment(whole, i, &mut self.bufs.seg)
                             && let Some(f) = self.bufs.seg.get(..len)
                         {
-                            out.frame(f).await;
+                            out.burst_frame(f).await;
                         }
                     }
+                    out.flush().await;
                 }
                 Err(e) => tracing::debug!("dropping a {n}-byte TAP read: {e}"),
             }
