@@ -330,6 +330,7 @@ pub struct Driver {
     ready: bool,
     bufs: Buffers,
     gso: GsoBatch,
+    gro: offload::Coalescer,
     send_errors: ErrorLog,
     tap_errors: ErrorLog,
     stop: Option<StopReason>,
@@ -667,6 +668,7 @@ impl Driver {
             ready: false,
             bufs: Buffers::new(),
             gso: GsoBatch::new(),
+            gro: offload::Coalescer::new(),
             send_errors: ErrorLog::default(),
             tap_errors: ErrorLog::default(),
             stop: None,
@@ -980,10 +982,21 @@ impl Driver {
                 .decapsulate(now(), from, dgram, via_multicast, body)
                 && let Some(tap) = &self.tap
             {
-                // With offloads the frame goes out behind the (always
-                // zero: no offload, checksum complete) virtio-net header.
-                let start = if tap.vnet_hdr() { 0 } else { h };
-                if let Some(frame) = self.bufs.tap_out.get(start..h + len) {
+                if tap.vnet_hdr() {
+                    // Merge TCP segments into one GSO write; anything else
+                    // goes out behind the (zero) virtio-net header.
+                    let frame = self.bufs.tap_out.get(h..h + len).unwrap_or_default();
+                    if !self.gro.add(frame) {
+                        if !self.gro.is_empty() {
+                            tap_write(tap, self.gro.take(), &mut self.tap_errors).await;
+                        }
+                        if !self.gro.add(frame)
+                            && let Some(f) = self.bufs.tap_out.get(..h + len)
+                        {
+                            tap_write(tap, f, &mut self.tap_errors).await;
+                        }
+                    }
+                } else if let Some(frame) = self.bufs.tap_out.get(h..h + len) {
                     tap_write(tap, frame, &mut self.tap_errors).await;
                 }
             }
@@ -995,6 +1008,11 @@ impl Driver {
                 &mut self.send_errors,
             )
             .await;
+        }
+        if !self.gro.is_empty()
+            && let Some(tap) = &self.tap
+        {
+            tap_write(tap, self.gro.take(), &mut self.tap_errors).await;
         }
     }
 
