@@ -9,7 +9,10 @@
 //! 3. feed it to the core and send what it produced.
 //!
 //! Data path: TAP frame → `encapsulate` → `send_to`; datagram →
-//! `decapsulate` → TAP write. One reusable buffer each way, no allocation
+//! `decapsulate` → TAP write. The TAP is opened with offloads (see
+//! [`crate::offload`]): a TCP super-segment read from it is cut into frames
+//! small enough that each datagram fits a 1500-byte underlay unfragmented,
+//! each frame still one n2n PACKET. One reusable buffer each way, no allocation
 //! per packet; `poll_transmit` is drained after every input. Readiness is
 //! awaited once and then up to [`BATCH`] packets are read with
 //! non-blocking calls before the loop looks at the other inputs again.
@@ -29,6 +32,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
 use crate::cli::{EdgeOptions, TapAddress};
+use crate::offload::{self, Read};
 use crate::resolve::{self, SupernodeName};
 use crate::sock::{self, MainSocketConfig};
 use crate::tap::{self, Tap, TapConfig, TapError};
@@ -46,6 +50,16 @@ const ERROR_LOG_PERIOD: Duration = Duration::from_secs(10);
 /// Receive buffer: larger than any datagram the core accepts, so that an
 /// oversized one is seen whole (and dropped by the core) instead of cut.
 const RECV_BUF: usize = 65_536;
+/// TAP read buffer: a virtio-net header and a TCP super-segment of up to
+/// 64 KiB plus its Ethernet header.
+const TAP_READ_BUF: usize = offload::VNET_HDR_LEN + 65_536 + 256;
+/// Environment variable: `0` opens the TAP without offloads.
+pub const OFFLOAD_ENV: &str = "N2N_TAP_OFFLOAD";
+
+/// Whether to ask for TAP offloads (on unless `N2N_TAP_OFFLOAD=0`).
+fn offload_wanted() -> bool {
+    std::env::var_os(OFFLOAD_ENV).is_none_or(|v| v != "0")
+}
 
 /// The current time for the core.
 pub fn now() -> Now {
@@ -255,13 +269,17 @@ impl Resolver {
 
 /// Reusable buffers, one per direction.
 struct Buffers {
-    /// Frame read from the TAP.
+    /// Frame read from the TAP (with the virtio-net header if offloads
+    /// are on).
     tap_in: Box<[u8]>,
+    /// One segment cut from a TCP super-segment.
+    seg: Box<[u8]>,
     /// Datagram produced by `encapsulate`.
     net_out: Box<[u8]>,
     /// Datagram read from a socket.
     net_in: Box<[u8]>,
-    /// Frame produced by `decapsulate`.
+    /// Frame produced by `decapsulate`, at offset
+    /// [`offload::VNET_HDR_LEN`] after a zero virtio-net header.
     tap_out: Box<[u8]>,
     /// Control datagrams from `poll_transmit`.
     ctrl: Box<[u8]>,
@@ -279,10 +297,11 @@ impl Buffers {
     fn new() -> Self {
         let b = |n: usize| vec![0u8; n].into_boxed_slice();
         Self {
-            tap_in: b(MAX_DATAGRAM),
+            tap_in: b(TAP_READ_BUF),
+            seg: b(MAX_DATAGRAM),
             net_out: b(MAX_DATAGRAM),
             net_in: b(RECV_BUF),
-            tap_out: b(MAX_DATAGRAM),
+            tap_out: b(offload::VNET_HDR_LEN + MAX_DATAGRAM),
             ctrl: b(MAX_DATAGRAM),
             mgmt: b(MAX_DATAGRAM),
         }
@@ -310,6 +329,8 @@ pub struct Driver {
     privileges_dropped: bool,
     ready: bool,
     bufs: Buffers,
+    gso: GsoBatch,
+    gro: offload::Coalescer,
     send_errors: ErrorLog,
     tap_errors: ErrorLog,
     stop: Option<StopReason>,
@@ -400,6 +421,189 @@ fn min_opt(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
     }
 }
 
+/// Datagrams of one destination collected for a single UDP GSO send
+/// (`UDP_SEGMENT`): all of the same size except possibly the last.
+struct GsoBatch {
+    buf: Box<[u8]>,
+    len: usize,
+    seg: usize,
+    count: usize,
+    dst: Option<SocketAddr>,
+    /// A shorter datagram was added: it must be the last.
+    closed: bool,
+    /// Cleared when the kernel refuses to segment (then one send each).
+    enabled: bool,
+}
+
+impl std::fmt::Debug for GsoBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GsoBatch")
+            .field("len", &self.len)
+            .field("count", &self.count)
+            .field("enabled", &self.enabled)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Bytes one GSO send may carry (IPv4 UDP payload limit).
+const GSO_MAX_BYTES: usize = 65_507;
+/// Environment variable: `0` sends segmented bursts one datagram at a time.
+pub const UDP_GSO_ENV: &str = "N2N_UDP_GSO";
+
+impl GsoBatch {
+    fn new() -> Self {
+        Self {
+            buf: vec![0u8; GSO_MAX_BYTES].into_boxed_slice(),
+            len: 0,
+            seg: 0,
+            count: 0,
+            dst: None,
+            closed: false,
+            enabled: std::env::var_os(UDP_GSO_ENV).is_none_or(|v| v != "0"),
+        }
+    }
+
+    /// Whether `d` to `dst` can join the batch.
+    fn fits(&self, d: &[u8], dst: SocketAddr) -> bool {
+        self.count == 0
+            || (self.dst == Some(dst)
+                && !self.closed
+                && d.len() <= self.seg
+                && self.count < n2n_sys::udp::MAX_SEGMENTS
+                && self.len + d.len() <= self.buf.len())
+    }
+
+    /// Append (after [`Self::fits`]).
+    fn push(&mut self, d: &[u8], dst: SocketAddr) -> bool {
+        let Some(slot) = self.buf.get_mut(self.len..self.len + d.len()) else {
+            return false;
+        };
+        slot.copy_from_slice(d);
+        if self.count == 0 {
+            self.seg = d.len();
+            self.dst = Some(dst);
+        } else if d.len() < self.seg {
+            self.closed = true;
+        }
+        self.len += d.len();
+        self.count += 1;
+        true
+    }
+
+    /// Send what is collected: one `sendmsg` with `UDP_SEGMENT`, or one
+    /// datagram at a time if there is one or the kernel cannot segment.
+    async fn flush(&mut self, sock: &UdpSocket, dual_stack: bool, errors: &mut ErrorLog) {
+        let Some(dst) = self.dst else { return };
+        let data = self.buf.get(..self.len).unwrap_or_default();
+        let mut sent = false;
+        if self.count > 1
+            && self.enabled
+            && let Ok(seg) = u16::try_from(self.seg)
+        {
+            use std::os::fd::AsFd as _;
+            let to = sock::to_socket(dst, dual_stack);
+            let r = loop {
+                match sock.try_io(tokio::io::Interest::WRITABLE, || {
+                    n2n_sys::udp::send_segments(sock.as_fd(), data, seg, to)
+                }) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        if let Err(e) = sock.writable().await {
+                            break Err(e);
+                        }
+                    }
+                    r => break r,
+                }
+            };
+            match r {
+                Ok(_) => sent = true,
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EIO | libc::EINVAL)) => {
+                    tracing::info!(
+                        "UDP segmentation offload unavailable ({e}): sending one by one"
+                    );
+                    self.enabled = false;
+                }
+                Err(e) => {
+                    errors.report(
+                        format_args!(
+                            "sendmsg {dst} failed: {e} ({} datagrams, {} bytes)",
+                            self.count, self.len
+                        ),
+                        false,
+                    );
+                    sent = true;
+                }
+            }
+        }
+        if !sent {
+            for d in data.chunks(self.seg.max(1)) {
+                send_to(sock, dual_stack, d, dst, errors).await;
+            }
+        }
+        self.len = 0;
+        self.count = 0;
+        self.dst = None;
+        self.closed = false;
+    }
+}
+
+/// The TAP → network direction: encapsulate a frame and send it with what
+/// the core queued meanwhile.
+struct Out<'a> {
+    edge: &'a mut Edge,
+    sock: &'a UdpSocket,
+    dual_stack: bool,
+    net_out: &'a mut [u8],
+    ctrl: &'a mut [u8],
+    errors: &'a mut ErrorLog,
+    gso: &'a mut GsoBatch,
+}
+
+impl Out<'_> {
+    /// One frame, sent right away.
+    async fn frame(&mut self, frame: &[u8]) {
+        if let Some(t) = self.edge.encapsulate(now(), frame, self.net_out)
+            && let Some(d) = self.net_out.get(..t.len)
+        {
+            send_to(self.sock, self.dual_stack, d, t.dst, self.errors).await;
+        }
+        self.control().await;
+    }
+
+    /// One frame of a burst: collected for a GSO send ([`Self::flush`]
+    /// sends the rest).
+    async fn burst_frame(&mut self, frame: &[u8]) {
+        if let Some(t) = self.edge.encapsulate(now(), frame, self.net_out)
+            && let Some(d) = self.net_out.get(..t.len)
+        {
+            if !self.gso.fits(d, t.dst) {
+                self.gso
+                    .flush(self.sock, self.dual_stack, self.errors)
+                    .await;
+            }
+            if !self.gso.push(d, t.dst) {
+                send_to(self.sock, self.dual_stack, d, t.dst, self.errors).await;
+            }
+        }
+    }
+
+    async fn flush(&mut self) {
+        self.gso
+            .flush(self.sock, self.dual_stack, self.errors)
+            .await;
+        self.control().await;
+    }
+
+    async fn control(&mut self) {
+        drain_transmits(
+            self.edge,
+            self.sock,
+            self.dual_stack,
+            self.ctrl,
+            self.errors,
+        )
+        .await;
+    }
+}
 /// The C edge's exit statistics.
 pub fn log_packet_stats(s: &EdgeStats) {
     tracing::info!("**********************************");
@@ -463,6 +667,8 @@ impl Driver {
             privileges_dropped: false,
             ready: false,
             bufs: Buffers::new(),
+            gso: GsoBatch::new(),
+            gro: offload::Coalescer::new(),
             send_errors: ErrorLog::default(),
             tap_errors: ErrorLog::default(),
             stop: None,
@@ -485,6 +691,7 @@ impl Driver {
             mac,
             mtu: self.opts.mtu,
             ipv4: addr,
+            offload: offload_wanted(),
         })
         .await?;
         match addr {
@@ -499,6 +706,9 @@ impl Driver {
                 t.name(),
                 tap::format_mac(&mac)
             ),
+        }
+        if t.vnet_hdr() {
+            tracing::debug!("TAP {}: checksum and TCP segmentation offload on", t.name());
         }
         self.tap = Some(t);
         Ok(())
@@ -689,6 +899,7 @@ impl Driver {
     /// Frames from the TAP → datagrams.
     async fn on_tap_readable(&mut self) -> Result<(), DriverError> {
         let Some(tap) = &self.tap else { return Ok(()) };
+        let vnet = tap.vnet_hdr();
         for _ in 0..BATCH {
             let n = match tap.try_recv(&mut self.bufs.tap_in) {
                 Ok(n) => n,
@@ -701,22 +912,41 @@ impl Driver {
                     });
                 }
             };
-            let Some(frame) = self.bufs.tap_in.get(..n) else {
+            let Some(read) = self.bufs.tap_in.get_mut(..n) else {
                 continue;
             };
-            if let Some(t) = self.edge.encapsulate(now(), frame, &mut self.bufs.net_out)
-                && let Some(d) = self.bufs.net_out.get(..t.len)
-            {
-                send_to(&self.sock, self.dual_stack, d, t.dst, &mut self.send_errors).await;
+            let mut out = Out {
+                edge: &mut self.edge,
+                sock: &self.sock,
+                dual_stack: self.dual_stack,
+                net_out: &mut self.bufs.net_out,
+                ctrl: &mut self.bufs.ctrl,
+                errors: &mut self.send_errors,
+                gso: &mut self.gso,
+            };
+            if !vnet {
+                out.frame(read).await;
+                continue;
             }
-            drain_transmits(
-                &mut self.edge,
-                &self.sock,
-                self.dual_stack,
-                &mut self.bufs.ctrl,
-                &mut self.send_errors,
-            )
-            .await;
+            match offload::classify(read, offload::SEG_FRAME_MAX) {
+                Ok(Read::Frame { start, end }) => {
+                    if let Some(f) = read.get(start..end) {
+                        out.frame(f).await;
+                    }
+                }
+                Ok(Read::Tso(t)) => {
+                    let whole = read.get(offload::VNET_HDR_LEN..).unwrap_or_default();
+                    for i in 0..t.count() {
+                        if let Some(len) = t.segment(whole, i, &mut self.bufs.seg)
+                            && let Some(f) = self.bufs.seg.get(..len)
+                        {
+                            out.burst_frame(f).await;
+                        }
+                    }
+                    out.flush().await;
+                }
+                Err(e) => tracing::debug!("dropping a {n}-byte TAP read: {e}"),
+            }
         }
         Ok(())
     }
@@ -745,12 +975,30 @@ impl Driver {
             let Some(dgram) = self.bufs.net_in.get_mut(..n) else {
                 continue;
             };
-            if let Some(len) =
-                self.edge
-                    .decapsulate(now(), from, dgram, via_multicast, &mut self.bufs.tap_out)
-                && let (Some(tap), Some(frame)) = (&self.tap, self.bufs.tap_out.get(..len))
+            let h = offload::VNET_HDR_LEN;
+            let body = self.bufs.tap_out.get_mut(h..).unwrap_or_default();
+            if let Some(len) = self
+                .edge
+                .decapsulate(now(), from, dgram, via_multicast, body)
+                && let Some(tap) = &self.tap
             {
-                tap_write(tap, frame, &mut self.tap_errors).await;
+                if tap.vnet_hdr() {
+                    // Merge TCP segments into one GSO write; anything else
+                    // goes out behind the (zero) virtio-net header.
+                    let frame = self.bufs.tap_out.get(h..h + len).unwrap_or_default();
+                    if !self.gro.add(frame) {
+                        if !self.gro.is_empty() {
+                            tap_write(tap, self.gro.take(), &mut self.tap_errors).await;
+                        }
+                        if !self.gro.add(frame)
+                            && let Some(f) = self.bufs.tap_out.get(..h + len)
+                        {
+                            tap_write(tap, f, &mut self.tap_errors).await;
+                        }
+                    }
+                } else if let Some(frame) = self.bufs.tap_out.get(h..h + len) {
+                    tap_write(tap, frame, &mut self.tap_errors).await;
+                }
             }
             drain_transmits(
                 &mut self.edge,
@@ -760,6 +1008,11 @@ impl Driver {
                 &mut self.send_errors,
             )
             .await;
+        }
+        if !self.gro.is_empty()
+            && let Some(tap) = &self.tap
+        {
+            tap_write(tap, self.gro.take(), &mut self.tap_errors).await;
         }
     }
 

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod driver;
 mod getopt;
+pub mod offload;
 pub mod resolve;
 pub mod rules;
 pub mod sock;

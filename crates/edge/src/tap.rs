@@ -1,6 +1,7 @@
 //! The Linux TAP device of the edge.
 //!
-//! The device is opened with `tun-rs` (`/dev/net/tun`, `IFF_TAP | IFF_NO_PI`)
+//! The device is opened with `tun-rs` (`/dev/net/tun`, `IFF_TAP | IFF_NO_PI`,
+//! plus `IFF_VNET_HDR` and TCP/checksum offloads when [`TapConfig::offload`])
 //! and configured over rtnetlink (MAC, MTU, IPv4 address, up), in the
 //! network namespace of the calling thread. Frames are read and written
 //! asynchronously (tokio), one Ethernet frame (no FCS) per call.
@@ -42,6 +43,11 @@ pub struct TapConfig {
     /// IPv4 address and prefix length, or `None` to leave the device
     /// without an address (supernode-assigned address not known yet, DHCP).
     pub ipv4: Option<(Ipv4Addr, u8)>,
+    /// Open with `IFF_VNET_HDR` and enable checksum and TCP segmentation
+    /// offload (`TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6`): every read and
+    /// write then starts with a virtio-net header (see [`crate::offload`]).
+    /// Falls back to a plain device if the kernel refuses.
+    pub offload: bool,
 }
 
 /// Why the TAP could not be set up.
@@ -102,6 +108,7 @@ pub struct Tap {
     index: u32,
     mac: [u8; 6],
     mtu: u16,
+    vnet_hdr: bool,
     nl: Handle,
     nl_task: tokio::task::JoinHandle<()>,
 }
@@ -198,6 +205,27 @@ fn check_existing_is_tap(link: &LinkMessage) -> Result<(), String> {
     }
 }
 
+/// Enable checksum and TCP segmentation offload only (no UDP
+/// segmentation: `tun-rs` also asks for `TUN_F_USO*` when available).
+fn set_tcp_offloads(dev: &AsyncDevice) -> io::Result<()> {
+    use std::os::fd::AsRawFd as _;
+    let flags = libc::TUN_F_CSUM | libc::TUN_F_TSO4 | libc::TUN_F_TSO6;
+    // SAFETY: TUNSETOFFLOAD takes the flags by value; the fd is owned by
+    // `dev` and open for the duration of the call.
+    let rc = unsafe {
+        libc::ioctl(
+            dev.as_raw_fd(),
+            libc::TUNSETOFFLOAD,
+            libc::c_ulong::from(flags),
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 async fn find_link(nl: &Handle, name: &str) -> io::Result<Option<LinkMessage>> {
     let mut links = nl.link().get().match_name(name.to_owned()).execute();
     match links.try_next().await {
@@ -233,12 +261,29 @@ impl Tap {
             })?;
         }
 
-        let dev = DeviceBuilder::new()
-            .name(name.clone())
-            .layer(Layer::L2)
-            .inherit_enable_state()
-            .build_async()
-            .map_err(|source| match source.raw_os_error() {
+        let build = |offload: bool| {
+            DeviceBuilder::new()
+                .name(name.clone())
+                .layer(Layer::L2)
+                .inherit_enable_state()
+                .offload(offload)
+                .build_async()
+        };
+        let mut vnet_hdr = false;
+        let mut built = None;
+        if cfg.offload {
+            match build(true).and_then(|d| set_tcp_offloads(&d).map(|()| d)) {
+                Ok(d) => {
+                    vnet_hdr = true;
+                    built = Some(Ok(d));
+                }
+                Err(e) => {
+                    tracing::info!("TAP {name}: offloads unavailable ({e}), using plain frames")
+                }
+            }
+        }
+        let dev = built.unwrap_or_else(|| build(false)).map_err(|source| {
+            match source.raw_os_error() {
                 Some(libc::EBUSY) => TapError::Busy { name: name.clone() },
                 Some(libc::EPERM | libc::EACCES) => TapError::Permission {
                     name: name.clone(),
@@ -252,7 +297,8 @@ impl Tap {
                     name: name.clone(),
                     source,
                 },
-            })?;
+            }
+        })?;
 
         let index = find_link(&nl, &name)
             .await
@@ -268,6 +314,7 @@ impl Tap {
             index,
             mac: cfg.mac,
             mtu: cfg.mtu,
+            vnet_hdr,
             nl,
             nl_task,
         };
@@ -415,6 +462,11 @@ impl Tap {
     /// cannot take it now).
     pub fn try_send(&self, frame: &[u8]) -> io::Result<usize> {
         self.dev.try_send(frame)
+    }
+
+    /// Whether reads and writes carry a virtio-net header (offloads on).
+    pub fn vnet_hdr(&self) -> bool {
+        self.vnet_hdr
     }
 
     /// Interface name.

@@ -274,6 +274,7 @@ fn tap_is_created_with_requested_name_mac_mtu_address_and_up() {
             mac: TAP_MAC,
             mtu: 1400,
             ipv4: Some((Ipv4Addr::new(10, 77, 0, 1), 24)),
+            offload: false,
         })
         .await
         .unwrap();
@@ -323,6 +324,7 @@ fn arp_ping_and_full_size_frames_round_trip_through_the_kernel() {
             mac: TAP_MAC,
             mtu: 1500,
             ipv4: Some((me, 24)),
+            offload: false,
         })
         .await
         .unwrap();
@@ -392,6 +394,7 @@ fn existing_devices_reused_when_tap_refused_otherwise() {
         mac: TAP_MAC,
         mtu: 1300,
         ipv4: Some((Ipv4Addr::new(10, 1, 1, 1), 24)),
+        offload: false,
     };
     let nsname = ns.name.clone();
     ns.block_on(|| async {
