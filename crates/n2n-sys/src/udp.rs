@@ -267,6 +267,155 @@ pub fn send_segments(
     usize::try_from(n).map_err(|_| io::Error::last_os_error())
 }
 
+/// Largest number of datagrams one [`send_many`] / [`recv_many`] call
+/// handles (the arrays of headers live on the stack).
+pub const MMSG_BATCH: usize = 64;
+
+/// Write `addr` into `ss`; returns the length to pass to the kernel.
+#[cfg(target_os = "linux")]
+fn encode_addr(addr: SocketAddr, ss: &mut libc::sockaddr_storage) -> libc::socklen_t {
+    let a = socket2::SockAddr::from(addr);
+    let len = usize::try_from(a.len())
+        .unwrap_or(0)
+        .min(std::mem::size_of::<libc::sockaddr_storage>());
+    // SAFETY: `a` holds `a.len()` initialized bytes of a socket address,
+    // `ss` is large enough for any of them (min above); the regions are
+    // distinct objects.
+    unsafe {
+        std::ptr::copy_nonoverlapping(a.as_ptr().cast::<u8>(), (&raw mut *ss).cast::<u8>(), len);
+    }
+    libc::socklen_t::try_from(len).unwrap_or(0)
+}
+
+/// Read a source address the kernel wrote into `ss` (`None` for a
+/// family other than IPv4/IPv6 or a short length).
+#[cfg(target_os = "linux")]
+fn decode_addr(ss: &libc::sockaddr_storage, len: libc::socklen_t) -> Option<SocketAddr> {
+    let len = usize::try_from(len).ok()?;
+    match libc::c_int::from(ss.ss_family) {
+        libc::AF_INET if len >= std::mem::size_of::<libc::sockaddr_in>() => {
+            // SAFETY: the family says the storage holds a sockaddr_in;
+            // sockaddr_storage is aligned for every address type.
+            let sin = unsafe { &*(&raw const *ss).cast::<libc::sockaddr_in>() };
+            Some(SocketAddr::V4(std::net::SocketAddrV4::new(
+                Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)),
+                u16::from_be(sin.sin_port),
+            )))
+        }
+        libc::AF_INET6 if len >= std::mem::size_of::<libc::sockaddr_in6>() => {
+            // SAFETY: as above, for sockaddr_in6.
+            let sin6 = unsafe { &*(&raw const *ss).cast::<libc::sockaddr_in6>() };
+            Some(SocketAddr::V6(std::net::SocketAddrV6::new(
+                std::net::Ipv6Addr::from(sin6.sin6_addr.s6_addr),
+                u16::from_be(sin6.sin6_port),
+                sin6.sin6_flowinfo,
+                sin6.sin6_scope_id,
+            )))
+        }
+        _ => None,
+    }
+}
+
+/// Send the datagrams `msgs` (payload, destination) in order with one
+/// `sendmmsg`; at most [`MMSG_BATCH`] are looked at. Returns how many
+/// were sent (≥ 1 unless `msgs` is empty). An error (`WouldBlock` on a
+/// full non-blocking socket included) concerns the first datagram: the
+/// kernel reports an error on a later one as a short count, and the next
+/// call, starting there, gets it.
+#[cfg(target_os = "linux")]
+pub fn send_many(
+    fd: std::os::fd::BorrowedFd<'_>,
+    msgs: &[(&[u8], SocketAddr)],
+) -> io::Result<usize> {
+    let msgs = msgs.get(..msgs.len().min(MMSG_BATCH)).unwrap_or(&[]);
+    if msgs.is_empty() {
+        return Ok(0);
+    }
+    // SAFETY: all-zero iovec, sockaddr_storage and mmsghdr are valid
+    // (null pointers, zero lengths).
+    let mut iov: [libc::iovec; MMSG_BATCH] = unsafe { std::mem::zeroed() };
+    let mut names: [libc::sockaddr_storage; MMSG_BATCH] = unsafe { std::mem::zeroed() };
+    let mut hdrs: [libc::mmsghdr; MMSG_BATCH] = unsafe { std::mem::zeroed() };
+    for ((data, dst), ((v, ss), h)) in msgs
+        .iter()
+        .zip(iov.iter_mut().zip(names.iter_mut()).zip(hdrs.iter_mut()))
+    {
+        v.iov_base = data.as_ptr().cast_mut().cast();
+        v.iov_len = data.len();
+        h.msg_hdr.msg_namelen = encode_addr(*dst, ss);
+        h.msg_hdr.msg_name = (&raw mut *ss).cast();
+        h.msg_hdr.msg_iov = &raw mut *v;
+        h.msg_hdr.msg_iovlen = 1;
+    }
+    let n = libc::c_uint::try_from(msgs.len()).unwrap_or(0);
+    // SAFETY: the first `n` headers point at live entries of `iov` and
+    // `names` and at the payloads borrowed in `msgs`, all valid for the
+    // call; the fd is borrowed, hence open.
+    let rc = unsafe { libc::sendmmsg(fd.as_raw_fd(), hdrs.as_mut_ptr(), n, 0) };
+    usize::try_from(rc).map_err(|_| io::Error::last_os_error())
+}
+
+/// Receive up to `bufs.len()` (at most [`MMSG_BATCH`]) datagrams with one
+/// non-blocking `recvmmsg`; datagram `i` lands in `bufs[i]`, its length
+/// and source in `meta[i]` (length cut to the buffer, source `None` for
+/// an unknown family). Returns how many arrived; `WouldBlock` if none.
+#[cfg(target_os = "linux")]
+pub fn recv_many<B: AsMut<[u8]>>(
+    fd: std::os::fd::BorrowedFd<'_>,
+    bufs: &mut [B],
+    meta: &mut [(usize, Option<SocketAddr>)],
+) -> io::Result<usize> {
+    let count = bufs.len().min(meta.len()).min(MMSG_BATCH);
+    if count == 0 {
+        return Ok(0);
+    }
+    // SAFETY: as in `send_many`.
+    let mut iov: [libc::iovec; MMSG_BATCH] = unsafe { std::mem::zeroed() };
+    let mut names: [libc::sockaddr_storage; MMSG_BATCH] = unsafe { std::mem::zeroed() };
+    let mut hdrs: [libc::mmsghdr; MMSG_BATCH] = unsafe { std::mem::zeroed() };
+    for ((b, v), (ss, h)) in bufs
+        .iter_mut()
+        .zip(iov.iter_mut())
+        .zip(names.iter_mut().zip(hdrs.iter_mut()))
+        .take(count)
+    {
+        let b = b.as_mut();
+        v.iov_base = b.as_mut_ptr().cast();
+        v.iov_len = b.len();
+        h.msg_hdr.msg_name = (&raw mut *ss).cast();
+        h.msg_hdr.msg_namelen =
+            libc::socklen_t::try_from(std::mem::size_of::<libc::sockaddr_storage>()).unwrap_or(0);
+        h.msg_hdr.msg_iov = &raw mut *v;
+        h.msg_hdr.msg_iovlen = 1;
+    }
+    let n = libc::c_uint::try_from(count).unwrap_or(0);
+    // SAFETY: the first `n` headers point at live entries of `iov` and
+    // `names` and at the caller's buffers (exclusively borrowed), all
+    // valid for writes during the call; no timeout pointer.
+    let rc = unsafe {
+        libc::recvmmsg(
+            fd.as_raw_fd(),
+            hdrs.as_mut_ptr(),
+            n,
+            libc::MSG_DONTWAIT,
+            std::ptr::null_mut(),
+        )
+    };
+    let got = usize::try_from(rc).map_err(|_| io::Error::last_os_error())?;
+    for ((m, (ss, h)), v) in meta
+        .iter_mut()
+        .zip(names.iter().zip(hdrs.iter()))
+        .zip(iov.iter())
+        .take(got.min(count))
+    {
+        *m = (
+            usize::try_from(h.msg_len).unwrap_or(0).min(v.iov_len),
+            decode_addr(ss, h.msg_hdr.msg_namelen),
+        );
+    }
+    Ok(got.min(count))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -296,6 +445,74 @@ mod tests {
         }
         assert_eq!(got, data);
         Ok(())
+    }
+
+    #[test]
+    fn many_round_trip_in_order() {
+        use std::os::fd::AsFd as _;
+        let rx = bind_udp(&UdpConfig::new("127.0.0.1:0".parse().unwrap())).unwrap();
+        let rx2 = bind_udp(&UdpConfig::new("127.0.0.1:0".parse().unwrap())).unwrap();
+        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let (a, b) = (rx.local_addr().unwrap(), rx2.local_addr().unwrap());
+        let payloads: Vec<Vec<u8>> = (0..70u8).map(|i| vec![i; 1 + usize::from(i)]).collect();
+        let msgs: Vec<(&[u8], SocketAddr)> = payloads
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.as_slice(), if i % 3 == 0 { b } else { a }))
+            .collect();
+        let mut sent = 0;
+        while sent < msgs.len() {
+            let n = send_many(tx.as_fd(), &msgs[sent..]).unwrap();
+            assert!((1..=MMSG_BATCH).contains(&n), "{n}");
+            sent += n;
+        }
+        assert_eq!(send_many(tx.as_fd(), &[]).unwrap(), 0);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        for (sock, want_b) in [(&rx, false), (&rx2, true)] {
+            let want: Vec<&(&[u8], SocketAddr)> = msgs
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| (i % 3 == 0) == want_b)
+                .map(|(_, m)| m)
+                .collect();
+            // Small buffers: a longer datagram is cut to the buffer.
+            let mut bufs = vec![[0u8; 40]; 16];
+            let mut meta = [(0usize, None); 16];
+            let mut got = Vec::new();
+            loop {
+                match recv_many(sock.as_fd(), &mut bufs, &mut meta) {
+                    Ok(n) => {
+                        assert!((1..=16).contains(&n));
+                        for (buf, (len, from)) in bufs.iter().zip(meta.iter()).take(n) {
+                            assert_eq!(*from, Some(tx.local_addr().unwrap()));
+                            got.push(buf[..*len].to_vec());
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            assert_eq!(got.len(), want.len());
+            for (g, (w, _)) in got.iter().zip(want) {
+                assert_eq!(g.as_slice(), &w[..w.len().min(40)]);
+            }
+        }
+    }
+
+    #[test]
+    fn send_many_reports_an_error_on_the_first() {
+        use std::os::fd::AsFd as _;
+        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let good: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        let v6: SocketAddr = "[::1]:9".parse().unwrap();
+        // An IPv6 destination on an IPv4 socket fails (EAFNOSUPPORT/EINVAL).
+        let e = send_many(tx.as_fd(), &[(b"x", v6), (b"y", good)]).unwrap_err();
+        assert!(e.raw_os_error().is_some(), "{e}");
+        // Failing later: a short count, then the error.
+        assert_eq!(
+            send_many(tx.as_fd(), &[(b"x", good), (b"y", v6)]).unwrap(),
+            1
+        );
     }
 
     #[test]

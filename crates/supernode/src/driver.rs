@@ -3,20 +3,22 @@
 //!
 //! One loop:
 //! 1. run due timers (`handle_timeout`), then drain the core's outputs:
-//!    every queued datagram (`poll_transmit`, sent from one reusable buffer)
+//!    every queued datagram (`poll_transmit` into one of [`SEND_BATCH`]
+//!    reusable buffers, sent with one `sendmmsg` per batch and socket)
 //!    and every event (`poll_event`, logged);
 //! 2. wait for the first of, in this priority: a signal, a management
 //!    request (`handle_mgmt`), datagrams on the main socket(s), the next
 //!    wake-up (`poll_timeout`, at most [`IDLE_TICK`] away);
-//! 3. a readable main socket is drained up to [`RECV_BATCH`] datagrams
-//!    (`handle_datagram` each, into one reusable receive buffer) before
-//!    the outputs are flushed again.
+//! 3. a readable main socket is read with one `recvmmsg` of up to
+//!    [`RECV_BATCH`] datagrams (into reusable buffers, `handle_datagram`
+//!    each) before the outputs are flushed again.
 //!
-//! Nothing on the hot path allocates: one receive buffer, one transmit
-//! buffer, and the core's recycled output queue.
+//! Nothing on the hot path allocates: the receive and transmit buffer
+//! arrays are allocated once, the core's output queue is recycled.
 
 use std::io;
-use std::net::{IpAddr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::os::fd::AsFd as _;
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -28,7 +30,8 @@ use n2n_proto::types::Mac;
 use n2n_sys::log::LogHandle;
 use n2n_sys::notify::Notifier;
 use n2n_sys::signals::{Signal, Signals};
-use n2n_sys::udp::{UdpConfig, UdpError, bind_udp};
+use n2n_sys::udp::{MMSG_BATCH, UdpConfig, UdpError, bind_udp, recv_many, send_many};
+use tokio::io::Interest;
 use tokio::net::UdpSocket;
 
 use crate::options::{SupernodeOptions, load_community_file};
@@ -42,8 +45,16 @@ pub const IDLE_TICK: Duration = Duration::from_secs(10);
 /// `SO_RCVBUF` / `SO_SNDBUF` asked for on the main socket(s); the kernel
 /// caps it at `net.core.rmem_max` / `wmem_max` silently.
 pub const SOCKET_BUFFER: usize = 4 << 20;
-/// Datagrams read per wake-up before the outputs are flushed.
-pub const RECV_BATCH: usize = 64;
+/// Datagrams read per wake-up (one `recvmmsg`) before the outputs are
+/// flushed.
+pub const RECV_BATCH: usize = MMSG_BATCH;
+/// Datagrams drained from the core and sent per `sendmmsg`.
+pub const SEND_BATCH: usize = MMSG_BATCH;
+/// A placeholder address for unused batch slots.
+const NO_ADDR: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0));
+/// One drained transmit: length, destination, and its route (socket:
+/// `true` for the extra IPv6 one, address to use on it).
+type Slot = (usize, SocketAddr, Option<(bool, SocketAddr)>);
 /// Management requests are cut to 79 bytes by the parser; this is plenty.
 const MGMT_BUF: usize = 512;
 
@@ -286,8 +297,12 @@ pub struct Driver {
     log: LogHandle,
     notifier: Option<Notifier>,
     community_file: Option<PathBuf>,
-    rbuf: Box<[u8]>,
-    tbuf: Box<[u8]>,
+    /// [`RECV_BATCH`] receive buffers.
+    rbufs: Box<[[u8; RECV_BUF]]>,
+    /// Length and source of each datagram of the last receive batch.
+    rmeta: Box<[(usize, Option<SocketAddr>)]>,
+    /// [`SEND_BATCH`] transmit buffers.
+    tbufs: Box<[[u8; n2n_core::MAX_DATAGRAM]]>,
     send_errors: u64,
 }
 
@@ -321,8 +336,9 @@ impl Driver {
             log,
             notifier,
             community_file: opts.community_file.clone(),
-            rbuf: vec![0u8; RECV_BUF].into_boxed_slice(),
-            tbuf: vec![0u8; n2n_core::MAX_DATAGRAM].into_boxed_slice(),
+            rbufs: vec![[0u8; RECV_BUF]; RECV_BATCH].into_boxed_slice(),
+            rmeta: vec![(0, None); RECV_BATCH].into_boxed_slice(),
+            tbufs: vec![[0u8; n2n_core::MAX_DATAGRAM]; SEND_BATCH].into_boxed_slice(),
             send_errors: 0,
         })
     }
@@ -425,8 +441,8 @@ impl Driver {
         Ok(reason)
     }
 
-    /// Read up to [`RECV_BATCH`] datagrams from one main socket into the
-    /// core.
+    /// Read up to [`RECV_BATCH`] datagrams from one main socket (one
+    /// `recvmmsg`) into the core.
     fn receive(&mut self, v6: bool) {
         let sock = if v6 {
             self.udp6.as_ref()
@@ -434,69 +450,147 @@ impl Driver {
             Some(&self.udp)
         };
         let Some(sock) = sock else { return };
+        let (bufs, meta) = (&mut self.rbufs, &mut self.rmeta);
+        // try_io clears the readiness on WouldBlock.
+        let n = match sock.try_io(Interest::READABLE, || recv_many(sock.as_fd(), bufs, meta)) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            Err(e) => {
+                tracing::debug!("receive failed: {e}");
+                return;
+            }
+        };
         let t = now();
-        for _ in 0..RECV_BATCH {
-            match sock.try_recv_from(&mut self.rbuf) {
-                Ok((n, from)) => {
-                    if let Some(d) = self.rbuf.get_mut(..n) {
-                        self.core.handle_datagram(t, unmap(from), d);
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) => {
-                    tracing::debug!("receive failed: {e}");
-                    break;
-                }
+        for (buf, (len, from)) in self.rbufs.iter_mut().zip(self.rmeta.iter()).take(n) {
+            if let (Some(d), Some(from)) = (buf.get_mut(..*len), from) {
+                self.core.handle_datagram(t, unmap(*from), d);
             }
         }
     }
 
-    /// The socket for `dst` and the address to use on it.
-    fn route(&self, dst: SocketAddr) -> Option<(&UdpSocket, SocketAddr)> {
+    /// The socket for `dst` (`false`: the main one, `true`: the extra
+    /// IPv6 one) and the address to use on it; `None` if there is no
+    /// socket of that family.
+    fn route(&self, dst: SocketAddr) -> Option<(bool, SocketAddr)> {
         match dst {
             SocketAddr::V4(v4) if self.udp_v6 => Some((
-                &self.udp,
+                false,
                 SocketAddr::V6(SocketAddrV6::new(v4.ip().to_ipv6_mapped(), v4.port(), 0, 0)),
             )),
-            SocketAddr::V4(_) => Some((&self.udp, dst)),
-            SocketAddr::V6(_) if self.udp_v6 => Some((&self.udp, dst)),
-            SocketAddr::V6(_) => self.udp6.as_ref().map(|s| (s, dst)),
+            SocketAddr::V4(_) => Some((false, dst)),
+            SocketAddr::V6(_) if self.udp_v6 => Some((false, dst)),
+            SocketAddr::V6(_) => self.udp6.is_some().then_some((true, dst)),
+        }
+    }
+
+    /// Count and (rate-limited) log a failed transmit.
+    fn send_failed(&mut self, dst: SocketAddr, e: &io::Error) {
+        self.core.transmit_failed();
+        self.send_errors += 1;
+        // The first failures, then one in a thousand.
+        if self.send_errors <= 10 || self.send_errors.is_multiple_of(1000) {
+            tracing::warn!(
+                "send to {dst} failed: {e} ({} send errors so far)",
+                self.send_errors
+            );
         }
     }
 
     /// Send every queued datagram, log every event.
+    ///
+    /// Up to [`SEND_BATCH`] transmits are drained into the buffers, then
+    /// sent in order, each run of consecutive datagrams for the same
+    /// socket with `sendmmsg` (so the order per destination is kept).
     async fn flush(&mut self) {
-        while let Some(t) = self.core.poll_transmit(&mut self.tbuf) {
-            let res = match (self.route(t.dst), self.tbuf.get(..t.len)) {
-                (Some((sock, dst)), Some(data)) => match sock.try_send_to(data, dst) {
-                    Ok(_) => Ok(()),
-                    // Socket buffer full: wait for room (back-pressure).
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        sock.send_to(data, dst).await.map(drop)
-                    }
-                    Err(e) => Err(e),
-                },
-                (None, _) => Err(io::Error::new(
-                    io::ErrorKind::AddrNotAvailable,
-                    "no socket of this address family",
-                )),
-                (_, None) => Err(io::Error::other("transmit longer than the buffer")),
-            };
-            if let Err(e) = res {
-                self.core.transmit_failed();
-                self.send_errors += 1;
-                // The first failures, then one in a thousand.
-                if self.send_errors <= 10 || self.send_errors.is_multiple_of(1000) {
-                    tracing::warn!(
-                        "send to {} failed: {e} ({} send errors so far)",
-                        t.dst,
-                        self.send_errors
-                    );
+        let mut slots: [Slot; SEND_BATCH] = [(0, NO_ADDR, None); SEND_BATCH];
+        loop {
+            let mut n = 0;
+            let mut tbufs = self.tbufs.iter_mut();
+            while n < SEND_BATCH {
+                let Some(buf) = tbufs.next() else { break };
+                let Some(t) = self.core.poll_transmit(buf) else {
+                    break;
+                };
+                if let Some(slot) = slots.get_mut(n) {
+                    *slot = (t.len, t.dst, None);
                 }
+                n += 1;
+            }
+            if n == 0 {
+                break;
+            }
+            for slot in slots.iter_mut().take(n) {
+                slot.2 = self.route(slot.1);
+            }
+            self.send_batch(slots.get(..n).unwrap_or(&[])).await;
+            if n < SEND_BATCH {
+                break;
             }
         }
         while let Some(ev) = self.core.poll_event() {
             log_event(&ev);
+        }
+    }
+
+    /// Send the first `slots.len()` transmit buffers.
+    async fn send_batch(&mut self, slots: &[Slot]) {
+        let mut i = 0;
+        while let Some(&(len, dst, route)) = slots.get(i) {
+            let Some((v6, _)) = route else {
+                let e = io::Error::new(
+                    io::ErrorKind::AddrNotAvailable,
+                    "no socket of this address family",
+                );
+                self.send_failed(dst, &e);
+                i += 1;
+                continue;
+            };
+            if self.tbufs.get(i).and_then(|b| b.get(..len)).is_none() {
+                self.send_failed(dst, &io::Error::other("transmit longer than the buffer"));
+                i += 1;
+                continue;
+            }
+            // The run of consecutive valid datagrams for the same socket.
+            let mut msgs = [(&[] as &[u8], NO_ADDR); SEND_BATCH];
+            let mut run = 0;
+            for ((m, &(len, _, route)), buf) in msgs
+                .iter_mut()
+                .zip(slots.iter().skip(i))
+                .zip(self.tbufs.iter().skip(i))
+            {
+                match (route, buf.get(..len)) {
+                    (Some((s, to)), Some(data)) if s == v6 => *m = (data, to),
+                    _ => break,
+                }
+                run += 1;
+            }
+            let sock = if v6 {
+                self.udp6.as_ref()
+            } else {
+                Some(&self.udp)
+            };
+            let Some(sock) = sock else {
+                // Not reached: `route` only names an existing socket.
+                i += 1;
+                continue;
+            };
+            let msgs = msgs.get(..run).unwrap_or(&[]);
+            let res = match sock.try_io(Interest::WRITABLE, || send_many(sock.as_fd(), msgs)) {
+                // Socket buffer full: wait for room (back-pressure).
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => match sock.writable().await {
+                    Ok(()) => continue,
+                    Err(e) => Err(e),
+                },
+                r => r,
+            };
+            match res {
+                Ok(sent) => i += sent.max(1),
+                // The error concerns the first datagram of the run.
+                Err(e) => {
+                    self.send_failed(dst, &e);
+                    i += 1;
+                }
+            }
         }
     }
 
