@@ -840,3 +840,70 @@ fn ns_pids(ns: &Netns) -> Option<Vec<u32>> {
             .collect(),
     )
 }
+
+/// Packets leaving `ns` over UDP with IP TTL 3 and with TTL 64 (nftables counters of table
+/// `inet ttlspray`, installed by [`install_ttl_counters`]).
+fn ttl_counts(ns: &Netns) -> (u64, u64) {
+    let out = ns
+        .exec(&["nft", "list", "table", "inet", "ttlspray"])
+        .unwrap_or_default();
+    let count = |tag: &str| {
+        out.lines()
+            .find(|l| l.contains(tag))
+            .and_then(|l| l.split("packets ").nth(1))
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    (count("ip ttl 3"), count("ip ttl 64"))
+}
+
+fn install_ttl_counters(ns: &Netns) {
+    let rules = "table inet ttlspray {\n chain out { type filter hook output priority 0; \
+                 policy accept;\n  meta l4proto udp ip ttl 3 counter\n  \
+                 meta l4proto udp ip ttl 64 counter\n }\n}\n";
+    let path = std::env::temp_dir().join(format!("n2n-ttlspray-{}.nft", std::process::id()));
+    std::fs::write(&path, rules).unwrap();
+    ns.exec(&["nft", "-f", path.to_str().unwrap()]).unwrap();
+    let _ = std::fs::remove_file(&path);
+}
+
+/// `-L 3` (behaviour.md §5.4): an edge that first hears of a peer through the supernode sprays
+/// 16 REGISTERs with IP TTL 3 at the peer's ports, then puts the socket's TTL back: every
+/// later datagram (the pings) leaves with the default TTL 64 and the tunnel works.
+#[test]
+fn register_ttl_spray_uses_short_ttl() {
+    const NAME: &str = "edge_e2e/register_ttl_spray";
+    let _g = serial();
+    if !require_tools(NAME, &["ip", "ping", "nft"]) {
+        return;
+    }
+    let mut sc = Scenario::new(NAME);
+    let lab = Lab::new("edge_ttl");
+    let wan = lab.bridge("wan").unwrap();
+    let _sn = Supernode::start(&lab, &wan, &[]);
+    let spec = |ip| EdgeSpec::new("ttl", Some(ip), &["-L", "3"]);
+    let a = Edge::start(&lab, &wan, "a", 1, &spec("10.200.0.1"));
+    // Counters before b exists: b's gratuitous ARP, relayed by the supernode, is how a
+    // first hears of b.
+    install_ttl_counters(&a.ns);
+    let b = Edge::start(&lab, &wan, "b", 2, &spec("10.200.0.2"));
+    install_ttl_counters(&b.ns);
+    assert!(ping_until_ok(&a, &b.ip));
+    let (short_a, _) = ttl_counts(&a.ns);
+    let (_, normal_before) = ttl_counts(&a.ns);
+    ping_ok(&a, &b.ip, 56, 5, false);
+    let (short_after, normal_after) = ttl_counts(&a.ns);
+    let (short_b, _) = ttl_counts(&b.ns);
+    sc.metric("ttl3_datagrams_a", short_a.to_string())
+        .metric("ttl3_datagrams_b", short_b.to_string());
+    assert!(
+        short_a >= 16,
+        "edge a sent {short_a} datagrams with TTL 3 (expected the 16-port spray)"
+    );
+    assert_eq!(short_after, short_a, "only the spray has TTL 3");
+    assert!(
+        normal_after >= normal_before + 5,
+        "pings after the spray leave with TTL 64 ({normal_before} -> {normal_after})"
+    );
+}

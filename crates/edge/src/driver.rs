@@ -368,8 +368,27 @@ async fn drain_transmits(
     errors: &mut ErrorLog,
 ) {
     while let Some(t) = edge.poll_transmit(buf) {
-        if let Some(d) = buf.get(..t.len) {
+        let Some(d) = buf.get(..t.len) else { continue };
+        let Some(ttl) = t.ttl else {
             send_to(sock, dual_stack, d, t.dst, errors).await;
+            continue;
+        };
+        // `-L` spray: this datagram only with a short TTL, like C.
+        use std::os::fd::AsFd as _;
+        let v6 = sock.local_addr().is_ok_and(|a| a.is_ipv6());
+        match n2n_sys::udp::set_ttl(sock.as_fd(), v6, ttl) {
+            Ok(saved) => {
+                send_to(sock, dual_stack, d, t.dst, errors).await;
+                if let Err(e) = n2n_sys::udp::restore_ttl(sock.as_fd(), saved) {
+                    tracing::warn!("cannot restore the socket TTL after the -L spray: {e}");
+                }
+            }
+            Err(e) => {
+                tracing::debug!(
+                    "cannot set TTL {ttl} for the -L spray ({e}): sent with the default"
+                );
+                send_to(sock, dual_stack, d, t.dst, errors).await;
+            }
         }
     }
 }

@@ -45,6 +45,11 @@ pub struct Transmit {
     pub dst: std::net::SocketAddr,
     /// Number of bytes written at the start of the buffer.
     pub len: usize,
+    /// IP TTL (IPv6 hop limit) for this datagram only, `None` for the
+    /// socket's default. Set on the REGISTERs an edge sprays with `-L` > 1
+    /// (behaviour.md §5.4): they should open the local NAT but expire before
+    /// reaching the peer's NAT.
+    pub ttl: Option<u8>,
 }
 
 /// Buffers handed to the cores must hold at least this many bytes (the C

@@ -1390,3 +1390,51 @@ fn re_register_super_from_other_known_supernode_is_ignored() {
     assert!(e.poll_transmit(&mut tx).is_none());
     assert!(e.is_registered());
 }
+
+/// `-L 3`: a peer first seen through the supernode gets REGISTERs sprayed to
+/// 16 consecutive ports, each with IP TTL 3 (behaviour.md §5.4); `-L 0`
+/// sends one REGISTER with the socket's default TTL, `-L 1` none.
+#[test]
+fn register_ttl_spray_carries_the_ttl() {
+    for (ttl, expect) in [(3u8, 16usize), (0, 0), (1, 0)] {
+        let mut sim = Sim::new(77);
+        sim.add_supernode("sn", sa(SN1), sn_cfg(0xfe));
+        let mut ca = edge_cfg(1, Some([10, 0, 0, 1]), &[SN1]);
+        ca.register_ttl = ttl;
+        let a = sim.add_edge("a", sa("198.51.100.1:50001"), None, ca);
+        let b = sim.add_edge(
+            "b",
+            sa("198.51.100.2:50002"),
+            None,
+            edge_cfg(2, Some([10, 0, 0, 2]), &[SN1]),
+        );
+        assert!(sim.run_until_cond(Duration::from_secs(5), |s| registered(s, &[a, b])));
+        sim.record = true;
+        // b's first frame reaches a through the supernode: a learns b there.
+        let f = frame(&sim, b, a, b"hello");
+        sim.send_frame(b, &f);
+        sim.run_for(Duration::from_secs(2));
+        let sprayed: Vec<_> = sim
+            .sent_with_ttl
+            .iter()
+            .filter(|(from, _, _)| *from == a)
+            .collect();
+        assert_eq!(sprayed.len(), expect, "-L {ttl}: {sprayed:?}");
+        let mut ports: Vec<u16> = sprayed.iter().map(|(_, d, _)| d.port()).collect();
+        ports.sort_unstable();
+        if expect > 0 {
+            assert_eq!(ports, (50002..50018).collect::<Vec<_>>(), "-L {ttl}");
+            assert!(
+                sprayed
+                    .iter()
+                    .all(|(_, d, t)| *t == ttl && d.ip() == sa("198.51.100.2:1").ip())
+            );
+        }
+        // Nobody else ever sends with a TTL.
+        assert!(sim.sent_with_ttl.iter().all(|(from, _, _)| *from == a));
+        assert!(
+            exchange(&mut sim, a, b, 2) == 2,
+            "-L {ttl}: traffic still flows"
+        );
+    }
+}

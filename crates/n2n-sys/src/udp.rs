@@ -213,6 +213,41 @@ pub const UDP_SEGMENT: libc::c_int = 103;
 /// (`UDP_MAX_SEGMENTS` of older kernels; newer ones allow 128).
 pub const MAX_SEGMENTS: usize = 64;
 
+/// The socket's unicast TTL and, for an IPv6 socket, its hop limit; what
+/// [`set_ttl`] returns and [`restore_ttl`] takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SavedTtl {
+    v4: u32,
+    v6: Option<u32>,
+}
+
+/// Set the unicast IP TTL (`IP_TTL`, also used for IPv4 destinations of a
+/// dual-stack socket) and, when `v6`, the IPv6 hop limit, to `ttl`; returns
+/// the previous values. For the edge's `-L` REGISTER spray, like C's
+/// `setsockopt(IP_TTL)` around it.
+pub fn set_ttl(fd: std::os::fd::BorrowedFd<'_>, v6: bool, ttl: u8) -> io::Result<SavedTtl> {
+    let s = socket2::SockRef::from(&fd);
+    let saved = SavedTtl {
+        v4: s.ttl_v4()?,
+        v6: if v6 { Some(s.unicast_hops_v6()?) } else { None },
+    };
+    s.set_ttl_v4(u32::from(ttl))?;
+    if v6 {
+        s.set_unicast_hops_v6(u32::from(ttl))?;
+    }
+    Ok(saved)
+}
+
+/// Put back what [`set_ttl`] changed.
+pub fn restore_ttl(fd: std::os::fd::BorrowedFd<'_>, saved: SavedTtl) -> io::Result<()> {
+    let s = socket2::SockRef::from(&fd);
+    s.set_ttl_v4(saved.v4)?;
+    if let Some(h) = saved.v6 {
+        s.set_unicast_hops_v6(h)?;
+    }
+    Ok(())
+}
+
 /// Send `data` to `dst` as consecutive datagrams of `seg` bytes (the last
 /// one may be shorter) with a single `sendmsg` and UDP segmentation offload
 /// (`UDP_SEGMENT`, Linux ≥ 4.18): the receiver sees ordinary datagrams.
@@ -418,6 +453,26 @@ pub fn recv_many<B: AsMut<[u8]>>(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn ttl_is_set_and_restored() {
+        use std::os::fd::AsFd as _;
+        for bind in ["127.0.0.1:0", "[::1]:0"] {
+            let Ok(sock) = std::net::UdpSocket::bind(bind) else {
+                continue; // no IPv6 on this host
+            };
+            let v6 = bind.starts_with('[');
+            let r = socket2::SockRef::from(&sock);
+            let before = r.ttl_v4().expect("ttl");
+            let saved = set_ttl(sock.as_fd(), v6, 3).expect("set");
+            assert_eq!(r.ttl_v4().expect("ttl"), 3);
+            if v6 {
+                assert_eq!(r.unicast_hops_v6().expect("hops"), 3);
+            }
+            restore_ttl(sock.as_fd(), saved).expect("restore");
+            assert_eq!(r.ttl_v4().expect("ttl"), before);
+        }
+    }
+
     use super::*;
     use std::net::{Ipv6Addr, UdpSocket};
 

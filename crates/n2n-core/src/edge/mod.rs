@@ -206,6 +206,7 @@ enum SnWait {
 struct Queued {
     dst: SocketAddr,
     buf: Vec<u8>,
+    ttl: Option<u8>,
 }
 
 /// The edge state machine.
@@ -254,6 +255,8 @@ pub struct Edge {
     last_p2p_rx: Option<Instant>,
 
     txq: VecDeque<Queued>,
+    /// TTL for datagrams queued now (set only around the `-L` spray).
+    tx_ttl: Option<u8>,
     free: Vec<Vec<u8>>,
     events: VecDeque<Event>,
     stats: EdgeStats,
@@ -371,6 +374,7 @@ impl Edge {
             replay: MacMap::with_hasher(hs),
             last_p2p_rx: None,
             txq: VecDeque::new(),
+            tx_ttl: None,
             free: Vec::new(),
             events: VecDeque::new(),
             stats: EdgeStats::default(),
@@ -502,10 +506,10 @@ impl Edge {
                 .get_mut(..n)
                 .map(|d| d.copy_from_slice(&q.buf))
                 .is_some();
-            let dst = q.dst;
+            let (dst, ttl) = (q.dst, q.ttl);
             self.recycle(q.buf);
             if fits {
-                return Some(Transmit { dst, len: n });
+                return Some(Transmit { dst, len: n, ttl });
             }
             self.stats.drop(DropReason::FrameTooLarge);
         }
@@ -886,7 +890,11 @@ impl Edge {
                 self.recycle(old.buf);
             }
         }
-        self.txq.push_back(Queued { dst, buf });
+        self.txq.push_back(Queued {
+            dst,
+            buf,
+            ttl: self.tx_ttl,
+        });
     }
 
     fn p2p(&self) -> bool {
@@ -1064,14 +1072,22 @@ impl Edge {
                     self.push_tx(*s, b);
                 }
                 self.stats.p2p_tx += socks.len() as u64;
-                return Ok(Some(Transmit { dst: *first, len }));
+                return Ok(Some(Transmit {
+                    dst: *first,
+                    len,
+                    ttl: None,
+                }));
             }
             let sn = self
                 .current_supernode()
                 .ok_or(DropReason::NoSupernodeAddress)?;
             self.stats.super_tx += 1;
             self.stats.super_broadcast_tx += 1;
-            return Ok(Some(Transmit { dst: sn, len }));
+            return Ok(Some(Transmit {
+                dst: sn,
+                len,
+                ttl: None,
+            }));
         }
 
         let half = self.cfg.register_interval / 2;
@@ -1082,7 +1098,11 @@ impl Edge {
                 .is_some_and(|t| t.checked_add(half).is_some_and(|end| now.mono < end));
             if fresh && let Some(s) = p.sock {
                 self.stats.p2p_tx += 1;
-                return Ok(Some(Transmit { dst: s, len }));
+                return Ok(Some(Transmit {
+                    dst: s,
+                    len,
+                    ttl: None,
+                }));
             }
             self.remove_peer(pkt_dst, true, PeerRemoval::Stale);
         }
@@ -1093,7 +1113,11 @@ impl Edge {
         if self.p2p() {
             self.query_peer(now, pkt_dst);
         }
-        Ok(Some(Transmit { dst: sn, len }))
+        Ok(Some(Transmit {
+            dst: sn,
+            len,
+            ttl: None,
+        }))
     }
 
     /// Writes the (header-encrypted) PACKET for `frame` into `out`.

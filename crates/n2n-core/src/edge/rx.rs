@@ -377,12 +377,14 @@ impl Edge {
                 match self.cfg.register_ttl {
                     1 => {}
                     0 => self.send_register(now, sock, mac, cookie::REGULAR),
-                    _ => {
+                    ttl => {
+                        self.tx_ttl = Some(ttl);
                         for k in 0..16u16 {
                             let mut s = sock;
                             s.set_port(sock.port().wrapping_add(k));
                             self.send_register(now, s, mac, cookie::PORT);
                         }
+                        self.tx_ttl = None;
                     }
                 }
                 if self.p2p() {

@@ -207,6 +207,10 @@ pub struct Sim {
     pub trace: Vec<Delivery>,
     /// Record deliveries into `trace`.
     pub record: bool,
+    /// Datagrams sent with a per-datagram TTL (`-L` spray), when
+    /// [`Sim::record`] is on: sender, destination, TTL. The simulated
+    /// network itself does not count hops.
+    pub sent_with_ttl: Vec<(NodeId, SocketAddr, u8)>,
     /// Datagrams lost by link loss.
     pub lost: u64,
     /// Datagrams dropped by NAT filtering or for lack of a receiver.
@@ -234,6 +238,7 @@ impl Sim {
             out: vec![0; MAX_DATAGRAM],
             trace: Vec::new(),
             record: false,
+            sent_with_ttl: Vec::new(),
             lost: 0,
             filtered: 0,
         }
@@ -689,6 +694,9 @@ impl Sim {
             match &mut n.kind {
                 NodeKind::Edge(e) => {
                     while let Some(t) = e.poll_transmit(&mut buf) {
+                        if let (Some(ttl), true) = (t.ttl, self.record) {
+                            self.sent_with_ttl.push((id, t.dst, ttl));
+                        }
                         sends.push((
                             t.dst,
                             buf.get(..t.len).map(<[u8]>::to_vec).unwrap_or_default(),

@@ -85,6 +85,7 @@ impl OutQueue {
                 Ok(Transmit {
                     dst: slot.dst,
                     len: slot.len,
+                    ttl: None,
                 })
             }
             _ => Err(slot.len),
