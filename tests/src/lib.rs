@@ -38,6 +38,7 @@ pub mod perf;
 mod proc;
 mod results;
 pub mod scenario;
+pub mod tapfwd;
 mod tools;
 mod topo;
 
@@ -60,7 +61,7 @@ pub use results::{
 };
 pub use tools::{
     IperfResult, Netem, PingResult, iperf3_client, iperf3_server, netem, parse_iperf3_json,
-    parse_ping, ping, wait_until,
+    parse_ping, ping, ping_every, wait_until,
 };
 pub use topo::{BRIDGE_DEV, Bridge, NAT_LAN_DEV, NAT_WAN_DEV, NatKind, NatRouter, veth};
 

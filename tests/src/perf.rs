@@ -31,7 +31,7 @@ use serde_json::{Value, json};
 
 use crate::{
     Bridge, Error, Lab, Netns, Proc, Result, iperf3_client, iperf3_server, mgmt_query_timeout,
-    mgmt_rows, ping, target_dir, wait_until, which, workspace_dir,
+    mgmt_rows, ping, ping_every, target_dir, wait_until, which, workspace_dir,
 };
 
 /// Underlay address of the supernode namespace.
@@ -44,6 +44,18 @@ pub const EDGE_B_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
 pub const OVERLAY_A: Ipv4Addr = Ipv4Addr::new(10, 200, 0, 1);
 /// Overlay (TAP) address of edge B.
 pub const OVERLAY_B: Ipv4Addr = Ipv4Addr::new(10, 200, 0, 2);
+/// Edge A's address on the floor forwarder's TAP ([`crate::tapfwd`]).
+pub const FWD_A: Ipv4Addr = Ipv4Addr::new(10, 201, 0, 1);
+/// Edge B's address on the floor forwarder's TAP.
+pub const FWD_B: Ipv4Addr = Ipv4Addr::new(10, 201, 0, 2);
+/// The floor forwarder's TAP device and UDP port.
+pub const FWD_DEV: &str = "tapfwd0";
+/// UDP port of the floor forwarder on both sides.
+pub const FWD_PORT: u16 = 6000;
+/// TAP MTU of the floor forwarder: its datagrams (frame + 28) fit the 1500-byte underlay.
+pub const FWD_MTU: &str = "1400";
+/// Echo requests per second of the second ("busy") RTT measurement.
+pub const BUSY_PING_HZ: u32 = 200;
 /// Supernode UDP port.
 pub const SN_PORT: u16 = 7654;
 /// Supernode management port (inside its namespace).
@@ -411,6 +423,34 @@ pub fn peak_rss_kib(pid: u32) -> Result<u64> {
 }
 
 /// Clock ticks per second of `/proc/<pid>/stat` (`getconf CLK_TCK`, else Linux's 100).
+/// `(busy, total)` jiffies of all CPUs from the first line of `/proc/stat` (idle and iowait
+/// count as not busy).
+pub fn parse_proc_stat_cpu(stat: &str) -> Option<(u64, u64)> {
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(str::parse)
+        .collect::<std::result::Result<_, _>>()
+        .ok()?;
+    // user nice system idle iowait irq softirq steal (guest time is inside user).
+    let total: u64 = v.iter().take(8).sum();
+    let idle = v.get(3)? + v.get(4).copied().unwrap_or(0);
+    Some((total.checked_sub(idle)?, total))
+}
+
+/// Busy share of all CPUs together between two [`parse_proc_stat_cpu`] snapshots, in % of
+/// one CPU (so 2 saturated CPUs = 200).
+pub fn host_busy_pct(before: (u64, u64), after: (u64, u64), cpus: usize) -> Option<f64> {
+    let busy = after.0.checked_sub(before.0)? as f64;
+    let total = after.1.checked_sub(before.1)? as f64;
+    (total > 0.0).then(|| busy / total * 100.0 * cpus as f64)
+}
+
+fn host_cpu_snapshot() -> Option<(u64, u64)> {
+    parse_proc_stat_cpu(&std::fs::read_to_string("/proc/stat").ok()?)
+}
+
 pub fn clock_ticks_per_sec() -> u64 {
     Command::new("getconf")
         .arg("CLK_TCK")
@@ -1059,12 +1099,13 @@ pub struct PerProc<T> {
     pub supernode: T,
 }
 
-impl<T: Copy> PerProc<T> {
+impl<T: Copy + Default> PerProc<T> {
+    /// `[edge A, edge B, supernode]`; the supernode is optional (default when absent).
     fn from_vec(v: &[T]) -> Option<PerProc<T>> {
         Some(PerProc {
             edge_a: *v.first()?,
             edge_b: *v.get(1)?,
-            supernode: *v.get(2)?,
+            supernode: v.get(2).copied().unwrap_or_default(),
         })
     }
 }
@@ -1086,6 +1127,11 @@ pub struct Row {
     pub udp: Vec<UdpRun>,
     /// Average ping RTT (idle), ms.
     pub rtt_ms: Option<f64>,
+    /// Average ping RTT at [`BUSY_PING_HZ`] echo requests per second (warm caches, CPUs not
+    /// idle between packets), ms.
+    pub rtt_busy_ms: Option<f64>,
+    /// All CPUs of the host during the TCP runs, % of one CPU (200 = both of 2 CPUs busy).
+    pub host_busy_pct: Option<f64>,
     /// Ping replies / requests.
     pub ping_received: Option<(u32, u32)>,
     /// CPU % during the TCP runs (tunnel rows only).
@@ -1152,11 +1198,21 @@ fn measure_paths(
     let p = ping(&lab.a, &d, 56, cfg.ping_count, false)?;
     row.ping_received = Some((p.received, p.sent));
     row.rtt_ms = p.rtt_avg_ms;
+    let busy = ping_every(
+        &lab.a,
+        &d,
+        56,
+        cfg.ping_count.saturating_mul(10),
+        false,
+        Duration::from_secs(1) / BUSY_PING_HZ,
+    )?;
+    row.rtt_busy_ms = busy.rtt_avg_ms;
     if p.received == 0 {
         return Err(Error::Other(format!("no ping reply from {dst}")));
     }
     let _server = iperf3_server(&lab.b, IPERF_PORT)?;
     let rcv0 = rcvbuf_snapshot(lab);
+    let host0 = host_cpu_snapshot();
     let meter = cpu.map(|(pids, _)| CpuMeter::start(pids));
     for _ in 0..cfg.runs {
         check_stop()?;
@@ -1168,6 +1224,10 @@ fn measure_paths(
     }
     if let (Some(m), Some((_, hz))) = (meter, cpu) {
         row.cpu_pct = PerProc::from_vec(&m.stop(hz));
+    }
+    if let (Some(a), Some(b)) = (host0, host_cpu_snapshot()) {
+        let cpus = thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        row.host_busy_pct = host_busy_pct(a, b, cpus);
     }
     let rcv1 = rcvbuf_snapshot(lab);
     row.rcvbuf_errors_tcp = rcvbuf_delta(&rcv0, &rcv1);
@@ -1194,6 +1254,60 @@ pub fn measure_baseline(lab: &PerfLab, cfg: &PerfConfig) -> Row {
         ..Row::default()
     };
     if let Err(e) = measure_paths(lab, cfg, EDGE_B_IP, &mut row, None) {
+        row.error = Some(e.to_string());
+    }
+    row
+}
+
+/// The floor row: [`crate::tapfwd`] in both edge namespaces (this executable in its
+/// forwarder mode), then the same measurements as the baseline through its TAP addresses.
+pub fn measure_forwarder(lab: &PerfLab, cfg: &PerfConfig) -> Row {
+    let mut row = Row {
+        name: "floor: TAP forwarder".into(),
+        ..Row::default()
+    };
+    let result = (|| -> Result<()> {
+        let exe = std::env::current_exe()
+            .map_err(|e| Error::Other(format!("own executable: {e}")))?
+            .to_string_lossy()
+            .into_owned();
+        let hz = clock_ticks_per_sec();
+        let mut procs = Vec::new();
+        for (ns, me, peer) in [(&lab.a, FWD_A, EDGE_B_IP), (&lab.b, FWD_B, EDGE_A_IP)] {
+            let (port, to) = (FWD_PORT.to_string(), format!("{peer}:{FWD_PORT}"));
+            let argv = [exe.as_str(), crate::tapfwd::FLAG, FWD_DEV, &port, &to];
+            let p = ns.spawn("tap-forwarder", &argv)?;
+            let made = wait_until(Duration::from_secs(5), Duration::from_millis(50), || {
+                !p.is_running() || ns.ip(&["link", "show", "dev", FWD_DEV]).is_ok()
+            });
+            if !made || !p.is_running() {
+                return Err(Error::Other(format!(
+                    "forwarder in {} did not create {FWD_DEV}",
+                    ns.name()
+                )));
+            }
+            let addr = format!("{me}/24");
+            ns.ip(&["addr", "add", &addr, "dev", FWD_DEV])?;
+            ns.ip(&["link", "set", "dev", FWD_DEV, "mtu", FWD_MTU, "up"])?;
+            procs.push(p);
+        }
+        let dst = FWD_B.to_string();
+        let up = wait_until(Duration::from_secs(5), Duration::from_millis(100), || {
+            ping(&lab.a, &dst, 56, 1, false).is_ok_and(|r| r.received == 1)
+        });
+        if !up {
+            return Err(Error::Other(format!(
+                "no ping reply from {FWD_B} through the forwarder"
+            )));
+        }
+        let pids: Vec<u32> = procs.iter().map(Proc::pid).collect();
+        let r = measure_paths(lab, cfg, FWD_B, &mut row, Some((&pids, hz)));
+        let rss: Vec<Option<u64>> = pids.iter().map(|&p| peak_rss_kib(p).ok()).collect();
+        row.peak_rss_kib = PerProc::from_vec(&rss);
+        r
+        // `procs` dropped here: killed by PID; their TAP devices vanish with them.
+    })();
+    if let Err(e) = result {
         row.error = Some(e.to_string());
     }
     row
@@ -1267,6 +1381,8 @@ pub struct Report {
     pub config: PerfConfig,
     /// Raw veth baseline.
     pub baseline: Row,
+    /// The floor: the minimal TAP↔UDP forwarder of [`crate::tapfwd`] (None: not measured).
+    pub forwarder: Option<Row>,
     /// Tunnel rows in measurement order (each cipher: P2P, relayed).
     pub tunnel: Vec<Row>,
     /// Process logs.
@@ -1282,6 +1398,7 @@ impl Report {
     pub fn ok(&self) -> bool {
         self.fatal.is_none()
             && self.baseline.error.is_none()
+            && self.forwarder.as_ref().is_none_or(|r| r.error.is_none())
             && self.tunnel.iter().all(|r| r.error.is_none())
     }
 
@@ -1296,7 +1413,11 @@ impl Report {
         let base_tcp = self.baseline.tcp_median();
         let base_pps = self.baseline.udp_pps_median();
         let added = match (r.rtt_ms, self.baseline.rtt_ms) {
-            (Some(t), Some(b)) if r.mode.is_some() => Some(t - b),
+            (Some(t), Some(b)) if !std::ptr::eq(r, &self.baseline) => Some(t - b),
+            _ => None,
+        };
+        let added_busy = match (r.rtt_busy_ms, self.baseline.rtt_busy_ms) {
+            (Some(t), Some(b)) if !std::ptr::eq(r, &self.baseline) => Some(t - b),
             _ => None,
         };
         let per = |p: &PerProc<Option<f64>>| json!({"edge_a": p.edge_a, "edge_b": p.edge_b, "supernode": p.supernode});
@@ -1305,7 +1426,7 @@ impl Report {
             "name": r.name,
             "cipher": r.cipher.map(|c| c.name),
             "cipher_flag": r.cipher.map(|c| format!("-A{}", c.id)),
-            "mode": r.mode.map_or("raw", Mode::name),
+            "mode": r.mode.map_or(if std::ptr::eq(r, &self.baseline) { "raw" } else { "forwarder" }, Mode::name),
             "tcp_mbps": {
                 "median": r.tcp_median(),
                 "runs": r.tcp_mbps,
@@ -1323,8 +1444,11 @@ impl Report {
             "udp_pps_ratio_to_raw": self.ratio(r.udp_pps_median(), base_pps),
             "rtt_ms": r.rtt_ms,
             "added_rtt_ms": added,
+            "rtt_busy_ms": r.rtt_busy_ms,
+            "added_rtt_busy_ms": added_busy,
             "ping": r.ping_received.map(|(rx, tx)| json!({"received": rx, "sent": tx})),
             "cpu_pct_during_tcp": r.cpu_pct.as_ref().map(per),
+            "host_cpu_busy_pct_during_tcp": r.host_busy_pct,
             "peak_rss_kib": r.peak_rss_kib.as_ref().map(per_u),
             "rcvbuf_errors_delta": {
                 "during_tcp": per_u(&r.rcvbuf_errors_tcp),
@@ -1366,6 +1490,7 @@ impl Report {
             })),
             "log_dir": self.log_dir.display().to_string(),
             "baseline": self.row_json(&self.baseline),
+            "forwarder": self.forwarder.as_ref().map(|r| self.row_json(r)),
             "tunnel": self.tunnel.iter().map(|r| self.row_json(r)).collect::<Vec<_>>(),
             "fatal": self.fatal,
             "ok": self.ok(),
@@ -1385,12 +1510,17 @@ impl Report {
         let _ = writeln!(
             s,
             "n2n-throughput: {} run(s) x {} s, median; TCP and UDP ({} B payload, {rate}) \
-             edge A -> edge B; ping x{}; CPU % of one core during TCP",
-            c.runs, c.seconds, c.udp_len, c.ping_count
+             edge A -> edge B; ping x{} idle (5/s) and x{} busy ({BUSY_PING_HZ}/s); \
+             CPU % of one core during TCP",
+            c.runs,
+            c.seconds,
+            c.udp_len,
+            c.ping_count,
+            c.ping_count.saturating_mul(10)
         );
         let _ = writeln!(
             s,
-            "{:<26} {:>9} {:>6} {:>9} {:>6} {:>6} {:>8} {:>7} {:>15} {:>14} {:>15} {:>8}",
+            "{:<26} {:>9} {:>6} {:>9} {:>6} {:>6} {:>8} {:>7} {:>7} {:>15} {:>5} {:>14} {:>15} {:>8}",
             "path",
             "TCP Mb/s",
             "x raw",
@@ -1399,19 +1529,28 @@ impl Report {
             "loss%",
             "RTT ms",
             "+ms",
+            "+ms bsy",
             "CPU% A/B/SN",
+            "host%",
             "RSS MiB A/B/SN",
             "rcvbuf TCP/UDP",
             "direct"
         );
-        let _ = writeln!(s, "{}", "-".repeat(142));
+        let _ = writeln!(s, "{}", "-".repeat(156));
         let base_tcp = self.baseline.tcp_median();
         let base_pps = self.baseline.udp_pps_median();
-        for r in std::iter::once(&self.baseline).chain(&self.tunnel) {
-            let tunnel = r.mode.is_some();
+        let rows = std::iter::once(&self.baseline)
+            .chain(&self.forwarder)
+            .chain(&self.tunnel);
+        for r in rows {
+            let tunnel = !std::ptr::eq(r, &self.baseline);
             let tr = self.ratio(r.tcp_median(), base_tcp);
             let ur = self.ratio(r.udp_pps_median(), base_pps);
             let added = match (r.rtt_ms, self.baseline.rtt_ms) {
+                (Some(t), Some(b)) if tunnel => Some(t - b),
+                _ => None,
+            };
+            let added_busy = match (r.rtt_busy_ms, self.baseline.rtt_busy_ms) {
                 (Some(t), Some(b)) if tunnel => Some(t - b),
                 _ => None,
             };
@@ -1443,7 +1582,7 @@ impl Report {
             };
             let _ = writeln!(
                 s,
-                "{:<26} {:>9} {:>6} {:>9} {:>6} {:>6} {:>8} {:>7} {:>15} {:>14} {:>15} {:>8}",
+                "{:<26} {:>9} {:>6} {:>9} {:>6} {:>6} {:>8} {:>7} {:>7} {:>15} {:>5} {:>14} {:>15} {:>8}",
                 name,
                 f(r.tcp_median(), 1),
                 f(tr, 3),
@@ -1452,7 +1591,9 @@ impl Report {
                 f(r.udp_loss_median(), 1),
                 f(r.rtt_ms, 3),
                 f(added, 3),
+                f(added_busy, 3),
                 cpu,
+                f(r.host_busy_pct, 0),
                 rss,
                 rcv,
                 r.direct_udp_packets
@@ -1473,7 +1614,9 @@ impl Report {
             "rcvbuf = UDP RcvbufErrors increase in both edge namespaces during the TCP runs (only \
              n2n sockets receive UDP then) / during the UDP runs (includes iperf3's socket);\n\
              direct = UDP packets the edges sent straight to each other (dropped on arrival when \
-             relayed); logs: {}",
+             relayed); floor = the smallest TAP<->UDP forwarder (poll, one read/sendto per frame, \
+             no header/cipher/batching/offloads, TAP MTU {FWD_MTU}): what any user-space tunnel \
+             pays on this machine; host% = all CPUs during TCP, % of one CPU; logs: {}",
             self.log_dir.display()
         );
         s
@@ -1505,11 +1648,20 @@ pub fn run(cfg: &PerfConfig) -> Result<Report> {
     let mut report = Report {
         config: cfg.clone(),
         baseline: measure_baseline(&lab, cfg),
+        forwarder: None,
         tunnel: Vec::new(),
         log_dir: lab.log_dir().to_path_buf(),
         binaries: None,
         fatal: None,
     };
+    if !cfg.baseline_only {
+        eprintln!("n2n-throughput: floor (minimal TAP<->UDP forwarder)");
+        let row = measure_forwarder(&lab, cfg);
+        if let Some(e) = &row.error {
+            eprintln!("n2n-throughput:   FAILED: {e}");
+        }
+        report.forwarder = Some(row);
+    }
     match bins {
         None => {}
         Some(Err(e)) => report.fatal = Some(format!("n2n binaries: {e}")),
@@ -1602,6 +1754,17 @@ mod tests {
              -m 02:00:00:00:00:02 -p 50002 -t 5644 -S1"
         );
         assert_eq!(supernode_args().join(" "), "-f -p 7654 -t 5645");
+    }
+
+    #[test]
+    fn host_cpu_parser() {
+        let a = parse_proc_stat_cpu("cpu  100 0 50 800 50 0 0 0 0 0\ncpu0 1 2 3 4\n").unwrap();
+        assert_eq!(a, (150, 1000));
+        let b = parse_proc_stat_cpu("cpu  200 0 100 850 50 0 0 0 0 0\n").unwrap();
+        // 150 busy of 200 jiffies on 2 CPUs = 150 % of one CPU.
+        assert_eq!(host_busy_pct(a, b, 2), Some(150.0));
+        assert_eq!(host_busy_pct(b, a, 2), None);
+        assert_eq!(parse_proc_stat_cpu("intr 1 2\n"), None);
     }
 
     #[test]
@@ -1698,9 +1861,16 @@ mod tests {
             error: Some("edge A exited".into()),
             ..Row::default()
         };
+        let floor = Row {
+            name: "floor: TAP forwarder".into(),
+            tcp_mbps: vec![300.0],
+            rtt_ms: Some(0.25),
+            ..Row::default()
+        };
         let mut rep = Report {
             config: cfg,
             baseline,
+            forwarder: Some(floor),
             tunnel: vec![good],
             log_dir: PathBuf::from("/tmp/logs"),
             binaries: None,
@@ -1713,8 +1883,13 @@ mod tests {
         assert_eq!(j["tunnel"][0]["tcp_ratio_to_raw"], 0.25);
         assert_eq!(j["tunnel"][0]["cipher_flag"], "-A1");
         assert!((j["tunnel"][0]["added_rtt_ms"].as_f64().unwrap() - 0.2).abs() < 1e-9);
+        assert_eq!(j["forwarder"]["mode"], "forwarder");
+        assert_eq!(j["forwarder"]["tcp_ratio_to_raw"], 0.3);
+        assert!((j["forwarder"]["added_rtt_ms"].as_f64().unwrap() - 0.2).abs() < 1e-9);
+        assert_eq!(j["baseline"]["added_rtt_ms"], Value::Null);
         assert_eq!(j["ok"], true);
         let t = rep.table();
+        assert!(t.contains("floor: TAP forwarder"), "{t}");
         assert!(t.contains("raw veth (underlay)"), "{t}");
         assert!(t.contains("0.250"), "{t}");
         rep.tunnel.push(bad);

@@ -67,8 +67,22 @@ pub fn parse_ping(out: &str) -> Option<PingResult> {
 /// forbids fragmentation (`-M do`, so a too-large packet is lost instead of fragmented), else
 /// `-M dont`. Lost replies are not an error: check [`PingResult::received`].
 pub fn ping(ns: &Netns, dst: &str, size: usize, count: u32, df: bool) -> Result<PingResult> {
+    ping_every(ns, dst, size, count, df, Duration::from_millis(200))
+}
+
+/// [`ping`] with `interval` between echo requests (below 0.2 s needs root; 2 ms at least).
+pub fn ping_every(
+    ns: &Netns,
+    dst: &str,
+    size: usize,
+    count: u32,
+    df: bool,
+    interval: Duration,
+) -> Result<PingResult> {
     let (c, s) = (count.to_string(), size.to_string());
-    let timeout = Duration::from_millis(200 * u64::from(count) + 5_000);
+    let i = format!("{:.3}", interval.as_secs_f64().max(0.002));
+    let per = u64::try_from(interval.as_millis()).unwrap_or(u64::MAX);
+    let timeout = Duration::from_millis(per.saturating_mul(u64::from(count)) + 5_000);
     let args = [
         "ping",
         "-n",
@@ -76,7 +90,7 @@ pub fn ping(ns: &Netns, dst: &str, size: usize, count: u32, df: bool) -> Result<
         "-c",
         &c,
         "-i",
-        "0.2",
+        &i,
         "-W",
         "1",
         "-s",

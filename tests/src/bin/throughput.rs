@@ -17,6 +17,16 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().is_some_and(|a| a == n2n_tests::tapfwd::FLAG) {
+        // Internal mode: the floor forwarder the harness starts in a namespace.
+        let e = n2n_tests::tapfwd::run(args.get(1..).unwrap_or_default()).err();
+        eprintln!(
+            "n2n-throughput {}: {}",
+            n2n_tests::tapfwd::FLAG,
+            e.unwrap_or_default()
+        );
+        return ExitCode::from(2);
+    }
     let cfg = match PerfConfig::parse_args(&args) {
         Ok(Invocation::Help) => {
             print!("{}", perf::USAGE);
