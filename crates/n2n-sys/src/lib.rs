@@ -5,10 +5,15 @@
 //! * [`process`]: daemonizing and dropping privileges;
 //! * [`notify`]: systemd `sd_notify` (READY / STOPPING / STATUS);
 //! * [`signals`]: SIGINT / SIGTERM / SIGHUP for tokio drivers;
-//! * [`udp`]: UDP sockets with buffer sizes, PMTU discovery, TOS, dual stack.
+//! * [`udp`]: UDP sockets with buffer sizes, PMTU discovery, TOS, dual stack,
+//!   per-datagram TTL, and the batched calls (`sendmsg` with `UDP_SEGMENT`,
+//!   `sendmmsg`, `recvmmsg`).
 //!
-//! Unsafe code is limited to two libc calls without a safe wrapper in the
-//! dependencies (`localtime_r`, `setsockopt(IP_MTU_DISCOVER)`).
+//! Unsafe code is limited to libc calls without a safe wrapper in the
+//! dependencies: `localtime_r`, `fork`/`_exit` for daemonizing,
+//! `setsockopt(IP_MTU_DISCOVER)`/`getsockopt(IP_MTU_DISCOVER)`, and the
+//! message-header set-up around `sendmsg`/`sendmmsg`/`recvmmsg` in [`udp`]
+//! (each block with its SAFETY comment).
 
 pub mod log;
 pub mod notify;
