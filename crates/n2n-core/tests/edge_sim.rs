@@ -1398,6 +1398,8 @@ fn re_register_super_from_other_known_supernode_is_ignored() {
 fn register_ttl_spray_carries_the_ttl() {
     for (ttl, expect) in [(3u8, 16usize), (0, 0), (1, 0)] {
         let mut sim = Sim::new(77);
+        // From the start: a may first hear of b from b's gratuitous ARP.
+        sim.record = true;
         sim.add_supernode("sn", sa(SN1), sn_cfg(0xfe));
         let mut ca = edge_cfg(1, Some([10, 0, 0, 1]), &[SN1]);
         ca.register_ttl = ttl;
@@ -1409,8 +1411,7 @@ fn register_ttl_spray_carries_the_ttl() {
             edge_cfg(2, Some([10, 0, 0, 2]), &[SN1]),
         );
         assert!(sim.run_until_cond(Duration::from_secs(5), |s| registered(s, &[a, b])));
-        sim.record = true;
-        // b's first frame reaches a through the supernode: a learns b there.
+        // b's first frame reaches a through the supernode if a has not heard of b yet.
         let f = frame(&sim, b, a, b"hello");
         sim.send_frame(b, &f);
         sim.run_for(Duration::from_secs(2));
