@@ -890,8 +890,7 @@ fn register_ttl_spray_uses_short_ttl() {
     let b = Edge::start(&lab, &wan, "b", 2, &spec("10.200.0.2"));
     install_ttl_counters(&b.ns);
     assert!(ping_until_ok(&a, &b.ip));
-    let (short_a, _) = ttl_counts(&a.ns);
-    let (_, normal_before) = ttl_counts(&a.ns);
+    let (short_a, normal_before) = ttl_counts(&a.ns);
     ping_ok(&a, &b.ip, 56, 5, false);
     let (short_after, normal_after) = ttl_counts(&a.ns);
     let (short_b, _) = ttl_counts(&b.ns);

@@ -891,6 +891,18 @@ impl Driver {
 
         tracing::info!("shutting down...");
         self.edge.shutdown(now());
+        self.drain().await;
+        log_packet_stats(self.edge.stats());
+        let why = match reason {
+            StopReason::Signal(s) => format!("{} received", s.name()),
+            StopReason::Management => "stop requested on the management port".to_owned(),
+        };
+        self.notify(|n| n.stopping(&format!("shutting down: {why}")));
+        Ok(reason)
+    }
+
+    /// Send everything the core queued (control datagrams).
+    async fn drain(&mut self) {
         drain_transmits(
             &mut self.edge,
             &self.sock,
@@ -899,13 +911,6 @@ impl Driver {
             &mut self.send_errors,
         )
         .await;
-        log_packet_stats(self.edge.stats());
-        let why = match reason {
-            StopReason::Signal(s) => format!("{} received", s.name()),
-            StopReason::Management => "stop requested on the management port".to_owned(),
-        };
-        self.notify(|n| n.stopping(&format!("shutting down: {why}")));
-        Ok(reason)
     }
 
     fn tap_read_error(&self, e: io::Error) -> DriverError {
@@ -1019,6 +1024,7 @@ impl Driver {
                     tap_write(tap, frame, &mut self.tap_errors).await;
                 }
             }
+            // `sock` borrows `self.mcast`: the fields one by one.
             drain_transmits(
                 &mut self.edge,
                 &self.sock,
@@ -1055,14 +1061,7 @@ impl Driver {
                 Err(e) => tracing::warn!("{e}"),
             },
         }
-        drain_transmits(
-            &mut self.edge,
-            &self.sock,
-            self.dual_stack,
-            &mut self.bufs.ctrl,
-            &mut self.send_errors,
-        )
-        .await;
+        self.drain().await;
     }
 
     async fn on_timer(&mut self) {
@@ -1080,14 +1079,7 @@ impl Driver {
             self.dhcp_next = Some(t + DHCP_POLL);
             self.poll_dhcp_address().await;
         }
-        drain_transmits(
-            &mut self.edge,
-            &self.sock,
-            self.dual_stack,
-            &mut self.bufs.ctrl,
-            &mut self.send_errors,
-        )
-        .await;
+        self.drain().await;
     }
 
     /// DHCP mode: what address does the TAP have now?
