@@ -1,4 +1,4 @@
-//! The C n2n 3.1.1 captures (/work/shared/vectors/n2n-3.1.1): the pcap reader
+//! The C n2n 3.1.1 captures (n2n-testdata's vectors/n2n-3.1.1): the pcap reader
 //! must reproduce packets.jsonl, and header decryption must reproduce
 //! decoded.jsonl byte for byte (and re-encryption the wire bytes).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]

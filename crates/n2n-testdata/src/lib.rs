@@ -1,8 +1,8 @@
 //! Test support shared by the workspace's test suites (not published):
 //!
-//! * the C n2n 3.1.1 captures in `shared/vectors` ([`vectors_dir`],
-//!   [`captures_dir`], [`scenario_dirs`], [`scenarios`], [`jsonl`],
-//!   [`read_json`], [`unhex`]);
+//! * the C n2n 3.1.1 captures, checked in under this crate's `vectors/`
+//!   folder ([`vectors_dir`], [`captures_dir`], [`scenario_dirs`],
+//!   [`scenarios`], [`jsonl`], [`read_json`], [`unhex`]);
 //! * [`CountingAlloc`], a global allocator wrapper counting allocations per
 //!   thread ([`allocations`], [`allocations_during`]).
 //!
@@ -16,58 +16,44 @@ use std::path::{Path, PathBuf};
 
 pub use serde_json::Value;
 
-/// The capture set's folder name inside `shared/vectors`.
+/// The capture set's folder name inside [`vectors_dir`].
 pub const CAPTURE_SET: &str = "n2n-3.1.1";
 
-/// The `shared/vectors` directory.
+/// The vectors directory: `crates/n2n-testdata/vectors` of this checkout,
+/// found from this crate's own manifest directory (no path outside the
+/// repository is ever searched).
 ///
-/// Search order: `$N2N_VECTORS_DIR`, then the older `$N2N_VECTORS` (when
-/// set and not empty; either may name `shared/vectors` itself or its `n2n-3.1.1` folder), then
-/// `shared/vectors` in every ancestor of the current directory and of this
-/// crate (works from the main checkout and from worktrees). Panics with the
-/// list of paths tried when none holds `n2n-3.1.1`.
+/// `$N2N_VECTORS_DIR`, when set and not empty, overrides it (it may name the
+/// vectors directory itself or its `n2n-3.1.1` folder), e.g. to run the
+/// suites against a newer capture set. Panics when the folder lacks
+/// `n2n-3.1.1`.
 pub fn vectors_dir() -> PathBuf {
-    let mut tried: Vec<PathBuf> = Vec::new();
-    for var in ["N2N_VECTORS_DIR", "N2N_VECTORS"] {
-        if let Some(d) = std::env::var_os(var).filter(|d| !d.is_empty()) {
-            let p = PathBuf::from(d);
-            if p.join(CAPTURE_SET).is_dir() {
-                return p;
-            }
-            if p.file_name().is_some_and(|n| n == CAPTURE_SET)
-                && p.is_dir()
-                && let Some(parent) = p.parent()
-            {
-                return parent.to_path_buf();
-            }
-            panic!(
-                "{var}={} is neither shared/vectors nor its {CAPTURE_SET} folder",
-                p.display()
-            );
+    if let Some(d) = std::env::var_os("N2N_VECTORS_DIR").filter(|d| !d.is_empty()) {
+        let p = PathBuf::from(d);
+        if p.join(CAPTURE_SET).is_dir() {
+            return p;
         }
-    }
-    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let cwd = std::env::current_dir().unwrap_or_else(|_| here.to_path_buf());
-    for start in [cwd.as_path(), here] {
-        for anc in start.ancestors() {
-            let cand = anc.join("shared/vectors");
-            if cand.join(CAPTURE_SET).is_dir() {
-                return cand;
-            }
-            tried.push(cand);
+        if p.file_name().is_some_and(|n| n == CAPTURE_SET)
+            && p.is_dir()
+            && let Some(parent) = p.parent()
+        {
+            return parent.to_path_buf();
         }
+        panic!(
+            "N2N_VECTORS_DIR={} is neither a vectors directory nor its {CAPTURE_SET} folder",
+            p.display()
+        );
     }
-    panic!(
-        "test vectors not found (set N2N_VECTORS_DIR); tried:\n  {}",
-        tried
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect::<Vec<_>>()
-            .join("\n  ")
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("vectors");
+    assert!(
+        dir.join(CAPTURE_SET).is_dir(),
+        "test vectors not found: {} has no {CAPTURE_SET} folder (it is part of the repository)",
+        dir.display()
     );
+    dir
 }
 
-/// `shared/vectors/n2n-3.1.1`.
+/// `vectors/n2n-3.1.1`: the capture folders.
 pub fn captures_dir() -> PathBuf {
     vectors_dir().join(CAPTURE_SET)
 }

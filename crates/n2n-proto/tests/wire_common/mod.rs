@@ -1,5 +1,5 @@
 //! Shared helpers for the wire integration tests: locating and loading the
-//! C n2n 3.1.1 vectors in `<repo>/../shared/vectors`.
+//! C n2n 3.1.1 vectors in `crates/n2n-testdata/vectors`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
 use std::path::Path;
