@@ -82,7 +82,7 @@ h1{font-size:1.4em;margin:0 0 .3em}h2{font-size:1.1em;margin:1.4em 0 .4em}\
 th,td{border:1px solid #ccc;padding:.25em .6em;text-align:left;vertical-align:top}\
 th{background:#e8eef4}td.num{text-align:right;font-variant-numeric:tabular-nums}\
 code{font-family:ui-monospace,monospace}.none{color:#777;font-style:italic}\
-.bar{display:inline-block;height:.7em;background:#4a8;margin-right:.4em;vertical-align:middle}\
+td.share{white-space:nowrap}.bar{display:inline-block;height:.7em;background:#4a8;margin-right:.4em;vertical-align:middle}\
 .summary td{border:none;padding:.1em .8em .1em 0}";
 
 fn head(out: &mut String, title: &str) {
@@ -102,7 +102,7 @@ fn share_cell(out: &mut String, e: &EdgeView) {
             let pct = (share * 100.0).round() as u32;
             let _ = write!(
                 out,
-                "<td class=\"num\"><span class=\"bar\" style=\"width:{w}px\"></span>{pct} % P2P</td>",
+                "<td class=\"share\"><span class=\"bar\" style=\"width:{w}px\"></span>{pct} % P2P</td>",
                 w = pct / 2
             );
         }
