@@ -314,6 +314,8 @@ fn the_parser_refuses_what_it_should() {
 fn print_scrapes() {
     let edge = EdgeExporter::new(Provider::fixed(samples::edge(1)));
     let sn = SupernodeExporter::new(Provider::fixed(samples::supernode(1)));
-    println!("{}", edge.metrics(Format::OpenMetrics));
-    println!("{}", sn.metrics(Format::Prometheus));
+    for f in [Format::OpenMetrics, Format::Prometheus] {
+        println!("{}", edge.metrics(f));
+        println!("{}", sn.metrics(f));
+    }
 }
