@@ -20,17 +20,15 @@
 //! killed when the run times out or leaves helpers behind.
 
 use std::collections::{HashMap, HashSet};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::thread;
 use std::time::Duration;
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
-use crate::cmd::{describe, wait_child};
+use crate::cmd::{describe, reader, wait_child};
 use crate::{Error, Result, io_err};
 
 /// The browser program (Debian package `chromium`, installed by [`crate::install`]).
@@ -102,16 +100,6 @@ impl Drop for TempDir {
     }
 }
 
-fn drain(pipe: Option<impl Read + Send + 'static>) -> thread::JoinHandle<String> {
-    thread::spawn(move || {
-        let mut buf = Vec::new();
-        if let Some(mut p) = pipe {
-            let _ = p.read_to_end(&mut buf);
-        }
-        String::from_utf8_lossy(&buf).into_owned()
-    })
-}
-
 /// Runs chromium once with [`FLAGS`] + `args` + `url` in a fresh profile; returns stdout.
 fn run_chromium(url: &str, args: &[String]) -> Result<String> {
     let profile = TempDir::new("chromium")?;
@@ -138,8 +126,8 @@ fn run_chromium(url: &str, args: &[String]) -> Result<String> {
         .map_err(io_err(format!("spawning `{desc}`")))?;
     // The group is the one this child leads: its id is the child's PID.
     let group = Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX));
-    let out = drain(child.stdout.take());
-    let err = drain(child.stderr.take());
+    let out = reader(child.stdout.take());
+    let err = reader(child.stderr.take());
     let status = wait_child(&mut child, BROWSER_TIMEOUT);
     // Helpers left behind (or everything, on timeout), then reap the leader.
     let _ = killpg(group, Signal::SIGKILL);

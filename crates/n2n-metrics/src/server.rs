@@ -29,11 +29,13 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use crate::metrics::{Exporter, Format};
 
-/// Bounds of the server. With the defaults the server holds at most
-/// `max_connections × (max_buf_size + one response)` bytes: 32 × (16 KiB + response), where a
-/// metrics response is a few KiB (≤ ~80 KiB with [`MAX_COMMUNITY_SERIES`](crate::MAX_COMMUNITY_SERIES)
-/// communities) and the status page at most ~1.5 MiB
-/// ([`MAX_EDGES_LISTED`](crate::html::MAX_EDGES_LISTED) rows of escaped text).
+/// Bounds of the server. With the defaults it holds at most
+/// `max_connections × (read buffer + one response)` bytes: 16 × (16 KiB + response), where a
+/// metrics response is a few KiB (44 KiB measured with [`MAX_COMMUNITY_SERIES`](crate::MAX_COMMUNITY_SERIES)
+/// communities of worst-case names) and the status page below 1 MiB (920 KiB measured with
+/// [`MAX_EDGES_LISTED`](crate::html::MAX_EDGES_LISTED) rows of worst-case escaped text): about
+/// 16 MiB in the very worst case, whatever clients send. Each connection lives at most
+/// `connection_timeout`; a request's head must arrive within `header_read_timeout`.
 #[derive(Debug, Clone)]
 pub struct Limits {
     /// Connections served at once; one more is answered `503` and closed at once.
@@ -54,7 +56,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Self {
-            max_connections: 32,
+            max_connections: 16,
             header_read_timeout: Duration::from_secs(10),
             connection_timeout: Duration::from_secs(60),
             max_header_bytes: 16 * 1024,

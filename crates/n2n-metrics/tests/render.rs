@@ -168,10 +168,16 @@ fn community_series_are_capped_and_merged() {
         name: "c00000".into(),
         edges: vec![samples::edge_view(2, "y")],
     });
-    let m = scrape(
-        &SupernodeExporter::new(Provider::fixed(s)),
-        Format::OpenMetrics,
+    // Worst-case label text: 19 quotes, escaped to 38 bytes.
+    s.communities[1].name = "\"".repeat(19);
+    let ex = SupernodeExporter::new(Provider::fixed(s));
+    let text = ex.metrics(Format::OpenMetrics);
+    println!(
+        "scrape with {MAX_COMMUNITY_SERIES} community series: {} bytes",
+        text.len()
     );
+    assert!(text.len() < 128 << 10, "{} bytes", text.len());
+    let m = scrape(&ex, Format::OpenMetrics);
     let fam = m.family("n2n_supernode_edges");
     assert_eq!(fam.samples.len(), MAX_COMMUNITY_SERIES);
     assert_eq!(
@@ -262,6 +268,7 @@ fn status_page_is_bounded() {
         "{}",
         &page[page.len() - 600..]
     );
+    println!("worst-case status page: {} bytes", page.len());
     assert!(page.len() < 3 << 19, "page {} bytes", page.len()); // < 1.5 MiB
 }
 
