@@ -17,6 +17,7 @@ pub const TOOL_PACKAGES: &[(&str, &str)] = &[
     ("dnsmasq", "dnsmasq-base"),
     ("sysctl", "procps"),
     ("modprobe", "kmod"),
+    ("chromium", "chromium"),
 ];
 
 /// If running as root on a system with `apt-get` and one of `tools` is missing,

@@ -28,6 +28,7 @@
 //! style ranges inside the namespaces only.
 
 mod bins;
+pub mod browser;
 mod cmd;
 mod dhcp;
 mod impair;
