@@ -20,9 +20,7 @@ use n2n_edge::config::edge_config;
 use n2n_edge::driver::{self, Driver, Setup};
 use n2n_edge::resolve;
 use n2n_edge::sock::{self, MainSocketConfig};
-use n2n_sys::log::{LogConfig, LogTarget};
 use n2n_sys::notify::Notifier;
-use n2n_sys::process::daemonize;
 use n2n_sys::signals::Signals;
 
 const PROGRAM: &str = "edge";
@@ -139,20 +137,11 @@ fn run(opts: EdgeOptions) -> ExitCode {
             );
         }
     };
-    if !opts.foreground
-        && let Err(e) = daemonize()
-    {
-        return fail(1, e);
-    }
-    let log = match n2n_sys::log::init(LogConfig {
-        program: PROGRAM.into(),
-        level: u32::from(opts.verbosity),
-        target: if opts.foreground {
-            LogTarget::Stderr
-        } else {
-            LogTarget::Syslog
-        },
-    }) {
+    let log = match n2n_cli::daemon::detach_and_log(
+        PROGRAM,
+        opts.foreground,
+        u32::from(opts.verbosity),
+    ) {
         Ok(h) => h,
         Err(e) => return fail(1, e),
     };

@@ -13,7 +13,8 @@
 //!   and the command line's, in the order they apply (later wins).
 //! * [`common`]: the local options both daemons have (`-f`, `-t`,
 //!   `--management-password`, `-v`/`-V`, `-u`/`-g`); [`values`]: value
-//!   parsers both use (ports, ids, MACs, `-l` addresses).
+//!   parsers both use (ports, ids, MACs, `-l` addresses); [`daemon`]: what
+//!   `-f` means at start (daemon or not, log to syslog or stderr).
 //!
 //! Every error is one [`CliError`] line naming the option or the file; the
 //! binaries print it and exit with [`EXIT_USAGE`].
@@ -34,6 +35,7 @@
 
 pub mod common;
 pub mod conffile;
+pub mod daemon;
 pub mod getopt;
 pub mod table;
 pub mod values;

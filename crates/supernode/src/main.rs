@@ -5,9 +5,8 @@ use std::process::ExitCode;
 
 use n2n_supernode::driver::{Driver, bind_sockets};
 use n2n_supernode::options::{self, Parsed};
-use n2n_sys::log::{LogConfig, LogTarget};
 use n2n_sys::notify::Notifier;
-use n2n_sys::process::{PrivilegeDrop, daemonize, drop_privileges};
+use n2n_sys::process::{PrivilegeDrop, drop_privileges};
 use n2n_sys::signals::Signals;
 
 const PROGRAM: &str = "supernode";
@@ -37,20 +36,7 @@ fn main() -> ExitCode {
         Ok(s) => s,
         Err(e) => return fail(1, e),
     };
-    if !opts.foreground
-        && let Err(e) = daemonize()
-    {
-        return fail(1, e);
-    }
-    let log = match n2n_sys::log::init(LogConfig {
-        program: PROGRAM.into(),
-        level: opts.verbosity,
-        target: if opts.foreground {
-            LogTarget::Stderr
-        } else {
-            LogTarget::Syslog
-        },
-    }) {
+    let log = match n2n_cli::daemon::detach_and_log(PROGRAM, opts.foreground, opts.verbosity) {
         Ok(h) => h,
         Err(e) => return fail(1, e),
     };

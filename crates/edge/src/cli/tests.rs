@@ -387,3 +387,59 @@ fn config_file() {
     let e = parse_invocation(&argv, &no_env, &bad, &host).unwrap_err();
     assert!(e.to_string().contains("line 1"), "{e}");
 }
+
+#[test]
+fn help_is_rendered_from_the_table() {
+    use n2n_cli::Doc;
+    let help = long_help();
+    for def in table::TABLE.options() {
+        match def.doc {
+            Doc::Text(text) => {
+                assert!(help.contains(&def.names()), "{}", def.names());
+                assert!(help.contains(text.lines().next().unwrap()), "{text}");
+            }
+            Doc::Forms(forms) => {
+                for (form, text) in forms {
+                    assert!(help.contains(&format!(" {form} ")), "{form}");
+                    assert!(help.contains(text.lines().next().unwrap()), "{text}");
+                }
+            }
+            Doc::Hidden => assert_eq!(def.short, Some('s'), "only -s is hidden"),
+        }
+    }
+    assert!(
+        help.contains(
+            " N2N_KEY, N2N_COMMUNITY, N2N_PASSWORD   used when -k, -c, -J are not given\n"
+        )
+    );
+    assert!(help.starts_with("edge: n2n v3 edge"));
+    assert!(help.ends_with("(the message names the problem)\n"));
+    // No line wider than the terminal but the one that always was.
+    let wide: Vec<&str> = help.lines().filter(|l| l.len() > 80).collect();
+    assert_eq!(
+        wide,
+        [" -i <seconds>               supernode re-registration interval (default 20, >= 1)"]
+    );
+    let short = short_help();
+    assert!(short.starts_with("edge: n2n v3 edge") && short.contains("usage: edge"));
+    assert!(short.ends_with("Run 'edge --help' for every option.\n"));
+}
+
+#[test]
+fn rule_errors_name_the_rule() {
+    let e = run(&["-c", "x", "-l", "h:1", "-R", "1.2.3.4,5.6.7.8,TCP+,TCP-"]).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "option -R: bad rule '1.2.3.4,5.6.7.8,TCP+,TCP-': TCP is named twice"
+    );
+    let o = run(&[
+        "-c",
+        "x",
+        "-l",
+        "h:1",
+        "-R",
+        "10.0.0.0/8:[1,2],0.0.0.0/0,udp-",
+    ])
+    .unwrap();
+    assert_eq!(o.rules[0].to_string(), "10.0.0.0/8:[1,2],0.0.0.0/0,UDP-");
+}

@@ -308,3 +308,17 @@ fn scanner_errors_name_the_option() {
         "option --euid: 'abc' is not a numeric id"
     );
 }
+
+#[test]
+fn help_is_rendered_from_the_table() {
+    let h = help();
+    for def in table::TABLE.options() {
+        assert!(h.contains(&format!(" {} ", def.names())), "{}", def.names());
+    }
+    assert!(h.contains(&format!("[default: {DEFAULT_PORT}]")));
+    assert!(h.contains(&format!("[default: {DEFAULT_MGMT_PORT}]")));
+    assert!(h.contains(&format!("[default: {DEFAULT_VERSION}]")));
+    assert!(h.contains(&format!("[default: {}]", AutoIpPool::default())));
+    assert!(h.contains(" N2N_FEDERATION   used when -F is not given\n"));
+    assert!(h.lines().all(|l| l.len() <= 80), "{h}");
+}
