@@ -19,6 +19,13 @@
 //!
 //! Every error is one line naming the problem; the binary prints it and
 //! exits with status [`EXIT_USAGE`] (2).
+//!
+//! The options are declared once, in `cli/table.rs` (the `--help` text is
+//! rendered from it), and scanned by the stack shared with the supernode
+//! (`n2n_cli`); `apply` stores each option as given, `validate`
+//! adds defaults and cross-checks. `-A`/`-z` meet the wire ids in one
+//! place, `cli/ids.rs`; `-R` rules are parsed by the core's
+//! `TrafficRule::from_str`, the only `-R` grammar.
 
 mod ids;
 mod table;
