@@ -19,23 +19,38 @@
 //!
 //! Every error is one line naming the problem; the binary prints it and
 //! exits with status [`EXIT_USAGE`] (2).
+//!
+//! The options are declared once, in `cli/table.rs` (the `--help` text is
+//! rendered from it), and scanned by the stack shared with the supernode
+//! (`n2n_cli`); `apply` stores each option as given, `validate`
+//! adds defaults and cross-checks. `-A`/`-z` meet the wire ids in one
+//! place, `cli/ids.rs`; `-R` rules are parsed by the core's
+//! `TrafficRule::from_str`, the only `-R` grammar.
+
+mod ids;
+mod table;
+#[cfg(test)]
+mod tests;
+mod values;
 
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Duration;
 
-use n2n_core::config::{ConfigError, Flavor, config_file_arg, file_to_args};
+pub use n2n_cli::values::SUPERNODE_MAX;
+pub use n2n_cli::{CliError, EXIT_USAGE};
+use n2n_cli::{Common, Flavor, conffile, required, values as shared};
+pub use n2n_core::edge::TrafficRule;
+use n2n_proto::types::{CompressionId, TransformId};
 
-use crate::getopt::{self, HasArg, Item, OptSpec, ScanError};
-use crate::rules::{RuleError, TrafficRule, parse_rule};
-
-/// Exit status for a bad command line or configuration file.
-pub const EXIT_USAGE: i32 = 2;
+pub use ids::{
+    cipher_from_cli, cipher_name, cipher_number, compression_from_cli, compression_name,
+};
+use table::{Opt, TABLE};
+pub use values::parse_mac_text;
 
 /// Longest community name (bytes) C n2n keeps.
 pub const COMMUNITY_MAX: usize = 19;
-/// Longest `-l` value (characters) C n2n accepts.
-pub const SUPERNODE_MAX: usize = 47;
 /// Longest description (`-I`, default host name) in bytes.
 pub const DESC_MAX: usize = 15;
 /// Longest Linux interface name.
@@ -52,78 +67,10 @@ pub const MAX_MTU: u16 = 1950;
 pub const DEFAULT_MGMT_PORT: u16 = 5644;
 /// Default registration interval (seconds).
 pub const DEFAULT_REGISTER_INTERVAL: u32 = 20;
-/// Default verbosity (C `TRACE_NORMAL`).
-pub const DEFAULT_VERBOSITY: u8 = 2;
 /// Default TAP device name.
 pub const DEFAULT_TAP_NAME: &str = "edge0";
 /// Default management password.
 pub const DEFAULT_MGMT_PASSWORD: &str = n2n_core::mgmt::DEFAULT_PASSWORD;
-
-/// Payload cipher (`-A`), with the wire transform id as discriminant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[repr(u8)]
-pub enum Cipher {
-    /// `-A1`: no encryption.
-    Null = 1,
-    /// `-A2`: Twofish-CBC-CTS.
-    Twofish = 2,
-    /// `-A3`: AES-CBC-CTS (key size from the key length).
-    Aes = 3,
-    /// `-A4`: ChaCha20.
-    ChaCha20 = 4,
-    /// `-A5`: Speck-CTR.
-    Speck = 5,
-    /// `-A6`: ChaCha20-Poly1305 (extension of this implementation).
-    ChaCha20Poly1305 = 6,
-    /// `-A7`: AES-256-GCM (extension of this implementation).
-    Aes256Gcm = 7,
-}
-
-impl Cipher {
-    /// The number written after `-A`.
-    pub fn id(self) -> u8 {
-        self as u8
-    }
-
-    /// From the number written after `-A`.
-    pub fn from_id(id: u8) -> Option<Self> {
-        Some(match id {
-            1 => Self::Null,
-            2 => Self::Twofish,
-            3 => Self::Aes,
-            4 => Self::ChaCha20,
-            5 => Self::Speck,
-            6 => Self::ChaCha20Poly1305,
-            7 => Self::Aes256Gcm,
-            _ => return None,
-        })
-    }
-
-    /// Human name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Null => "null",
-            Self::Twofish => "Twofish",
-            Self::Aes => "AES",
-            Self::ChaCha20 => "ChaCha20",
-            Self::Speck => "Speck",
-            Self::ChaCha20Poly1305 => "ChaCha20-Poly1305",
-            Self::Aes256Gcm => "AES-256-GCM",
-        }
-    }
-}
-
-/// Payload compression (`-z`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Compression {
-    /// No compression (default).
-    #[default]
-    None,
-    /// `-z1` / bare `-z`: LZO1X.
-    Lzo,
-    /// `-z2`: zstd.
-    Zstd,
-}
 
 /// Supernode selection strategy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -207,14 +154,14 @@ pub struct EdgeOptions {
     pub register_interval: Duration,
     /// `-L`: hole-punching TTL mode (0 default, 1 none, >1 spray TTL).
     pub register_ttl: u8,
-    /// `-A` after the selection rules of crypto.md §2.1.
-    pub cipher: Cipher,
-    /// `-k` / `N2N_KEY`: `Some` iff `cipher != Cipher::Null`.
+    /// `-A` after the selection rules of crypto.md §2.1 (the wire id).
+    pub cipher: TransformId,
+    /// `-k` / `N2N_KEY`: `Some` iff `cipher != TransformId::NULL`.
     pub key: Option<Secret>,
     /// `-H`: header encryption.
     pub header_encryption: bool,
-    /// `-z`.
-    pub compression: Compression,
+    /// `-z` (the wire id; `CompressionId::NONE` without `-z`).
+    pub compression: CompressionId,
     /// `--select-rtt` / `--select-mac`.
     pub selection: SelectionStrategy,
     /// `-a`.
@@ -279,7 +226,11 @@ impl EdgeOptions {
             ("register_ttl", self.register_ttl.to_string()),
             (
                 "cipher",
-                format!("{} ({})", self.cipher.name(), self.cipher.id()),
+                format!(
+                    "{} ({})",
+                    cipher_name(self.cipher),
+                    cipher_number(self.cipher)
+                ),
             ),
             (
                 "key",
@@ -289,7 +240,7 @@ impl EdgeOptions {
                     .map(|k| format!("{} bytes", k.bytes().len()))),
             ),
             ("header_encryption", self.header_encryption.to_string()),
-            ("compression", format!("{:?}", self.compression)),
+            ("compression", compression_name(self.compression).to_owned()),
             ("selection", format!("{:?}", self.selection)),
             (
                 "tap_address",
@@ -347,182 +298,15 @@ pub enum Invocation {
     DryRun(Box<EdgeOptions>),
 }
 
-/// A bad command line or configuration file: one line naming the problem.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum CliError {
-    /// getopt-level error (unknown option, missing argument…).
-    #[error("{0}")]
-    Scan(#[from] ScanError),
-    /// A word that is not an option.
-    #[error("unexpected argument '{word}'{hint}")]
-    Positional {
-        /// The word.
-        word: String,
-        /// Extra hint (e.g. about `-A 3`).
-        hint: String,
-    },
-    /// The configuration file could not be read.
-    #[error("cannot read configuration file {path}: {reason}")]
-    ConfigRead {
-        /// Path given.
-        path: String,
-        /// OS error text.
-        reason: String,
-    },
-    /// The configuration file is malformed.
-    #[error("configuration file {path}: {source}")]
-    ConfigSyntax {
-        /// Path given.
-        path: String,
-        /// What is wrong.
-        source: ConfigError,
-    },
-    /// An option's argument is invalid.
-    #[error("option {option}: {reason}")]
-    BadValue {
-        /// The option as written.
-        option: String,
-        /// What is wrong.
-        reason: String,
-    },
-    /// A traffic rule is invalid.
-    #[error("option -R: {0}")]
-    Rule(#[from] RuleError),
-    /// An option this edge refuses (not supported, removed, meaningless).
-    #[error("option {option} is not supported: {reason}")]
-    Unsupported {
-        /// The option.
-        option: String,
-        /// Why / what to do instead.
-        reason: String,
-    },
-    /// A missing or inconsistent setting.
-    #[error("{0}")]
-    Invalid(String),
+/// `-h`: short help.
+pub fn short_help() -> String {
+    TABLE.short_help()
 }
 
-fn bad(option: &str, reason: impl Into<String>) -> CliError {
-    CliError::BadValue {
-        option: option.to_owned(),
-        reason: reason.into(),
-    }
+/// `--help`: every option, rendered from the option table.
+pub fn long_help() -> String {
+    TABLE.help()
 }
-
-fn unsupported(option: &str, reason: impl Into<String>) -> CliError {
-    CliError::Unsupported {
-        option: option.to_owned(),
-        reason: reason.into(),
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Opt {
-    Community,
-    Supernode,
-    Bind,
-    Tos,
-    Pmtu,
-    PreferredLocal,
-    SupernodeOnly,
-    Interval,
-    Ttl,
-    Key,
-    Cipher,
-    HeaderEnc,
-    Compress,
-    SelectRtt,
-    SelectMac,
-    Address,
-    Mac,
-    TapName,
-    Mtu,
-    Routing,
-    Multicast,
-    Desc,
-    Password,
-    FedKey,
-    Rule,
-    Metric,
-    Route,
-    Foreground,
-    MgmtPort,
-    MgmtPassword,
-    Verbose,
-    Quiet,
-    Uid,
-    Gid,
-    ShortHelp,
-    LongHelp,
-    NoPortForwarding,
-    DryRun,
-    Meaningless,
-}
-
-const fn spec(
-    short: Option<char>,
-    long: Option<&'static str>,
-    arg: HasArg,
-    key: Opt,
-) -> OptSpec<Opt> {
-    OptSpec {
-        short,
-        long,
-        arg,
-        key,
-    }
-}
-
-use HasArg::{No, Optional, Required};
-
-/// C edge: `k:a:c:Eu:g:m:M:s:d:l:p:fvVhrt:i:I:J:P:S::DL:z::A::Hn:R:e:T:x:`
-/// plus its long options.
-const SPECS: &[OptSpec<Opt>] = &[
-    spec(Some('c'), Some("community"), Required, Opt::Community),
-    spec(Some('l'), Some("supernode-list"), Required, Opt::Supernode),
-    spec(Some('p'), None, Required, Opt::Bind),
-    spec(Some('T'), None, Required, Opt::Tos),
-    spec(Some('D'), None, No, Opt::Pmtu),
-    spec(Some('e'), None, Required, Opt::PreferredLocal),
-    spec(Some('S'), None, Optional, Opt::SupernodeOnly),
-    spec(Some('i'), None, Required, Opt::Interval),
-    spec(Some('L'), None, Required, Opt::Ttl),
-    spec(Some('k'), None, Required, Opt::Key),
-    spec(Some('A'), None, Optional, Opt::Cipher),
-    spec(Some('H'), None, No, Opt::HeaderEnc),
-    spec(Some('z'), None, Optional, Opt::Compress),
-    spec(None, Some("select-rtt"), No, Opt::SelectRtt),
-    spec(None, Some("select-mac"), No, Opt::SelectMac),
-    spec(Some('a'), None, Required, Opt::Address),
-    spec(Some('m'), None, Required, Opt::Mac),
-    spec(Some('d'), Some("tap-device"), Required, Opt::TapName),
-    spec(Some('M'), None, Required, Opt::Mtu),
-    spec(Some('r'), None, No, Opt::Routing),
-    spec(Some('E'), None, No, Opt::Multicast),
-    spec(Some('I'), None, Required, Opt::Desc),
-    spec(Some('J'), None, Required, Opt::Password),
-    spec(Some('P'), None, Required, Opt::FedKey),
-    spec(Some('R'), None, Required, Opt::Rule),
-    spec(Some('x'), None, Required, Opt::Metric),
-    spec(Some('n'), None, Required, Opt::Route),
-    spec(Some('f'), None, No, Opt::Foreground),
-    spec(Some('t'), None, Required, Opt::MgmtPort),
-    spec(
-        None,
-        Some("management-password"),
-        Required,
-        Opt::MgmtPassword,
-    ),
-    spec(Some('v'), Some("verbose"), No, Opt::Verbose),
-    spec(Some('V'), None, No, Opt::Quiet),
-    spec(Some('u'), Some("euid"), Required, Opt::Uid),
-    spec(Some('g'), Some("egid"), Required, Opt::Gid),
-    spec(Some('h'), None, No, Opt::ShortHelp),
-    spec(None, Some("help"), No, Opt::LongHelp),
-    spec(None, Some("no-port-forwarding"), No, Opt::NoPortForwarding),
-    spec(None, Some("dry-run"), No, Opt::DryRun),
-    spec(Some('s'), None, Required, Opt::Meaningless),
-];
 
 /// Options as given, before defaults and cross-checks. Later values
 /// overwrite earlier ones; repeatable options accumulate.
@@ -538,9 +322,9 @@ struct Raw {
     interval: Option<u32>,
     ttl: Option<u8>,
     key: Option<Vec<u8>>,
-    cipher: Option<Cipher>,
+    cipher: Option<TransformId>,
     header_enc: bool,
-    compression: Compression,
+    compression: Option<CompressionId>,
     selection: SelectionStrategy,
     address: Option<TapAddress>,
     mac: Option<[u8; 6]>,
@@ -552,13 +336,7 @@ struct Raw {
     password: Option<String>,
     fed_key: Option<String>,
     rules: Vec<TrafficRule>,
-    foreground: bool,
-    mgmt_port: Option<u16>,
-    mgmt_password: Option<String>,
-    verbose: u32,
-    quiet: u32,
-    uid: Option<u32>,
-    gid: Option<u32>,
+    common: Common,
     warnings: Vec<String>,
 }
 
@@ -576,20 +354,7 @@ pub fn parse_invocation(
     read_file: &dyn Fn(&str) -> std::io::Result<String>,
     host_name: &dyn Fn() -> Option<String>,
 ) -> Result<Invocation, CliError> {
-    let mut args: Vec<String> = Vec::new();
-    let mut rest = argv.get(1..).unwrap_or_default();
-    if let Some(path) = config_file_arg(argv) {
-        let text = read_file(path).map_err(|e| CliError::ConfigRead {
-            path: path.to_owned(),
-            reason: e.to_string(),
-        })?;
-        args = file_to_args(&text, Flavor::Edge).map_err(|source| CliError::ConfigSyntax {
-            path: path.to_owned(),
-            source,
-        })?;
-        rest = argv.get(2..).unwrap_or_default();
-    }
-    args.extend(rest.iter().cloned());
+    let args = conffile::expand(argv, Flavor::Edge, read_file)?;
     parse_args(&args, env, host_name)
 }
 
@@ -600,32 +365,17 @@ pub fn parse_args(
     env: &dyn Fn(&str) -> Option<String>,
     host_name: &dyn Fn() -> Option<String>,
 ) -> Result<Invocation, CliError> {
-    let items = getopt::scan(SPECS, args)?;
     let mut raw = Raw::default();
     let mut dry_run = false;
-    for item in items {
-        match item {
-            Item::Positional {
-                word,
-                after_optional,
-            } => {
-                let hint = match after_optional {
-                    Some(opt) => {
-                        format!(" (the argument of {opt} must be attached, e.g. {opt}{word})")
-                    }
-                    None => String::new(),
-                };
-                return Err(CliError::Positional { word, hint });
-            }
-            Item::Opt { key, name, value } => match key {
-                Opt::ShortHelp => return Ok(Invocation::ShortHelp),
-                Opt::LongHelp => return Ok(Invocation::LongHelp),
-                Opt::DryRun => dry_run = true,
-                _ => apply(&mut raw, key, &name, value)?,
-            },
+    for o in n2n_cli::options(&TABLE, args, env)? {
+        match o.key {
+            Opt::ShortHelp => return Ok(Invocation::ShortHelp),
+            Opt::LongHelp => return Ok(Invocation::LongHelp),
+            Opt::DryRun => dry_run = true,
+            key => apply(&mut raw, key, &o.name, o.value.as_deref())?,
         }
     }
-    let opts = Box::new(validate(raw, env, host_name)?);
+    let opts = Box::new(validate(raw, host_name)?);
     Ok(if dry_run {
         Invocation::DryRun(opts)
     } else {
@@ -633,39 +383,36 @@ pub fn parse_args(
     })
 }
 
-fn req(name: &str, value: Option<String>) -> Result<String, CliError> {
-    value.ok_or_else(|| CliError::Scan(ScanError::MissingArgument(name.to_owned())))
-}
-
-fn apply(raw: &mut Raw, key: Opt, name: &str, value: Option<String>) -> Result<(), CliError> {
+/// Apply one option (`name` as written, for messages).
+fn apply(raw: &mut Raw, key: Opt, name: &str, value: Option<&str>) -> Result<(), CliError> {
     match key {
-        Opt::Community => raw.community = Some(req(name, value)?),
+        Opt::Community => raw.community = Some(required(name, value)?.to_owned()),
         Opt::Supernode => {
-            let v = req(name, value)?;
-            check_supernode(name, &v)?;
-            raw.supernodes.push(v);
+            let v = required(name, value)?;
+            shared::supernode(name, v)?;
+            raw.supernodes.push(v.to_owned());
         }
-        Opt::Bind => raw.bind = Some(parse_bind(name, &req(name, value)?)?),
+        Opt::Bind => raw.bind = Some(values::bind(name, required(name, value)?)?),
         Opt::Tos => {
-            let v = req(name, value)?;
-            let tos = parse_c_integer(&v)
+            let v = required(name, value)?;
+            let tos = shared::c_integer(v)
                 .and_then(|n| u8::try_from(n).ok())
-                .ok_or_else(|| bad(name, format!("'{v}' is not a TOS value 0..255")))?;
+                .ok_or_else(|| CliError::bad(name, format!("'{v}' is not a TOS value 0..255")))?;
             raw.tos = Some(tos);
         }
         Opt::Pmtu => raw.pmtu = true,
         Opt::PreferredLocal => {
-            let v = req(name, value)?;
+            let v = required(name, value)?;
             raw.preferred_local = Some(if v == "auto" {
                 PreferredLocal::Auto
             } else {
                 PreferredLocal::Addr(v.parse().map_err(|_| {
-                    bad(name, format!("'{v}' is neither an IPv4 address nor 'auto'"))
+                    CliError::bad(name, format!("'{v}' is neither an IPv4 address nor 'auto'"))
                 })?)
             });
         }
         Opt::SupernodeOnly => {
-            raw.supernode_only = Some(match value.as_deref() {
+            raw.supernode_only = Some(match value {
                 None => {
                     raw.warnings
                         .push("bare -S is deprecated, use -S1".to_owned());
@@ -673,18 +420,16 @@ fn apply(raw: &mut Raw, key: Opt, name: &str, value: Option<String>) -> Result<(
                 }
                 Some("1") => 1,
                 Some("2") => 2,
-                Some(v) => {
-                    return Err(bad(name, format!("'-S{v}': use -S1 (or -S2)")));
-                }
+                Some(v) => return Err(CliError::bad(name, format!("'-S{v}': use -S1 (or -S2)"))),
             });
         }
         Opt::Interval => {
-            let v = req(name, value)?;
+            let v = required(name, value)?;
             let secs: u32 = v
                 .parse()
-                .map_err(|_| bad(name, format!("'{v}' is not a number of seconds")))?;
+                .map_err(|_| CliError::bad(name, format!("'{v}' is not a number of seconds")))?;
             if secs < 1 {
-                return Err(bad(
+                return Err(CliError::bad(
                     name,
                     "the registration interval must be at least 1 second",
                 ));
@@ -692,150 +437,146 @@ fn apply(raw: &mut Raw, key: Opt, name: &str, value: Option<String>) -> Result<(
             raw.interval = Some(secs);
         }
         Opt::Ttl => {
-            let v = req(name, value)?;
+            let v = required(name, value)?;
             raw.ttl = Some(
                 v.parse()
-                    .map_err(|_| bad(name, format!("'{v}' is not a TTL 0..255")))?,
+                    .map_err(|_| CliError::bad(name, format!("'{v}' is not a TTL 0..255")))?,
             );
         }
         Opt::Key => {
-            let v = req(name, value)?;
+            let v = required(name, value)?;
             if v.is_empty() {
-                return Err(bad(name, "the key is empty"));
+                return Err(CliError::bad(name, "the key is empty"));
             }
-            raw.key = Some(v.into_bytes());
+            raw.key = Some(v.as_bytes().to_vec());
         }
         Opt::Cipher => {
-            raw.cipher = Some(match value.as_deref() {
+            raw.cipher = Some(match value {
                 None => {
                     raw.warnings
                         .push("bare -A is deprecated, use -A3 for AES".to_owned());
-                    Cipher::Aes
+                    TransformId::AES
                 }
-                Some(v) => v
-                    .parse::<u8>()
-                    .ok()
-                    .and_then(Cipher::from_id)
-                    .ok_or_else(|| {
-                        bad(
-                            name,
-                            format!("unknown cipher '-A{v}' (use -A1 … -A7, see --help)"),
-                        )
-                    })?,
+                Some(v) => cipher_from_cli(v).ok_or_else(|| {
+                    CliError::bad(
+                        name,
+                        format!("unknown cipher '-A{v}' (use -A1 … -A7, see --help)"),
+                    )
+                })?,
             });
         }
         Opt::HeaderEnc => raw.header_enc = true,
         Opt::Compress => {
-            raw.compression = match value.as_deref() {
-                None | Some("1") => Compression::Lzo,
-                Some("2") => Compression::Zstd,
-                Some(v) => {
-                    return Err(bad(
-                        name,
-                        format!("unknown compression '-z{v}' (use -z1 LZO or -z2 zstd)"),
-                    ));
-                }
-            };
+            raw.compression = Some(compression_from_cli(value).ok_or_else(|| {
+                CliError::bad(
+                    name,
+                    format!(
+                        "unknown compression '-z{}' (use -z1 LZO or -z2 zstd)",
+                        value.unwrap_or_default()
+                    ),
+                )
+            })?);
         }
         Opt::SelectRtt => raw.selection = SelectionStrategy::Rtt,
         Opt::SelectMac => raw.selection = SelectionStrategy::Mac,
-        Opt::Address => raw.address = Some(parse_address(name, &req(name, value)?)?),
-        Opt::Mac => raw.mac = Some(parse_mac(name, &req(name, value)?)?),
+        Opt::Address => raw.address = Some(values::address(name, required(name, value)?)?),
+        Opt::Mac => raw.mac = Some(values::mac(name, required(name, value)?)?),
         Opt::TapName => {
-            let v = req(name, value)?;
-            check_ifname(name, &v)?;
-            raw.tap_name = Some(v);
+            let v = required(name, value)?;
+            values::ifname(name, v)?;
+            raw.tap_name = Some(v.to_owned());
         }
         Opt::Mtu => {
-            let v = req(name, value)?;
+            let v = required(name, value)?;
             let mtu = v
                 .parse::<u16>()
                 .ok()
                 .filter(|m| (MIN_MTU..=MAX_MTU).contains(m))
-                .ok_or_else(|| bad(name, format!("MTU '{v}' is not in {MIN_MTU}..{MAX_MTU}")))?;
+                .ok_or_else(|| {
+                    CliError::bad(name, format!("MTU '{v}' is not in {MIN_MTU}..{MAX_MTU}"))
+                })?;
             raw.mtu = Some(mtu);
         }
         Opt::Routing => raw.routing = true,
         Opt::Multicast => raw.multicast = true,
-        Opt::Desc => raw.desc = Some(req(name, value)?),
-        Opt::Password => raw.password = Some(req(name, value)?),
-        Opt::FedKey => raw.fed_key = Some(req(name, value)?),
-        Opt::Rule => raw.rules.push(parse_rule(&req(name, value)?)?),
+        Opt::Desc => raw.desc = Some(required(name, value)?.to_owned()),
+        Opt::Password => raw.password = Some(required(name, value)?.to_owned()),
+        Opt::FedKey => raw.fed_key = Some(required(name, value)?.to_owned()),
+        Opt::Rule => raw.rules.push(
+            required(name, value)?
+                .parse()
+                .map_err(|e: n2n_core::edge::RuleError| CliError::bad(name, e.to_string()))?,
+        ),
         Opt::Metric => {
-            return Err(unsupported(
+            return Err(CliError::unsupported(
                 name,
                 "the TAP interface metric exists on Windows only",
             ));
         }
         Opt::Route => {
-            return Err(unsupported(
+            return Err(CliError::unsupported(
                 name,
                 "routes through the overlay were removed after n2n 3.1.1; \
                  add them with the OS tools (ip route add NET via GW)",
             ));
         }
-        Opt::Foreground => raw.foreground = true,
-        Opt::MgmtPort => {
-            let v = req(name, value)?;
-            raw.mgmt_port = Some(
-                v.parse::<u16>()
-                    .ok()
-                    .filter(|p| *p != 0)
-                    .ok_or_else(|| bad(name, format!("'{v}' is not a port 1..65535")))?,
-            );
-        }
-        Opt::MgmtPassword => raw.mgmt_password = Some(req(name, value)?),
-        Opt::Verbose => raw.verbose += 1,
-        Opt::Quiet => raw.quiet += 1,
-        Opt::Uid => raw.uid = Some(parse_id(name, &req(name, value)?)?),
-        Opt::Gid => raw.gid = Some(parse_id(name, &req(name, value)?)?),
+        Opt::Common(c) => raw.common.apply(c, name, value)?,
         Opt::NoPortForwarding => {
             // Honoured by construction: this edge never maps ports (UPnP /
             // NAT-PMP), so the request is already fulfilled.
         }
         Opt::Meaningless => {
-            return Err(unsupported(name, "it has no meaning for the edge"));
+            return Err(CliError::unsupported(
+                name,
+                "it has no meaning for the edge",
+            ));
         }
         Opt::ShortHelp | Opt::LongHelp | Opt::DryRun => {}
     }
     Ok(())
 }
 
-fn validate(
-    raw: Raw,
-    env: &dyn Fn(&str) -> Option<String>,
-    host_name: &dyn Fn() -> Option<String>,
-) -> Result<EdgeOptions, CliError> {
-    let mut warnings = raw.warnings;
-    let env_nonempty = |k: &str| env(k).filter(|v| !v.is_empty());
+/// `s` cut to `max` bytes (with a warning naming `what.1`), or an error
+/// naming `option` and `what.0` when the cut would split a character.
+fn truncated(
+    option: &str,
+    what: (&str, &str),
+    s: String,
+    max: usize,
+    warnings: &mut Vec<String>,
+) -> Result<String, CliError> {
+    let cut = shared::truncate_bytes(&s, max).ok_or_else(|| {
+        CliError::bad(
+            option,
+            format!(
+                "{} '{s}' is longer than {max} bytes and cannot be cut at a character boundary",
+                what.0
+            ),
+        )
+    })?;
+    if cut.len() < s.len() {
+        warnings.push(format!("{} truncated to {max} bytes: '{cut}'", what.1));
+    }
+    Ok(cut.to_owned())
+}
 
-    // Community.
-    let community = raw
-        .community
-        .or_else(|| env_nonempty("N2N_COMMUNITY"))
-        .ok_or_else(|| {
-            CliError::Invalid("no community given: use -c <name> (or N2N_COMMUNITY)".into())
-        })?;
+fn validate(raw: Raw, host_name: &dyn Fn() -> Option<String>) -> Result<EdgeOptions, CliError> {
+    let mut warnings = raw.warnings;
+
+    // Community (N2N_COMMUNITY arrives as -c).
+    let community = raw.community.ok_or_else(|| {
+        CliError::Invalid("no community given: use -c <name> (or N2N_COMMUNITY)".into())
+    })?;
     if community.is_empty() {
-        return Err(bad("-c", "the community name is empty"));
+        return Err(CliError::bad("-c", "the community name is empty"));
     }
-    let full_len = community.len();
-    let community = truncate_bytes(&community, COMMUNITY_MAX)
-        .ok_or_else(|| {
-            bad(
-                "-c",
-                format!(
-                    "community '{community}' is longer than {COMMUNITY_MAX} bytes \
-                     and cannot be cut at a character boundary"
-                ),
-            )
-        })?
-        .to_owned();
-    if community.len() < full_len {
-        warnings.push(format!(
-            "community name truncated to {COMMUNITY_MAX} bytes: '{community}'"
-        ));
-    }
+    let community = truncated(
+        "-c",
+        ("community", "community name"),
+        community,
+        COMMUNITY_MAX,
+        &mut warnings,
+    )?;
 
     // Supernodes.
     if raw.supernodes.is_empty() {
@@ -844,21 +585,23 @@ fn validate(
         ));
     }
 
-    // Cipher and key (crypto.md §2.1).
-    let key = raw
-        .key
-        .or_else(|| env_nonempty("N2N_KEY").map(String::into_bytes));
+    // Cipher and key (crypto.md §2.1; N2N_KEY arrives as -k).
+    let key = raw.key;
     let cipher = match (raw.cipher, key.is_some()) {
-        (None, true) => Cipher::Aes,
-        (None, false) | (Some(Cipher::Null), false) => Cipher::Null,
-        (Some(Cipher::Null), true) => {
+        (None, true) => TransformId::AES,
+        (None, false) => TransformId::NULL,
+        (Some(TransformId::NULL), false) => TransformId::NULL,
+        (Some(TransformId::NULL), true) => {
             warnings.push("-A1 (no encryption) given together with a key: using AES".into());
-            Cipher::Aes
+            TransformId::AES
         }
         (Some(c), false) => {
-            return Err(bad(
-                &format!("-A{}", c.id()),
-                format!("cipher {} needs a key: use -k <key> (or N2N_KEY)", c.name()),
+            return Err(CliError::bad(
+                &format!("-A{}", cipher_number(c)),
+                format!(
+                    "cipher {} needs a key: use -k <key> (or N2N_KEY)",
+                    cipher_name(c)
+                ),
             ));
         }
         (Some(c), true) => c,
@@ -866,31 +609,31 @@ fn validate(
     if key.as_deref() == Some(community.as_bytes()) {
         warnings.push("the key equals the community name; choose a secret key".into());
     }
-    // User/password authentication: validate as C does, then refuse.
-    let password = raw.password.or_else(|| env_nonempty("N2N_PASSWORD"));
-    // -J forces header encryption (C); kept for when -J is implemented.
-    let header_encryption = raw.header_enc || password.is_some();
-    if password.is_some() {
-        if !matches!(cipher, Cipher::ChaCha20 | Cipher::Speck) {
-            return Err(bad(
+    // User/password authentication (N2N_PASSWORD arrives as -J): validate
+    // as C does, then refuse. -J forces header encryption (C); kept for
+    // when -J is implemented.
+    let header_encryption = raw.header_enc || raw.password.is_some();
+    if raw.password.is_some() {
+        if !matches!(cipher, TransformId::CHACHA20 | TransformId::SPECK) {
+            return Err(CliError::bad(
                 "-J",
                 "user/password authentication needs -A4 (ChaCha20) or -A5 (Speck)",
             ));
         }
-        return Err(unsupported(
+        return Err(CliError::unsupported(
             "-J",
             "user/password authentication (also set by N2N_PASSWORD) is not implemented yet",
         ));
     }
     if raw.fed_key.is_some() {
-        return Err(unsupported(
+        return Err(CliError::unsupported(
             "-P",
             "the federation public key is only used by user/password authentication (-J), \
              which is not implemented yet",
         ));
     }
     if raw.supernode_only == Some(2) {
-        return Err(unsupported(
+        return Err(CliError::unsupported(
             "-S2",
             "connecting to the supernode over TCP is not implemented yet (use -S1 for UDP)",
         ));
@@ -900,30 +643,16 @@ fn validate(
     if tap_address == TapAddress::Dhcp && !raw.routing {
         warnings.push("-a dhcp: usually needs -r so that DHCP traffic is not dropped".into());
     }
-    let mtu = raw.mtu.unwrap_or(DEFAULT_MTU);
-
-    let desc_src = match raw.desc {
-        Some(d) => d,
-        None => host_name().unwrap_or_default(),
-    };
-    let desc = truncate_bytes(&desc_src, DESC_MAX)
-        .ok_or_else(|| {
-            bad(
-                "-I",
-                format!(
-                    "description '{desc_src}' is longer than {DESC_MAX} bytes \
-                     and cannot be cut at a character boundary"
-                ),
-            )
-        })?
-        .to_owned();
-    if desc.len() < desc_src.len() {
-        warnings.push(format!(
-            "description truncated to {DESC_MAX} bytes: '{desc}'"
-        ));
-    }
-
-    let verbosity = (u32::from(DEFAULT_VERBOSITY) + raw.verbose).saturating_sub(raw.quiet);
+    let desc = raw.desc.unwrap_or_else(|| host_name().unwrap_or_default());
+    let desc = truncated(
+        "-I",
+        ("description", "description"),
+        desc,
+        DESC_MAX,
+        &mut warnings,
+    )?;
+    let common = raw.common;
+    let verbosity = u8::try_from(common.verbosity()).unwrap_or(u8::MAX);
 
     Ok(EdgeOptions {
         community,
@@ -939,702 +668,31 @@ fn validate(
             raw.interval.unwrap_or(DEFAULT_REGISTER_INTERVAL),
         )),
         register_ttl: raw.ttl.unwrap_or(0),
-        key: if cipher == Cipher::Null {
+        key: if cipher == TransformId::NULL {
             None
         } else {
             key.map(Secret::new)
         },
         cipher,
         header_encryption,
-        compression: raw.compression,
+        compression: raw.compression.unwrap_or(CompressionId::NONE),
         selection: raw.selection,
         tap_address,
         mac: raw.mac,
         tap_name: raw.tap_name.unwrap_or_else(|| DEFAULT_TAP_NAME.to_owned()),
-        mtu,
+        mtu: raw.mtu.unwrap_or(DEFAULT_MTU),
         routing: raw.routing,
         multicast: raw.multicast,
         desc,
         rules: raw.rules,
-        foreground: raw.foreground,
-        mgmt_port: raw.mgmt_port.unwrap_or(DEFAULT_MGMT_PORT),
-        mgmt_password: raw
+        foreground: common.foreground,
+        mgmt_port: common.mgmt_port.unwrap_or(DEFAULT_MGMT_PORT),
+        mgmt_password: common
             .mgmt_password
             .unwrap_or_else(|| DEFAULT_MGMT_PASSWORD.to_owned()),
-        verbosity: u8::try_from(verbosity).unwrap_or(u8::MAX),
-        uid: raw.uid,
-        gid: raw.gid,
+        verbosity,
+        uid: common.uid,
+        gid: common.gid,
         warnings,
     })
-}
-
-/// The longest prefix of `s` of at most `max` bytes, or `None` when the cut
-/// would split a character.
-fn truncate_bytes(s: &str, max: usize) -> Option<&str> {
-    if s.len() <= max {
-        Some(s)
-    } else {
-        s.get(..max)
-    }
-}
-
-fn check_supernode(name: &str, v: &str) -> Result<(), CliError> {
-    if v.chars().count() > SUPERNODE_MAX {
-        return Err(bad(
-            name,
-            format!("supernode '{v}' is longer than {SUPERNODE_MAX} characters"),
-        ));
-    }
-    let (host, port) = v
-        .rsplit_once(':')
-        .ok_or_else(|| bad(name, format!("supernode '{v}' has no port: use host:port")))?;
-    if host.is_empty() || host.chars().any(char::is_whitespace) {
-        return Err(bad(name, format!("supernode '{v}' has no valid host name")));
-    }
-    port.parse::<u16>()
-        .ok()
-        .filter(|p| *p != 0)
-        .ok_or_else(|| {
-            bad(
-                name,
-                format!("supernode '{v}': '{port}' is not a port 1..65535"),
-            )
-        })?;
-    Ok(())
-}
-
-fn parse_bind(name: &str, v: &str) -> Result<SocketAddrV4, CliError> {
-    let ip = |s: &str| -> Result<Ipv4Addr, CliError> {
-        if s.is_empty() {
-            return Ok(Ipv4Addr::UNSPECIFIED);
-        }
-        s.parse()
-            .map_err(|_| bad(name, format!("'{s}' is not an IPv4 address")))
-    };
-    let port = |s: &str| -> Result<u16, CliError> {
-        s.parse()
-            .map_err(|_| bad(name, format!("'{s}' is not a port 0..65535")))
-    };
-    if let Some((a, p)) = v.split_once(':') {
-        Ok(SocketAddrV4::new(ip(a)?, port(p)?))
-    } else if v.contains('.') {
-        Ok(SocketAddrV4::new(ip(v)?, 0))
-    } else {
-        Ok(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port(v)?))
-    }
-}
-
-/// `strtol(s, NULL, 0)` for non-negative values: `0x..` hex, `0..` octal,
-/// else decimal; the whole string must be consumed.
-fn parse_c_integer(s: &str) -> Option<u32> {
-    if let Some(hex) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        u32::from_str_radix(hex, 16).ok()
-    } else if s.len() > 1 && s.starts_with('0') {
-        u32::from_str_radix(s.get(1..)?, 8).ok()
-    } else {
-        s.parse().ok()
-    }
-}
-
-fn parse_address(name: &str, v: &str) -> Result<TapAddress, CliError> {
-    let (dhcp, spec) = if let Some(r) = v.strip_prefix("static:") {
-        (false, r)
-    } else if let Some(r) = v.strip_prefix("dhcp:") {
-        (true, r)
-    } else {
-        (false, v)
-    };
-    let (ip_text, prefix) = match spec.split_once('/') {
-        Some((ip, bits)) => (
-            ip,
-            bits.parse::<u8>()
-                .ok()
-                .filter(|b| (1..=32).contains(b))
-                .ok_or_else(|| bad(name, format!("prefix '/{bits}' is not 1..32")))?,
-        ),
-        None => (spec, 24),
-    };
-    let ip: Ipv4Addr = ip_text
-        .parse()
-        .map_err(|_| bad(name, format!("'{ip_text}' is not an IPv4 address")))?;
-    if dhcp {
-        return Ok(TapAddress::Dhcp);
-    }
-    if ip.is_unspecified() || ip.is_multicast() || ip.is_broadcast() {
-        return Err(bad(
-            name,
-            format!("{ip} is not a usable static address (omit -a to get one from the supernode)"),
-        ));
-    }
-    Ok(TapAddress::Static { ip, prefix })
-}
-
-/// Parse `xx:xx:xx:xx:xx:xx` (one or two hex digits per byte).
-pub fn parse_mac_text(v: &str) -> Option<[u8; 6]> {
-    let mut mac = [0u8; 6];
-    let mut parts = v.split(':');
-    for b in &mut mac {
-        let p = parts.next()?;
-        if p.is_empty() || p.len() > 2 {
-            return None;
-        }
-        *b = u8::from_str_radix(p, 16).ok()?;
-    }
-    parts.next().is_none().then_some(mac)
-}
-
-fn parse_mac(name: &str, v: &str) -> Result<[u8; 6], CliError> {
-    let mac = parse_mac_text(v).ok_or_else(|| {
-        bad(
-            name,
-            format!("'{v}' is not a MAC address xx:xx:xx:xx:xx:xx"),
-        )
-    })?;
-    if mac[0] & 1 != 0 {
-        return Err(bad(name, format!("{v} is a multicast address")));
-    }
-    if mac == [0; 6] {
-        return Err(bad(name, "00:00:00:00:00:00 is not a valid MAC address"));
-    }
-    Ok(mac)
-}
-
-fn check_ifname(name: &str, v: &str) -> Result<(), CliError> {
-    if crate::tap::valid_ifname(v) {
-        Ok(())
-    } else {
-        Err(bad(
-            name,
-            format!(
-                "'{v}' is not a valid interface name (1..{IFNAME_MAX} bytes, no '/', ':' or spaces)"
-            ),
-        ))
-    }
-}
-
-fn parse_id(name: &str, v: &str) -> Result<u32, CliError> {
-    v.parse()
-        .map_err(|_| bad(name, format!("'{v}' is not a numeric id")))
-}
-
-/// `-h`: short help.
-pub const SHORT_HELP: &str = "\
-edge: n2n v3 edge (layer-2 P2P VPN), compatible with C n2n 3.1.1
-
-usage: edge <config file> [options...]
-       edge -c <community> -l <supernode host:port> [options...]
-
- -c <community>       community name          -l <host:port>  supernode (repeatable)
- -k <key>             encryption key          -A1..-A7        cipher (key alone = AES)
- -a [static:|dhcp:]<ip>[/bits]  TAP address   -d <name>       TAP device (edge0)
- -M <mtu>             TAP MTU (1500)          -r              allow routing/bridging
- -f                   foreground              -v / -V         more / less logging
-
-Run 'edge --help' for every option.
-";
-
-/// `--help`: long help listing every option.
-pub const LONG_HELP: &str = "\
-edge: n2n v3 edge (layer-2 P2P VPN), compatible with C n2n 3.1.1
-
-usage: edge <config file> [options...]
-       edge -c <community> -l <supernode host:port> [options...]
-
-A configuration file (first argument, not starting with '-') holds one option
-per line, e.g. '-c=mynetwork', '-k mysecret', '-A3'; options given after it on
-the command line are applied after it (later wins, repeatable ones add up).
-Short options with an optional argument need it attached: -A3, -z1, -S1.
-Long options take '--name=value' or '--name value'.
-
-UNDERLYING CONNECTION
- -c, --community <name>     community name, at most 19 bytes (longer: cut);
-                            default: environment N2N_COMMUNITY. Required.
- -l, --supernode-list <host:port>
-                            add a supernode (repeatable, at most 47 chars).
-                            Required.
- -p [ip:]port | ip          bind the main UDP socket (default 0.0.0.0, any port)
- -T <tos>                   IP TOS of the main socket (decimal or 0x..)
- -D                         enable path-MTU discovery: set DF on the main
-                            socket (IP_MTU_DISCOVER=do). Default: DF off
-                            (IP_MTU_DISCOVER=dont), so oversized datagrams
-                            are fragmented by the kernel (see -M)
- -e <ip> | auto             advertise this local address to peers (auto: the
-                            address routing to the supernode); disables
-                            multicast peer discovery
- -S1                        no P2P: send everything through the supernode
-                            (bare -S is the deprecated form of -S1)
- -S2                        the same over TCP: NOT SUPPORTED by this edge
-                            (refused at start)
- -i <seconds>               supernode re-registration interval (default 20, >= 1)
- -L <ttl>                   hole punching when a peer is first seen: 0 one
-                            direct REGISTER (default), 1 none, >1 spray
-                            REGISTERs to 16 ports with this IP TTL
- -k <key>                   encryption key (default: environment N2N_KEY);
-                            a key without -A selects AES
- -A1                        no encryption (with a key: AES is used instead)
- -A2                        Twofish
- -A3                        AES (default when a key is given; bare -A = -A3)
- -A4                        ChaCha20
- -A5                        Speck
- -A6                        ChaCha20-Poly1305 (extension of this edge, not
-                            understood by C n2n)
- -A7                        AES-256-GCM (extension of this edge, not
-                            understood by C n2n)
-                            -A2 to -A7 need a key.
- -H                         header encryption (the supernode must list the
-                            community by name)
- -z1                        compress with LZO (bare -z = -z1)
- -z2                        compress with zstd
- --select-rtt               choose the supernode by round-trip time
- --select-mac               choose the supernode by lowest MAC address
-                            (default: by reported load)
-
-TAP DEVICE AND OVERLAY
- -a [static:|dhcp:]<ip>[/bits]
-                            TAP IPv4 address, prefix default 24. Without -a
-                            the supernode assigns one. dhcp:0.0.0.0 (with -r)
-                            leaves the address to a DHCP client on the TAP
- -m <xx:xx:xx:xx:xx:xx>     TAP MAC address (default: random, locally
-                            administered)
- -d, --tap-device <name>    TAP device name (default edge0); an existing TAP
-                            device of that name is reused
- -M <mtu>                   TAP MTU, 68..1950. Default 1500 (C n2n: 1290), so
-                            that hosts and VMs bridged behind the edge can send
-                            full 1514-byte frames; the resulting ~1600-byte
-                            UDP datagrams are fragmented by the kernel because
-                            DF is off (see -D). With -D, choose an MTU that
-                            fits the path (about path MTU - 110)
- -r                         allow routed/bridged traffic (no source/destination
-                            address checks); needed for routers, bridges, DHCP
- -E                         accept multicast MAC frames (default: drop; needed
-                            for IPv6 neighbour discovery)
- -I <text>                  edge description, at most 15 bytes (default: host
-                            name)
- -J <password>              user/password authentication (env N2N_PASSWORD):
-                            NOT SUPPORTED by this edge (refused at start)
- -P <public key>            federation public key for -J: NOT SUPPORTED
-                            (refused at start)
- -R <rule>                  traffic filter rule, repeatable:
-                            src_ip[/bits][:port|:[start,end]],
-                            dst_ip[/bits][:port|:[start,end]]
-                            [,TCP+|TCP-][,UDP+|UDP-][,ICMP+|ICMP-]
- -x <metric>                TAP interface metric: Windows only, refused here
- -n <net/bits:gw>           removed after n2n 3.1.1 (refused): add routes with
-                            the OS tools instead
-
-LOCAL OPTIONS
- -f                         stay in the foreground (default: run as a daemon)
- -t <port>                  management UDP port on 127.0.0.1 (default 5644)
- --management-password <pw> management password (default n2n)
- -v, --verbose              more logging (repeatable)
- -V                         less logging (repeatable)
- -u, --euid <uid>           user id to run as once the TAP is set up
-                            (default: user n2n, else nobody; 0 keeps root)
- -g, --egid <gid>           group id, likewise
- -h                         short help
- --help                     this help
- --no-port-forwarding       accepted for 3.1.1 compatibility; this edge never
-                            maps ports with UPnP/NAT-PMP anyway
- --dry-run                  (extension) check the options, print the resulting
-                            configuration and exit without opening anything
-
-ENVIRONMENT
- N2N_KEY, N2N_COMMUNITY, N2N_PASSWORD   used when -k, -c, -J are not given
-
-EXIT STATUS
- 0 success or help, 1 run-time failure (TAP, socket, ...), 2 bad command
- line or configuration file (the message names the problem)
-";
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    fn no_env(_: &str) -> Option<String> {
-        None
-    }
-
-    fn host() -> Option<String> {
-        Some("myhost".into())
-    }
-
-    fn run(args: &[&str]) -> Result<EdgeOptions, CliError> {
-        run_env(args, &no_env)
-    }
-
-    fn run_env(
-        args: &[&str],
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<EdgeOptions, CliError> {
-        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        match parse_args(&args, env, &host)? {
-            Invocation::Run(o) => Ok(*o),
-            other => panic!("unexpected {other:?}"),
-        }
-    }
-
-    #[test]
-    fn defaults() {
-        let o = run(&["-c", "rocks", "-l", "sn.example.net:7654"]).unwrap();
-        assert_eq!(o.community, "rocks");
-        assert_eq!(o.supernodes, ["sn.example.net:7654"]);
-        assert_eq!(o.bind, "0.0.0.0:0".parse().unwrap());
-        assert_eq!(o.tos, None);
-        assert!(!o.pmtu_discovery);
-        assert!(o.p2p);
-        assert_eq!(o.register_interval, Duration::from_secs(20));
-        assert_eq!(o.register_ttl, 0);
-        assert_eq!(o.cipher, Cipher::Null);
-        assert!(o.key.is_none());
-        assert!(!o.header_encryption);
-        assert_eq!(o.compression, Compression::None);
-        assert_eq!(o.selection, SelectionStrategy::Load);
-        assert_eq!(o.tap_address, TapAddress::Auto);
-        assert_eq!(o.mac, None);
-        assert_eq!(o.tap_name, "edge0");
-        assert_eq!(o.mtu, 1500);
-        assert!(!o.routing && !o.multicast && !o.foreground);
-        assert_eq!(o.desc, "myhost");
-        assert_eq!(o.mgmt_port, 5644);
-        assert_eq!(o.mgmt_password, "n2n");
-        assert_eq!(o.verbosity, 2);
-        assert_eq!((o.uid, o.gid), (None, None));
-        assert!(o.warnings.is_empty(), "{:?}", o.warnings);
-    }
-
-    #[test]
-    fn every_option() {
-        let o = run(&[
-            "--community=net",
-            "--supernode-list",
-            "a:1",
-            "-lb:2",
-            "-p",
-            "10.0.0.1:5000",
-            "-T0x10",
-            "-D",
-            "-e",
-            "192.168.1.2",
-            "-S1",
-            "-i",
-            "7",
-            "-L",
-            "3",
-            "-k",
-            "a key with spaces",
-            "-A5",
-            "-H",
-            "-z2",
-            "--select-mac",
-            "-a",
-            "static:10.1.2.3/16",
-            "-m",
-            "2:0:0:a:b:C",
-            "--tap-device",
-            "n2n1",
-            "-M",
-            "1400",
-            "-rE",
-            "-I",
-            "desc",
-            "-R",
-            "1.2.3.0/24,0.0.0.0/0,TCP-",
-            "-R",
-            "0.0.0.0/0,0.0.0.0/0,UDP+",
-            "-f",
-            "-t",
-            "6000",
-            "--management-password",
-            "pw",
-            "-vvv",
-            "-V",
-            "--euid",
-            "100",
-            "-g",
-            "200",
-            "--no-port-forwarding",
-        ])
-        .unwrap();
-        assert_eq!(o.community, "net");
-        assert_eq!(o.supernodes, ["a:1", "b:2"]);
-        assert_eq!(o.bind, "10.0.0.1:5000".parse().unwrap());
-        assert_eq!(o.tos, Some(16));
-        assert!(o.pmtu_discovery);
-        assert_eq!(
-            o.preferred_local,
-            Some(PreferredLocal::Addr(Ipv4Addr::new(192, 168, 1, 2)))
-        );
-        assert!(!o.p2p);
-        assert_eq!(o.register_interval, Duration::from_secs(7));
-        assert_eq!(o.register_ttl, 3);
-        assert_eq!(o.cipher, Cipher::Speck);
-        assert_eq!(o.key.as_ref().unwrap().bytes(), b"a key with spaces");
-        assert!(o.header_encryption);
-        assert_eq!(o.compression, Compression::Zstd);
-        assert_eq!(o.selection, SelectionStrategy::Mac);
-        assert_eq!(
-            o.tap_address,
-            TapAddress::Static {
-                ip: Ipv4Addr::new(10, 1, 2, 3),
-                prefix: 16
-            }
-        );
-        assert_eq!(o.mac, Some([2, 0, 0, 0xa, 0xb, 0xc]));
-        assert_eq!(o.tap_name, "n2n1");
-        assert_eq!(o.mtu, 1400);
-        assert!(o.routing && o.multicast && o.foreground);
-        assert_eq!(o.desc, "desc");
-        assert_eq!(o.rules.len(), 2);
-        assert_eq!(o.mgmt_port, 6000);
-        assert_eq!(o.mgmt_password, "pw");
-        assert_eq!(o.verbosity, 4);
-        assert_eq!((o.uid, o.gid), (Some(100), Some(200)));
-        // The secret is not printed.
-        assert!(!format!("{o:?}").contains("a key with spaces"));
-    }
-
-    #[test]
-    fn cipher_selection() {
-        let base = ["-c", "x", "-l", "h:1"];
-        let with = |extra: &[&str]| {
-            let mut v = base.to_vec();
-            v.extend_from_slice(extra);
-            run(&v)
-        };
-        assert_eq!(with(&["-k", "k"]).unwrap().cipher, Cipher::Aes);
-        let o = with(&["-k", "k", "-A1"]).unwrap();
-        assert_eq!(o.cipher, Cipher::Aes);
-        assert_eq!(o.warnings.len(), 1);
-        assert_eq!(with(&["-A1"]).unwrap().cipher, Cipher::Null);
-        assert!(with(&["-A1"]).unwrap().key.is_none());
-        let o = with(&["-A"]).unwrap_err();
-        assert!(
-            o.to_string().contains("-A3") && o.to_string().contains("key"),
-            "{o}"
-        );
-        for n in 2..=7 {
-            let a = format!("-A{n}");
-            let e = with(&[&a]).unwrap_err();
-            assert!(e.to_string().contains(&a), "{e}");
-            assert_eq!(with(&[&a, "-k", "k"]).unwrap().cipher.id(), n);
-        }
-        for bad in ["-A0", "-A8", "-Ax", "-A33"] {
-            assert!(with(&[bad, "-k", "k"]).is_err(), "{bad}");
-        }
-        // bare -A = AES, deprecated
-        let o = with(&["-A", "-k", "k"]).unwrap();
-        assert_eq!(o.cipher, Cipher::Aes);
-        assert!(!o.warnings.is_empty());
-        // key from env, command line wins
-        let env = |k: &str| (k == "N2N_KEY").then(|| "envkey".to_string());
-        let o = run_env(&base, &env).unwrap();
-        assert_eq!(
-            (o.cipher, o.key.unwrap().bytes()),
-            (Cipher::Aes, &b"envkey"[..])
-        );
-        let o = run_env(&["-c", "x", "-l", "h:1", "-k", "cli"], &env).unwrap();
-        assert_eq!(o.key.unwrap().bytes(), b"cli");
-        // key == community warns
-        let o = with(&["-k", "x"]).unwrap();
-        assert!(o.warnings.iter().any(|w| w.contains("community")));
-    }
-
-    #[test]
-    fn password_rules() {
-        let e = run(&["-c", "x", "-l", "h:1", "-J", "pw", "-k", "k"]).unwrap_err();
-        assert!(e.to_string().contains("-A4"), "{e}");
-        let e = run(&["-c", "x", "-l", "h:1", "-J", "pw", "-k", "k", "-A4"]).unwrap_err();
-        assert!(matches!(e, CliError::Unsupported { .. }), "{e}");
-        assert!(e.to_string().contains("-J"));
-        let env = |k: &str| (k == "N2N_PASSWORD").then(|| "pw".to_string());
-        let e = run_env(&["-c", "x", "-l", "h:1", "-k", "k", "-A5"], &env).unwrap_err();
-        assert!(e.to_string().contains("-J") && e.to_string().contains("N2N_PASSWORD"));
-        let e = run(&["-c", "x", "-l", "h:1", "-P", "abc"]).unwrap_err();
-        assert!(e.to_string().contains("-P"));
-    }
-
-    #[test]
-    fn refusals() {
-        for (args, needle) in [
-            (&["-S2"][..], "-S2"),
-            (&["-x", "5"][..], "-x"),
-            (&["-n", "10.0.0.0/8:10.1.1.1"][..], "-n"),
-            (&["-s", "x"][..], "-s"),
-            (&["-S3"][..], "-S"),
-            (&["-z3"][..], "-z"),
-            (&["-q"][..], "-q"),
-            (&["--bogus"][..], "--bogus"),
-            (&["-A", "3"][..], "-A3"),
-            (&["stray"][..], "stray"),
-            (&["-i", "0"][..], "-i"),
-            (&["-i", "x"][..], "-i"),
-            (&["-L", "256"][..], "-L"),
-            (&["-M", "67"][..], "-M"),
-            (&["-M", "1951"][..], "-M"),
-            (&["-m", "01:00:5e:00:00:01"][..], "multicast"),
-            (&["-m", "00:00:00:00:00:00"][..], "-m"),
-            (&["-m", "1:2:3:4:5"][..], "-m"),
-            (&["-m", "1:2:3:4:5:6:7"][..], "-m"),
-            (&["-m", "100:2:3:4:5:6"][..], "-m"),
-            (&["-a", "1.2.3.4/33"][..], "-a"),
-            (&["-a", "1.2.3/24"][..], "-a"),
-            (&["-a", "0.0.0.0"][..], "-a"),
-            (&["-a", "dhcp:x"][..], "-a"),
-            (&["-d", "a/b"][..], "-d"),
-            (&["-d", "sixteen-chars-xx"][..], "-d"),
-            (&["-p", "1.2.3.4:x"][..], "-p"),
-            (&["-p", "70000"][..], "-p"),
-            (&["-T", "256"][..], "-T"),
-            (&["-e", "x"][..], "-e"),
-            (&["-t", "0"][..], "-t"),
-            (&["-u", "-1"][..], "-u"),
-            (&["-k", ""][..], "-k"),
-            (&["-R", "1.2.3.4"][..], "-R"),
-            (&["-l", "nohost"][..], "-l"),
-            (&["-l", ":5"][..], "-l"),
-            (&["-l", "h:0"][..], "-l"),
-            (
-                &["-l", "a-very-long-supernode-name.example.invalid.net:7654"][..],
-                "47",
-            ),
-        ] {
-            let mut v = vec!["-c", "x", "-l", "h:1"];
-            v.extend_from_slice(args);
-            let e = run(&v).unwrap_err().to_string();
-            assert!(e.contains(needle), "{args:?}: {e}");
-            assert!(!e.contains('\n'), "{e}");
-        }
-    }
-
-    #[test]
-    fn required_and_env() {
-        let e = run(&["-l", "h:1"]).unwrap_err().to_string();
-        assert!(e.contains("community"), "{e}");
-        let e = run(&["-c", "", "-l", "h:1"]).unwrap_err().to_string();
-        assert!(e.contains("empty"), "{e}");
-        let e = run(&["-c", "x"]).unwrap_err().to_string();
-        assert!(e.contains("supernode"), "{e}");
-        let env = |k: &str| (k == "N2N_COMMUNITY").then(|| "envnet".to_string());
-        assert_eq!(run_env(&["-l", "h:1"], &env).unwrap().community, "envnet");
-        assert_eq!(
-            run_env(&["-l", "h:1", "-c", "cli"], &env)
-                .unwrap()
-                .community,
-            "cli"
-        );
-    }
-
-    #[test]
-    fn truncation_and_values() {
-        let o = run(&[
-            "-c",
-            "0123456789abcdefghijKLM",
-            "-l",
-            "h:1",
-            "-I",
-            "a-very-long-description",
-        ])
-        .unwrap();
-        assert_eq!(o.community, "0123456789abcdefghi");
-        assert_eq!(o.desc, "a-very-long-des");
-        assert_eq!(o.warnings.len(), 2);
-        let o = run(&[
-            "-c",
-            "x",
-            "-l",
-            "h:1",
-            "-p",
-            "1.2.3.4",
-            "-T",
-            "010",
-            "-e",
-            "auto",
-            "-S",
-            "-z",
-            "-a",
-            "dhcp:0.0.0.0",
-            "-r",
-        ])
-        .unwrap();
-        assert_eq!(o.bind, "1.2.3.4:0".parse().unwrap());
-        assert_eq!(o.tos, Some(8));
-        assert_eq!(o.preferred_local, Some(PreferredLocal::Auto));
-        assert!(!o.p2p);
-        assert_eq!(o.compression, Compression::Lzo);
-        assert_eq!(o.tap_address, TapAddress::Dhcp);
-        let o = run(&[
-            "-c", "x", "-l", "h:1", "-p", "5000", "-a", "10.0.0.1", "-VVVVV",
-        ])
-        .unwrap();
-        assert_eq!(o.bind, "0.0.0.0:5000".parse().unwrap());
-        assert_eq!(
-            o.tap_address,
-            TapAddress::Static {
-                ip: Ipv4Addr::new(10, 0, 0, 1),
-                prefix: 24
-            }
-        );
-        assert_eq!(o.verbosity, 0);
-        // later wins
-        let o = run(&[
-            "-c",
-            "a",
-            "-c",
-            "b",
-            "-l",
-            "h:1",
-            "--select-rtt",
-            "-M",
-            "1300",
-            "-M",
-            "1280",
-        ])
-        .unwrap();
-        assert_eq!(
-            (o.community.as_str(), o.mtu, o.selection),
-            ("b", 1280, SelectionStrategy::Rtt)
-        );
-    }
-
-    #[test]
-    fn help() {
-        let a = |v: &[&str]| {
-            parse_args(
-                &v.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
-                &no_env,
-                &host,
-            )
-        };
-        assert!(matches!(a(&["-h"]), Ok(Invocation::ShortHelp)));
-        assert!(matches!(
-            a(&["-c", "x", "--help"]),
-            Ok(Invocation::LongHelp)
-        ));
-        assert!(matches!(a(&["--he"]), Ok(Invocation::LongHelp)));
-    }
-
-    #[test]
-    fn config_file() {
-        let argv: Vec<String> = ["edge", "/x/edge.conf", "-c", "late", "-l", "b:2"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        let read = |p: &str| {
-            assert_eq!(p, "/x/edge.conf");
-            Ok("-c=rocks\n-k my secret key\n-l a:1\n-A3\n".to_string())
-        };
-        let Invocation::Run(o) = parse_invocation(&argv, &no_env, &read, &host).unwrap() else {
-            panic!()
-        };
-        assert_eq!(o.community, "late");
-        assert_eq!(o.supernodes, ["a:1", "b:2"]);
-        assert_eq!(o.key.unwrap().bytes(), b"my secret key");
-        let fail = |_: &str| Err(std::io::Error::from(std::io::ErrorKind::NotFound));
-        let e = parse_invocation(&argv, &no_env, &fail, &host).unwrap_err();
-        assert!(e.to_string().contains("/x/edge.conf"));
-        let bad = |_: &str| Ok("community rocks\n".to_string());
-        let e = parse_invocation(&argv, &no_env, &bad, &host).unwrap_err();
-        assert!(e.to_string().contains("line 1"), "{e}");
-    }
 }

@@ -4,9 +4,9 @@
 use std::net::SocketAddr;
 
 use n2n_core::edge::{EdgeConfig, P2pMode, Selection, TapAddrMode};
-use n2n_proto::types::{Community, CompressionId, DevAddr, Mac, TransformId};
+use n2n_proto::types::{Community, DevAddr, Mac};
 
-use crate::cli::{Cipher, Compression, EdgeOptions, SelectionStrategy, TapAddress};
+use crate::cli::{EdgeOptions, SelectionStrategy, TapAddress};
 
 /// The options could not be turned into a core configuration.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -22,20 +22,6 @@ pub enum ConfigError {
     },
 }
 
-/// Wire transform id of a cipher.
-pub fn transform_of(c: Cipher) -> TransformId {
-    TransformId(c.id())
-}
-
-/// Wire compression id.
-pub fn compression_of(c: Compression) -> CompressionId {
-    match c {
-        Compression::None => CompressionId::NONE,
-        Compression::Lzo => CompressionId::LZO,
-        Compression::Zstd => CompressionId::ZSTD,
-    }
-}
-
 /// Build the core configuration. `preferred_local` is the resolved `-e`
 /// socket (the driver works out `-e auto` and the port).
 pub fn edge_config(
@@ -47,13 +33,13 @@ pub fn edge_config(
         reason: e.to_string(),
     })?;
     let mut cfg = EdgeConfig::new(community, opts.supernodes.clone());
-    cfg.transform = transform_of(opts.cipher);
+    cfg.transform = opts.cipher;
     cfg.key = opts
         .key
         .as_ref()
         .map(|k| k.bytes().to_vec())
         .unwrap_or_default();
-    cfg.compression = compression_of(opts.compression);
+    cfg.compression = opts.compression;
     cfg.header_encryption = opts.header_encryption;
     cfg.mac = opts.mac.map_or(Mac::NULL, Mac);
     cfg.tap_addr = match opts.tap_address {
@@ -89,6 +75,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::cli::{Invocation, parse_args};
+    use n2n_proto::types::{CompressionId, TransformId};
     use std::time::Duration;
 
     fn opts(args: &[&str]) -> EdgeOptions {

@@ -3,7 +3,7 @@
 //! # Modules
 //!
 //! The n2n edge daemon's I/O side: command line and configuration files
-//! ([`cli`]), traffic rules ([`rules`]), the mapping to the core's
+//! ([`cli`], on the shared `n2n_cli` stack), the mapping to the core's
 //! configuration ([`config`]), supernode name resolution ([`resolve`]), the
 //! Linux TAP device ([`tap`]), the sockets ([`sock`]) and the tokio
 //! [`driver`] that runs the sans-IO `n2n_core::edge::Edge` between them.
@@ -11,9 +11,7 @@
 pub mod cli;
 pub mod config;
 pub mod driver;
-mod getopt;
 pub mod offload;
 pub mod resolve;
-pub mod rules;
 pub mod sock;
 pub mod tap;

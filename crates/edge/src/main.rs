@@ -20,9 +20,7 @@ use n2n_edge::config::edge_config;
 use n2n_edge::driver::{self, Driver, Setup};
 use n2n_edge::resolve;
 use n2n_edge::sock::{self, MainSocketConfig};
-use n2n_sys::log::{LogConfig, LogTarget};
 use n2n_sys::notify::Notifier;
-use n2n_sys::process::daemonize;
 use n2n_sys::signals::Signals;
 
 const PROGRAM: &str = "edge";
@@ -40,32 +38,22 @@ fn fail(code: u8, msg: impl std::fmt::Display) -> ExitCode {
 }
 
 fn main() -> ExitCode {
-    let mut argv = Vec::new();
-    for a in std::env::args_os() {
-        match a.into_string() {
-            Ok(s) => argv.push(s),
-            Err(bad) => {
-                return fail(
-                    cli::EXIT_USAGE as u8,
-                    format_args!("argument {bad:?} is not valid UTF-8"),
-                );
-            }
-        }
-    }
-    let inv = cli::parse_invocation(
-        &argv,
-        &|k| std::env::var(k).ok(),
-        &|p| std::fs::read_to_string(p),
-        &host_name,
-    );
+    let inv = n2n_cli::utf8_args(std::env::args_os()).and_then(|argv| {
+        cli::parse_invocation(
+            &argv,
+            &|k| std::env::var(k).ok(),
+            &|p| std::fs::read_to_string(p),
+            &host_name,
+        )
+    });
     match inv {
-        Err(e) => fail(cli::EXIT_USAGE as u8, format_args!("{e} (see edge --help)")),
+        Err(e) => fail(cli::EXIT_USAGE, format_args!("{e} (see edge --help)")),
         Ok(Invocation::ShortHelp) => {
-            print!("{}", cli::SHORT_HELP);
+            print!("{}", cli::short_help());
             ExitCode::SUCCESS
         }
         Ok(Invocation::LongHelp) => {
-            print!("{}", cli::LONG_HELP);
+            print!("{}", cli::long_help());
             ExitCode::SUCCESS
         }
         Ok(Invocation::DryRun(opts)) => {
@@ -149,20 +137,11 @@ fn run(opts: EdgeOptions) -> ExitCode {
             );
         }
     };
-    if !opts.foreground
-        && let Err(e) = daemonize()
-    {
-        return fail(1, e);
-    }
-    let log = match n2n_sys::log::init(LogConfig {
-        program: PROGRAM.into(),
-        level: u32::from(opts.verbosity),
-        target: if opts.foreground {
-            LogTarget::Stderr
-        } else {
-            LogTarget::Syslog
-        },
-    }) {
+    let log = match n2n_cli::daemon::detach_and_log(
+        PROGRAM,
+        opts.foreground,
+        u32::from(opts.verbosity),
+    ) {
         Ok(h) => h,
         Err(e) => return fail(1, e),
     };
@@ -173,11 +152,8 @@ fn run(opts: EdgeOptions) -> ExitCode {
         "starting n2n edge {VERSION} (n2n-rs {})",
         env!("CARGO_PKG_VERSION")
     );
-    tracing::info!(
-        "using compression: {}.",
-        n2n_edge::config::compression_of(opts.compression)
-    );
-    tracing::info!("using {} cipher.", opts.cipher.name());
+    tracing::info!("using compression: {}.", opts.compression);
+    tracing::info!("using {} cipher.", cli::cipher_name(opts.cipher));
     if opts.header_encryption {
         tracing::info!("using header encryption.");
     }
@@ -247,7 +223,7 @@ fn run(opts: EdgeOptions) -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             tracing::error!("{e}");
-            return ExitCode::from(cli::EXIT_USAGE as u8);
+            return ExitCode::from(cli::EXIT_USAGE);
         }
     };
     let seed = match rng_seed() {
@@ -261,7 +237,7 @@ fn run(opts: EdgeOptions) -> ExitCode {
         Ok(e) => e,
         Err(e) => {
             tracing::error!("{e}");
-            return ExitCode::from(cli::EXIT_USAGE as u8);
+            return ExitCode::from(cli::EXIT_USAGE);
         }
     };
     for (n, a) in &names {

@@ -13,7 +13,6 @@
 //! (links, NATs, time warp) that runs both state machines.
 #![forbid(unsafe_code)]
 
-pub mod config;
 pub mod edge;
 pub mod mgmt;
 #[cfg(feature = "sim")]

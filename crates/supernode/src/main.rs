@@ -4,10 +4,9 @@
 use std::process::ExitCode;
 
 use n2n_supernode::driver::{Driver, bind_sockets};
-use n2n_supernode::options::{self, OptionsError, Parsed};
-use n2n_sys::log::{LogConfig, LogTarget};
+use n2n_supernode::options::{self, Parsed};
 use n2n_sys::notify::Notifier;
-use n2n_sys::process::{PrivilegeDrop, daemonize, drop_privileges};
+use n2n_sys::process::{PrivilegeDrop, drop_privileges};
 use n2n_sys::signals::Signals;
 
 const PROGRAM: &str = "supernode";
@@ -18,20 +17,17 @@ fn fail(code: u8, msg: impl std::fmt::Display) -> ExitCode {
 }
 
 fn main() -> ExitCode {
-    let mut args = Vec::new();
-    for (i, a) in std::env::args_os().enumerate() {
-        match a.into_string() {
-            Ok(s) => args.push(s),
-            Err(_) => return fail(2, OptionsError::NotUtf8(i)),
-        }
-    }
+    let args = match n2n_cli::utf8_args(std::env::args_os()) {
+        Ok(a) => a,
+        Err(e) => return fail(n2n_cli::EXIT_USAGE, e),
+    };
     let opts = match options::parse(&args) {
         Ok(Parsed::Help(text)) => {
             print!("{text}");
             return ExitCode::SUCCESS;
         }
         Ok(Parsed::Run(o)) => *o,
-        Err(e) => return fail(u8::try_from(e.exit_code()).unwrap_or(2), e),
+        Err(e) => return fail(e.exit_code(), e),
     };
 
     // Bind before daemonizing and dropping privileges: errors reach the
@@ -40,20 +36,7 @@ fn main() -> ExitCode {
         Ok(s) => s,
         Err(e) => return fail(1, e),
     };
-    if !opts.foreground
-        && let Err(e) = daemonize()
-    {
-        return fail(1, e);
-    }
-    let log = match n2n_sys::log::init(LogConfig {
-        program: PROGRAM.into(),
-        level: opts.verbosity,
-        target: if opts.foreground {
-            LogTarget::Stderr
-        } else {
-            LogTarget::Syslog
-        },
-    }) {
+    let log = match n2n_cli::daemon::detach_and_log(PROGRAM, opts.foreground, opts.verbosity) {
         Ok(h) => h,
         Err(e) => return fail(1, e),
     };

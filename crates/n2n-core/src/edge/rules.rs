@@ -1,11 +1,14 @@
-//! Traffic filter rules (`-R`, cli.md §4).
+//! Traffic filter rules (`-R`, cli.md §4): the rule type, its one parser
+//! (`FromStr`, strict) and printer (`Display`), and the matching of frames.
 //!
 //! ```text
 //! src_ip[/bits][:port | :[start,end]] , dst_ip[/bits][:port | :[start,end]]
 //!     [,TCP+|TCP-] [,UDP+|UDP-] [,ICMP+|ICMP-]
 //! ```
 //!
-//! Missing `/bits` = /32, missing ports = 0..=65535. A rule applies only to
+//! Missing `/bits` = /32, missing ports = 0..=65535. No spaces; each
+//! protocol at most once; anything else is refused with a [`RuleError`]
+//! saying what is wrong. A rule applies only to
 //! the protocols it names (`+` accept, `-` drop). Frames that are not IPv4
 //! TCP/UDP/ICMP and frames matching no rule are accepted. When several
 //! rules match, the one with the largest `src bits + dst bits` wins (the
@@ -65,108 +68,125 @@ pub struct TrafficRule {
     pub icmp: Option<bool>,
 }
 
-/// Why a `-R` rule does not parse.
+/// Why a `-R` rule was refused: the rule as given and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("bad traffic rule: {0}")]
-pub struct RuleError(pub String);
-
-fn err(s: &str) -> RuleError {
-    RuleError(s.to_owned())
+#[error("bad rule '{rule}': {reason}")]
+pub struct RuleError {
+    /// The rule text as given.
+    pub rule: String,
+    /// What is wrong with it.
+    pub reason: String,
 }
 
-fn split_top(s: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let mut depth = 0i32;
-    let mut start = 0;
-    for (i, c) in s.char_indices() {
-        match c {
-            '[' => depth += 1,
-            ']' => depth -= 1,
-            ',' if depth == 0 => {
-                out.push(s.get(start..i).unwrap_or(""));
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    out.push(s.get(start..).unwrap_or(""));
-    out
-}
-
-fn parse_endpoint(s: &str) -> Result<RuleEndpoint, RuleError> {
-    let (addr_part, port_part) = match s.split_once(':') {
-        Some((a, p)) => (a, Some(p)),
-        None => (s, None),
-    };
-    let (ip, bits) = match addr_part.split_once('/') {
-        Some((ip, b)) => (
-            ip,
-            b.parse::<u8>()
-                .ok()
-                .filter(|b| *b <= 32)
-                .ok_or_else(|| err(s))?,
-        ),
-        None => (addr_part, 32),
-    };
-    let addr: Ipv4Addr = ip.parse().map_err(|_| err(s))?;
-    let (port_lo, port_hi) = match port_part {
-        None => (0, u16::MAX),
-        Some(p) => {
-            if let Some(inner) = p.strip_prefix('[').and_then(|p| p.strip_suffix(']')) {
-                let (a, b) = inner.split_once(',').ok_or_else(|| err(s))?;
-                let a: u16 = a.trim().parse().map_err(|_| err(s))?;
-                let b: u16 = b.trim().parse().map_err(|_| err(s))?;
-                if a > b {
-                    return Err(err(s));
-                }
-                (a, b)
-            } else {
-                let v: u16 = p.parse().map_err(|_| err(s))?;
-                (v, v)
-            }
-        }
-    };
-    Ok(RuleEndpoint {
-        addr,
-        bits,
-        port_lo,
-        port_hi,
-    })
-}
+const PROTOCOLS: &str = "TCP+, TCP-, UDP+, UDP-, ICMP+ or ICMP-";
 
 impl FromStr for TrafficRule {
     type Err = RuleError;
 
+    /// The strict grammar of cli.md §4: no spaces, each protocol named at
+    /// most once, nothing after the last item; protocol names are
+    /// case-insensitive.
     fn from_str(s: &str) -> Result<Self, RuleError> {
-        let parts = split_top(s.trim());
-        let mut it = parts.into_iter();
-        let src = parse_endpoint(it.next().ok_or_else(|| err(s))?.trim())?;
-        let dst = parse_endpoint(it.next().ok_or_else(|| err(s))?.trim())?;
-        let mut r = TrafficRule {
+        let err = |reason: String| RuleError {
+            rule: s.to_owned(),
+            reason,
+        };
+        if s.chars().any(char::is_whitespace) {
+            return Err(err("rules must not contain spaces".into()));
+        }
+        let (src, rest) = parse_endpoint(s, "source").map_err(err)?;
+        let rest = rest
+            .strip_prefix(',')
+            .ok_or_else(|| err("expected ',' and a destination after the source".into()))?;
+        let (dst, rest) = parse_endpoint(rest, "destination").map_err(err)?;
+        let mut rule = TrafficRule {
             src,
             dst,
             tcp: None,
             udp: None,
             icmp: None,
         };
-        for p in it {
-            let p = p.trim();
-            let (name, verdict) = if let Some(n) = p.strip_suffix('+') {
-                (n, true)
-            } else if let Some(n) = p.strip_suffix('-') {
-                (n, false)
-            } else {
-                return Err(err(s));
-            };
-            match name.to_ascii_uppercase().as_str() {
-                "TCP" => r.tcp = Some(verdict),
-                "UDP" => r.udp = Some(verdict),
-                "ICMP" => r.icmp = Some(verdict),
-                _ => return Err(err(s)),
-            }
+        if rest.is_empty() {
+            return Ok(rule);
         }
-        Ok(r)
+        let rest = rest
+            .strip_prefix(',')
+            .ok_or_else(|| err(format!("unexpected '{rest}' after the destination")))?;
+        for item in rest.split(',') {
+            let upper = item.to_ascii_uppercase();
+            let (proto, verdict) = match (upper.strip_suffix('+'), upper.strip_suffix('-')) {
+                (Some(p), _) => (p, true),
+                (None, Some(p)) => (p, false),
+                (None, None) => return Err(err(format!("'{item}' is not {PROTOCOLS}"))),
+            };
+            let slot = match proto {
+                "TCP" => &mut rule.tcp,
+                "UDP" => &mut rule.udp,
+                "ICMP" => &mut rule.icmp,
+                _ => return Err(err(format!("'{item}' is not {PROTOCOLS}"))),
+            };
+            if slot.is_some() {
+                return Err(err(format!("{proto} is named twice")));
+            }
+            *slot = Some(verdict);
+        }
+        Ok(rule)
     }
+}
+
+/// Parse `ip[/bits][:port | :[start,end]]` at the start of `s`; return the
+/// endpoint and the unparsed rest (starting at the `,` that ends it, if any).
+fn parse_endpoint<'a>(s: &'a str, what: &str) -> Result<(RuleEndpoint, &'a str), String> {
+    let addr_end = s.find([':', ',', '/']).unwrap_or(s.len());
+    let (addr_text, mut rest) = s.split_at(addr_end);
+    let addr: Ipv4Addr = addr_text
+        .parse()
+        .map_err(|_| format!("{what} address '{addr_text}' is not an IPv4 address"))?;
+    let mut bits = 32u8;
+    if let Some(r) = rest.strip_prefix('/') {
+        let (text, r) = r.split_at(r.find([':', ',']).unwrap_or(r.len()));
+        bits = text
+            .parse::<u8>()
+            .ok()
+            .filter(|b| *b <= 32)
+            .ok_or_else(|| format!("{what} prefix '/{text}' is not 0..32"))?;
+        rest = r;
+    }
+    let (mut port_lo, mut port_hi) = (0u16, u16::MAX);
+    if let Some(r) = rest.strip_prefix(':') {
+        if let Some(r) = r.strip_prefix('[') {
+            let (range, r) = r
+                .split_once(']')
+                .ok_or_else(|| format!("{what} port range is missing ']'"))?;
+            let (a, b) = range
+                .split_once(',')
+                .ok_or_else(|| format!("{what} port range '[{range}]' must be [start,end]"))?;
+            (port_lo, port_hi) = (parse_port(a, what)?, parse_port(b, what)?);
+            if port_lo > port_hi {
+                return Err(format!("{what} port range '[{range}]' has start > end"));
+            }
+            rest = r;
+        } else {
+            let (text, r) = r.split_at(r.find(',').unwrap_or(r.len()));
+            let p = parse_port(text, what)?;
+            (port_lo, port_hi) = (p, p);
+            rest = r;
+        }
+    }
+    Ok((
+        RuleEndpoint {
+            addr,
+            bits,
+            port_lo,
+            port_hi,
+        },
+        rest,
+    ))
+}
+
+fn parse_port(s: &str, what: &str) -> Result<u16, String> {
+    s.parse::<u16>()
+        .map_err(|_| format!("{what} port '{s}' is not 0..65535"))
 }
 
 impl fmt::Display for RuleEndpoint {
@@ -287,29 +307,154 @@ mod tests {
         f
     }
 
+    fn ep(a: [u8; 4], bits: u8, lo: u16, hi: u16) -> RuleEndpoint {
+        RuleEndpoint {
+            addr: Ipv4Addr::from(a),
+            bits,
+            port_lo: lo,
+            port_hi: hi,
+        }
+    }
+
+    fn rule(s: &str) -> TrafficRule {
+        s.parse().unwrap()
+    }
+
     #[test]
     fn parse_and_display() {
-        let r: TrafficRule = "192.168.1.0/24:[100,200],10.0.0.1:53,TCP+,UDP-"
-            .parse()
-            .unwrap();
-        assert_eq!(r.src.bits, 24);
-        assert_eq!((r.src.port_lo, r.src.port_hi), (100, 200));
-        assert_eq!((r.dst.port_lo, r.dst.port_hi, r.dst.bits), (53, 53, 32));
+        let r = rule("192.168.1.0/24:[100,200],10.0.0.1:53,TCP+,UDP-");
+        assert_eq!(r.src, ep([192, 168, 1, 0], 24, 100, 200));
+        assert_eq!(r.dst, ep([10, 0, 0, 1], 32, 53, 53));
         assert_eq!((r.tcp, r.udp, r.icmp), (Some(true), Some(false), None));
         assert_eq!(
             r.to_string(),
             "192.168.1.0/24:[100,200],10.0.0.1/32:53,TCP+,UDP-"
         );
-        for bad in [
-            "",
-            "1.2.3.4",
-            "1.2.3.4,1.2.3.x",
-            "1.2.3.4/33,0.0.0.0/0",
-            "1.2.3.4,5.6.7.8,FOO+",
-            "1.2.3.4,5.6.7.8,TCP",
-            "1.2.3.4:[5,1],5.6.7.8",
+        assert_eq!(rule(&r.to_string()), r);
+    }
+
+    #[test]
+    fn spec_examples() {
+        let r = rule("0.0.0.0/0,0.0.0.0/0,TCP-,UDP-,ICMP-");
+        assert_eq!(r.src, ep([0, 0, 0, 0], 0, 0, 65535));
+        assert_eq!(r.dst, ep([0, 0, 0, 0], 0, 0, 65535));
+        assert_eq!(
+            (r.tcp, r.udp, r.icmp),
+            (Some(false), Some(false), Some(false))
+        );
+        let r = rule("192.168.100.0/24,192.168.100.0/24,ICMP+");
+        assert_eq!(r.src, ep([192, 168, 100, 0], 24, 0, 65535));
+        assert_eq!((r.tcp, r.udp, r.icmp), (None, None, Some(true)));
+    }
+
+    #[test]
+    fn ports_prefixes_and_flags() {
+        let r = rule("10.0.0.1:22,10.0.0.0/8:[1000,2000],tcp+");
+        assert_eq!(r.src, ep([10, 0, 0, 1], 32, 22, 22));
+        assert_eq!(r.dst, ep([10, 0, 0, 0], 8, 1000, 2000));
+        assert_eq!(r.tcp, Some(true));
+        let r = rule("1.2.3.4/16:[5,6],5.6.7.8");
+        assert_eq!(r.src, ep([1, 2, 3, 4], 16, 5, 6));
+        assert_eq!(r.dst, ep([5, 6, 7, 8], 32, 0, 65535));
+        assert_eq!(rule(&r.to_string()), r);
+        // Edges of the ranges: /0 and /32, port 0 and 65535, a one-port range.
+        let r = rule("0.0.0.0/0:0,255.255.255.255/32:[65535,65535],Icmp-,uDp+");
+        assert_eq!(r.src, ep([0, 0, 0, 0], 0, 0, 0));
+        assert_eq!(r.dst, ep([255; 4], 32, 65535, 65535));
+        assert_eq!((r.tcp, r.udp, r.icmp), (None, Some(true), Some(false)));
+        let r = rule("1.1.1.1:[0,65535],2.2.2.2:7,UDP-,TCP+,ICMP+");
+        assert_eq!((r.src.port_lo, r.src.port_hi), (0, 65535));
+        assert_eq!(
+            (r.tcp, r.udp, r.icmp),
+            (Some(true), Some(false), Some(true))
+        );
+        // Display omits the full port range and round-trips.
+        assert_eq!(r.to_string(), "1.1.1.1/32,2.2.2.2/32:7,TCP+,UDP-,ICMP+");
+        assert_eq!(rule(&r.to_string()), r);
+    }
+
+    #[test]
+    fn refused_with_the_reason() {
+        for (bad, reason) in [
+            ("", "source address '' is not an IPv4 address"),
+            ("1.2.3.4", "expected ',' and a destination after the source"),
+            ("1.2.3.4,", "destination address '' is not an IPv4 address"),
+            (
+                "1.2.3,4.5.6.7",
+                "source address '1.2.3' is not an IPv4 address",
+            ),
+            (
+                "1.2.3.4,_5.6.7.8",
+                "destination address '_5.6.7.8' is not an IPv4 address",
+            ),
+            ("::1,5.6.7.8", "source address '' is not an IPv4 address"),
+            ("1.2.3.4/33,5.6.7.8", "source prefix '/33' is not 0..32"),
+            ("1.2.3.4/x,5.6.7.8", "source prefix '/x' is not 0..32"),
+            ("1.2.3.4/,5.6.7.8", "source prefix '/' is not 0..32"),
+            (
+                "1.2.3.4,5.6.7.8/-1",
+                "destination prefix '/-1' is not 0..32",
+            ),
+            (
+                "1.2.3.4:70000,5.6.7.8",
+                "source port '70000' is not 0..65535",
+            ),
+            ("1.2.3.4:,5.6.7.8", "source port '' is not 0..65535"),
+            ("1.2.3.4,5.6.7.8:x", "destination port 'x' is not 0..65535"),
+            (
+                "1.2.3.4:[5,1],5.6.7.8",
+                "source port range '[5,1]' has start > end",
+            ),
+            ("1.2.3.4:[5,6,5.6.7.8", "source port range is missing ']'"),
+            (
+                "1.2.3.4:[5],5.6.7.8",
+                "source port range '[5]' must be [start,end]",
+            ),
+            ("1.2.3.4:[5,x],5.6.7.8", "source port 'x' is not 0..65535"),
+            (
+                "1.2.3.4:[5,6]x,5.6.7.8",
+                "expected ',' and a destination after the source",
+            ),
+            (
+                "1.2.3.4,5.6.7.8,TCP",
+                "'TCP' is not TCP+, TCP-, UDP+, UDP-, ICMP+ or ICMP-",
+            ),
+            (
+                "1.2.3.4,5.6.7.8,SCTP+",
+                "'SCTP+' is not TCP+, TCP-, UDP+, UDP-, ICMP+ or ICMP-",
+            ),
+            (
+                "1.2.3.4,5.6.7.8,+",
+                "'+' is not TCP+, TCP-, UDP+, UDP-, ICMP+ or ICMP-",
+            ),
+            ("1.2.3.4,5.6.7.8,TCP+,TCP-", "TCP is named twice"),
+            ("1.2.3.4,5.6.7.8,udp+,UDP+", "UDP is named twice"),
+            (
+                "1.2.3.4,5.6.7.8,",
+                "'' is not TCP+, TCP-, UDP+, UDP-, ICMP+ or ICMP-",
+            ),
+            (
+                "1.2.3.4,5.6.7.8,TCP+,",
+                "'' is not TCP+, TCP-, UDP+, UDP-, ICMP+ or ICMP-",
+            ),
+            ("1.2.3.4, 5.6.7.8", "rules must not contain spaces"),
+            (" 1.2.3.4,5.6.7.8", "rules must not contain spaces"),
+            (
+                "1.2.3.4,5.6.7.8x",
+                "destination address '5.6.7.8x' is not an IPv4 address",
+            ),
+            (
+                "1.2.3.4,5.6.7.8:1:2",
+                "destination port '1:2' is not 0..65535",
+            ),
+            (
+                "1.2.3.4,5.6.7.8/8/8",
+                "destination prefix '/8/8' is not 0..32",
+            ),
         ] {
-            assert!(bad.parse::<TrafficRule>().is_err(), "{bad}");
+            let e = bad.parse::<TrafficRule>().unwrap_err();
+            assert_eq!((e.rule.as_str(), e.reason.as_str()), (bad, reason));
+            assert_eq!(e.to_string(), format!("bad rule '{bad}': {reason}"));
         }
     }
 
@@ -320,7 +465,7 @@ mod tests {
             "192.168.100.0/24,192.168.100.0/24,ICMP+",
         ]
         .iter()
-        .map(|s| s.parse().unwrap())
+        .map(|s| rule(s))
         .collect();
         let inside = [192, 168, 100, 1];
         let inside2 = [192, 168, 100, 2];

@@ -7,6 +7,17 @@
 //! -a 192.168.100.1/24
 //! -A3
 //! ```
+//!
+//! One option per line; white space and `"`/`'` around a line are stripped;
+//! lines shorter than 2 bytes or starting with `#` are skipped; at most
+//! [`MAX_LINE`] bytes. The line splits at the first space, tab or `=`: the
+//! option, then its argument — the *whole rest of the line* for the edge,
+//! only the next token for the supernode ([`Flavor`]). A file is recognised
+//! only as the first command-line argument, and only when it does not start
+//! with `-` ([`config_file_arg`]); [`expand`] puts its options before the
+//! remaining command-line arguments, so those win.
+
+use crate::CliError;
 
 /// Longest line C n2n reads.
 pub const MAX_LINE: usize = 4096;
@@ -90,8 +101,32 @@ pub fn config_file_arg(args: &[String]) -> Option<&str> {
         .filter(|a| !a.starts_with('-'))
 }
 
+/// The arguments to scan (without the program name): those of the
+/// configuration file named by `argv[1]`, if any (read with `read_file`),
+/// followed by the rest of `argv`.
+pub fn expand(
+    argv: &[String],
+    flavor: Flavor,
+    read_file: &dyn Fn(&str) -> std::io::Result<String>,
+) -> Result<Vec<String>, CliError> {
+    let Some(path) = config_file_arg(argv) else {
+        return Ok(argv.get(1..).unwrap_or_default().to_vec());
+    };
+    let text = read_file(path).map_err(|e| CliError::ConfigRead {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })?;
+    let mut args = file_to_args(&text, flavor).map_err(|source| CliError::ConfigSyntax {
+        path: path.to_owned(),
+        source,
+    })?;
+    args.extend(argv.get(2..).unwrap_or_default().iter().cloned());
+    Ok(args)
+}
+
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
@@ -165,5 +200,39 @@ mod tests {
         assert_eq!(config_file_arg(&a), Some("/etc/n2n/edge.conf"));
         let a: Vec<String> = ["edge", "-f", "x.conf"].map(String::from).into();
         assert_eq!(config_file_arg(&a), None);
+    }
+
+    #[test]
+    fn expand_puts_the_file_first() {
+        let argv: Vec<String> = ["edge", "/x/edge.conf", "-c", "late"]
+            .map(String::from)
+            .into();
+        let read = |p: &str| {
+            assert_eq!(p, "/x/edge.conf");
+            Ok("-c=rocks\n-k my key\n".to_owned())
+        };
+        assert_eq!(
+            expand(&argv, Flavor::Edge, &read).unwrap(),
+            ["-c", "rocks", "-k", "my key", "-c", "late"]
+        );
+        let fail = |_: &str| Err(std::io::Error::from(std::io::ErrorKind::NotFound));
+        let e = expand(&argv, Flavor::Edge, &fail).unwrap_err().to_string();
+        assert!(e.starts_with("config file /x/edge.conf: "), "{e}");
+        let bad = |_: &str| Ok("community rocks\n".to_owned());
+        let e = expand(&argv, Flavor::Supernode, &bad)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "config file /x/edge.conf: line 1: 'community rocks' is not an option \
+             (options start with '-')"
+        );
+        // No file: the arguments as they are; the file is never read.
+        let argv: Vec<String> = ["edge", "-f", "x.conf"].map(String::from).into();
+        assert_eq!(
+            expand(&argv, Flavor::Edge, &fail).unwrap(),
+            ["-f", "x.conf"]
+        );
+        assert!(expand(&argv[..1], Flavor::Edge, &fail).unwrap().is_empty());
     }
 }

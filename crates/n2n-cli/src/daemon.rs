@@ -1,0 +1,39 @@
+//! What both daemons do with `-f` and `-v`/`-V` once their sockets are
+//! bound: become a daemon unless in the foreground, then start logging.
+
+use n2n_sys::log::{LogConfig, LogError, LogHandle, LogTarget};
+use n2n_sys::process::{ProcessError, daemonize};
+
+/// Becoming a daemon or starting the log failed (the binaries exit 1).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// `daemon(3)` failed.
+    #[error(transparent)]
+    Daemon(#[from] ProcessError),
+    /// The log could not be set up.
+    #[error(transparent)]
+    Log(#[from] LogError),
+}
+
+/// Unless `foreground` (`-f`), become a daemon (fork, new session, stdio on
+/// `/dev/null`); then log at C trace `level` to stderr in the foreground,
+/// to syslog as a daemon. Call before any thread is started.
+pub fn detach_and_log(
+    program: &str,
+    foreground: bool,
+    level: u32,
+) -> Result<LogHandle, StartError> {
+    if !foreground {
+        daemonize()?;
+    }
+    Ok(n2n_sys::log::init(LogConfig {
+        program: program.into(),
+        level,
+        target: if foreground {
+            LogTarget::Stderr
+        } else {
+            LogTarget::Syslog
+        },
+    })?)
+}
