@@ -69,14 +69,18 @@ fn value(c: u8) -> Option<u8> {
     }
 }
 
+/// The first `need` bytes of `out`.
+fn prefix(out: &mut [u8], need: usize) -> Result<&mut [u8], KeyTextError> {
+    let have = out.len();
+    out.get_mut(..need)
+        .ok_or(KeyTextError::BufferTooSmall { need, have })
+}
+
 /// Encodes `input` into `out`; returns the number of characters written
 /// ([`encoded_len`]).
 pub fn encode(input: &[u8], out: &mut [u8]) -> Result<usize, KeyTextError> {
     let need = encoded_len(input.len());
-    let have = out.len();
-    let out = out
-        .get_mut(..need)
-        .ok_or(KeyTextError::BufferTooSmall { need, have })?;
+    let out = prefix(out, need)?;
     let mut acc: u32 = 0;
     let mut bits = 0u32;
     let mut chars = out.iter_mut();
@@ -104,10 +108,7 @@ pub fn encode(input: &[u8], out: &mut [u8]) -> Result<usize, KeyTextError> {
 /// ([`decoded_len`]). Every character must be in the alphabet.
 pub fn decode(text: &[u8], out: &mut [u8]) -> Result<usize, KeyTextError> {
     let need = decoded_len(text.len());
-    let have = out.len();
-    let out = out
-        .get_mut(..need)
-        .ok_or(KeyTextError::BufferTooSmall { need, have })?;
+    let out = prefix(out, need)?;
     let mut acc: u32 = 0;
     let mut bits = 0u32;
     let mut bytes = out.iter_mut();

@@ -59,28 +59,6 @@ impl UserToken {
         keys.secret().user_token(keys.public_key(), challenge)
     }
 
-    /// A token from its bytes (exactly 48).
-    pub fn from_bytes(token: &[u8]) -> Result<Self, AuthError> {
-        token_bytes(token).map(Self)
-    }
-
-    /// The token of a decoded auth block: scheme 2, 48 bytes.
-    pub fn from_auth(auth: &Auth) -> Result<Self, AuthError> {
-        token_of_auth(auth).map(Self)
-    }
-
-    /// The auth block (scheme 2, token_size 48).
-    #[must_use]
-    pub fn to_auth(&self) -> Auth {
-        auth_of(&self.0)
-    }
-
-    /// The 48 bytes.
-    #[must_use]
-    pub const fn as_bytes(&self) -> &[u8; TOKEN_LEN] {
-        &self.0
-    }
-
     /// `token[0..32]`: the user's public key (the supernode looks the user
     /// up by an exact match).
     #[must_use]
@@ -116,35 +94,43 @@ impl fmt::Debug for UserToken {
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct AnswerToken([u8; TOKEN_LEN]);
 
-impl AnswerToken {
-    /// An answer from its bytes (exactly 48).
-    pub fn from_bytes(token: &[u8]) -> Result<Self, AuthError> {
-        token_bytes(token).map(Self)
-    }
-
-    /// The answer of a decoded auth block: scheme 2, 48 bytes.
-    pub fn from_auth(auth: &Auth) -> Result<Self, AuthError> {
-        token_of_auth(auth).map(Self)
-    }
-
-    /// The auth block (scheme 2, token_size 48).
-    #[must_use]
-    pub fn to_auth(&self) -> Auth {
-        auth_of(&self.0)
-    }
-
-    /// The 48 bytes.
-    #[must_use]
-    pub const fn as_bytes(&self) -> &[u8; TOKEN_LEN] {
-        &self.0
-    }
-}
-
 impl fmt::Debug for AnswerToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("AnswerToken(<48 bytes>)")
     }
 }
+
+/// The byte and auth-block conversions both 48-byte tokens share.
+macro_rules! token_bytes_impl {
+    ($t:ident) => {
+        impl $t {
+            /// From its bytes (exactly 48).
+            pub fn from_bytes(token: &[u8]) -> Result<Self, AuthError> {
+                token_bytes(token).map(Self)
+            }
+
+            /// From a decoded auth block: scheme 2, 48 bytes.
+            pub fn from_auth(auth: &Auth) -> Result<Self, AuthError> {
+                token_of_auth(auth).map(Self)
+            }
+
+            /// The auth block (scheme 2, token_size 48).
+            #[must_use]
+            pub fn to_auth(&self) -> Auth {
+                auth_of(&self.0)
+            }
+
+            /// The 48 bytes.
+            #[must_use]
+            pub const fn as_bytes(&self) -> &[u8; TOKEN_LEN] {
+                &self.0
+            }
+        }
+    };
+}
+
+token_bytes_impl!(UserToken);
+token_bytes_impl!(AnswerToken);
 
 impl SharedSecret {
     /// Edge (S): the token `public ‖ E(challenge)`.
