@@ -140,8 +140,9 @@ impl TcpDeframer {
         self.end - self.start
     }
 
-    /// Whether a frame has been started but not completed (for half-open /
-    /// slow-sender timeouts).
+    /// Whether bytes are pending: once [`next_frame`](Self::next_frame)
+    /// has returned `None`, a frame has been started but not completed (for
+    /// half-open / slow-sender timeouts).
     #[must_use]
     pub fn in_frame(&self) -> bool {
         self.buffered() > 0
