@@ -4,7 +4,7 @@
 //! Sans-IO like the rest of the crate: challenges and random bytes are
 //! arguments, nothing reads a clock or an RNG, nothing allocates.
 //!
-//! * Key material ([`keys`]): [`PrivateKey::user`] (prv_u from `-I`/`-J`),
+//! * Key material: [`PrivateKey::user`] (prv_u from `-I`/`-J`),
 //!   [`PrivateKey::federation`] (prv_f), [`PrivateKey::public_key`] with
 //!   n2n's non-standard X25519 [`GENERATOR`] `00…0009`,
 //!   [`PrivateKey::shared_secret`] (S / S_u, with the Speck128/128 cipher E
