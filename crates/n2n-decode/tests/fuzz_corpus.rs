@@ -6,19 +6,28 @@
 //! * `header_decrypt`: every datagram as captured (packets.jsonl);
 //! * `decrypt_packet`: every PACKET payload (transformed, as on the wire);
 //! * `decompress`: the compressed frames of `aes-lzo` / `aes-zstd` (payload
-//!   decrypted with the vectors' key) and their frames uncompressed.
+//!   decrypted with the vectors' key) and their frames uncompressed;
+//! * `tcp_deframe`: 4 chunk-size bytes, then the first datagrams of each
+//!   scenario TCP-framed, plus hostile streams (oversize and zero lengths,
+//!   the largest frame, a partial frame);
+//! * `userpw_auth`: from `userpw-auth`, every REGISTER_SUPER, ACK and
+//!   UNREGISTER_SUPER as captured, their 48-byte tokens, each ACK's answer
+//!   followed by the challenge it echoes (checked here with alice's and
+//!   bob's keys), and the community file's key texts.
 //!
 //! `N2N_WRITE_FUZZ_CORPUS=1 cargo test -p n2n-decode --test fuzz_corpus`
 //! (re)writes the files; without it the test checks that every seed is
 //! committed with the right bytes (fuzzing may add more files).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
+use n2n_proto::auth::{self, AnswerToken, PrivateKey, UserKeys, UserToken};
 use n2n_proto::compress::{self, CompressionId};
+use n2n_proto::he::{self, HeKeys};
 use n2n_proto::transform::{NonceSeed, Transform, TransformId};
-use n2n_proto::wire::{self, Message};
+use n2n_proto::wire::{self, Message, tcp};
 use serde_json::Value;
 
 fn corpus_dir() -> PathBuf {
@@ -99,7 +108,139 @@ fn seeds() -> Seeds {
             s.add("decompress", format!("{name}-frame"), frame[..n].to_vec());
         }
     }
+    tcp_seeds(&mut s);
+    userpw_seeds(&mut s);
     s
+}
+
+fn tcp_stream(chunk_sizes: [u8; 4], msgs: &[&[u8]]) -> Vec<u8> {
+    let mut out = chunk_sizes.to_vec();
+    let mut buf = [0u8; tcp::TCP_MAX_FRAME_LEN];
+    for m in msgs {
+        let n = tcp::encode_frame(m, &mut buf).unwrap();
+        out.extend_from_slice(&buf[..n]);
+    }
+    out
+}
+
+/// `tcp_deframe` seeds: the fuzz input is 4 chunk-size bytes, then the stream.
+fn tcp_seeds(s: &mut Seeds) {
+    for (k, dir) in n2n_testdata::scenario_dirs().iter().enumerate() {
+        let scen = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let pk = n2n_testdata::jsonl(&dir.join("packets.jsonl"));
+        let msgs: Vec<Vec<u8>> = pk
+            .iter()
+            .take(6)
+            .map(|p| hex::decode(p["hex"].as_str().unwrap()).unwrap())
+            .collect();
+        let refs: Vec<&[u8]> = msgs.iter().map(Vec::as_slice).collect();
+        let k = k as u8;
+        s.add(
+            "tcp_deframe",
+            scen,
+            tcp_stream([k, 3 * k + 1, 0, 255 - k], &refs),
+        );
+    }
+    let max = vec![0x5a; tcp::TCP_MAX_MESSAGE_LEN];
+    s.add(
+        "tcp_deframe",
+        "max-frame".into(),
+        tcp_stream([255; 4], &[&max, b"x"]),
+    );
+    let mut over = tcp_stream([0; 4], &[b"ok"]);
+    over.extend_from_slice(&[0x07, 0xff, 1, 2, 3]);
+    s.add("tcp_deframe", "oversize".into(), over);
+    let mut zero = tcp_stream([1, 2, 3, 4], &[b"abc"]);
+    zero.extend_from_slice(&[0, 0, 0, 1, 9]);
+    s.add("tcp_deframe", "zero-length".into(), zero);
+    let mut partial = tcp_stream([0, 0, 0, 0], &[b"one", b"two"]);
+    partial.extend_from_slice(&[0x01, 0x00, 1, 2, 3]);
+    s.add("tcp_deframe", "partial".into(), partial);
+}
+
+/// `userpw_auth` seeds from the `userpw-auth` capture. The fuzz target's
+/// fixed keys are alice's (federation rocksFed), so her ACK seed (answer ‖
+/// challenge) opens.
+fn userpw_seeds(s: &mut Seeds) {
+    let dir = n2n_testdata::captures_dir().join("userpw-auth");
+    let m = n2n_testdata::read_json(&dir.join("manifest.json"));
+    let pk = n2n_testdata::jsonl(&dir.join("packets.jsonl"));
+    let dec = n2n_testdata::jsonl(&dir.join("decoded.jsonl"));
+    let fed20 = auth::federation_field_from_option(b"rocksFed");
+    let prv_f = PrivateKey::federation(auth::federation_key_name(&fed20));
+    let mut edges = HashMap::new();
+    for (user, u) in m["auth"]["users"].as_object().unwrap() {
+        let ul = &m["underlay"][u["edge"].as_str().unwrap()];
+        let sock = format!("{}:{}", ul["ip"].as_str().unwrap(), ul["udp_port"]);
+        let keys = UserKeys::new(
+            user.as_bytes(),
+            u["password"].as_str().unwrap().as_bytes(),
+            &prv_f.public_key(),
+        );
+        edges.insert(sock, keys);
+    }
+    let dk = &m["auth"]["dynamic_key"];
+    let mut community = [0u8; 20];
+    community[..5].copy_from_slice(b"rocks");
+    let d = auth::dynamic_key(&community, &fed20, dk["key_time"].as_u64().unwrap() as u32);
+    assert_eq!(hex::encode(d), dk["key_hex"].as_str().unwrap());
+    let static_keys = HeKeys::from_community_field(&community);
+    let mut last = HashMap::new();
+    let mut acks = 0;
+    for (i, (p, dd)) in pk.iter().zip(&dec).enumerate() {
+        let wire_bytes = hex::decode(p["hex"].as_str().unwrap()).unwrap();
+        let plain = hex::decode(dd["plain_hex"].as_str().unwrap()).unwrap();
+        let name = format!("userpw-auth-{i:03}");
+        let (src, dst) = (p["src"].as_str().unwrap(), p["dst"].as_str().unwrap());
+        match wire::decode(&plain) {
+            Ok((_, Message::RegisterSuper(rs))) => {
+                let t = UserToken::from_auth(&rs.auth).unwrap();
+                let keys = &edges[src];
+                assert_eq!(keys.secret().verify_trailer(&wire_bytes), Ok(()));
+                last.insert(src.to_owned(), t.challenge(keys.secret()));
+                s.add("userpw_auth", name.clone(), wire_bytes);
+                s.add(
+                    "userpw_auth",
+                    format!("{name}-token"),
+                    t.as_bytes().to_vec(),
+                );
+            }
+            Ok((_, Message::RegisterSuperAck(ack))) => {
+                let a = AnswerToken::from_auth(&ack.auth).unwrap();
+                let keys = &edges[dst];
+                let c = last[dst];
+                assert_eq!(keys.secret().open_answer(&a, &c), Ok(d), "{name}");
+                let mut buf = wire_bytes.clone();
+                assert!(he::decrypt_without_trailer(&mut buf, &static_keys, &community).is_ok());
+                let mut seed = a.as_bytes().to_vec();
+                seed.extend_from_slice(&c);
+                s.add("userpw_auth", name.clone(), wire_bytes);
+                s.add("userpw_auth", format!("{name}-answer"), seed);
+                acks += 1;
+            }
+            Ok((_, Message::UnregisterSuper(un))) => {
+                let t = UserToken::from_auth(&un.auth).unwrap();
+                s.add("userpw_auth", name.clone(), wire_bytes);
+                s.add(
+                    "userpw_auth",
+                    format!("{name}-token"),
+                    t.as_bytes().to_vec(),
+                );
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(acks, 2);
+    let list = std::fs::read_to_string(dir.join("community.list")).unwrap();
+    for (k, line) in list.lines().enumerate() {
+        if let Some(key) = line.split_whitespace().nth(2) {
+            s.add(
+                "userpw_auth",
+                format!("userpw-auth-key-{k}"),
+                key.as_bytes().to_vec(),
+            );
+        }
+    }
 }
 
 #[test]
@@ -132,6 +273,8 @@ fn fuzz_seed_corpus_is_committed() {
         "header_decrypt",
         "decrypt_packet",
         "decompress",
+        "tcp_deframe",
+        "userpw_auth",
     ] {
         let (n, _) = per_target.get(t).copied().unwrap_or_default();
         assert!(n >= 10, "{t}: only {n} seeds ({per_target:?})");

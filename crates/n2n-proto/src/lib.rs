@@ -7,6 +7,7 @@
 // `unsafe` and a scoped `#[allow(unsafe_code)]`.
 #![deny(unsafe_code)]
 
+pub mod auth;
 pub mod compress;
 pub mod crypto;
 pub mod he;

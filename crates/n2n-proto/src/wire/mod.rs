@@ -27,6 +27,7 @@ mod packet;
 mod peer;
 mod register;
 mod supernode;
+pub mod tcp;
 
 pub use error::{NeverSentType, WireError};
 pub use header::{
