@@ -34,6 +34,8 @@ pub const TOOL_PACKAGES: &[(&str, &str)] = &[
     ("zstd", "zstd"),
     // `systemd-analyze verify` of the shipped units (works without systemd as PID 1).
     ("systemd-analyze", "systemd"),
+    // Lint of the man pages (`groff -man -ww -z`).
+    ("groff", "groff-base"),
 ];
 
 /// Programs of Debian's Essential packages (installed on every Debian system), and apt itself:

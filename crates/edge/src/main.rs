@@ -52,6 +52,15 @@ fn main() -> ExitCode {
             }
         }
     }
+    // `--version` (an extension: C n2n has none), handled before the
+    // C-compatible option parser.
+    if argv.iter().skip(1).any(|a| a == "--version") {
+        println!(
+            "edge {} (n2n-rs; n2n v3 protocol, compatible with C n2n {VERSION})",
+            env!("CARGO_PKG_VERSION")
+        );
+        return ExitCode::SUCCESS;
+    }
     let inv = cli::parse_invocation(
         &argv,
         &|k| std::env::var(k).ok(),

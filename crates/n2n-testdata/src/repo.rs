@@ -91,8 +91,9 @@ pub fn base_depth(rel: &str, has_manifest: impl Fn(&str) -> bool) -> usize {
 
 /// The places in `text` that name a path outside the checkout, for a file
 /// whose relative paths start `base_depth` folders below the root (see
-/// [`base_depth`]): the shared folder next to the checkout (`shared/…`,
-/// `../shared`), absolute paths into the development machine's `/work`,
+/// [`base_depth`]): the `shared` folder next to a development checkout
+/// (its spec and vectors), absolute paths into the development machine's
+/// `/work` folder,
 /// and relative paths whose leading `..` components climb above the root.
 pub fn outside_paths(text: &str, base_depth: usize) -> Vec<OutsidePath> {
     // Built at run time so that this file does not match itself.

@@ -1,6 +1,6 @@
 //! The checkout needs nothing outside itself: no tracked source, script,
 //! manifest, CI step, fuzz target or seed names a path above the repository
-//! root (the shared folder next to a development checkout, `/work/…`,
+//! root (the `shared` folder next to a development checkout, the `/work` folder,
 //! `../..` climbing out), and the test data the suites read is inside it.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
@@ -73,4 +73,39 @@ fn the_test_data_is_part_of_the_checkout() {
     ] {
         assert!(files.iter().any(|f| f == needed), "{needed} is not tracked");
     }
+}
+
+#[test]
+fn every_crate_is_dual_licensed_and_the_texts_are_there() {
+    let root = repo::root();
+    let read = |rel: &str| std::fs::read_to_string(root.join(rel)).unwrap();
+    let workspace = read("Cargo.toml");
+    assert!(workspace.contains("license = \"MIT OR Apache-2.0\""));
+    let mut crates = 0;
+    for rel in repo::files()
+        .iter()
+        .filter(|f| f.ends_with("Cargo.toml") && *f != "Cargo.toml")
+    {
+        let text = read(rel);
+        if !text.contains("[package]") {
+            continue;
+        }
+        crates += 1;
+        assert!(
+            text.lines().any(|l| {
+                let l = l.replace(' ', "");
+                l == "license.workspace=true" || l == "license=\"MITORApache-2.0\""
+            }),
+            "{rel} has no `license` (MIT OR Apache-2.0)"
+        );
+    }
+    assert!(crates >= 10, "only {crates} crates found");
+    let mit = read("LICENSE-MIT");
+    assert!(mit.starts_with("Copyright (c) The n2n-rs developers"));
+    assert!(mit.contains("Permission is hereby granted, free of charge"));
+    let apache = read("LICENSE-APACHE");
+    assert!(apache.contains("Apache License") && apache.contains("Version 2.0, January 2004"));
+    assert!(apache.contains("END OF TERMS AND CONDITIONS"));
+    let readme = read("README.md");
+    assert!(readme.contains("LICENSE-MIT") && readme.contains("LICENSE-APACHE"));
 }

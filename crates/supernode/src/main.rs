@@ -25,6 +25,16 @@ fn main() -> ExitCode {
             Err(_) => return fail(2, OptionsError::NotUtf8(i)),
         }
     }
+    // `--version` (an extension: C n2n has none; clap's own flag is off
+    // because `-V` is the version text sent to edges).
+    if args.iter().skip(1).any(|a| a == "--version") {
+        println!(
+            "supernode {} (n2n-rs; n2n v3 protocol, compatible with C n2n {})",
+            env!("CARGO_PKG_VERSION"),
+            options::DEFAULT_VERSION
+        );
+        return ExitCode::SUCCESS;
+    }
     let opts = match options::parse(&args) {
         Ok(Parsed::Help(text)) => {
             print!("{text}");
