@@ -12,6 +12,10 @@
 //!   lists; a file starting a tool of the table must go through `install`
 //!   (or `require_root`/`require_tools`, which call it).
 //!
+//! `n2n-testdata` (no dependency on this crate) starts `git` (optional: it
+//! walks the folder without it) and `groff` (only after its callers'
+//! `tool_available("…", "groff")`, which this scan sees).
+//!
 //! At run time `install::ensure_program` refuses a program in neither table,
 //! so argv built in ways this scan cannot see still cannot start an
 //! unlisted tool.

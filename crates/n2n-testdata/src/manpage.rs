@@ -98,6 +98,63 @@ pub fn mismatches(help: &str, troff: &str, extra: &[&str]) -> Vec<String> {
     v
 }
 
+/// `dist/man/<name>` of this checkout: its path and text.
+pub fn read(name: &str) -> (std::path::PathBuf, String) {
+    let path = crate::repo::root().join("dist/man").join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    (path, text)
+}
+
+/// The standard output of `bin arg` (which must succeed).
+pub fn run(bin: &str, arg: &str) -> String {
+    let out = std::process::Command::new(bin)
+        .arg(arg)
+        .output()
+        .unwrap_or_else(|e| panic!("{bin}: {e}"));
+    assert!(out.status.success(), "{bin} {arg}: {}", out.status);
+    String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
+/// Asserts that man page `man` (in `dist/man`) documents every option of
+/// `bin --help` and no other (but `--version`), and that `bin --help` has at
+/// least `min_options` options (the parse found them).
+pub fn assert_documents_help(bin: &str, man: &str, min_options: usize) {
+    let help = run(bin, "--help");
+    let n = help_options(&help).len();
+    assert!(n >= min_options, "only {n} options found in {bin} --help");
+    let (_, text) = read(man);
+    let bad = mismatches(&help, &text, &["--version"]);
+    assert!(bad.is_empty(), "dist/man/{man}:\n{}", bad.join("\n"));
+}
+
+/// Asserts that `bin --version` prints `<program> <version> …` and that man
+/// page `man` names the same version.
+pub fn assert_version(bin: &str, program: &str, version: &str, man: &str) {
+    let text = run(bin, "--version");
+    assert!(text.starts_with(&format!("{program} {version} ")), "{text}");
+    let (_, page) = read(man);
+    assert!(
+        page.contains(&format!("\"n2n-rs {version}\"")),
+        "dist/man/{man} names another version than {version}"
+    );
+}
+
+/// What `groff -man -ww -z` says about man page `man` (empty: no warning).
+pub fn groff_warnings(man: &str) -> String {
+    let (path, _) = read(man);
+    let out = std::process::Command::new("groff")
+        .args(["-man", "-Tutf8", "-ww", "-z"])
+        .arg(&path)
+        .output()
+        .unwrap_or_else(|e| panic!("groff: {e}"));
+    let err = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+    if out.status.success() {
+        err
+    } else {
+        format!("{} {err}", out.status)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
