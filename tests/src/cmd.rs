@@ -96,5 +96,8 @@ pub(crate) fn run_ok(cmd: &mut Command, timeout: Duration) -> Result<String> {
 
 /// `ip <args>` in the caller's namespace (only used with `-n <ns>` / `netns` subcommands).
 pub(crate) fn ip(args: &[&str]) -> Result<String> {
-    run_ok(Command::new("ip").args(args), crate::CMD_TIMEOUT)
+    run_ok(
+        crate::install::program("ip")?.args(args),
+        crate::CMD_TIMEOUT,
+    )
 }

@@ -200,11 +200,12 @@ impl Impairment {
     /// Starts impairing egress of `dev` in `ns` (needs `iptables` with NFQUEUE support).
     /// The RNG seed comes from `N2N_E2E_SEED` when set (printed either way).
     pub fn start(ns: &Netns, dev: &str, spec: ImpairmentSpec) -> Result<Impairment> {
-        if crate::which("iptables").is_none() {
-            return Err(Error::Unsupported(
-                "kernel lacks sch_netem and `iptables` (NFQUEUE fallback) is not installed".into(),
-            ));
-        }
+        // The NFQUEUE rule needs iptables: installed here when missing.
+        crate::install::ensure_program("iptables").map_err(|e| {
+            Error::Unsupported(format!(
+                "kernel lacks sch_netem and the NFQUEUE fallback: {e}"
+            ))
+        })?;
         let queue = NEXT_QUEUE.fetch_add(1, Ordering::Relaxed);
         let seed = std::env::var("N2N_E2E_SEED")
             .ok()
@@ -278,12 +279,14 @@ impl Drop for Impairment {
         // Remove the rule first (the namespace may already be gone: ignore errors), then stop
         // the pump, which accepts every packet it still holds.
         let rule = iptables_rule("-D", &self.dev, self.queue);
-        let _ = std::process::Command::new("ip")
-            .args(["netns", "exec", &self.ns_name])
-            .args(&rule)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status();
+        if let Ok(mut ip) = crate::install::program("ip") {
+            let _ = ip
+                .args(["netns", "exec", &self.ns_name])
+                .args(&rule)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
         self.stop.store(true, Ordering::Relaxed);
         if let Some(t) = self.thread.take() {
             let _ = t.join();

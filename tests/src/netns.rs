@@ -214,7 +214,8 @@ impl Netns {
         let (prog, rest) = args
             .split_first()
             .ok_or_else(|| Error::Other("empty command".into()))?;
-        let mut c = Command::new("ip");
+        crate::install::ensure_program(prog)?;
+        let mut c = crate::install::program("ip")?;
         c.args(["netns", "exec", &self.name, prog]).args(rest);
         Ok(c)
     }

@@ -31,7 +31,7 @@ use serde_json::{Value, json};
 
 use crate::{
     Bridge, Error, Lab, Netns, Proc, Result, iperf3_client, iperf3_server, mgmt_query_timeout,
-    mgmt_rows, ping, ping_every, target_dir, wait_until, which, workspace_dir,
+    mgmt_rows, ping, ping_every, target_dir, wait_until, workspace_dir,
 };
 
 /// Underlay address of the supernode namespace.
@@ -452,11 +452,9 @@ fn host_cpu_snapshot() -> Option<(u64, u64)> {
 }
 
 pub fn clock_ticks_per_sec() -> u64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .stderr(Stdio::null())
-        .output()
+    crate::install::program("getconf")
         .ok()
+        .and_then(|mut c| c.arg("CLK_TCK").stderr(Stdio::null()).output().ok())
         .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
         .filter(|&t: &u64| t > 0)
         .unwrap_or(100)
@@ -1634,9 +1632,7 @@ pub fn run(cfg: &PerfConfig) -> Result<Report> {
         Some(release_binaries())
     };
     for tool in ["ip", "nft", "ping", "iperf3", "getconf"] {
-        if which(tool).is_none() {
-            return Err(Error::Unsupported(format!("program `{tool}` not found")));
-        }
+        crate::install::ensure_program(tool)?;
     }
     let lab = PerfLab::new("throughput")?;
     eprintln!(

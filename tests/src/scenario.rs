@@ -981,6 +981,7 @@ pub fn recv_exact(sock: &UdpSocket, payload: &[u8], timeout: Duration) -> Option
 /// `--dhcp-range=<range>` (e.g. `10.210.0.100,10.210.0.150,255.255.255.0,1h`) and leases in a
 /// fresh directory under the log directory. Waits until it logs that it serves the range.
 pub fn dnsmasq(ns: &Netns, label: &str, iface: &str, range: &str) -> Result<(Proc, PathBuf)> {
+    crate::install::ensure_program("dnsmasq")?;
     let bin = crate::which("dnsmasq")
         .ok_or_else(|| Error::Unsupported("dnsmasq not installed (dnsmasq-base)".into()))?;
     let dir = ns.log_dir().join(format!("{}-{label}-dnsmasq", ns.role()));

@@ -259,8 +259,10 @@ impl Netem {
 
 impl Drop for Netem {
     fn drop(&mut self) {
-        if let NetemKind::Kernel = self.kind {
-            let _ = std::process::Command::new("ip")
+        if let NetemKind::Kernel = self.kind
+            && let Ok(mut ip) = crate::install::program("ip")
+        {
+            let _ = ip
                 .args([
                     "netns",
                     "exec",
@@ -279,6 +281,17 @@ impl Drop for Netem {
     }
 }
 
+/// Tries `modprobe sch_netem` once per process (a kernel with netem as a module has not
+/// loaded it yet); true when it succeeded the first time, so `tc` is worth retrying.
+fn netem_module_loaded() -> bool {
+    static LOADED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *LOADED.get_or_init(|| {
+        crate::install::program("modprobe")
+            .and_then(|mut c| crate::cmd::run(c.args(["-q", "sch_netem"]), crate::CMD_TIMEOUT))
+            .is_ok_and(|o| o.status.success())
+    })
+}
+
 /// Impairs egress of `dev` in `ns` like `tc qdisc add dev <dev> root netem <spec>`, e.g.
 /// `"loss 1% reorder 25% delay 1ms"`. Uses the kernel's netem qdisc when available; when the
 /// kernel lacks `sch_netem` (as on the CI machines) it falls back to a userspace emulation via
@@ -287,7 +300,10 @@ impl Drop for Netem {
 pub fn netem(ns: &Netns, dev: &str, spec: &str) -> Result<Netem> {
     let mut args = vec!["tc", "qdisc", "replace", "dev", dev, "root", "netem"];
     args.extend(spec.split_whitespace());
-    let (ok, _out, err) = ns.exec_status(&args, crate::CMD_TIMEOUT)?;
+    let (mut ok, _out, mut err) = ns.exec_status(&args, crate::CMD_TIMEOUT)?;
+    if !ok && netem_module_loaded() {
+        (ok, _, err) = ns.exec_status(&args, crate::CMD_TIMEOUT)?;
+    }
     if ok {
         return Ok(Netem {
             ns_name: ns.name().to_string(),

@@ -46,6 +46,15 @@ fn main() -> ExitCode {
             &host_name,
         )
     });
+    // `--version` (an extension: C n2n has none), handled before the
+    // C-compatible option parser.
+    if std::env::args_os().skip(1).any(|a| a == "--version") {
+        println!(
+            "edge {} (n2n-rs; n2n v3 protocol, compatible with C n2n {VERSION})",
+            env!("CARGO_PKG_VERSION")
+        );
+        return ExitCode::SUCCESS;
+    }
     match inv {
         Err(e) => fail(cli::EXIT_USAGE, format_args!("{e} (see edge --help)")),
         Ok(Invocation::ShortHelp) => {

@@ -25,6 +25,8 @@ use nix::sched::{CloneFlags, setns};
 fn e2e_available(test: &str) -> bool {
     let required = std::env::var("N2N_E2E_REQUIRED").is_ok_and(|v| v == "1");
     let root = nix::unistd::geteuid().is_root();
+    // Installs iproute2 when it is missing (as root, with apt-get).
+    let _ = n2n_tests::install::ensure_tools(&["ip"]);
     let ip = Command::new("ip").arg("-V").output().is_ok();
     if root && ip {
         return true;

@@ -4,7 +4,9 @@
 //!   folder ([`vectors_dir`], [`captures_dir`], [`scenario_dirs`],
 //!   [`scenarios`], [`jsonl`], [`read_json`], [`unhex`]);
 //! * [`CountingAlloc`], a global allocator wrapper counting allocations per
-//!   thread ([`allocations`], [`allocations_during`]).
+//!   thread ([`allocations`], [`allocations_during`]);
+//! * [`repo`]: the checkout's files and a scanner for paths leaving it;
+//! * [`manpage`]: the man pages' options against a binary's `--help`.
 //!
 //! Everything here panics (fails the test loudly) when the vectors are
 //! missing or malformed: tests must not pass vacuously.
@@ -15,6 +17,9 @@ use std::cell::Cell;
 use std::path::{Path, PathBuf};
 
 pub use serde_json::Value;
+
+pub mod manpage;
+pub mod repo;
 
 /// The capture set's folder name inside [`vectors_dir`].
 pub const CAPTURE_SET: &str = "n2n-3.1.1";

@@ -21,6 +21,16 @@ fn main() -> ExitCode {
         Ok(a) => a,
         Err(e) => return fail(n2n_cli::EXIT_USAGE, e),
     };
+    // `--version` (an extension: C n2n has none; `-V` is the version text
+    // sent to edges).
+    if args.iter().skip(1).any(|a| a == "--version") {
+        println!(
+            "supernode {} (n2n-rs; n2n v3 protocol, compatible with C n2n {})",
+            env!("CARGO_PKG_VERSION"),
+            options::DEFAULT_VERSION
+        );
+        return ExitCode::SUCCESS;
+    }
     let opts = match options::parse(&args) {
         Ok(Parsed::Help(text)) => {
             print!("{text}");

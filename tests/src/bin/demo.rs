@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use n2n_tests::{
     Bridge, Lab, Netns, Proc, find_binary, iperf3_client, iperf3_server, mgmt_query, mgmt_rows,
-    ping, wait_until, which,
+    ping, wait_until,
 };
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
 
@@ -82,16 +82,10 @@ fn watch_signals() {
 
 /// Installs the tools with apt-get when one is missing (Debian and derivatives).
 fn ensure_tools() -> Result<()> {
-    const NEEDED: [&str; 4] = ["ip", "ping", "iperf3", "nft"];
-    if let Err(e) = n2n_tests::install::ensure_tools(&NEEDED) {
-        println!("==> {e}");
+    for tool in ["ip", "ping", "iperf3", "nft"] {
+        n2n_tests::install::ensure_program(tool).map_err(|e| e.to_string())?;
     }
-    match NEEDED.into_iter().find(|t| which(t).is_none()) {
-        Some(t) => Err(format!(
-            "`{t}` is missing; install iproute2, iputils-ping, iperf3 and nftables"
-        )),
-        None => Ok(()),
-    }
+    Ok(())
 }
 
 struct Node {
