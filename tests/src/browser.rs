@@ -21,7 +21,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -103,7 +103,7 @@ impl Drop for TempDir {
 /// Runs chromium once with [`FLAGS`] + `args` + `url` in a fresh profile; returns stdout.
 fn run_chromium(url: &str, args: &[String]) -> Result<String> {
     let profile = TempDir::new("chromium")?;
-    let mut cmd = Command::new(crate::which(CHROMIUM).unwrap_or_else(|| CHROMIUM.into()));
+    let mut cmd = crate::install::program("chromium")?;
     cmd.args(FLAGS)
         .arg(format!(
             "--user-data-dir={}",
