@@ -101,8 +101,8 @@ impl Setup {
             src_mac: mac(1),
             dst_mac: dst,
             sock: None,
-            compression: CompressionId::NONE,
-            transform: TransformId::NULL,
+            compression: CompressionId::None.into(),
+            transform: TransformId::Null.into(),
             payload: &payload,
         }))
     }

@@ -476,14 +476,14 @@ fn crypto_net(
 
 #[test]
 fn every_transform_compression_and_header_encryption() {
-    let z = [CompressionId::NONE, CompressionId::LZO, CompressionId::ZSTD];
+    let z = [CompressionId::None, CompressionId::Lzo, CompressionId::Zstd];
     let mut seed = 100;
     for t in 1..=7u8 {
         for he in [false, true] {
             for comp in z {
                 seed += 1;
                 let key = if t == 1 { "" } else { "s3cret" };
-                let tid = TransformId(t);
+                let tid = TransformId::try_from(t).unwrap();
                 let (mut sim, a, b) = crypto_net(seed, he, (tid, key, comp), (tid, key, comp));
                 // Compressible payloads, both directions, relayed then direct.
                 let mut ok = 0;
@@ -530,16 +530,16 @@ fn every_transform_compression_and_header_encryption() {
 #[test]
 fn wrong_key_delivers_nothing() {
     for (t, seed) in [
-        (TransformId::AES, 200),
-        (TransformId(6), 201),
-        (TransformId(7), 202),
-        (TransformId::SPECK, 203),
+        (TransformId::Aes, 200),
+        (TransformId::ChaCha20Poly1305, 201),
+        (TransformId::Aes256Gcm, 202),
+        (TransformId::Speck, 203),
     ] {
         let (mut sim, a, b) = crypto_net(
             seed,
             false,
-            (t, "s3cret", CompressionId::NONE),
-            (t, "wrong!", CompressionId::NONE),
+            (t, "s3cret", CompressionId::None),
+            (t, "wrong!", CompressionId::None),
         );
         sim.run_for(Duration::from_secs(1));
         // Not even the gratuitous ARPs decoded into something correct.
@@ -558,7 +558,7 @@ fn wrong_key_delivers_nothing() {
         // ciphers decrypt to garbage addressed to a random MAC.
         assert!(sim.take_tap(b).is_empty(), "{t}");
         assert!(garbage.is_empty(), "{t}: {garbage:?}");
-        let reason = if t.0 >= 6 {
+        let reason = if t.is_aead() {
             DropReason::PayloadDecryptFailed
         } else {
             DropReason::ForeignDestinationMac
@@ -582,8 +582,8 @@ fn different_transform_is_dropped_by_id() {
     let (mut sim, a, b) = crypto_net(
         210,
         false,
-        (TransformId::AES, "s3cret", CompressionId::NONE),
-        (TransformId::CHACHA20, "s3cret", CompressionId::NONE),
+        (TransformId::Aes, "s3cret", CompressionId::None),
+        (TransformId::ChaCha20, "s3cret", CompressionId::None),
     );
     let f = frame(&sim, a, b, b"hello");
     sim.send_frame(a, &f);

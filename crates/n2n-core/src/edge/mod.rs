@@ -32,10 +32,12 @@ use std::time::{Duration, Instant};
 
 use n2n_proto::he::{CommunityHe, HeKeyKind, StampGenerator};
 use n2n_proto::transform::ReplayWindow;
-use n2n_proto::types::{Auth, Community, DevAddr, DevDesc, Mac, TransformId, cookie};
+use n2n_proto::types::{
+    Auth, Community, CompressionId, DevAddr, DevDesc, Mac, TransformId, cookie,
+};
 use n2n_proto::wire::{
-    self, Header, Message, PACKET_HEADER_LEN, Packet, QueryPeer, Register, RegisterSuper,
-    UnregisterSuper,
+    self, Header, Message, PACKET_HEADER_LEN, Packet, PacketView, QueryPeer, Register,
+    RegisterSuper, UnregisterSuper,
 };
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
@@ -1214,7 +1216,7 @@ impl Edge {
     }
 
     /// The compression this edge applies to frames it sends.
-    pub fn compression(&self) -> n2n_proto::types::CompressionId {
+    pub fn compression(&self) -> CompressionId {
         self.payload.compression()
     }
 
@@ -1223,11 +1225,6 @@ impl Edge {
         &self.cfg.community
     }
 }
-
-/// Offsets of the PACKET fields [`patch_packet_header`] sets (wire.md:
-/// 24-byte common header, srcMac, dstMac, compression, transform).
-const PACKET_DST_MAC_AT: usize = 30;
-const PACKET_COMPRESSION_AT: usize = 36;
 
 /// Our PACKET header template: `Packet::emit_header` with a null dstMac and
 /// no compression.
@@ -1241,8 +1238,8 @@ fn packet_header(
         src_mac: mac,
         dst_mac: Mac::NULL,
         sock: None,
-        compression: n2n_proto::types::CompressionId::NONE,
-        transform,
+        compression: CompressionId::None.into(),
+        transform: transform.into(),
         payload: &[],
     };
     match pkt.emit_header(&Header::new(*community), &mut head) {
@@ -1255,51 +1252,43 @@ fn packet_header(
 
 /// Sets dstMac and the compression id in a copy of the template.
 #[inline]
-fn patch_packet_header(
-    head: &mut [u8; PACKET_HEADER_LEN],
-    dst: Mac,
-    comp: n2n_proto::types::CompressionId,
-) {
-    if let Some(d) = head.get_mut(PACKET_DST_MAC_AT..PACKET_DST_MAC_AT + 6) {
-        d.copy_from_slice(&dst.0);
-    }
-    if let Some(c) = head.get_mut(PACKET_COMPRESSION_AT) {
-        *c = comp.0;
+fn patch_packet_header(head: &mut [u8; PACKET_HEADER_LEN], dst: Mac, comp: CompressionId) {
+    if let Ok(mut v) = PacketView::new_checked(&mut head[..]) {
+        v.set_dst_mac(dst);
+        v.set_compression(comp);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use n2n_proto::types::CompressionId;
 
     #[test]
     fn packet_header_template_matches_emit_header() {
         let community = Community::new("rocks").unwrap();
         let src = Mac([2, 0, 0, 0, 0, 1]);
-        for t in 1..=7u8 {
-            let tid = TransformId(t);
+        for tid in TransformId::ALL {
             let tpl = packet_header(&community, src, tid).unwrap();
             for dst in [
                 Mac([2, 0, 0, 0, 0, 2]),
                 Mac::BROADCAST,
                 Mac([0x01, 0x00, 0x5e, 1, 2, 3]),
             ] {
-                for comp in [CompressionId::NONE, CompressionId::LZO, CompressionId(4)] {
+                for comp in [CompressionId::None, CompressionId::Lzo, CompressionId::Zstd] {
                     let mut want = [0u8; PACKET_HEADER_LEN];
                     let pkt = Packet {
                         src_mac: src,
                         dst_mac: dst,
                         sock: None,
-                        compression: comp,
-                        transform: tid,
+                        compression: comp.into(),
+                        transform: tid.into(),
                         payload: &[],
                     };
                     let n = pkt.emit_header(&Header::new(community), &mut want);
                     assert_eq!(n, Ok(PACKET_HEADER_LEN));
                     let mut got = tpl;
                     patch_packet_header(&mut got, dst, comp);
-                    assert_eq!(got, want, "transform {t} dst {dst} comp {comp}");
+                    assert_eq!(got, want, "transform {tid} dst {dst} comp {comp}");
                 }
             }
         }

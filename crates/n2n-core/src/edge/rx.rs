@@ -190,7 +190,7 @@ impl Edge {
         if !aead {
             self.packet_sender_seen(now, &sender);
         }
-        if view.transform() != self.payload.transform() {
+        if view.transform() != self.payload.transform().to_wire() {
             return Err(DropReason::WrongTransform);
         }
         let aad = PacketAad {

@@ -18,10 +18,10 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use n2n_proto::he::{self, CommunityHe, HeKeyKind, HeKeys, StampGenerator};
-use n2n_proto::types::{Auth, COMMUNITY_LEN, Community, DevAddr, DevDesc, Mac, PeerSock};
+use n2n_proto::types::{Auth, Community, DevAddr, DevDesc, Mac, PeerSock};
 use n2n_proto::wire::{
-    self, Flags, HEADER_LEN, Header, Message, Packet, PeerInfo, QueryPeer, Register, RegisterSuper,
-    RegisterSuperAck, RegisterSuperNak, SnList, UnregisterSuper, WireError,
+    self, Flags, HEADER_LEN, Header, HeaderView, Message, Packet, PeerInfo, QueryPeer, Register,
+    RegisterSuper, RegisterSuperAck, RegisterSuperNak, SnList, UnregisterSuper, WireError,
 };
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
@@ -536,7 +536,8 @@ impl Supernode {
         }
         // crypto.md §4.8: plain or encrypted, and which community.
         let (key, ctx, len) = if wire::looks_plain(datagram) {
-            let key = community_key(datagram.get(4..HEADER_LEN).unwrap_or(&[]));
+            let hv = HeaderView::new_checked(&*datagram).map_err(map_wire_err)?;
+            let key = community_key(hv.community_field());
             if let Some(c) = self.communities.get(&key)
                 && c.he_state == HeState::Encrypted
             {
@@ -1093,9 +1094,7 @@ fn relay(
     out: &mut [u8],
 ) -> Result<usize, WireError> {
     let n = wire::relay_reencode(msg, sender, ttl, out)?;
-    if let Some(c) = out.get_mut(4..4 + COMMUNITY_LEN) {
-        c.copy_from_slice(field.field());
-    }
+    HeaderView::new_checked(&mut *out)?.set_community(field);
     Ok(n)
 }
 
