@@ -118,10 +118,10 @@ fn scenario(name: &str) -> Scenario {
 }
 
 fn drain(e: &mut Edge) -> Vec<(SocketAddr, Vec<u8>)> {
-    let mut buf = vec![0u8; n2n_core::MAX_DATAGRAM];
     let mut v = Vec::new();
-    while let Some(t) = e.poll_transmit(&mut buf) {
-        v.push((t.dst, buf[..t.len].to_vec()));
+    while let Some(t) = e.poll_transmit() {
+        v.push((t.dst, t.bytes().to_vec()));
+        e.recycle_transmit(t);
     }
     v
 }

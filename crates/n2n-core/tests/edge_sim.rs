@@ -1350,22 +1350,24 @@ fn re_register_super_only_from_current_supernode_and_rate_limited() {
     d[3] = 12;
     let _ = e.decapsulate(now, sa(SN1), &mut d, false, &mut out);
     assert_eq!(e.stats().drops(DropReason::ReRegisterNotCurrent), 1);
-    let mut tx = vec![0u8; 2048];
-    while e.poll_transmit(&mut tx).is_some() {}
+    while let Some(t) = e.poll_transmit() {
+        e.recycle_transmit(t);
+    }
     assert!(e.is_registered());
     // From the supernode: REGISTER_SUPER goes out at once.
     let mut d = rr;
     let _ = e.decapsulate(now, sa(SN1), &mut d, false, &mut out);
     let mut sent = Vec::new();
-    while let Some(t) = e.poll_transmit(&mut tx) {
-        sent.push((t.dst, tx[3] & 0x1f));
+    while let Some(t) = e.poll_transmit() {
+        sent.push((t.dst, t.bytes()[3] & 0x1f));
+        e.recycle_transmit(t);
     }
     assert!(sent.contains(&(sa(SN1), 5)), "{sent:?}");
     // Again within the second: rate-limited.
     let mut d = rr;
     let _ = e.decapsulate(now, sa(SN1), &mut d, false, &mut out);
     assert_eq!(e.stats().drops(DropReason::ReRegisterRateLimited), 1);
-    assert!(e.poll_transmit(&mut tx).is_none());
+    assert!(e.poll_transmit().is_none());
 }
 
 /// RE_REGISTER_SUPER from a known supernode that is not the current one is
@@ -1379,15 +1381,16 @@ fn re_register_super_from_other_known_supernode_is_ignored() {
     n2n_proto::wire::encode(&hdr, &n2n_proto::wire::Message::ReRegisterSuper, &mut rr).unwrap();
     let now = sim.now();
     let e = sim.edge_mut(a);
-    let mut tx = vec![0u8; 2048];
-    while e.poll_transmit(&mut tx).is_some() {}
+    while let Some(t) = e.poll_transmit() {
+        e.recycle_transmit(t);
+    }
     let mut out = vec![0u8; 2048];
     for _ in 0..3 {
         let mut d = rr;
         let _ = e.decapsulate(now, sa(SN2), &mut d, false, &mut out);
     }
     assert_eq!(e.stats().drops(DropReason::ReRegisterNotCurrent), 3);
-    assert!(e.poll_transmit(&mut tx).is_none());
+    assert!(e.poll_transmit().is_none());
     assert!(e.is_registered());
 }
 

@@ -30,7 +30,7 @@ use std::collections::{HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
-use n2n_proto::he::{CommunityHe, HeKeyKind, StampGenerator};
+use n2n_proto::he::{CommunityHe, HeKeyKind};
 use n2n_proto::transform::ReplayWindow;
 use n2n_proto::types::{
     Auth, Community, CompressionId, DevAddr, DevDesc, Mac, TransformId, cookie,
@@ -42,6 +42,7 @@ use n2n_proto::wire::{
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
 
+use crate::output::{Datagram, Output, Queued, Seal};
 use crate::time::{MAX_DATAGRAM, Now, Transmit};
 
 pub use config::{EdgeConfig, EdgeConfigError, P2pMode, Selection, TapAddrMode};
@@ -76,6 +77,8 @@ const PING_BUDGET_FIRST: usize = 15;
 const PING_BUDGET: usize = 5;
 /// Events and datagrams kept when the driver does not drain them.
 const MAX_QUEUED: usize = 4096;
+/// Spare transmit buffers kept for reuse.
+const MAX_FREE: usize = 64;
 /// Supernode switches without a non-local P2P peer before the driver is
 /// asked to reopen the main socket (behaviour.md §2.2).
 const REOPEN_AFTER_SWITCHES: u32 = 15;
@@ -204,13 +207,6 @@ enum SnWait {
     Waiting,
 }
 
-#[derive(Debug)]
-struct Queued {
-    dst: SocketAddr,
-    buf: Vec<u8>,
-    ttl: Option<u8>,
-}
-
 /// The edge state machine.
 #[derive(Debug)]
 pub struct Edge {
@@ -221,7 +217,6 @@ pub struct Edge {
     desc: DevDesc,
     token: Auth,
     he: Option<CommunityHe>,
-    stamps: StampGenerator,
     payload: Payload,
     password: crate::mgmt::Password,
     verbosity: u8,
@@ -256,10 +251,10 @@ pub struct Edge {
     replay: MacMap<(ReplayWindow, Instant)>,
     last_p2p_rx: Option<Instant>,
 
-    txq: VecDeque<Queued>,
+    /// The seal step and the control-message queue.
+    out: Output,
     /// TTL for datagrams queued now (set only around the `-L` spray).
     tx_ttl: Option<u8>,
-    free: Vec<Vec<u8>>,
     events: VecDeque<Event>,
     stats: EdgeStats,
     scratch: Box<[u8]>,
@@ -350,7 +345,6 @@ impl Edge {
             desc,
             token,
             he,
-            stamps: StampGenerator::new(),
             payload,
             password,
             verbosity,
@@ -375,9 +369,8 @@ impl Edge {
             hosts: MacMap::with_hasher(hs),
             replay: MacMap::with_hasher(hs),
             last_p2p_rx: None,
-            txq: VecDeque::new(),
+            out: Output::new(MAX_QUEUED, MAX_FREE),
             tx_ttl: None,
-            free: Vec::new(),
             events: VecDeque::new(),
             stats: EdgeStats::default(),
             scratch: vec![0u8; MAX_DATAGRAM].into_boxed_slice(),
@@ -499,22 +492,18 @@ impl Edge {
     // ------------------------------------------------------------------
     // Outputs
 
-    /// Next queued datagram, written into `buf` (≥ [`MAX_DATAGRAM`] bytes).
-    pub fn poll_transmit(&mut self, buf: &mut [u8]) -> Option<Transmit> {
-        loop {
-            let q = self.txq.pop_front()?;
-            let n = q.buf.len();
-            let fits = buf
-                .get_mut(..n)
-                .map(|d| d.copy_from_slice(&q.buf))
-                .is_some();
-            let (dst, ttl) = (q.dst, q.ttl);
-            self.recycle(q.buf);
-            if fits {
-                return Some(Transmit { dst, len: n, ttl });
-            }
-            self.stats.drop(DropReason::FrameTooLarge);
-        }
+    /// The next queued control datagram. Send [`Datagram::bytes`] to
+    /// [`Datagram::dst`] (with [`Datagram::ttl`] if set), then give it back
+    /// with [`recycle_transmit`](Self::recycle_transmit) (see
+    /// [`crate::output`]).
+    pub fn poll_transmit(&mut self) -> Option<Datagram> {
+        self.out.pop()
+    }
+
+    /// Hand back a datagram from [`poll_transmit`](Self::poll_transmit)
+    /// once it was sent (or failed): its buffer is reused.
+    pub fn recycle_transmit(&mut self, d: Datagram) {
+        self.out.recycle(d);
     }
 
     /// Next event.
@@ -885,18 +874,10 @@ impl Edge {
         self.events.push_back(e);
     }
 
-    fn push_tx(&mut self, dst: SocketAddr, buf: Vec<u8>) {
-        if self.txq.len() >= MAX_QUEUED {
+    fn count_queued(&mut self, q: Queued) {
+        if q == Queued::EvictedOldest {
             self.stats.drop(DropReason::QueueFull);
-            if let Some(old) = self.txq.pop_front() {
-                self.recycle(old.buf);
-            }
         }
-        self.txq.push_back(Queued {
-            dst,
-            buf,
-            ttl: self.tx_ttl,
-        });
     }
 
     fn p2p(&self) -> bool {
@@ -910,45 +891,37 @@ impl Edge {
     // ------------------------------------------------------------------
     // Sending control messages
 
-    fn take_buf(&mut self) -> Vec<u8> {
-        let mut b = self.free.pop().unwrap_or_default();
-        b.clear();
-        b.resize(MAX_DATAGRAM, 0);
-        b
-    }
-
-    fn recycle(&mut self, b: Vec<u8>) {
-        if self.free.len() < 64 {
-            self.free.push(b);
-        }
-    }
-
     fn he_encrypt(&mut self, now: Now, buf: &mut [u8], header_len: usize, kind: HeKeyKind) {
         if let Some(he) = &self.he {
-            let stamp = self
-                .stamps
-                .next(now.unix_secs(), (now.unix_us % 1_000_000) as u32);
-            let mut r = [0u8; 4];
-            self.rng.fill_bytes(&mut r);
+            let seal = Seal {
+                he,
+                kind,
+                header_len: Some(header_len),
+                trailer: false,
+            };
             // Lengths are ≥ 24 and ≤ MAX_DATAGRAM here: cannot fail.
-            let _ = he.encrypt(buf, header_len, stamp, r, kind);
+            let _ = self.out.seal(now, &mut self.rng, &seal, buf, buf.len());
         }
     }
 
     /// Encode, header-encrypt (whole message) and queue one control message.
     fn queue_msg(&mut self, now: Now, dst: SocketAddr, msg: &Message<'_>, kind: HeKeyKind) {
-        let mut buf = self.take_buf();
         let header = Header::new(self.cfg.community);
-        match wire::encode(&header, msg, &mut buf) {
-            Ok(n) => {
-                buf.truncate(n);
-                self.he_encrypt(now, &mut buf, n, kind);
-                self.push_tx(dst, buf);
-            }
-            Err(_) => {
-                self.stats.drop(DropReason::FrameTooLarge);
-                self.recycle(buf);
-            }
+        let seal = self.he.as_ref().map(|he| Seal {
+            he,
+            kind,
+            header_len: None,
+            trailer: false,
+        });
+        let ttl = self.tx_ttl;
+        let r = self
+            .out
+            .send(now, &mut self.rng, dst, ttl, seal.as_ref(), |b| {
+                wire::encode(&header, msg, b)
+            });
+        match r {
+            Ok(q) => self.count_queued(q),
+            Err(_) => self.stats.drop(DropReason::FrameTooLarge),
         }
     }
 
@@ -1068,10 +1041,8 @@ impl Edge {
                 };
                 let data = out.get(..len).ok_or(DropReason::FrameTooLarge)?;
                 for s in rest {
-                    let mut b = self.take_buf();
-                    b.clear();
-                    b.extend_from_slice(data);
-                    self.push_tx(*s, b);
+                    let q = self.out.push_copy(*s, None, data);
+                    self.count_queued(q);
                 }
                 self.stats.p2p_tx += socks.len() as u64;
                 return Ok(Some(Transmit {
@@ -1200,12 +1171,12 @@ impl Edge {
         }
         let f = frame::gratuitous_arp(self.mac, self.dev_addr.ip);
         for _ in 0..2 {
-            let mut b = self.take_buf();
-            if let Ok(Some(t)) = self.encapsulate_inner(now, &f, &mut b) {
-                b.truncate(t.len);
-                self.push_tx(t.dst, b);
+            let mut b = self.out.take();
+            if let Ok(Some(t)) = self.encapsulate_inner(now, &f, b.bytes_mut()) {
+                let q = self.out.push(t.dst, None, b, t.len);
+                self.count_queued(q);
             } else {
-                self.recycle(b);
+                self.out.discard(b);
             }
         }
     }

@@ -201,7 +201,6 @@ pub struct Sim {
     heap: BinaryHeap<Reverse<(Instant, u64)>>,
     flights: HashMap<u64, InFlight>,
     seq: u64,
-    buf: Vec<u8>,
     out: Vec<u8>,
     /// Every delivered datagram, when [`Sim::record`] is on.
     pub trace: Vec<Delivery>,
@@ -234,7 +233,6 @@ impl Sim {
             heap: BinaryHeap::new(),
             flights: HashMap::new(),
             seq: 0,
-            buf: vec![0; MAX_DATAGRAM],
             out: vec![0; MAX_DATAGRAM],
             trace: Vec::new(),
             record: false,
@@ -689,29 +687,24 @@ impl Sim {
     fn drain(&mut self, id: NodeId) {
         let now = self.now;
         let mut sends = Vec::new();
-        let mut buf = std::mem::take(&mut self.buf);
         if let Some(n) = self.nodes.get_mut(id) {
             match &mut n.kind {
                 NodeKind::Edge(e) => {
-                    while let Some(t) = e.poll_transmit(&mut buf) {
+                    while let Some(t) = e.poll_transmit() {
                         if let (Some(ttl), true) = (t.ttl, self.record) {
                             self.sent_with_ttl.push((id, t.dst, ttl));
                         }
-                        sends.push((
-                            t.dst,
-                            buf.get(..t.len).map(<[u8]>::to_vec).unwrap_or_default(),
-                        ));
+                        sends.push((t.dst, t.bytes().to_vec()));
+                        e.recycle_transmit(t);
                     }
                     while let Some(ev) = e.poll_event() {
                         n.events.push((now.mono, ev));
                     }
                 }
                 NodeKind::Supernode(s) => {
-                    while let Some(t) = s.poll_transmit(&mut buf) {
-                        sends.push((
-                            t.dst,
-                            buf.get(..t.len).map(<[u8]>::to_vec).unwrap_or_default(),
-                        ));
+                    while let Some(t) = s.poll_transmit() {
+                        sends.push((t.dst, t.bytes().to_vec()));
+                        s.recycle_transmit(t);
                     }
                     while let Some(ev) = s.poll_event() {
                         n.sn_events.push((now.mono, ev));
@@ -722,7 +715,6 @@ impl Sim {
                 sends.clear();
             }
         }
-        self.buf = buf;
         for (dst, data) in sends {
             self.route(id, dst, data);
         }

@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use n2n_proto::he::{self, CommunityHe, HeKeyKind, HeKeys, StampGenerator};
+use n2n_proto::he::{self, CommunityHe, HeKeyKind, HeKeys};
 use n2n_proto::types::{Auth, Community, DevAddr, DevDesc, Mac, PeerSock};
 use n2n_proto::wire::{
     self, Flags, HEADER_LEN, Header, HeaderView, Message, Packet, PeerInfo, QueryPeer, Register,
@@ -29,11 +29,11 @@ use rand_chacha::rand_core::{Rng, SeedableRng};
 use super::autoip::{AutoIpPool, Subnet, choose_host};
 use super::community_list::CommunityList;
 use super::edges::{CommunityState, EdgeChange, HeState, Registration, community_key};
-use super::outq::OutQueue;
 use super::reregister::ReRegisterLimiter;
 use super::stats::{DropReason, RefuseReason, SupernodeStats};
+use crate::Now;
 use crate::mgmt::Password;
-use crate::{Now, Transmit};
+use crate::output::{Datagram, Output, Seal};
 
 /// Purge run interval (behaviour.md §9.12).
 pub const PURGE_INTERVAL: Duration = Duration::from_secs(30);
@@ -47,8 +47,6 @@ pub const DEFAULT_VERSION: &str = "3.1.1";
 pub const DEFAULT_VERBOSITY: u8 = 2;
 /// Events kept when the driver does not drain them.
 const MAX_EVENTS: usize = 4096;
-/// Length of the user/password trailer.
-const TRAILER_LEN: usize = he::TRAILER_LEN;
 
 /// Supernode configuration.
 #[derive(Debug, Clone)]
@@ -224,11 +222,10 @@ enum HeLen {
 /// from the community table so both can be borrowed at once.
 #[derive(Debug)]
 pub(super) struct Io {
-    pub(super) out: OutQueue,
+    pub(super) out: Output,
     pub(super) stats: SupernodeStats,
     pub(super) events: VecDeque<SupernodeEvent>,
     rng: ChaCha20Rng,
-    stamps: StampGenerator,
 }
 
 impl Io {
@@ -252,44 +249,20 @@ impl Io {
     where
         F: FnOnce(&mut [u8]) -> Result<usize, WireError>,
     {
-        let mut b = self.out.take();
-        let len = match write(b.bytes_mut()) {
-            Ok(n) => n,
-            Err(_) => {
-                self.out.recycle(b);
-                return Err(DropReason::TooLong);
-            }
-        };
-        let mut total = len;
-        if let Some((keys, kind)) = he {
-            let h = match hlen {
-                HeLen::Full => len,
-                HeLen::Bytes(n) => n.min(len),
-            };
-            let micros = (now.unix_us % 1_000_000) as u32;
-            let stamp = self.stamps.next(now.unix_secs(), micros);
-            let mut rand4 = [0u8; 4];
-            self.rng.fill_bytes(&mut rand4);
-            let ok = match b.bytes_mut().get_mut(..len) {
-                Some(msg) => keys.encrypt(msg, h, stamp, rand4, kind).is_ok(),
-                None => false,
-            };
-            if !ok {
-                self.out.recycle(b);
-                return Err(DropReason::TooLong);
-            }
-            if trailer {
-                match b.bytes_mut().get_mut(len..len + TRAILER_LEN) {
-                    Some(t) => self.rng.fill_bytes(t),
-                    None => {
-                        self.out.recycle(b);
-                        return Err(DropReason::TooLong);
-                    }
-                }
-                total += TRAILER_LEN;
-            }
-        }
-        self.out.push(dst, b, total);
+        let seal = he.map(|(he, kind)| Seal {
+            he,
+            kind,
+            header_len: match hlen {
+                HeLen::Full => None,
+                HeLen::Bytes(n) => Some(n),
+            },
+            trailer,
+        });
+        // The supernode's queue is unbounded: nothing is ever evicted.
+        let _ = self
+            .out
+            .send(now, &mut self.rng, dst, None, seal.as_ref(), write)
+            .map_err(|_| DropReason::TooLong)?;
         Ok(())
     }
 }
@@ -358,11 +331,10 @@ impl Supernode {
             federation_seq: 0,
             seq: 0,
             io: Io {
-                out: OutQueue::default(),
+                out: Output::new(usize::MAX, usize::MAX),
                 stats: SupernodeStats::default(),
                 events: VecDeque::new(),
                 rng,
-                stamps: StampGenerator::new(),
             },
             start: now,
             next_purge: now.mono + PURGE_INTERVAL,
@@ -839,7 +811,7 @@ impl Supernode {
                     io.send(now, e.sock, he, HeLen::Bytes(hlen), false, write)?;
                     first = false;
                 } else {
-                    io.out.push_copy_of_last(e.sock);
+                    let _ = io.out.push_copy_of_last(e.sock);
                 }
                 io.stats.broadcast = io.stats.broadcast.saturating_add(1);
                 io.stats.last_fwd = now.unix_secs();
@@ -1014,16 +986,17 @@ impl Supernode {
         Some(self.next_purge)
     }
 
-    /// Copy the next queued datagram into `buf` (≥ [`crate::MAX_DATAGRAM`]
-    /// bytes). A datagram that does not fit is discarded and counted as a
-    /// transmit error.
-    pub fn poll_transmit(&mut self, buf: &mut [u8]) -> Option<Transmit> {
-        loop {
-            match self.io.out.pop_into(buf)? {
-                Ok(t) => return Some(t),
-                Err(_) => self.io.stats.errors = self.io.stats.errors.saturating_add(1),
-            }
-        }
+    /// The next queued datagram. Send [`Datagram::bytes`] to
+    /// [`Datagram::dst`], then give it back with
+    /// [`recycle_transmit`](Self::recycle_transmit) (see [`crate::output`]).
+    pub fn poll_transmit(&mut self) -> Option<Datagram> {
+        self.io.out.pop()
+    }
+
+    /// Hand back a datagram from [`poll_transmit`](Self::poll_transmit)
+    /// once it was sent (or failed): its buffer is reused.
+    pub fn recycle_transmit(&mut self, d: Datagram) {
+        self.io.out.recycle(d);
     }
 
     /// The driver could not send a datagram it got from

@@ -34,7 +34,6 @@ pub mod regex;
 mod core;
 mod edges;
 mod mgmt;
-mod outq;
 mod reregister;
 pub mod stats;
 
