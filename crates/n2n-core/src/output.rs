@@ -21,7 +21,7 @@
 //! queueing allocates nothing and nothing is copied on the way out.
 //!
 //! The PACKET data path does not queue: `Edge::encapsulate` builds the
-//! datagram in the caller's buffer and seals it there with [`Output::seal`].
+//! datagram in the caller's buffer and seals it there (`Output::seal`).
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;

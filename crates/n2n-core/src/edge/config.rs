@@ -59,7 +59,7 @@ pub struct EdgeConfig {
     pub transform: TransformId,
     /// Raw `-k` key bytes (empty for the null transform).
     pub key: Vec<u8>,
-    /// `-z`: [`CompressionId::NONE`], `LZO` or `ZSTD`.
+    /// `-z`: [`CompressionId::None`], `Lzo` or `Zstd`.
     pub compression: CompressionId,
     /// `-H`.
     pub header_encryption: bool,
