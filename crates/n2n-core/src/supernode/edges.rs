@@ -33,7 +33,14 @@ impl HeState {
     }
 }
 
-/// A registered edge.
+/// Where a registered edge is reached: today the UDP socket its
+/// registration came from. The seam for TCP edges (`-S2`): a connection id
+/// joins the socket here, and the handlers that send to `Edge::sock` are the
+/// places to route by it.
+pub(crate) type EdgeSock = SocketAddr;
+
+/// A registered edge (the edge table is [`CommunityState::edges`], keyed by
+/// MAC).
 #[derive(Debug, Clone)]
 pub(crate) struct Edge {
     pub(crate) mac: Mac,
@@ -41,7 +48,7 @@ pub(crate) struct Edge {
     pub(crate) dev_addr: DevAddr,
     pub(crate) desc: DevDesc,
     /// Public socket (datagram source of the registration).
-    pub(crate) sock: SocketAddr,
+    pub(crate) sock: EdgeSock,
     /// Preferred (LAN) socket from the REGISTER_SUPER SOCKET field.
     pub(crate) preferred: Option<PeerSock>,
     pub(crate) cookie: u32,
@@ -143,7 +150,7 @@ pub(crate) struct Registration {
     pub(crate) mac: Mac,
     pub(crate) dev_addr: DevAddr,
     pub(crate) desc: DevDesc,
-    pub(crate) sock: SocketAddr,
+    pub(crate) sock: EdgeSock,
     pub(crate) preferred: Option<PeerSock>,
     pub(crate) cookie: u32,
     pub(crate) auth: Auth,
