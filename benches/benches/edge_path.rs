@@ -29,6 +29,7 @@ use n2n_core::supernode::community_list::CommunityList;
 use n2n_proto::he::{CommunityHe, HeKeyKind};
 use n2n_proto::transform::{NonceSeed, Transform, packet_aad};
 use n2n_proto::types::{Community, CompressionId, DevAddr, Mac, TransformId};
+use n2n_proto::wire::{HEADER_LEN, Header, MsgType};
 
 const SN: &str = "203.0.113.1:7654";
 const SIZES: [usize; 3] = [64, 512, 1400];
@@ -182,8 +183,8 @@ fn baseline(c: &mut Criterion) {
     // Header encryption of a 1400-byte PACKET alone: encrypt + decrypt.
     let he = CommunityHe::new(community);
     let mut dg = vec![0u8; size];
-    dg[..4].copy_from_slice(&[3, 2, 0, 3]);
-    dg[4..24].copy_from_slice(&community);
+    let header = Header::new(Community::from_field(community));
+    assert_eq!(header.emit(MsgType::Packet, &mut dg), Ok(HEADER_LEN));
     let mut stamp = n2n_proto::he::stamp_from_unix(1_767_225_600, 0);
     g.bench_function(BenchmarkId::new("he", size), |bch| {
         bch.iter(|| {
