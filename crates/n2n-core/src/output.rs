@@ -31,7 +31,7 @@ use n2n_proto::wire::WireError;
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::Rng;
 
-use crate::{MAX_DATAGRAM, Now, Transmit};
+use crate::time::{MAX_DATAGRAM, Now, Transmit};
 
 /// A queued datagram, owned by the driver from `poll_transmit` until it
 /// gives it back with `recycle_transmit`.

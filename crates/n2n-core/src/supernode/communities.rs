@@ -4,7 +4,6 @@
 //! listings.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use n2n_proto::he::{self, CommunityHe};
 use n2n_proto::types::Community;
@@ -12,14 +11,9 @@ use n2n_proto::types::Community;
 use super::autoip::Subnet;
 use super::community_list::CommunityList;
 use super::core::Supernode;
-use super::edges::{CommunityState, HeState};
+use super::edges::{CommunityState, EDGE_TIMEOUT, HeState};
 use super::{CommunityInfo, EdgeInfo, SupernodeEvent};
 use crate::Now;
-
-/// Purge run interval (behaviour.md §9.12).
-pub const PURGE_INTERVAL: Duration = Duration::from_secs(30);
-/// Edges not seen for this long are purged.
-pub const EDGE_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl Supernode {
     /// Replace the community list (after `reload_communities`): every

@@ -35,9 +35,8 @@ use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
 
 use super::autoip::Subnet;
-use super::communities::PURGE_INTERVAL;
 use super::config::SupernodeConfig;
-use super::edges::{CommunityState, HeState};
+use super::edges::{CommunityState, HeState, PURGE_INTERVAL};
 use super::io::Io;
 use super::reregister::ReRegisterLimiter;
 use super::stats::{RefuseReason, SupernodeStats};

@@ -2,13 +2,18 @@
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use n2n_proto::he::CommunityHe;
 use n2n_proto::types::{Auth, COMMUNITY_LEN, Community, DevAddr, DevDesc, Mac, PeerSock};
 
 use super::autoip::Subnet;
 use super::stats::RefuseReason;
+
+/// Purge run interval (behaviour.md §9.12).
+pub const PURGE_INTERVAL: Duration = Duration::from_secs(30);
+/// Edges not seen for this long are purged.
+pub const EDGE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Header-encryption state of a community (crypto.md §4.8), locked by the
 /// first datagram.

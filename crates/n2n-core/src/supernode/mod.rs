@@ -43,11 +43,10 @@ mod register;
 mod reregister;
 pub mod stats;
 
-pub use self::communities::{EDGE_TIMEOUT, PURGE_INTERVAL};
 pub use self::config::{DEFAULT_VERBOSITY, DEFAULT_VERSION, SupernodeConfig, federation_field};
 pub use self::core::{CommunityInfo, EdgeInfo, Supernode, SupernodeEvent};
 pub use self::register::REGISTRATION_LIFETIME;
-pub use edges::HeState;
+pub use edges::{EDGE_TIMEOUT, HeState, PURGE_INTERVAL};
 pub use mgmt::{MgmtAction, MgmtOutcome, ReloadRequest};
 pub use reregister::{RE_REGISTER_MIN_GAP, RE_REGISTER_SLOTS};
 pub use stats::{DropReason, RefuseReason, SupernodeStats};
