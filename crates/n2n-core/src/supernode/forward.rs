@@ -12,7 +12,7 @@ use n2n_proto::types::{Community, Mac, PeerSock};
 use n2n_proto::wire::{self, Header, HeaderView, Packet, PeerInfo, QueryPeer, Register, WireError};
 
 use super::core::Supernode;
-use super::intake::Inbound;
+use super::intake::{Inbound, sender_community};
 use super::io::{check_stamp, seal};
 use super::stats::DropReason;
 use crate::Now;
@@ -24,24 +24,8 @@ impl Supernode {
         inb: &Inbound<'_>,
         p: &Packet<'_>,
     ) -> Result<(), DropReason> {
-        let Inbound {
-            from,
-            key,
-            hdr,
-            msg,
-            he: ctx,
-        } = *inb;
-        let now_stamp = now.he_stamp();
-        let comm = self
-            .communities
-            .get_mut(&key)
-            .ok_or(DropReason::UnknownCommunity)?;
-        check_stamp(
-            ctx,
-            now_stamp,
-            comm.edges.get_mut(&p.src_mac).map(|e| &mut e.stamp_prev),
-            true,
-        )?;
+        let Inbound { from, hdr, msg, .. } = *inb;
+        let comm = sender_community(&mut self.communities, now, inb, p.src_mac, true)?;
         let sender = PeerSock::from(from);
         let ttl = hdr.ttl.saturating_sub(1);
         let mut hlen = wire::packet_header_len(Some(&sender));
@@ -88,24 +72,8 @@ impl Supernode {
         inb: &Inbound<'_>,
         r: &Register,
     ) -> Result<(), DropReason> {
-        let Inbound {
-            from,
-            key,
-            hdr,
-            msg,
-            he: ctx,
-        } = *inb;
-        let now_stamp = now.he_stamp();
-        let comm = self
-            .communities
-            .get_mut(&key)
-            .ok_or(DropReason::UnknownCommunity)?;
-        check_stamp(
-            ctx,
-            now_stamp,
-            comm.edges.get_mut(&r.src_mac).map(|e| &mut e.stamp_prev),
-            false,
-        )?;
+        let Inbound { from, hdr, msg, .. } = *inb;
+        let comm = sender_community(&mut self.communities, now, inb, r.src_mac, false)?;
         if r.dst_mac.is_multi_or_broadcast() {
             return Err(DropReason::MulticastRegister);
         }
@@ -170,16 +138,7 @@ impl Supernode {
                 .io
                 .send(now, from, seal(he, None, false), |b| pong.emit(&header, b));
         }
-        let comm = self
-            .communities
-            .get_mut(&key)
-            .ok_or(DropReason::UnknownCommunity)?;
-        check_stamp(
-            ctx,
-            now_stamp,
-            comm.edges.get_mut(&q.src_mac).map(|e| &mut e.stamp_prev),
-            true,
-        )?;
+        let comm = sender_community(&mut self.communities, now, inb, q.src_mac, true)?;
         let target = comm
             .edges
             .get(&q.target_mac)

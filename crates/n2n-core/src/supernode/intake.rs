@@ -3,6 +3,7 @@
 //! dispatch to the handlers, and the RE_REGISTER_SUPER fast path (module
 //! docs of [`super`]).
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use n2n_proto::he::HeKeyKind;
@@ -11,8 +12,8 @@ use n2n_proto::wire::{self, Flags, HEADER_LEN, Header, HeaderView, Message};
 
 use super::SupernodeEvent;
 use super::core::Supernode;
-use super::edges::{HeState, community_key};
-use super::io::{HeCtx, map_wire_err, seal};
+use super::edges::{CommunityState, HeState, community_key};
+use super::io::{HeCtx, check_stamp, map_wire_err, seal};
 use super::stats::DropReason;
 use crate::Now;
 
@@ -29,6 +30,28 @@ pub(super) struct Inbound<'a> {
     pub msg: &'a [u8],
     /// Header-encryption key kind and stamp, when it was encrypted.
     pub he: Option<HeCtx>,
+}
+
+/// The community of `inb`, once the header-encryption stamp of its sender
+/// `mac` is verified against that edge's previous one (crypto.md §4.5;
+/// `jitter`: reordering tolerated).
+pub(super) fn sender_community<'c>(
+    communities: &'c mut BTreeMap<Community, CommunityState>,
+    now: Now,
+    inb: &Inbound<'_>,
+    mac: Mac,
+    jitter: bool,
+) -> Result<&'c mut CommunityState, DropReason> {
+    let comm = communities
+        .get_mut(&inb.key)
+        .ok_or(DropReason::UnknownCommunity)?;
+    check_stamp(
+        inb.he,
+        now.he_stamp(),
+        comm.edges.get_mut(&mac).map(|e| &mut e.stamp_prev),
+        jitter,
+    )?;
+    Ok(comm)
 }
 
 impl Supernode {

@@ -13,7 +13,7 @@ use super::SupernodeEvent;
 use super::autoip::choose_host;
 use super::core::Supernode;
 use super::edges::{EdgeChange, Registration};
-use super::intake::Inbound;
+use super::intake::{Inbound, sender_community};
 use super::io::{check_stamp, seal};
 use super::stats::{DropReason, RefuseReason};
 use crate::Now;
@@ -46,16 +46,7 @@ impl Supernode {
         let own_mac = self.cfg.mac;
         let spoofing_protection = self.cfg.spoofing_protection;
         let now_stamp = now.he_stamp();
-        let comm = self
-            .communities
-            .get_mut(&key)
-            .ok_or(DropReason::UnknownCommunity)?;
-        check_stamp(
-            ctx,
-            now_stamp,
-            comm.edges.get_mut(&reg.edge_mac).map(|e| &mut e.stamp_prev),
-            false,
-        )?;
+        let comm = sender_community(&mut self.communities, now, inb, reg.edge_mac, false)?;
         if reg.edge_mac == own_mac {
             return Err(DropReason::OwnMac);
         }
