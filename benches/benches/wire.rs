@@ -16,8 +16,8 @@ fn packet_bytes(payload: &[u8]) -> (Header, Vec<u8>) {
         src_mac: Mac([2, 0, 0, 0, 0, 1]),
         dst_mac: Mac([2, 0, 0, 0, 0, 2]),
         sock: None,
-        compression: CompressionId::NONE,
-        transform: TransformId::AES,
+        compression: CompressionId::None.into(),
+        transform: TransformId::Aes.into(),
         payload,
     };
     let mut buf = vec![0u8; p.buffer_len()];
@@ -68,8 +68,8 @@ fn bench(c: &mut Criterion) {
         src_mac: Mac([2, 0, 0, 0, 0, 1]),
         dst_mac: Mac([2, 0, 0, 0, 0, 2]),
         sock: None,
-        compression: CompressionId::NONE,
-        transform: TransformId::AES,
+        compression: CompressionId::None.into(),
+        transform: TransformId::Aes.into(),
         payload: &payload,
     };
     let mut out = vec![0u8; 2048];

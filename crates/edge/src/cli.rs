@@ -156,11 +156,11 @@ pub struct EdgeOptions {
     pub register_ttl: u8,
     /// `-A` after the selection rules of crypto.md §2.1 (the wire id).
     pub cipher: TransformId,
-    /// `-k` / `N2N_KEY`: `Some` iff `cipher != TransformId::NULL`.
+    /// `-k` / `N2N_KEY`: `Some` iff `cipher != TransformId::Null`.
     pub key: Option<Secret>,
     /// `-H`: header encryption.
     pub header_encryption: bool,
-    /// `-z` (the wire id; `CompressionId::NONE` without `-z`).
+    /// `-z` (the wire id; `CompressionId::None` without `-z`).
     pub compression: CompressionId,
     /// `--select-rtt` / `--select-mac`.
     pub selection: SelectionStrategy,
@@ -455,7 +455,7 @@ fn apply(raw: &mut Raw, key: Opt, name: &str, value: Option<&str>) -> Result<(),
                 None => {
                     raw.warnings
                         .push("bare -A is deprecated, use -A3 for AES".to_owned());
-                    TransformId::AES
+                    TransformId::Aes
                 }
                 Some(v) => cipher_from_cli(v).ok_or_else(|| {
                     CliError::bad(
@@ -588,12 +588,12 @@ fn validate(raw: Raw, host_name: &dyn Fn() -> Option<String>) -> Result<EdgeOpti
     // Cipher and key (crypto.md §2.1; N2N_KEY arrives as -k).
     let key = raw.key;
     let cipher = match (raw.cipher, key.is_some()) {
-        (None, true) => TransformId::AES,
-        (None, false) => TransformId::NULL,
-        (Some(TransformId::NULL), false) => TransformId::NULL,
-        (Some(TransformId::NULL), true) => {
+        (None, true) => TransformId::Aes,
+        (None, false) => TransformId::Null,
+        (Some(TransformId::Null), false) => TransformId::Null,
+        (Some(TransformId::Null), true) => {
             warnings.push("-A1 (no encryption) given together with a key: using AES".into());
-            TransformId::AES
+            TransformId::Aes
         }
         (Some(c), false) => {
             return Err(CliError::bad(
@@ -614,7 +614,7 @@ fn validate(raw: Raw, host_name: &dyn Fn() -> Option<String>) -> Result<EdgeOpti
     // when -J is implemented.
     let header_encryption = raw.header_enc || raw.password.is_some();
     if raw.password.is_some() {
-        if !matches!(cipher, TransformId::CHACHA20 | TransformId::SPECK) {
+        if !matches!(cipher, TransformId::ChaCha20 | TransformId::Speck) {
             return Err(CliError::bad(
                 "-J",
                 "user/password authentication needs -A4 (ChaCha20) or -A5 (Speck)",
@@ -668,14 +668,14 @@ fn validate(raw: Raw, host_name: &dyn Fn() -> Option<String>) -> Result<EdgeOpti
             raw.interval.unwrap_or(DEFAULT_REGISTER_INTERVAL),
         )),
         register_ttl: raw.ttl.unwrap_or(0),
-        key: if cipher == TransformId::NULL {
+        key: if cipher == TransformId::Null {
             None
         } else {
             key.map(Secret::new)
         },
         cipher,
         header_encryption,
-        compression: raw.compression.unwrap_or(CompressionId::NONE),
+        compression: raw.compression.unwrap_or(CompressionId::None),
         selection: raw.selection,
         tap_address,
         mac: raw.mac,

@@ -125,9 +125,9 @@ mod tests {
         let c = edge_config(&o, Some("192.168.1.2:5000".parse().unwrap())).unwrap();
         assert_eq!(c.community, Community::new("rocks").unwrap());
         assert_eq!(c.supernodes, vec!["sn.example:7654", "198.18.0.254:7654"]);
-        assert_eq!(c.transform, TransformId::CHACHA20);
+        assert_eq!(c.transform, TransformId::ChaCha20);
         assert_eq!(c.key, b"s3cret");
-        assert_eq!(c.compression, CompressionId::ZSTD);
+        assert_eq!(c.compression, CompressionId::Zstd);
         assert!(c.header_encryption);
         assert_eq!(c.mac, Mac([2, 0, 0, 0, 0, 1]));
         assert_eq!(
@@ -150,9 +150,9 @@ mod tests {
     #[test]
     fn defaults_and_modes() {
         let c = edge_config(&opts(&["-c", "x", "-l", "a:1"]), None).unwrap();
-        assert_eq!(c.transform, TransformId::NULL);
+        assert_eq!(c.transform, TransformId::Null);
         assert!(c.key.is_empty());
-        assert_eq!(c.compression, CompressionId::NONE);
+        assert_eq!(c.compression, CompressionId::None);
         assert_eq!(c.mac, Mac::NULL);
         assert_eq!(c.tap_addr, TapAddrMode::Auto);
         assert_eq!(c.mtu, 1500);
@@ -160,7 +160,7 @@ mod tests {
         assert_eq!(c.verbosity, 2);
         // A key alone selects AES.
         let c = edge_config(&opts(&["-c", "x", "-l", "a:1", "-k", "k"]), None).unwrap();
-        assert_eq!(c.transform, TransformId::AES);
+        assert_eq!(c.transform, TransformId::Aes);
         let c = edge_config(
             &opts(&["-c", "x", "-l", "a:1", "-r", "-a", "dhcp:0.0.0.0"]),
             None,
@@ -168,17 +168,17 @@ mod tests {
         .unwrap();
         assert_eq!(c.tap_addr, TapAddrMode::Dhcp);
         for (flag, t) in [
-            ("-A2", TransformId::TWOFISH),
-            ("-A3", TransformId::AES),
-            ("-A5", TransformId::SPECK),
-            ("-A6", TransformId::CHACHA20_POLY1305),
-            ("-A7", TransformId::AES_256_GCM),
+            ("-A2", TransformId::Twofish),
+            ("-A3", TransformId::Aes),
+            ("-A5", TransformId::Speck),
+            ("-A6", TransformId::ChaCha20Poly1305),
+            ("-A7", TransformId::Aes256Gcm),
         ] {
             let c = edge_config(&opts(&["-c", "x", "-l", "a:1", "-k", "k", flag]), None).unwrap();
             assert_eq!(c.transform, t, "{flag}");
         }
         let c = edge_config(&opts(&["-c", "x", "-l", "a:1", "-z"]), None).unwrap();
-        assert_eq!(c.compression, CompressionId::LZO);
+        assert_eq!(c.compression, CompressionId::Lzo);
     }
 
     #[test]

@@ -364,13 +364,14 @@ async fn drain_transmits(
     edge: &mut Edge,
     sock: &UdpSocket,
     dual_stack: bool,
-    buf: &mut [u8],
+    _buf: &mut [u8],
     errors: &mut ErrorLog,
 ) {
-    while let Some(t) = edge.poll_transmit(buf) {
-        let Some(d) = buf.get(..t.len) else { continue };
+    while let Some(t) = edge.poll_transmit() {
+        let d = t.bytes();
         let Some(ttl) = t.ttl else {
             send_to(sock, dual_stack, d, t.dst, errors).await;
+            edge.recycle_transmit(t);
             continue;
         };
         // `-L` spray: this datagram only with a short TTL, like C.
@@ -390,6 +391,7 @@ async fn drain_transmits(
                 send_to(sock, dual_stack, d, t.dst, errors).await;
             }
         }
+        edge.recycle_transmit(t);
     }
 }
 

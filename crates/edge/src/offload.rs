@@ -23,12 +23,13 @@
 /// Size of `struct virtio_net_hdr` (no mergeable buffers), the tun default.
 pub const VNET_HDR_LEN: usize = 10;
 
-/// Largest Ethernet frame produced by segmentation. A datagram carrying it
-/// is at most 1376 + 46 (PACKET header with the supernode's socket) + 16
-/// (header-encryption trailer) + 32 (largest transform overhead, AES-CBC
-/// IV and padding) = 1470 bytes, which fits a 1500-byte underlay without
-/// fragmentation (1472 bytes of UDP payload).
-pub const SEG_FRAME_MAX: usize = 1376;
+/// Largest Ethernet frame produced by segmentation: the UDP payload that
+/// crosses a 1500-byte path unfragmented also over IPv6 (1500 − 40 − 8 =
+/// 1452; IPv4 allows 1472) minus the most a PACKET datagram adds to its
+/// frame ([`n2n_proto::wire::MAX_PACKET_OVERHEAD`]: the header as relayed
+/// with an IPv6 socket plus the AEAD overhead; header encryption adds
+/// nothing) = 1366.
+pub const SEG_FRAME_MAX: usize = 1452 - n2n_proto::wire::MAX_PACKET_OVERHEAD;
 
 /// `VIRTIO_NET_HDR_F_NEEDS_CSUM`.
 const F_NEEDS_CSUM: u8 = 1;

@@ -38,7 +38,8 @@ impl Now {
     }
 }
 
-/// A datagram written into the caller's buffer by a `poll_transmit`-style call.
+/// A datagram written into the caller's buffer (`Edge::encapsulate`), or
+/// the destination, length and TTL of a queued [`Datagram`](crate::Datagram).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Transmit {
     /// Destination.

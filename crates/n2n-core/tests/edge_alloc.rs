@@ -29,7 +29,7 @@ fn setup(t: u8, he: bool, comp: CompressionId, p2p: P2pMode) -> (Sim, NodeId, No
         let mut c = EdgeConfig::new(Community::new("rocks").unwrap(), vec![SN.to_owned()]);
         c.mac = Mac([2, 0, 0, 0, 0, i]);
         c.tap_addr = TapAddrMode::Static(DevAddr::new(Ipv4Addr::new(10, 0, 0, i), 24));
-        c.transform = TransformId(t);
+        c.transform = TransformId::try_from(t).unwrap();
         c.key = if t == 1 {
             Vec::new()
         } else {
@@ -124,7 +124,7 @@ fn pump(sim: &mut Sim, a: NodeId, b: NodeId, n: usize) -> u64 {
 fn packet_path_does_not_allocate_after_warm_up() {
     for t in 1..=7u8 {
         for he in [false, true] {
-            for comp in [CompressionId::NONE, CompressionId::LZO] {
+            for comp in [CompressionId::None, CompressionId::Lzo] {
                 for p2p in [P2pMode::Enabled, P2pMode::SupernodeOnly] {
                     let (mut sim, a, b) = setup(t, he, comp, p2p);
                     // Warm-up through the simulator: hole punching, peer

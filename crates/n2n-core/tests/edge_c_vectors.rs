@@ -92,7 +92,7 @@ fn scenario(name: &str) -> Scenario {
         bits.parse().unwrap(),
     ));
     cfg.desc = e1["desc"].as_str().unwrap().to_owned();
-    cfg.transform = TransformId(m["transform"]["id"].as_u64().unwrap() as u8);
+    cfg.transform = TransformId::try_from(m["transform"]["id"].as_u64().unwrap() as u8).unwrap();
     cfg.key = m["key"]
         .as_str()
         .map(|k| k.as_bytes().to_vec())
@@ -103,7 +103,7 @@ fn scenario(name: &str) -> Scenario {
         .nth(1)
         .and_then(|s| s.trim_end_matches(')').parse::<u8>().ok())
         .unwrap();
-    cfg.compression = CompressionId(id);
+    cfg.compression = CompressionId::try_from(id).unwrap();
     let he = m["header_encryption"].as_bool().unwrap();
     cfg.header_encryption = he;
     Scenario {
@@ -118,10 +118,10 @@ fn scenario(name: &str) -> Scenario {
 }
 
 fn drain(e: &mut Edge) -> Vec<(SocketAddr, Vec<u8>)> {
-    let mut buf = vec![0u8; n2n_core::MAX_DATAGRAM];
     let mut v = Vec::new();
-    while let Some(t) = e.poll_transmit(&mut buf) {
-        v.push((t.dst, buf[..t.len].to_vec()));
+    while let Some(t) = e.poll_transmit() {
+        v.push((t.dst, t.bytes().to_vec()));
+        e.recycle_transmit(t);
     }
     v
 }

@@ -476,14 +476,14 @@ fn crypto_net(
 
 #[test]
 fn every_transform_compression_and_header_encryption() {
-    let z = [CompressionId::NONE, CompressionId::LZO, CompressionId::ZSTD];
+    let z = [CompressionId::None, CompressionId::Lzo, CompressionId::Zstd];
     let mut seed = 100;
     for t in 1..=7u8 {
         for he in [false, true] {
             for comp in z {
                 seed += 1;
                 let key = if t == 1 { "" } else { "s3cret" };
-                let tid = TransformId(t);
+                let tid = TransformId::try_from(t).unwrap();
                 let (mut sim, a, b) = crypto_net(seed, he, (tid, key, comp), (tid, key, comp));
                 // Compressible payloads, both directions, relayed then direct.
                 let mut ok = 0;
@@ -530,16 +530,16 @@ fn every_transform_compression_and_header_encryption() {
 #[test]
 fn wrong_key_delivers_nothing() {
     for (t, seed) in [
-        (TransformId::AES, 200),
-        (TransformId(6), 201),
-        (TransformId(7), 202),
-        (TransformId::SPECK, 203),
+        (TransformId::Aes, 200),
+        (TransformId::ChaCha20Poly1305, 201),
+        (TransformId::Aes256Gcm, 202),
+        (TransformId::Speck, 203),
     ] {
         let (mut sim, a, b) = crypto_net(
             seed,
             false,
-            (t, "s3cret", CompressionId::NONE),
-            (t, "wrong!", CompressionId::NONE),
+            (t, "s3cret", CompressionId::None),
+            (t, "wrong!", CompressionId::None),
         );
         sim.run_for(Duration::from_secs(1));
         // Not even the gratuitous ARPs decoded into something correct.
@@ -558,7 +558,7 @@ fn wrong_key_delivers_nothing() {
         // ciphers decrypt to garbage addressed to a random MAC.
         assert!(sim.take_tap(b).is_empty(), "{t}");
         assert!(garbage.is_empty(), "{t}: {garbage:?}");
-        let reason = if t.0 >= 6 {
+        let reason = if t.is_aead() {
             DropReason::PayloadDecryptFailed
         } else {
             DropReason::ForeignDestinationMac
@@ -582,8 +582,8 @@ fn different_transform_is_dropped_by_id() {
     let (mut sim, a, b) = crypto_net(
         210,
         false,
-        (TransformId::AES, "s3cret", CompressionId::NONE),
-        (TransformId::CHACHA20, "s3cret", CompressionId::NONE),
+        (TransformId::Aes, "s3cret", CompressionId::None),
+        (TransformId::ChaCha20, "s3cret", CompressionId::None),
     );
     let f = frame(&sim, a, b, b"hello");
     sim.send_frame(a, &f);
@@ -1350,22 +1350,24 @@ fn re_register_super_only_from_current_supernode_and_rate_limited() {
     d[3] = 12;
     let _ = e.decapsulate(now, sa(SN1), &mut d, false, &mut out);
     assert_eq!(e.stats().drops(DropReason::ReRegisterNotCurrent), 1);
-    let mut tx = vec![0u8; 2048];
-    while e.poll_transmit(&mut tx).is_some() {}
+    while let Some(t) = e.poll_transmit() {
+        e.recycle_transmit(t);
+    }
     assert!(e.is_registered());
     // From the supernode: REGISTER_SUPER goes out at once.
     let mut d = rr;
     let _ = e.decapsulate(now, sa(SN1), &mut d, false, &mut out);
     let mut sent = Vec::new();
-    while let Some(t) = e.poll_transmit(&mut tx) {
-        sent.push((t.dst, tx[3] & 0x1f));
+    while let Some(t) = e.poll_transmit() {
+        sent.push((t.dst, t.bytes()[3] & 0x1f));
+        e.recycle_transmit(t);
     }
     assert!(sent.contains(&(sa(SN1), 5)), "{sent:?}");
     // Again within the second: rate-limited.
     let mut d = rr;
     let _ = e.decapsulate(now, sa(SN1), &mut d, false, &mut out);
     assert_eq!(e.stats().drops(DropReason::ReRegisterRateLimited), 1);
-    assert!(e.poll_transmit(&mut tx).is_none());
+    assert!(e.poll_transmit().is_none());
 }
 
 /// RE_REGISTER_SUPER from a known supernode that is not the current one is
@@ -1379,15 +1381,16 @@ fn re_register_super_from_other_known_supernode_is_ignored() {
     n2n_proto::wire::encode(&hdr, &n2n_proto::wire::Message::ReRegisterSuper, &mut rr).unwrap();
     let now = sim.now();
     let e = sim.edge_mut(a);
-    let mut tx = vec![0u8; 2048];
-    while e.poll_transmit(&mut tx).is_some() {}
+    while let Some(t) = e.poll_transmit() {
+        e.recycle_transmit(t);
+    }
     let mut out = vec![0u8; 2048];
     for _ in 0..3 {
         let mut d = rr;
         let _ = e.decapsulate(now, sa(SN2), &mut d, false, &mut out);
     }
     assert_eq!(e.stats().drops(DropReason::ReRegisterNotCurrent), 3);
-    assert!(e.poll_transmit(&mut tx).is_none());
+    assert!(e.poll_transmit().is_none());
     assert!(e.is_registered());
 }
 

@@ -58,7 +58,6 @@ fn packet_relay_does_not_allocate_after_warm_up() {
         let _ = k;
     }
     let mut work = vec![0u8; MAX_DATAGRAM];
-    let mut out = vec![0u8; MAX_DATAGRAM];
     let mut run = |sim: &mut Sim, range: std::ops::Range<usize>| -> usize {
         let mut sent = 0;
         for i in range {
@@ -71,8 +70,9 @@ fn packet_relay_does_not_allocate_after_warm_up() {
                 let w = &mut work[..d.len()];
                 w.copy_from_slice(d);
                 sim.sn.handle_datagram(sim.now, from, w);
-                while let Some(t) = sim.sn.poll_transmit(&mut out) {
-                    sent += t.len.min(1);
+                while let Some(t) = sim.sn.poll_transmit() {
+                    sent += t.len().min(1);
+                    sim.sn.recycle_transmit(t);
                 }
             }
         }

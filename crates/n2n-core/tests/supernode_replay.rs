@@ -12,9 +12,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use n2n_core::Now;
 use n2n_core::supernode::community_list::CommunityList;
 use n2n_core::supernode::{Supernode, SupernodeConfig};
-use n2n_core::{MAX_DATAGRAM, Now};
 use n2n_proto::he::CommunityHe;
 use n2n_proto::pcap::PcapReader;
 use n2n_proto::types::Community;
@@ -179,7 +179,6 @@ fn compare(scenario: &str, i: usize, ty: &str, ours: &[u8], theirs: &[u8]) {
 #[test]
 fn replay_c_captures() {
     let sn_addr: SocketAddr = SN_ADDR.parse().unwrap();
-    let mut buf = vec![0u8; MAX_DATAGRAM];
     for dir in scenarios() {
         let name = dir.file_name().unwrap().to_string_lossy().into_owned();
         let recs = load(&dir);
@@ -192,8 +191,9 @@ fn replay_c_captures() {
                 let mut d = rec.payload.clone();
                 let now = r.now(rec.unix_us);
                 r.sn.handle_datagram(now, rec.src, &mut d);
-                while let Some(t) = r.sn.poll_transmit(&mut buf) {
-                    ours.push((t.dst, buf[..t.len].to_vec()));
+                while let Some(t) = r.sn.poll_transmit() {
+                    ours.push((t.dst, t.bytes().to_vec()));
+                    r.sn.recycle_transmit(t);
                 }
                 fed += 1;
                 reg_supers += usize::from(rec.ty == "REGISTER_SUPER");
@@ -246,7 +246,6 @@ fn replay_c_captures() {
 fn management_matches_c() {
     let sn_addr: SocketAddr = SN_ADDR.parse().unwrap();
     let mgmt_from: SocketAddr = "127.0.0.1:40000".parse().unwrap();
-    let mut buf = vec![0u8; MAX_DATAGRAM];
     for dir in scenarios() {
         let name = dir.file_name().unwrap().to_string_lossy().into_owned();
         let recs = load(&dir);
@@ -256,7 +255,9 @@ fn management_matches_c() {
             if rec.dst == sn_addr {
                 let mut d = rec.payload.clone();
                 r.sn.handle_datagram(r.now(rec.unix_us), rec.src, &mut d);
-                while r.sn.poll_transmit(&mut buf).is_some() {}
+                while let Some(t) = r.sn.poll_transmit() {
+                    r.sn.recycle_transmit(t);
+                }
             }
             last_us = rec.unix_us;
         }

@@ -265,12 +265,15 @@ impl Decoder {
     /// PACKET payload: decrypt, decompress, describe the frame. Null
     /// payloads are always shown; others need `-k`.
     fn payload_fields(&mut self, o: &mut Obj, hdr: &Header, p: &Packet<'_>) {
-        let tid = p.transform.0;
-        let Some(id) = TransformId::from_wire(tid) else {
-            if self.payload.is_some() {
-                o.display("payload_error", TransformError::UnknownTransform(tid));
+        let tid = p.transform;
+        let id = match TransformId::try_from(tid) {
+            Ok(id) => id,
+            Err(e) => {
+                if self.payload.is_some() {
+                    o.display("payload_error", e);
+                }
+                return;
             }
-            return;
         };
         let (key, selected) = match &self.payload {
             Some(cfg) => (cfg.key.clone(), Some(cfg.selected)),
@@ -294,7 +297,7 @@ impl Decoder {
             hdr.community.field(),
             &p.src_mac.octets(),
             &p.dst_mac.octets(),
-            p.compression.0,
+            p.compression,
             tid,
         );
         let mut plain = vec![0u8; p.payload.len()];
@@ -313,12 +316,12 @@ impl Decoder {
                 .num("nonce_counter", nonce.counter);
         }
         let data = plain.get(..dec.len).unwrap_or(&plain);
-        let Some(cid) = CompressionId::from_wire(p.compression.0) else {
-            o.display(
-                "payload_error",
-                compress::CompressError::UnknownCompression(p.compression.0),
-            );
-            return;
+        let cid = match CompressionId::try_from(p.compression) {
+            Ok(cid) => cid,
+            Err(e) => {
+                o.display("payload_error", e);
+                return;
+            }
         };
         let mut frame_buf = [0u8; compress::MAX_FRAME_SIZE];
         match self.decompressor.decompress(cid, data, &mut frame_buf) {
@@ -422,13 +425,13 @@ fn message_fields(o: &mut Obj, msg: &Message<'_>) {
             mac(o, "src_mac", p.src_mac);
             mac(o, "dst_mac", p.dst_mac);
             sock(o, "sock", p.sock);
-            o.num("compression", p.compression.0);
-            if let Some(n) = p.compression.name() {
-                o.str("compression_name", n);
+            o.num("compression", p.compression);
+            if let Ok(c) = CompressionId::try_from(p.compression) {
+                o.str("compression_name", c.name());
             }
-            o.num("transform", p.transform.0);
-            if let Some(n) = p.transform.name() {
-                o.str("transform_name", n);
+            o.num("transform", p.transform);
+            if let Ok(t) = TransformId::try_from(p.transform) {
+                o.str("transform_name", t.name());
             }
             o.len("payload_len", p.payload.len());
         }

@@ -71,7 +71,7 @@ fn seeds() -> Seeds {
                 continue;
             };
             s.add("decrypt_packet", name.clone(), pkt.payload.to_vec());
-            let Some(cid) = CompressionId::from_wire(pkt.compression.0) else {
+            let Some(cid) = CompressionId::from_wire(pkt.compression) else {
                 continue;
             };
             if cid == CompressionId::None {
@@ -83,7 +83,7 @@ fn seeds() -> Seeds {
                 serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap())
                     .unwrap();
             let key = m["key"].as_str().unwrap();
-            let id = TransformId::from_wire(pkt.transform.0).unwrap();
+            let id = TransformId::from_wire(pkt.transform).unwrap();
             let t = Transform::new(
                 id,
                 key.as_bytes(),

@@ -506,87 +506,10 @@ pub mod cookie {
     pub const LOCAL: u32 = 0x0100_0000;
 }
 
-/// Payload transform id (PACKET byte 37/45).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Default)]
-pub struct TransformId(pub u8);
-
-impl TransformId {
-    /// 0: invalid.
-    pub const INVALID: TransformId = TransformId(0);
-    /// 1: no encryption.
-    pub const NULL: TransformId = TransformId(1);
-    /// 2: Twofish-CTS.
-    pub const TWOFISH: TransformId = TransformId(2);
-    /// 3: AES-CTS.
-    pub const AES: TransformId = TransformId(3);
-    /// 4: ChaCha20.
-    pub const CHACHA20: TransformId = TransformId(4);
-    /// 5: Speck-CTR.
-    pub const SPECK: TransformId = TransformId(5);
-    /// 6: ChaCha20-Poly1305 (this implementation only, not in C n2n).
-    pub const CHACHA20_POLY1305: TransformId = TransformId(6);
-    /// 7: AES-256-GCM (this implementation only, not in C n2n).
-    pub const AES_256_GCM: TransformId = TransformId(7);
-
-    /// Lower-case name, or `None` for an unknown id.
-    #[must_use]
-    pub const fn name(&self) -> Option<&'static str> {
-        Some(match self.0 {
-            1 => "null",
-            2 => "twofish",
-            3 => "aes",
-            4 => "chacha20",
-            5 => "speck",
-            6 => "chacha20-poly1305",
-            7 => "aes-256-gcm",
-            _ => return None,
-        })
-    }
-}
-
-impl fmt::Display for TransformId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.name() {
-            Some(n) => f.write_str(n),
-            None => write!(f, "transform#{}", self.0),
-        }
-    }
-}
-
-/// Payload compression id (PACKET byte 36/44; comes *before* the transform id).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Default)]
-pub struct CompressionId(pub u8);
-
-impl CompressionId {
-    /// 0: invalid.
-    pub const INVALID: CompressionId = CompressionId(0);
-    /// 1: not compressed.
-    pub const NONE: CompressionId = CompressionId(1);
-    /// 2: LZO1X-1.
-    pub const LZO: CompressionId = CompressionId(2);
-    /// 3: zstd.
-    pub const ZSTD: CompressionId = CompressionId(3);
-
-    /// Lower-case name, or `None` for an unknown id.
-    #[must_use]
-    pub const fn name(&self) -> Option<&'static str> {
-        Some(match self.0 {
-            1 => "none",
-            2 => "lzo",
-            3 => "zstd",
-            _ => return None,
-        })
-    }
-}
-
-impl fmt::Display for CompressionId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.name() {
-            Some(n) => f.write_str(n),
-            None => write!(f, "compression#{}", self.0),
-        }
-    }
-}
+// The payload transform and compression ids: one type each, defined next
+// to their implementations and named here with the other wire values.
+pub use crate::compress::CompressionId;
+pub use crate::transform::TransformId;
 
 #[cfg(test)]
 mod tests {
@@ -670,7 +593,16 @@ mod tests {
             DevAddr::new(Ipv4Addr::new(10, 0, 0, 1), 24).to_string(),
             "10.0.0.1/24"
         );
-        assert_eq!(TransformId::AES.to_string(), "aes");
-        assert_eq!(CompressionId(9).to_string(), "compression#9");
+        assert_eq!(TransformId::Aes.to_string(), "aes");
+        assert_eq!(CompressionId::Lzo.to_string(), "lzo");
+        // Unknown wire ids are not ids: the error names the value.
+        assert_eq!(
+            CompressionId::try_from(9).map_err(|e| e.to_string()),
+            Err("unknown compression id 9".to_owned())
+        );
+        assert_eq!(
+            TransformId::try_from(9).map_err(|e| e.to_string()),
+            Err("unknown transform id 9".to_owned())
+        );
     }
 }

@@ -129,8 +129,8 @@ fn check_note(note: &str, msg: &Message<'_>, what: &str) {
         let (k, v) = tok.split_once('=').unwrap();
         let v: u64 = v.parse().unwrap();
         let got: u64 = match (k, msg) {
-            ("transform", Message::Packet(p)) => p.transform.0.into(),
-            ("compression", Message::Packet(p)) => p.compression.0.into(),
+            ("transform", Message::Packet(p)) => p.transform.into(),
+            ("compression", Message::Packet(p)) => p.compression.into(),
             ("header_len", Message::Packet(p)) => p.header_len() as u64,
             ("key_time", Message::RegisterSuperAck(a)) => a.key_time.into(),
             ("auth_scheme", Message::RegisterSuperAck(a)) => a.auth.scheme().into(),

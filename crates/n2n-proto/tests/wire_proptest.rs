@@ -5,9 +5,7 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use n2n_proto::types::{
-    Auth, Community, CompressionId, DevAddr, DevDesc, Mac, PeerSock, TransformId,
-};
+use n2n_proto::types::{Auth, Community, DevAddr, DevDesc, Mac, PeerSock};
 use n2n_proto::wire::{
     self, Flags, Header, Message, Packet, PacketView, PeerInfo, QueryPeer, Register, RegisterAck,
     RegisterSuper, RegisterSuperAck, RegisterSuperNak, SnEntry, SnList, UnregisterSuper, WireError,
@@ -117,7 +115,7 @@ proptest! {
 
     #[test]
     fn packet(h in header(), s in mac(), d in mac(), so in proptest::option::of(sock()), c in any::<u8>(), t in any::<u8>(), payload in proptest::collection::vec(any::<u8>(), 0..1500)) {
-        let m = Packet { src_mac: s, dst_mac: d, sock: so, compression: CompressionId(c), transform: TransformId(t), payload: &payload };
+        let m = Packet { src_mac: s, dst_mac: d, sock: so, compression: c, transform: t, payload: &payload };
         round_trip(&h, &Message::Packet(m), Some(so.is_some()))?;
         let mut buf = vec![0u8; m.buffer_len()];
         let n = m.emit(&h, &mut buf).unwrap();

@@ -225,8 +225,8 @@ fn check_token(d: &Datagram, h: &Header, m: &Message<'_>, k: &str, v: &str) -> b
         "compression" | "transform" | "payload_len" => match m {
             Message::Packet(p) => {
                 let got = match k {
-                    "compression" => p.compression.0.to_string(),
-                    "transform" => p.transform.0.to_string(),
+                    "compression" => p.compression.to_string(),
+                    "transform" => p.transform.to_string(),
                     _ => p.payload.len().to_string(),
                 };
                 assert_eq!(got, v, "{ctx}");
@@ -253,8 +253,8 @@ fn check_note(d: &Datagram, m: &Message<'_>) {
         let (k, v) = t.split_once('=').unwrap();
         let v: usize = v.parse().unwrap();
         let got = match (k, m) {
-            ("transform", Message::Packet(p)) => usize::from(p.transform.0),
-            ("compression", Message::Packet(p)) => usize::from(p.compression.0),
+            ("transform", Message::Packet(p)) => usize::from(p.transform),
+            ("compression", Message::Packet(p)) => usize::from(p.compression),
             ("header_len", Message::Packet(_)) => {
                 PacketView::new_checked(&d.plain[..]).unwrap().header_len()
             }
@@ -365,8 +365,8 @@ fn every_captured_datagram_decodes_matches_summary_and_reencodes_exactly() {
 
             // Null transform, no compression: payload is the frame itself.
             if let (Message::Packet(p), Some(frame)) = (&m, &d.frame)
-                && p.transform == TransformId::NULL
-                && p.compression == CompressionId::NONE
+                && p.transform == u8::from(TransformId::Null)
+                && p.compression == u8::from(CompressionId::None)
             {
                 assert_eq!(p.payload, &frame[..], "{ctx}");
             }
@@ -494,8 +494,8 @@ fn relay_reencode_edge_cases() {
         src_mac: mac("02:00:00:00:00:01"),
         dst_mac: Mac::BROADCAST,
         sock: None,
-        compression: CompressionId::NONE,
-        transform: TransformId::AES,
+        compression: CompressionId::None.into(),
+        transform: TransformId::Aes.into(),
         payload: &[9; 100],
     };
     let mut a = [0u8; 256];
@@ -709,8 +709,8 @@ fn wire_md_worked_examples() {
         src_mac: a_mac,
         dst_mac: b_mac,
         sock: None,
-        compression: CompressionId::NONE,
-        transform: TransformId::AES,
+        compression: CompressionId::None.into(),
+        transform: TransformId::Aes.into(),
         payload: &payload,
     };
     check_example(&b, edge_hdr, Message::Packet(direct));

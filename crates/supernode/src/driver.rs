@@ -302,7 +302,7 @@ pub struct Driver {
     /// Length and source of each datagram of the last receive batch.
     rmeta: Box<[(usize, Option<SocketAddr>)]>,
     /// [`SEND_BATCH`] transmit buffers.
-    tbufs: Box<[[u8; n2n_core::MAX_DATAGRAM]]>,
+    tbufs: Vec<n2n_core::Datagram>,
     send_errors: u64,
 }
 
@@ -338,7 +338,7 @@ impl Driver {
             community_file: opts.community_file.clone(),
             rbufs: vec![[0u8; RECV_BUF]; RECV_BATCH].into_boxed_slice(),
             rmeta: vec![(0, None); RECV_BATCH].into_boxed_slice(),
-            tbufs: vec![[0u8; n2n_core::MAX_DATAGRAM]; SEND_BATCH].into_boxed_slice(),
+            tbufs: Vec::with_capacity(SEND_BATCH),
             send_errors: 0,
         })
     }
@@ -505,15 +505,14 @@ impl Driver {
         let mut slots: [Slot; SEND_BATCH] = [(0, NO_ADDR, None); SEND_BATCH];
         loop {
             let mut n = 0;
-            let mut tbufs = self.tbufs.iter_mut();
             while n < SEND_BATCH {
-                let Some(buf) = tbufs.next() else { break };
-                let Some(t) = self.core.poll_transmit(buf) else {
+                let Some(t) = self.core.poll_transmit() else {
                     break;
                 };
                 if let Some(slot) = slots.get_mut(n) {
-                    *slot = (t.len, t.dst, None);
+                    *slot = (t.len(), t.dst, None);
                 }
+                self.tbufs.push(t);
                 n += 1;
             }
             if n == 0 {
@@ -523,6 +522,9 @@ impl Driver {
                 slot.2 = self.route(slot.1);
             }
             self.send_batch(slots.get(..n).unwrap_or(&[])).await;
+            for t in self.tbufs.drain(..) {
+                self.core.recycle_transmit(t);
+            }
             if n < SEND_BATCH {
                 break;
             }
@@ -545,7 +547,12 @@ impl Driver {
                 i += 1;
                 continue;
             };
-            if self.tbufs.get(i).and_then(|b| b.get(..len)).is_none() {
+            if self
+                .tbufs
+                .get(i)
+                .and_then(|b| b.bytes().get(..len))
+                .is_none()
+            {
                 self.send_failed(dst, &io::Error::other("transmit longer than the buffer"));
                 i += 1;
                 continue;
@@ -558,7 +565,7 @@ impl Driver {
                 .zip(slots.iter().skip(i))
                 .zip(self.tbufs.iter().skip(i))
             {
-                match (route, buf.get(..len)) {
+                match (route, buf.bytes().get(..len)) {
                     (Some((s, to)), Some(data)) if s == v6 => *m = (data, to),
                     _ => break,
                 }

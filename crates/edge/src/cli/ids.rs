@@ -10,37 +10,25 @@ use n2n_proto::types::{CompressionId, TransformId};
 /// The cipher of `-A<n>` (`n` as written after `-A`): 1..=7
 /// (`-A6`/`-A7` are extensions of this implementation); `None` otherwise.
 pub fn cipher_from_cli(n: &str) -> Option<TransformId> {
-    n.parse::<u8>()
-        .ok()
-        .filter(|n| (1..=7).contains(n))
-        .map(TransformId)
+    n.parse::<u8>().ok().and_then(TransformId::from_cli_number)
 }
 
 /// The number written after `-A`.
 pub fn cipher_number(t: TransformId) -> u8 {
-    t.0
+    t.cli_number()
 }
 
 /// Human name of a cipher (`AES`), as `--dry-run` and the log print it.
 pub fn cipher_name(t: TransformId) -> &'static str {
-    match t {
-        TransformId::NULL => "null",
-        TransformId::TWOFISH => "Twofish",
-        TransformId::AES => "AES",
-        TransformId::CHACHA20 => "ChaCha20",
-        TransformId::SPECK => "Speck",
-        TransformId::CHACHA20_POLY1305 => "ChaCha20-Poly1305",
-        TransformId::AES_256_GCM => "AES-256-GCM",
-        _ => "unknown",
-    }
+    t.display_name()
 }
 
 /// The compression of `-z` (`None`: bare `-z`): bare and `1` LZO, `2`
 /// zstd; `None` for anything else.
 pub fn compression_from_cli(v: Option<&str>) -> Option<CompressionId> {
     match v {
-        None | Some("1") => Some(CompressionId::LZO),
-        Some("2") => Some(CompressionId::ZSTD),
+        None | Some("1") => Some(CompressionId::Lzo),
+        Some("2") => Some(CompressionId::Zstd),
         Some(_) => None,
     }
 }
@@ -48,10 +36,9 @@ pub fn compression_from_cli(v: Option<&str>) -> Option<CompressionId> {
 /// Name of a compression as `--dry-run` prints it (`None`, `Lzo`, `Zstd`).
 pub fn compression_name(c: CompressionId) -> &'static str {
     match c {
-        CompressionId::NONE => "None",
-        CompressionId::LZO => "Lzo",
-        CompressionId::ZSTD => "Zstd",
-        _ => "unknown",
+        CompressionId::None => "None",
+        CompressionId::Lzo => "Lzo",
+        CompressionId::Zstd => "Zstd",
     }
 }
 
@@ -63,13 +50,13 @@ mod tests {
     #[test]
     fn every_cipher_number() {
         for (n, t, name) in [
-            ("1", TransformId::NULL, "null"),
-            ("2", TransformId::TWOFISH, "Twofish"),
-            ("3", TransformId::AES, "AES"),
-            ("4", TransformId::CHACHA20, "ChaCha20"),
-            ("5", TransformId::SPECK, "Speck"),
-            ("6", TransformId::CHACHA20_POLY1305, "ChaCha20-Poly1305"),
-            ("7", TransformId::AES_256_GCM, "AES-256-GCM"),
+            ("1", TransformId::Null, "null"),
+            ("2", TransformId::Twofish, "Twofish"),
+            ("3", TransformId::Aes, "AES"),
+            ("4", TransformId::ChaCha20, "ChaCha20"),
+            ("5", TransformId::Speck, "Speck"),
+            ("6", TransformId::ChaCha20Poly1305, "ChaCha20-Poly1305"),
+            ("7", TransformId::Aes256Gcm, "AES-256-GCM"),
         ] {
             let got = cipher_from_cli(n).unwrap();
             assert_eq!(got, t, "-A{n}");
@@ -83,14 +70,14 @@ mod tests {
 
     #[test]
     fn every_compression() {
-        assert_eq!(compression_from_cli(None), Some(CompressionId::LZO));
-        assert_eq!(compression_from_cli(Some("1")), Some(CompressionId::LZO));
-        assert_eq!(compression_from_cli(Some("2")), Some(CompressionId::ZSTD));
+        assert_eq!(compression_from_cli(None), Some(CompressionId::Lzo));
+        assert_eq!(compression_from_cli(Some("1")), Some(CompressionId::Lzo));
+        assert_eq!(compression_from_cli(Some("2")), Some(CompressionId::Zstd));
         for bad in ["0", "3", "x", ""] {
             assert_eq!(compression_from_cli(Some(bad)), None, "-z{bad}");
         }
-        assert_eq!(compression_name(CompressionId::NONE), "None");
-        assert_eq!(compression_name(CompressionId::LZO), "Lzo");
-        assert_eq!(compression_name(CompressionId::ZSTD), "Zstd");
+        assert_eq!(compression_name(CompressionId::None), "None");
+        assert_eq!(compression_name(CompressionId::Lzo), "Lzo");
+        assert_eq!(compression_name(CompressionId::Zstd), "Zstd");
     }
 }

@@ -35,10 +35,10 @@ fn defaults() {
     assert!(o.p2p);
     assert_eq!(o.register_interval, Duration::from_secs(20));
     assert_eq!(o.register_ttl, 0);
-    assert_eq!(o.cipher, TransformId::NULL);
+    assert_eq!(o.cipher, TransformId::Null);
     assert!(o.key.is_none());
     assert!(!o.header_encryption);
-    assert_eq!(o.compression, CompressionId::NONE);
+    assert_eq!(o.compression, CompressionId::None);
     assert_eq!(o.selection, SelectionStrategy::Load);
     assert_eq!(o.tap_address, TapAddress::Auto);
     assert_eq!(o.mac, None);
@@ -118,10 +118,10 @@ fn every_option() {
     assert!(!o.p2p);
     assert_eq!(o.register_interval, Duration::from_secs(7));
     assert_eq!(o.register_ttl, 3);
-    assert_eq!(o.cipher, TransformId::SPECK);
+    assert_eq!(o.cipher, TransformId::Speck);
     assert_eq!(o.key.as_ref().unwrap().bytes(), b"a key with spaces");
     assert!(o.header_encryption);
-    assert_eq!(o.compression, CompressionId::ZSTD);
+    assert_eq!(o.compression, CompressionId::Zstd);
     assert_eq!(o.selection, SelectionStrategy::Mac);
     assert_eq!(
         o.tap_address,
@@ -152,11 +152,11 @@ fn cipher_selection() {
         v.extend_from_slice(extra);
         run(&v)
     };
-    assert_eq!(with(&["-k", "k"]).unwrap().cipher, TransformId::AES);
+    assert_eq!(with(&["-k", "k"]).unwrap().cipher, TransformId::Aes);
     let o = with(&["-k", "k", "-A1"]).unwrap();
-    assert_eq!(o.cipher, TransformId::AES);
+    assert_eq!(o.cipher, TransformId::Aes);
     assert_eq!(o.warnings.len(), 1);
-    assert_eq!(with(&["-A1"]).unwrap().cipher, TransformId::NULL);
+    assert_eq!(with(&["-A1"]).unwrap().cipher, TransformId::Null);
     assert!(with(&["-A1"]).unwrap().key.is_none());
     let o = with(&["-A"]).unwrap_err();
     assert!(
@@ -174,14 +174,14 @@ fn cipher_selection() {
     }
     // bare -A = AES, deprecated
     let o = with(&["-A", "-k", "k"]).unwrap();
-    assert_eq!(o.cipher, TransformId::AES);
+    assert_eq!(o.cipher, TransformId::Aes);
     assert!(!o.warnings.is_empty());
     // key from env, command line wins
     let env = |k: &str| (k == "N2N_KEY").then(|| "envkey".to_string());
     let o = run_env(&base, &env).unwrap();
     assert_eq!(
         (o.cipher, o.key.unwrap().bytes()),
-        (TransformId::AES, &b"envkey"[..])
+        (TransformId::Aes, &b"envkey"[..])
     );
     let o = run_env(&["-c", "x", "-l", "h:1", "-k", "cli"], &env).unwrap();
     assert_eq!(o.key.unwrap().bytes(), b"cli");
@@ -311,7 +311,7 @@ fn truncation_and_values() {
     assert_eq!(o.tos, Some(8));
     assert_eq!(o.preferred_local, Some(PreferredLocal::Auto));
     assert!(!o.p2p);
-    assert_eq!(o.compression, CompressionId::LZO);
+    assert_eq!(o.compression, CompressionId::Lzo);
     assert_eq!(o.tap_address, TapAddress::Dhcp);
     let o = run(&[
         "-c", "x", "-l", "h:1", "-p", "5000", "-a", "10.0.0.1", "-VVVVV",

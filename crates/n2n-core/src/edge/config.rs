@@ -59,7 +59,7 @@ pub struct EdgeConfig {
     pub transform: TransformId,
     /// Raw `-k` key bytes (empty for the null transform).
     pub key: Vec<u8>,
-    /// `-z`: [`CompressionId::NONE`], `LZO` or `ZSTD`.
+    /// `-z`: [`CompressionId::None`], `Lzo` or `Zstd`.
     pub compression: CompressionId,
     /// `-H`.
     pub header_encryption: bool,
@@ -103,9 +103,9 @@ impl EdgeConfig {
         Self {
             community,
             supernodes,
-            transform: TransformId::NULL,
+            transform: TransformId::Null,
             key: Vec::new(),
-            compression: CompressionId::NONE,
+            compression: CompressionId::None,
             header_encryption: false,
             mac: Mac::NULL,
             tap_addr: TapAddrMode::Auto,
@@ -135,12 +135,6 @@ pub enum EdgeConfigError {
     /// `-i 0`.
     #[error("registration interval must be at least 1 s")]
     BadInterval,
-    /// Transform id the core does not know.
-    #[error("unknown transform {0}")]
-    UnknownTransform(TransformId),
-    /// Compression id the core does not know.
-    #[error("unknown compression {0}")]
-    UnknownCompression(CompressionId),
     /// A cipher without a key, or a key with the null transform.
     #[error("transform {0} {1}")]
     Key(TransformId, &'static str),

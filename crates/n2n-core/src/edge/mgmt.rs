@@ -11,8 +11,9 @@ use crate::mgmt::{
     Flavor, JsonRequest, MgmtError, Reply, ReqKind, Request, Value, error_line, parse_request,
 };
 
-use super::peers::{CRIT_GOOD, Peer};
-use super::{DropReason, Edge, Selection, SnWait, VERSION};
+use super::peers::{Peer, PeerTable};
+use super::registration::CRIT_GOOD;
+use super::{DropReason, Edge, EdgeConfig, Selection, VERSION};
 use crate::time::Now;
 
 /// What the driver must do after a management request.
@@ -66,6 +67,25 @@ const TEXT_HELP: &str = "Help for edge management console:\n\
 \tw ...   | start update with JSON reply\n\
 \ts ...   | subscribe to event channel JSON reply\n\
 \t<enter> | Display statistics\n\n";
+
+/// The management side of an edge: password, verbosity, start time.
+#[derive(Debug)]
+pub(super) struct MgmtState {
+    password: crate::mgmt::Password,
+    /// Current verbosity (changed by `+verb`, `-verb`, `w verbose`).
+    pub verbosity: u8,
+    start: Now,
+}
+
+impl MgmtState {
+    pub(super) fn new(cfg: &EdgeConfig, now: Now) -> Self {
+        Self {
+            password: crate::mgmt::Password::new(&cfg.mgmt_password),
+            verbosity: cfg.verbosity,
+            start: now,
+        }
+    }
+}
 
 /// Unix seconds of a monotonic instant, given the current `now`.
 fn unix_of(now: Now, t: Option<Instant>) -> u64 {
@@ -121,23 +141,23 @@ impl Edge {
             };
         }
         if request.starts_with(b"+verb") {
-            self.verbosity = self.verbosity.saturating_add(1);
+            self.mgmt.verbosity = self.mgmt.verbosity.saturating_add(1);
             return MgmtOutcome {
-                replies: vec![format!("> +OK traceLevel={}\n", self.verbosity)],
-                action: Some(MgmtAction::SetVerbosity(self.verbosity)),
+                replies: vec![format!("> +OK traceLevel={}\n", self.mgmt.verbosity)],
+                action: Some(MgmtAction::SetVerbosity(self.mgmt.verbosity)),
             };
         }
         if request.starts_with(b"-verb") {
-            if self.verbosity == 0 {
+            if self.mgmt.verbosity == 0 {
                 return MgmtOutcome {
-                    replies: vec![format!("> -NOK traceLevel={}\n", self.verbosity)],
+                    replies: vec![format!("> -NOK traceLevel={}\n", self.mgmt.verbosity)],
                     action: None,
                 };
             }
-            self.verbosity -= 1;
+            self.mgmt.verbosity -= 1;
             return MgmtOutcome {
-                replies: vec![format!("> -OK traceLevel={}\n", self.verbosity)],
-                action: Some(MgmtAction::SetVerbosity(self.verbosity)),
+                replies: vec![format!("> -OK traceLevel={}\n", self.mgmt.verbosity)],
+                action: Some(MgmtAction::SetVerbosity(self.mgmt.verbosity)),
             };
         }
         match parse_request(request, Flavor::Edge) {
@@ -146,7 +166,7 @@ impl Edge {
                 action: None,
             },
             Request::Bad { tag, error } => {
-                self.stats.drop(DropReason::MgmtRejected);
+                self.ctx.stats.drop(DropReason::MgmtRejected);
                 MgmtOutcome {
                     replies: vec![error_line(tag, error)],
                     action: None,
@@ -161,8 +181,8 @@ impl Edge {
             replies: vec![error_line(j.tag, e)],
             action: None,
         };
-        if let Err(e) = self.password.authorise(j) {
-            self.stats.drop(DropReason::MgmtRejected);
+        if let Err(e) = self.mgmt.password.authorise(j) {
+            self.ctx.stats.drop(DropReason::MgmtRejected);
             return err(e);
         }
         if j.kind == ReqKind::Subscribe {
@@ -179,10 +199,10 @@ impl Edge {
         match cmd {
             "reload_communities" => return err(MgmtError::Unimplemented),
             "communities" => {
-                if self.he.is_some() {
+                if self.ctx.he.is_some() {
                     return err(MgmtError::NoAccess);
                 }
-                let c = self.cfg.community.to_string();
+                let c = self.ctx.cfg.community.to_string();
                 r.row(&[("community", c.as_str().into())]);
             }
             "stop" => {
@@ -198,25 +218,26 @@ impl Edge {
                 if j.kind == ReqKind::Write
                     && let Ok(v) = j.args.trim().parse::<u8>()
                 {
-                    self.verbosity = v;
+                    self.mgmt.verbosity = v;
                     action = Some(MgmtAction::SetVerbosity(v));
                 }
-                r.row(&[("traceLevel", self.verbosity.into())]);
+                r.row(&[("traceLevel", self.mgmt.verbosity.into())]);
             }
             "edges" => return self.json_edges(now, j.tag),
             "supernodes" => self.json_supernodes(now, &mut r),
             "info" => {
-                let mac = self.mac.to_string();
-                let ip = if self.dev_addr.ip.is_unspecified() {
+                let mac = self.ctx.me.mac.to_string();
+                let ip = if self.ctx.me.dev_addr.ip.is_unspecified() {
                     String::new()
                 } else {
-                    self.dev_addr.ip.to_string()
+                    self.ctx.me.dev_addr.ip.to_string()
                 };
-                let mask = netmask(self.dev_addr.prefix).to_string();
+                let mask = netmask(self.ctx.me.dev_addr.prefix).to_string();
                 let sock = self
+                    .ctx
                     .cfg
                     .preferred_local
-                    .or(self.local_addr)
+                    .or(self.ctx.me.local_addr)
                     .map(|s| s.to_string())
                     .unwrap_or_else(|| "0.0.0.0:0".to_owned());
                 r.row(&[
@@ -229,13 +250,13 @@ impl Edge {
             }
             "timestamps" => {
                 r.row(&[
-                    ("start_time", now_secs(self.start).into()),
-                    ("last_super", unix_of(now, self.last_sup).into()),
-                    ("last_p2p", unix_of(now, self.last_p2p_rx).into()),
+                    ("start_time", now_secs(self.mgmt.start).into()),
+                    ("last_super", unix_of(now, self.reg.last_sup()).into()),
+                    ("last_p2p", unix_of(now, self.peers.last_p2p_rx()).into()),
                 ]);
             }
             "packetstats" => {
-                let s = &self.stats;
+                let s = &self.ctx.stats;
                 for (ty, tx, rx) in [
                     ("transop", s.transop_tx, s.transop_rx),
                     ("p2p", s.p2p_tx, s.p2p_rx),
@@ -288,7 +309,7 @@ impl Edge {
 
     fn json_edges(&self, now: Now, tag: &str) -> MgmtOutcome {
         let mut r = Reply::begin(tag, "edges");
-        let mut rows = |mode: &str, t: &super::PeerTable| {
+        let mut rows = |mode: &str, t: &PeerTable| {
             let mut v: Vec<(&Mac, &Peer)> = t.iter().collect();
             v.sort_by_key(|(m, _)| **m);
             for (m, p) in v {
@@ -310,8 +331,8 @@ impl Edge {
                 ]);
             }
         };
-        rows("pSp", &self.pending);
-        rows("p2p", &self.known);
+        rows("pSp", self.peers.pending());
+        rows("p2p", self.peers.known());
         let mut lines = r.end();
         // C puts literal newlines before these two fields.
         for l in lines.iter_mut().filter(|l| l.contains("\"_type\":\"row\"")) {
@@ -326,17 +347,17 @@ impl Edge {
     }
 
     fn selection_str(&self, i: usize) -> String {
-        let Some(sn) = self.sns.get(i) else {
+        let Some(sn) = self.reg.supernodes().get(i) else {
             return String::new();
         };
         if sn.criterion >= CRIT_GOOD {
             return String::new();
         }
-        match self.cfg.selection {
+        match self.ctx.cfg.selection {
             Selection::Load => format!("load = {:8}", sn.criterion),
             Selection::Rtt => format!("rtt = {:6} ms", sn.criterion),
             Selection::Mac => {
-                if i == self.cur {
+                if i == self.reg.current() {
                     "active".to_owned()
                 } else {
                     "standby".to_owned()
@@ -346,9 +367,9 @@ impl Edge {
     }
 
     fn current_flag(&self, i: usize) -> u8 {
-        if i != self.cur {
+        if i != self.reg.current() {
             0
-        } else if self.sn_wait == SnWait::Registered {
+        } else if self.reg.sn_registered() {
             1
         } else {
             2
@@ -356,7 +377,7 @@ impl Edge {
     }
 
     fn json_supernodes(&self, now: Now, r: &mut Reply) {
-        for (i, sn) in self.sns.iter().enumerate() {
+        for (i, sn) in self.reg.supernodes().iter().enumerate() {
             let version = sn.version_str();
             let mac = mac_upper(sn.mac);
             let sock = sn
@@ -383,10 +404,10 @@ impl Edge {
         let mut out = Vec::new();
         let rule_eq = "=".repeat(109);
         let rule_dash = "-".repeat(109);
-        let community = if self.he.is_some() {
+        let community = if self.ctx.he.is_some() {
             "-- header encrypted --".to_owned()
         } else {
-            self.cfg.community.to_string()
+            self.ctx.cfg.community.to_string()
         };
         let mut s = String::new();
         let _ = writeln!(s, "COMMUNITY '{community}'\n");
@@ -413,14 +434,14 @@ impl Edge {
             )
         };
         let _ = writeln!(s, "SUPERNODE FORWARD");
-        let mut pending: Vec<_> = self.pending.iter().collect();
+        let mut pending: Vec<_> = self.peers.pending().iter().collect();
         pending.sort_by_key(|(m, _)| **m);
         for (i, (m, p)) in pending.iter().enumerate() {
             s.push_str(&peer_line(i + 1, m, p));
         }
         let _ = writeln!(s, "{rule_dash}");
         let _ = writeln!(s, "PEER TO PEER");
-        let mut known: Vec<_> = self.known.iter().collect();
+        let mut known: Vec<_> = self.peers.known().iter().collect();
         known.sort_by_key(|(m, _)| **m);
         for (i, (m, p)) in known.iter().enumerate() {
             s.push_str(&peer_line(i + 1, m, p));
@@ -428,7 +449,7 @@ impl Edge {
         let _ = writeln!(s, "{rule_dash}");
         out.push(core::mem::take(&mut s));
         let _ = writeln!(s, "SUPERNODES");
-        for (i, sn) in self.sns.iter().enumerate() {
+        for (i, sn) in self.reg.supernodes().iter().enumerate() {
             let seen = sn
                 .last_seen
                 .map(|t| secs_ago(now, t).to_string())
@@ -448,7 +469,7 @@ impl Edge {
                 "{:<19} {}{} | {:<17} | {:<21} | {:<15} | {:>9} | {:>10}",
                 sn.version_str(),
                 if sn.purgeable { ' ' } else { 'l' },
-                if i == self.cur { '*' } else { ' ' },
+                if i == self.reg.current() { '*' } else { ' ' },
                 mac_upper(sn.mac),
                 sock,
                 self.selection_str(i),
@@ -457,13 +478,13 @@ impl Edge {
             );
         }
         let _ = writeln!(s, "{rule_eq}");
-        let st = &self.stats;
+        let st = &self.ctx.stats;
         let _ = writeln!(
             s,
             "uptime {} | pend_peers {} | known_peers {} | transop {},{}",
-            secs_ago(now, self.start.mono),
-            self.pending.len(),
-            self.known.len(),
+            secs_ago(now, self.mgmt.start.mono),
+            self.peers.pending().len(),
+            self.peers.known().len(),
             st.transop_tx,
             st.transop_rx
         );
@@ -479,8 +500,8 @@ impl Edge {
         let _ = writeln!(
             s,
             "last_super {} | last_p2p {}",
-            ago(self.last_sup),
-            ago(self.last_p2p_rx)
+            ago(self.reg.last_sup()),
+            ago(self.peers.last_p2p_rx())
         );
         let _ = write!(s, "\nType \"help\" to see more commands.\n\n");
         out.push(s);

@@ -5,7 +5,7 @@
 //! (`n2n_proto::transform`, `n2n_proto::compress`); the edge calls
 //! [`Payload::encode`] / [`Payload::decode`] with caller buffers.
 
-use n2n_proto::compress::{self, Compressor, Decompressor};
+use n2n_proto::compress::{Compressor, Decompressor};
 use n2n_proto::transform::{self, AeadNonce, NonceSeed, Transform, TransformError};
 use n2n_proto::types::{Community, CompressionId, TransformId};
 use n2n_proto::wire::VERSION;
@@ -25,14 +25,15 @@ pub struct PacketAad<'a> {
 }
 
 impl PacketAad<'_> {
-    fn bytes(&self, compression: CompressionId, transform: TransformId) -> [u8; 35] {
+    /// `compression` is the raw wire byte (a received PACKET's may be unknown).
+    fn bytes(&self, compression: u8, transform: TransformId) -> [u8; 35] {
         transform::packet_aad(
             VERSION,
             self.community,
             &self.src_mac,
             &self.dst_mac,
-            compression.0,
-            transform.0,
+            compression,
+            transform.to_wire(),
         )
     }
 }
@@ -40,10 +41,8 @@ impl PacketAad<'_> {
 /// Payload encoder/decoder of one edge.
 #[derive(Debug)]
 pub struct Payload {
-    id: TransformId,
     transform: Transform,
     compression: CompressionId,
-    comp: Option<compress::CompressionId>,
     compressor: Compressor,
     decompressor: Decompressor,
 }
@@ -65,29 +64,18 @@ impl Payload {
         community: &Community,
         nonce_seed: (u32, u64),
     ) -> Result<Self, EdgeConfigError> {
-        let xid =
-            transform::TransformId::from_wire(id.0).ok_or(EdgeConfigError::UnknownTransform(id))?;
-        if xid.needs_key() && key.is_empty() {
+        if id.needs_key() && key.is_empty() {
             return Err(EdgeConfigError::Key(id, "needs a key"));
         }
         let seed = NonceSeed {
             prefix: nonce_seed.0,
             start: nonce_seed.1,
         };
-        let transform = Transform::new(xid, key, community.field(), seed)
+        let transform = Transform::new(id, key, community.field(), seed)
             .map_err(|e| EdgeConfigError::Transform(e.to_string()))?;
-        let comp = match compression {
-            CompressionId::NONE => None,
-            other => Some(
-                compress::CompressionId::from_wire(other.0)
-                    .ok_or(EdgeConfigError::UnknownCompression(other))?,
-            ),
-        };
         Ok(Self {
-            id,
             transform,
             compression,
-            comp,
             compressor: Compressor::new(),
             decompressor: Decompressor::new(),
         })
@@ -95,7 +83,7 @@ impl Payload {
 
     /// Our transform id.
     pub fn transform(&self) -> TransformId {
-        self.id
+        self.transform.id()
     }
 
     /// Our compression setting.
@@ -135,10 +123,10 @@ impl Payload {
         scratch: &mut [u8],
         out: &mut [u8],
     ) -> Result<(CompressionId, usize), DropReason> {
-        let mut comp_id = CompressionId::NONE;
+        let mut comp_id = CompressionId::None;
         let mut data = frame;
-        if let Some(c) = self.comp
-            && let Ok(Some(n)) = self.compressor.compress(c, frame, scratch)
+        if self.compression != CompressionId::None
+            && let Ok(Some(n)) = self.compressor.compress(self.compression, frame, scratch)
             && let Some(d) = scratch.get(..n)
         {
             comp_id = self.compression;
@@ -146,7 +134,7 @@ impl Payload {
         }
         let a;
         let aad: &[u8] = if self.is_aead() {
-            a = aad.bytes(comp_id, self.id);
+            a = aad.bytes(comp_id.to_wire(), self.transform.id());
             &a
         } else {
             &[] // ignored by transforms 1..5
@@ -162,12 +150,12 @@ impl Payload {
         Ok((comp_id, n))
     }
 
-    /// Decrypt `payload` and decompress according to `compression` into
-    /// `out`; returns the frame length and, for AEAD transforms, the nonce
-    /// to check against the sender's replay window.
+    /// Decrypt `payload` and decompress according to `compression` (the
+    /// PACKET's raw byte) into `out`; returns the frame length and, for AEAD
+    /// transforms, the nonce to check against the sender's replay window.
     pub fn decode(
         &mut self,
-        compression: CompressionId,
+        compression: u8,
         payload: &[u8],
         aad: &PacketAad<'_>,
         scratch: &mut [u8],
@@ -175,17 +163,17 @@ impl Payload {
     ) -> Result<(usize, Option<AeadNonce>), DropReason> {
         let a;
         let aad: &[u8] = if self.is_aead() {
-            a = aad.bytes(compression, self.id);
+            a = aad.bytes(compression, self.transform.id());
             &a
         } else {
             &[] // ignored by transforms 1..5
         };
-        if compression == CompressionId::NONE {
+        let cid =
+            CompressionId::try_from(compression).map_err(|_| DropReason::UnknownCompression)?;
+        if cid == CompressionId::None {
             let d = self.transform.decrypt(payload, aad, out).map_err(map_err)?;
             return Ok((d.len, d.nonce));
         }
-        let cid = compress::CompressionId::from_wire(compression.0)
-            .ok_or(DropReason::UnknownCompression)?;
         let d = self
             .transform
             .decrypt(payload, aad, scratch)

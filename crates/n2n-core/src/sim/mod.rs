@@ -18,16 +18,22 @@
 //!   frames an edge writes to its TAP are collected ([`Sim::take_tap`]).
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, HashSet};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::collections::{BinaryHeap, HashMap};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
 
-use crate::edge::{Edge, EdgeConfig, Event, MULTICAST_DISCOVERY};
+use crate::edge::{Edge, EdgeConfig, Event};
 use crate::supernode::{Supernode, SupernodeConfig, SupernodeEvent};
 use crate::time::{MAX_DATAGRAM, Now};
+
+mod nat;
+mod net;
+
+use nat::Nat;
+pub use nat::NatKind;
 
 /// Index of a node.
 pub type NodeId = usize;
@@ -59,74 +65,6 @@ impl Default for LinkParams {
             reorder: 0.0,
             reorder_delay: Duration::from_millis(30),
         }
-    }
-}
-
-/// NAT behaviour (mapping + filtering).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NatKind {
-    /// Endpoint-independent mapping and filtering ("full cone").
-    EndpointIndependent,
-    /// Endpoint-independent mapping, address-dependent filtering.
-    AddressRestricted,
-    /// Endpoint-independent mapping, address- and port-dependent filtering.
-    PortRestricted,
-    /// Address- and port-dependent mapping and filtering.
-    Symmetric,
-}
-
-#[derive(Debug)]
-struct Mapping {
-    private: SocketAddr,
-    contacted: HashSet<SocketAddr>,
-}
-
-#[derive(Debug)]
-struct Nat {
-    public_ip: Ipv4Addr,
-    kind: NatKind,
-    next_port: u16,
-    out: HashMap<(SocketAddr, Option<SocketAddr>), u16>,
-    inbound: HashMap<u16, Mapping>,
-    lan: u32,
-}
-
-impl Nat {
-    fn translate_out(&mut self, private: SocketAddr, dst: SocketAddr) -> SocketAddr {
-        let key = match self.kind {
-            NatKind::Symmetric => (private, Some(dst)),
-            _ => (private, None),
-        };
-        let port = match self.out.get(&key) {
-            Some(p) => *p,
-            None => {
-                let p = self.next_port;
-                self.next_port = self.next_port.wrapping_add(1).max(1024);
-                self.out.insert(key, p);
-                self.inbound.insert(
-                    p,
-                    Mapping {
-                        private,
-                        contacted: HashSet::new(),
-                    },
-                );
-                p
-            }
-        };
-        if let Some(m) = self.inbound.get_mut(&port) {
-            m.contacted.insert(dst);
-        }
-        SocketAddr::V4(SocketAddrV4::new(self.public_ip, port))
-    }
-
-    fn translate_in(&self, port: u16, src: SocketAddr) -> Option<SocketAddr> {
-        let m = self.inbound.get(&port)?;
-        let ok = match self.kind {
-            NatKind::EndpointIndependent => true,
-            NatKind::AddressRestricted => m.contacted.iter().any(|c| c.ip() == src.ip()),
-            NatKind::PortRestricted | NatKind::Symmetric => m.contacted.contains(&src),
-        };
-        ok.then_some(m.private)
     }
 }
 
@@ -201,7 +139,6 @@ pub struct Sim {
     heap: BinaryHeap<Reverse<(Instant, u64)>>,
     flights: HashMap<u64, InFlight>,
     seq: u64,
-    buf: Vec<u8>,
     out: Vec<u8>,
     /// Every delivered datagram, when [`Sim::record`] is on.
     pub trace: Vec<Delivery>,
@@ -234,7 +171,6 @@ impl Sim {
             heap: BinaryHeap::new(),
             flights: HashMap::new(),
             seq: 0,
-            buf: vec![0; MAX_DATAGRAM],
             out: vec![0; MAX_DATAGRAM],
             trace: Vec::new(),
             record: false,
@@ -494,239 +430,6 @@ impl Sim {
 
     // ------------------------------------------------------------------
     // Network
-
-    fn sample_delay(&mut self, link: &LinkParams) -> Duration {
-        let mut d = link.latency;
-        if !link.jitter.is_zero() {
-            let j = link.jitter.as_nanos() as u64;
-            d += Duration::from_nanos(self.rng.next_u64() % j.max(1));
-        }
-        if link.reorder > 0.0 && self.unit() < link.reorder {
-            d += link.reorder_delay;
-        }
-        d
-    }
-
-    fn unit(&mut self) -> f64 {
-        (self.rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    /// Sends `data` from node `from` to `dst`: NAT translation, loss,
-    /// delay. Delivery happens when the simulation reaches its arrival time.
-    fn route(&mut self, from: NodeId, dst: SocketAddr, data: Vec<u8>) {
-        let Some(n) = self.nodes.get(from) else {
-            return;
-        };
-        let link = n.link;
-        let local = n.addr;
-        let nat = n.nat;
-        let lan = n.lan;
-        let src = if dst == MULTICAST_DISCOVERY {
-            local
-        } else if let Some(nid) = nat {
-            // Same LAN: no translation.
-            let same_lan = self
-                .nodes
-                .iter()
-                .any(|m| m.addr == dst && m.lan.is_some() && m.lan == lan);
-            if same_lan {
-                local
-            } else {
-                match self.nats.get_mut(nid) {
-                    Some(nat) => nat.translate_out(local, dst),
-                    None => local,
-                }
-            }
-        } else {
-            local
-        };
-        let to = if dst == MULTICAST_DISCOVERY {
-            None
-        } else {
-            self.resolve(from, src, dst)
-        };
-        let pair = to.and_then(|t| self.pair_links.get(&(from.min(t), from.max(t))).copied());
-        let d = match pair {
-            Some(p) => {
-                if p.loss > 0.0 && self.unit() < p.loss {
-                    self.lost += 1;
-                    return;
-                }
-                self.sample_delay(&p)
-            }
-            None => {
-                if link.loss > 0.0 && self.unit() < link.loss {
-                    self.lost += 1;
-                    return;
-                }
-                // Both ends' delays; the receiver's loss applies on arrival.
-                let rx = to.and_then(|t| self.nodes.get(t)).map(|n| n.link);
-                let mut d = self.sample_delay(&link);
-                if let Some(rx) = rx {
-                    d += self.sample_delay(&rx);
-                }
-                d
-            }
-        };
-        let at = self.now.mono + d;
-        self.seq += 1;
-        self.heap.push(Reverse((at, self.seq)));
-        self.flights.insert(
-            self.seq,
-            InFlight {
-                from_node: from,
-                src,
-                dst,
-                data,
-            },
-        );
-    }
-
-    /// Which node receives a datagram from `src` (node `from`) to `dst`,
-    /// and from which source address it sees it.
-    fn resolve(&self, from: NodeId, src: SocketAddr, dst: SocketAddr) -> Option<NodeId> {
-        let from_lan = self.nodes.get(from).and_then(|n| n.lan);
-        // Directly addressed public node, or a node on the same LAN.
-        if let Some(id) = self.nodes.iter().position(|n| {
-            n.addr == dst && (n.nat.is_none() || (n.lan.is_some() && n.lan == from_lan))
-        }) {
-            return Some(id);
-        }
-        // A NAT's public address.
-        let IpAddr::V4(ip) = dst.ip() else {
-            return None;
-        };
-        let nat_id = self.nats.iter().position(|n| n.public_ip == ip)?;
-        let private = self.nats.get(nat_id)?.translate_in(dst.port(), src)?;
-        self.nodes
-            .iter()
-            .position(|n| n.addr == private && n.nat == Some(nat_id))
-    }
-
-    fn deliver(&mut self, f: InFlight) {
-        let now = self.now;
-        if f.dst == MULTICAST_DISCOVERY {
-            let lan = self.nodes.get(f.from_node).and_then(|n| n.lan);
-            let Some(lan) = lan else {
-                self.filtered += 1;
-                return;
-            };
-            let targets: Vec<NodeId> = (0..self.nodes.len())
-                .filter(|&i| {
-                    i != f.from_node
-                        && self.nodes.get(i).is_some_and(|n| {
-                            n.up && n.lan == Some(lan) && matches!(n.kind, NodeKind::Edge(_))
-                        })
-                })
-                .collect();
-            for t in targets {
-                let mut data = f.data.clone();
-                self.deliver_to(t, f.from_node, f.src, &mut data, true, now);
-            }
-            return;
-        }
-        let Some(to) = self.resolve(f.from_node, f.src, f.dst) else {
-            self.filtered += 1;
-            return;
-        };
-        let mut data = f.data;
-        self.deliver_to(to, f.from_node, f.src, &mut data, false, now);
-    }
-
-    fn deliver_to(
-        &mut self,
-        to: NodeId,
-        from_node: NodeId,
-        src: SocketAddr,
-        data: &mut [u8],
-        multicast: bool,
-        now: Now,
-    ) {
-        let Some(n) = self.nodes.get_mut(to) else {
-            return;
-        };
-        if !n.up {
-            self.filtered += 1;
-            return;
-        }
-        // The receiver's end of the link may lose it too (unless a pair
-        // link replaced both ends).
-        let link = n.link;
-        let paired = self
-            .pair_links
-            .contains_key(&(from_node.min(to), from_node.max(to)));
-        if !paired && link.loss > 0.0 && self.unit() < link.loss {
-            self.lost += 1;
-            return;
-        }
-        if self.record {
-            self.trace.push(Delivery {
-                at: now.mono,
-                from_node,
-                to_node: to,
-                src,
-                len: data.len(),
-                multicast,
-            });
-        }
-        let Some(n) = self.nodes.get_mut(to) else {
-            return;
-        };
-        match &mut n.kind {
-            NodeKind::Edge(e) => {
-                if let Some(len) = e.decapsulate(now, src, data, multicast, &mut self.out)
-                    && let Some(fr) = self.out.get(..len)
-                {
-                    n.tap.push((now.mono, fr.to_vec()));
-                }
-            }
-            NodeKind::Supernode(s) => s.handle_datagram(now, src, data),
-        }
-        self.drain(to);
-    }
-
-    /// Moves a node's queued transmits onto the network and collects its events.
-    fn drain(&mut self, id: NodeId) {
-        let now = self.now;
-        let mut sends = Vec::new();
-        let mut buf = std::mem::take(&mut self.buf);
-        if let Some(n) = self.nodes.get_mut(id) {
-            match &mut n.kind {
-                NodeKind::Edge(e) => {
-                    while let Some(t) = e.poll_transmit(&mut buf) {
-                        if let (Some(ttl), true) = (t.ttl, self.record) {
-                            self.sent_with_ttl.push((id, t.dst, ttl));
-                        }
-                        sends.push((
-                            t.dst,
-                            buf.get(..t.len).map(<[u8]>::to_vec).unwrap_or_default(),
-                        ));
-                    }
-                    while let Some(ev) = e.poll_event() {
-                        n.events.push((now.mono, ev));
-                    }
-                }
-                NodeKind::Supernode(s) => {
-                    while let Some(t) = s.poll_transmit(&mut buf) {
-                        sends.push((
-                            t.dst,
-                            buf.get(..t.len).map(<[u8]>::to_vec).unwrap_or_default(),
-                        ));
-                    }
-                    while let Some(ev) = s.poll_event() {
-                        n.sn_events.push((now.mono, ev));
-                    }
-                }
-            }
-            if !n.up {
-                sends.clear();
-            }
-        }
-        self.buf = buf;
-        for (dst, data) in sends {
-            self.route(id, dst, data);
-        }
-    }
 
     fn node_timeout(&self, n: &Node) -> Option<Instant> {
         if !n.up {

@@ -2,13 +2,18 @@
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use n2n_proto::he::CommunityHe;
 use n2n_proto::types::{Auth, COMMUNITY_LEN, Community, DevAddr, DevDesc, Mac, PeerSock};
 
 use super::autoip::Subnet;
 use super::stats::RefuseReason;
+
+/// Purge run interval (behaviour.md §9.12).
+pub const PURGE_INTERVAL: Duration = Duration::from_secs(30);
+/// Edges not seen for this long are purged.
+pub const EDGE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Header-encryption state of a community (crypto.md §4.8), locked by the
 /// first datagram.
@@ -33,7 +38,14 @@ impl HeState {
     }
 }
 
-/// A registered edge.
+/// Where a registered edge is reached: today the UDP socket its
+/// registration came from. The seam for TCP edges (`-S2`): a connection id
+/// joins the socket here, and the handlers that send to `Edge::sock` are the
+/// places to route by it.
+pub(crate) type EdgeSock = SocketAddr;
+
+/// A registered edge (the edge table is [`CommunityState::edges`], keyed by
+/// MAC).
 #[derive(Debug, Clone)]
 pub(crate) struct Edge {
     pub(crate) mac: Mac,
@@ -41,7 +53,7 @@ pub(crate) struct Edge {
     pub(crate) dev_addr: DevAddr,
     pub(crate) desc: DevDesc,
     /// Public socket (datagram source of the registration).
-    pub(crate) sock: SocketAddr,
+    pub(crate) sock: EdgeSock,
     /// Preferred (LAN) socket from the REGISTER_SUPER SOCKET field.
     pub(crate) preferred: Option<PeerSock>,
     pub(crate) cookie: u32,
@@ -143,7 +155,7 @@ pub(crate) struct Registration {
     pub(crate) mac: Mac,
     pub(crate) dev_addr: DevAddr,
     pub(crate) desc: DevDesc,
-    pub(crate) sock: SocketAddr,
+    pub(crate) sock: EdgeSock,
     pub(crate) preferred: Option<PeerSock>,
     pub(crate) cookie: u32,
     pub(crate) auth: Auth,

@@ -31,18 +31,22 @@ pub mod autoip;
 pub mod community_list;
 pub mod regex;
 
+mod communities;
+mod config;
 mod core;
 mod edges;
+mod forward;
+mod intake;
+mod io;
 mod mgmt;
-mod outq;
+mod register;
 mod reregister;
 pub mod stats;
 
-pub use self::core::{
-    CommunityInfo, DEFAULT_VERBOSITY, DEFAULT_VERSION, EDGE_TIMEOUT, EdgeInfo, PURGE_INTERVAL,
-    REGISTRATION_LIFETIME, Supernode, SupernodeConfig, SupernodeEvent, federation_field,
-};
-pub use edges::HeState;
+pub use self::config::{DEFAULT_VERBOSITY, DEFAULT_VERSION, SupernodeConfig, federation_field};
+pub use self::core::{CommunityInfo, EdgeInfo, Supernode, SupernodeEvent};
+pub use self::register::REGISTRATION_LIFETIME;
+pub use edges::{EDGE_TIMEOUT, HeState, PURGE_INTERVAL};
 pub use mgmt::{MgmtAction, MgmtOutcome, ReloadRequest};
 pub use reregister::{RE_REGISTER_MIN_GAP, RE_REGISTER_SLOTS};
 pub use stats::{DropReason, RefuseReason, SupernodeStats};

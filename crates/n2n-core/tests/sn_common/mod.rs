@@ -75,9 +75,9 @@ impl Sim {
 
     pub fn drain(&mut self) -> Vec<(SocketAddr, Vec<u8>)> {
         let mut out = Vec::new();
-        let mut buf = vec![0u8; MAX_DATAGRAM];
-        while let Some(t) = self.sn.poll_transmit(&mut buf) {
-            out.push((t.dst, buf[..t.len].to_vec()));
+        while let Some(t) = self.sn.poll_transmit() {
+            out.push((t.dst, t.bytes().to_vec()));
+            self.sn.recycle_transmit(t);
         }
         out
     }
@@ -163,8 +163,8 @@ impl TestEdge {
                 src_mac: self.mac,
                 dst_mac: dst,
                 sock: None,
-                compression: CompressionId::NONE,
-                transform: TransformId::NULL,
+                compression: CompressionId::None.into(),
+                transform: TransformId::Null.into(),
                 payload,
             }),
         )

@@ -25,11 +25,20 @@ mod zstd;
 /// Largest frame a PACKET may carry after decompression (C n2n's buffer).
 pub const MAX_FRAME_SIZE: usize = 2048;
 
-/// Compression id as carried in the PACKET header.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// The payload compression id, PACKET byte 36 (44/56 with a socket; it
+/// comes *before* the transform id), the one name of this concept in every
+/// crate (also [`crate::types::CompressionId`]).
+///
+/// Only known ids are values of this type; a PACKET's raw byte is kept as a
+/// `u8` by [`crate::wire::Packet`] / [`crate::wire::PacketView`] so that an
+/// unknown id still decodes and re-encodes byte-exactly. Convert with
+/// [`TryFrom<u8>`] / [`from_wire`](Self::from_wire); `-z<n>` with
+/// [`from_cli`](Self::from_cli).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 #[repr(u8)]
 pub enum CompressionId {
     /// 1: not compressed.
+    #[default]
     None = 1,
     /// 2: LZO1X-1.
     Lzo = 2,
@@ -39,12 +48,14 @@ pub enum CompressionId {
 
 impl CompressionId {
     /// The wire value.
-    pub fn to_wire(self) -> u8 {
+    #[must_use]
+    pub const fn to_wire(self) -> u8 {
         self as u8
     }
 
     /// Parses a wire value (1..=3); 0 and ≥ 4 are unknown.
-    pub fn from_wire(v: u8) -> Option<Self> {
+    #[must_use]
+    pub const fn from_wire(v: u8) -> Option<Self> {
         match v {
             1 => Some(Self::None),
             2 => Some(Self::Lzo),
@@ -63,13 +74,21 @@ impl CompressionId {
         }
     }
 
-    /// Short name as used in logs.
-    pub fn name(self) -> &'static str {
+    /// Lower-case name as used in logs and decoder output (also the
+    /// [`Display`](core::fmt::Display) form).
+    #[must_use]
+    pub const fn name(self) -> &'static str {
         match self {
             Self::None => "none",
-            Self::Lzo => "lzo1x",
+            Self::Lzo => "lzo",
             Self::Zstd => "zstd",
         }
+    }
+}
+
+impl core::fmt::Display for CompressionId {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.name())
     }
 }
 

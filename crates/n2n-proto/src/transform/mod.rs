@@ -37,11 +37,19 @@ pub use aead::{
 };
 use twofish::Twofish;
 
-/// A transform id as carried in the PACKET header.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// The payload transform id, PACKET byte 37 (45/57 with a socket), the one
+/// name of this concept in every crate (also [`crate::types::TransformId`]).
+///
+/// Only known ids are values of this type; a PACKET's raw byte is kept as a
+/// `u8` by [`crate::wire::Packet`] / [`crate::wire::PacketView`] so that an
+/// unknown id still decodes and re-encodes byte-exactly. Convert with
+/// [`TryFrom<u8>`] / [`from_wire`](Self::from_wire); the `-A<n>` number of
+/// the command line is the wire value ([`from_cli_number`](Self::from_cli_number)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 #[repr(u8)]
 pub enum TransformId {
     /// 1: no encryption.
+    #[default]
     Null = 1,
     /// 2: Twofish-256 in CBC with ciphertext stealing.
     Twofish = 2,
@@ -69,18 +77,48 @@ impl TransformId {
         Self::Aes256Gcm,
     ];
 
+    /// The largest [`overhead`](Self::overhead) of any transform (the AEADs').
+    pub const MAX_OVERHEAD: usize = AEAD_OVERHEAD;
+
     /// The wire value.
-    pub fn to_wire(self) -> u8 {
+    #[must_use]
+    pub const fn to_wire(self) -> u8 {
         self as u8
     }
 
     /// Parses a wire value (1..=7).
-    pub fn from_wire(v: u8) -> Option<Self> {
-        Self::ALL.get(usize::from(v).checked_sub(1)?).copied()
+    #[must_use]
+    pub const fn from_wire(v: u8) -> Option<Self> {
+        Some(match v {
+            1 => Self::Null,
+            2 => Self::Twofish,
+            3 => Self::Aes,
+            4 => Self::ChaCha20,
+            5 => Self::Speck,
+            6 => Self::ChaCha20Poly1305,
+            7 => Self::Aes256Gcm,
+            _ => return None,
+        })
     }
 
-    /// Short name as used in logs.
-    pub fn name(self) -> &'static str {
+    /// The transform of `-A<n>` (`n` in 1..=7, the wire value). C's rule
+    /// that a key without `-A` (or with `-A1`) means AES is
+    /// [`select`](Self::select).
+    #[must_use]
+    pub const fn from_cli_number(n: u8) -> Option<Self> {
+        Self::from_wire(n)
+    }
+
+    /// The number written after `-A` (the wire value).
+    #[must_use]
+    pub const fn cli_number(self) -> u8 {
+        self.to_wire()
+    }
+
+    /// Lower-case name as used in logs, management and decoder output
+    /// (also the [`Display`](core::fmt::Display) form).
+    #[must_use]
+    pub const fn name(self) -> &'static str {
         match self {
             Self::Null => "null",
             Self::Twofish => "twofish",
@@ -92,18 +130,36 @@ impl TransformId {
         }
     }
 
+    /// The cipher's usual spelling, for messages to users ("AES",
+    /// "ChaCha20-Poly1305", ...).
+    #[must_use]
+    pub const fn display_name(self) -> &'static str {
+        match self {
+            Self::Null => "null",
+            Self::Twofish => "Twofish",
+            Self::Aes => "AES",
+            Self::ChaCha20 => "ChaCha20",
+            Self::Speck => "Speck",
+            Self::ChaCha20Poly1305 => "ChaCha20-Poly1305",
+            Self::Aes256Gcm => "AES-256-GCM",
+        }
+    }
+
     /// Whether the transform needs a key.
-    pub fn needs_key(self) -> bool {
-        self != Self::Null
+    #[must_use]
+    pub const fn needs_key(self) -> bool {
+        !matches!(self, Self::Null)
     }
 
     /// Whether the transform authenticates (6, 7).
-    pub fn is_aead(self) -> bool {
+    #[must_use]
+    pub const fn is_aead(self) -> bool {
         matches!(self, Self::ChaCha20Poly1305 | Self::Aes256Gcm)
     }
 
     /// Bytes the payload is longer than the (compressed) frame.
-    pub fn overhead(self) -> usize {
+    #[must_use]
+    pub const fn overhead(self) -> usize {
         match self {
             Self::Null => 0,
             Self::Twofish | Self::Aes | Self::ChaCha20 | Self::Speck => 16,

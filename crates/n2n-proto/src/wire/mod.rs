@@ -35,8 +35,8 @@ pub use header::{
     VERSION, field as header_field, looks_plain,
 };
 pub use packet::{
-    PACKET_HEADER_LEN, PACKET_HEADER_LEN_SOCK, Packet, PacketView, packet_header_len,
-    relay_reencode,
+    MAX_PACKET_OVERHEAD, PACKET_HEADER_LEN, PACKET_HEADER_LEN_MAX, PACKET_HEADER_LEN_SOCK, Packet,
+    PacketView, max_overhead, packet_header_len, relay_reencode,
 };
 pub use peer::{PeerInfo, QueryPeer, VERSION_FIELD_LEN};
 pub use register::{Register, RegisterAck};

@@ -10,6 +10,29 @@ use crate::types::{CompressionId, Mac, PeerSock, TransformId};
 pub const PACKET_HEADER_LEN: usize = 38;
 /// Header length of a PACKET with an IPv4 socket (relayed by a supernode).
 pub const PACKET_HEADER_LEN_SOCK: usize = 46;
+/// Largest PACKET header: with an IPv6 socket (relayed by a supernode).
+pub const PACKET_HEADER_LEN_MAX: usize = PACKET_HEADER_LEN + PeerSock::V6_LEN;
+
+/// Offsets of the fixed PACKET fields (wire.md §5.2).
+const SRC_MAC_AT: usize = HEADER_LEN;
+const DST_MAC_AT: usize = HEADER_LEN + 6;
+const SOCK_AT: usize = HEADER_LEN + 12;
+
+/// The most bytes a PACKET datagram can be longer than the Ethernet frame
+/// it carries with transform `transform`: the largest PACKET header (a
+/// supernode's relay adds the sender's socket, 58 bytes with IPv6) plus the
+/// transform's overhead. Header encryption works in place and adds nothing
+/// (the user/password trailer of crypto.md §5.4 is never put on PACKETs).
+///
+/// [`MAX_PACKET_OVERHEAD`] bounds it for every transform.
+#[must_use]
+pub const fn max_overhead(transform: TransformId) -> usize {
+    PACKET_HEADER_LEN_MAX + transform.overhead()
+}
+
+/// [`max_overhead`] of the costliest transform (86: 58-byte relayed header
+/// plus the AEADs' 28).
+pub const MAX_PACKET_OVERHEAD: usize = PACKET_HEADER_LEN_MAX + TransformId::MAX_OVERHEAD;
 
 /// PACKET header length for a given optional socket: 38, 46 (IPv4) or 58 (IPv6).
 #[must_use]
@@ -35,10 +58,11 @@ pub struct Packet<'a> {
     pub dst_mac: Mac,
     /// Original sender's public socket, added by a relaying supernode.
     pub sock: Option<PeerSock>,
-    /// Compression id.
-    pub compression: CompressionId,
-    /// Transform id.
-    pub transform: TransformId,
+    /// Compression id, the raw wire byte (unknown ids are kept so that they
+    /// re-encode byte-exactly): see [`CompressionId::try_from`].
+    pub compression: u8,
+    /// Transform id, the raw wire byte: see [`TransformId::try_from`].
+    pub transform: u8,
     /// The transformed payload (runs to the end of the datagram).
     pub payload: &'a [u8],
 }
@@ -74,8 +98,8 @@ impl<'a> Packet<'a> {
         if let Some(s) = &self.sock {
             w.sock(s)?;
         }
-        w.u8(self.compression.0)?;
-        w.u8(self.transform.0)
+        w.u8(self.compression)?;
+        w.u8(self.transform)
     }
 }
 
@@ -91,8 +115,8 @@ impl<'a> Body<'a> for Packet<'a> {
             } else {
                 None
             },
-            compression: CompressionId(r.u8()?),
-            transform: TransformId(r.u8()?),
+            compression: r.u8()?,
+            transform: r.u8()?,
             payload: r.rest(),
         })
     }
@@ -184,43 +208,41 @@ impl<T: AsRef<[u8]>> PacketView<T> {
 
     /// Bytes 24..30.
     pub fn src_mac(&self) -> Mac {
-        self.mac_at(24)
+        self.mac_at(SRC_MAC_AT)
     }
 
     /// Bytes 30..36.
     pub fn dst_mac(&self) -> Mac {
-        self.mac_at(30)
+        self.mac_at(DST_MAC_AT)
     }
 
     /// The socket at 36, if the SOCKET flag is set.
     pub fn sock(&self) -> Option<PeerSock> {
         if self.flags().contains(Flags::SOCKET) {
-            Reader::new(self.buf.as_ref(), 36).sock().ok()
+            Reader::new(self.buf.as_ref(), SOCK_AT).sock().ok()
         } else {
             None
         }
     }
 
-    /// Compression id (byte `header_len - 2`).
-    pub fn compression(&self) -> CompressionId {
-        CompressionId(
-            self.buf
-                .as_ref()
-                .get(self.header_len - 2)
-                .copied()
-                .unwrap_or(0),
-        )
+    /// Compression id, the raw byte (`header_len - 2`): see
+    /// [`CompressionId::try_from`].
+    pub fn compression(&self) -> u8 {
+        self.buf
+            .as_ref()
+            .get(self.header_len - 2)
+            .copied()
+            .unwrap_or(0)
     }
 
-    /// Transform id (byte `header_len - 1`).
-    pub fn transform(&self) -> TransformId {
-        TransformId(
-            self.buf
-                .as_ref()
-                .get(self.header_len - 1)
-                .copied()
-                .unwrap_or(0),
-        )
+    /// Transform id, the raw byte (`header_len - 1`): see
+    /// [`TransformId::try_from`].
+    pub fn transform(&self) -> u8 {
+        self.buf
+            .as_ref()
+            .get(self.header_len - 1)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// The transformed payload (from `header_len` to the end).
@@ -256,6 +278,38 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> PacketView<T> {
     /// Sets the TTL byte.
     pub fn set_ttl(&mut self, ttl: u8) {
         HeaderView::new_unchecked(self.buf.as_mut()).set_ttl(ttl);
+    }
+
+    fn set_mac_at(&mut self, off: usize, mac: Mac) {
+        if let Some(d) = self.buf.as_mut().get_mut(off..off + 6) {
+            d.copy_from_slice(&mac.0);
+        }
+    }
+
+    /// Sets srcMac (bytes 24..30).
+    pub fn set_src_mac(&mut self, mac: Mac) {
+        self.set_mac_at(SRC_MAC_AT, mac);
+    }
+
+    /// Sets dstMac (bytes 30..36).
+    pub fn set_dst_mac(&mut self, mac: Mac) {
+        self.set_mac_at(DST_MAC_AT, mac);
+    }
+
+    /// Sets the compression id (byte `header_len - 2`).
+    pub fn set_compression(&mut self, id: CompressionId) {
+        let at = self.header_len - 2;
+        if let Some(b) = self.buf.as_mut().get_mut(at) {
+            *b = id.to_wire();
+        }
+    }
+
+    /// Sets the transform id (byte `header_len - 1`).
+    pub fn set_transform(&mut self, id: TransformId) {
+        let at = self.header_len - 1;
+        if let Some(b) = self.buf.as_mut().get_mut(at) {
+            *b = id.to_wire();
+        }
     }
 }
 
@@ -322,4 +376,85 @@ pub fn relay_reencode(
     ov.set_ttl(ttl);
     ov.set_flags(flags | Flags::SOCKET | Flags::FROM_SUPERNODE);
     Ok(need)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::types::Community;
+
+    #[test]
+    fn setters_match_emit() {
+        let header = Header::new(Community::new("rocks").unwrap());
+        let pkt = |dst: Mac, c: CompressionId, t: TransformId| Packet {
+            src_mac: Mac([2, 0, 0, 0, 0, 1]),
+            dst_mac: dst,
+            sock: None,
+            compression: c.into(),
+            transform: t.into(),
+            payload: &[],
+        };
+        let mut tpl = [0u8; PACKET_HEADER_LEN];
+        let n =
+            pkt(Mac::NULL, CompressionId::None, TransformId::Null).emit_header(&header, &mut tpl);
+        assert_eq!(n, Ok(PACKET_HEADER_LEN));
+        for t in TransformId::ALL {
+            for c in [CompressionId::None, CompressionId::Lzo, CompressionId::Zstd] {
+                for dst in [Mac([2, 0, 0, 0, 0, 2]), Mac::BROADCAST] {
+                    let mut want = [0u8; PACKET_HEADER_LEN];
+                    pkt(dst, c, t).emit_header(&header, &mut want).unwrap();
+                    let mut got = tpl;
+                    let mut v = PacketView::new_checked(&mut got[..]).unwrap();
+                    v.set_dst_mac(dst);
+                    v.set_compression(c);
+                    v.set_transform(t);
+                    assert_eq!(got, want, "{t} {c} {dst}");
+                    let v = PacketView::new_checked(&got[..]).unwrap();
+                    assert_eq!((v.compression(), v.transform()), (c.into(), t.into()));
+                }
+            }
+        }
+        let mut b = tpl;
+        let mut v = PacketView::new_checked(&mut b[..]).unwrap();
+        v.set_src_mac(Mac([2, 9, 9, 9, 9, 9]));
+        assert_eq!(
+            PacketView::new_checked(&b[..]).unwrap().src_mac(),
+            Mac([2, 9, 9, 9, 9, 9])
+        );
+    }
+
+    #[test]
+    fn max_overhead_bounds_relayed_packets() {
+        assert_eq!(PACKET_HEADER_LEN_MAX, 58);
+        assert_eq!(max_overhead(TransformId::Null), 58);
+        assert_eq!(max_overhead(TransformId::Aes), 58 + 16);
+        let worst = TransformId::ALL.iter().map(|&t| max_overhead(t)).max();
+        assert_eq!(worst, Some(MAX_PACKET_OVERHEAD));
+        assert_eq!(MAX_PACKET_OVERHEAD, 86);
+        // A relayed PACKET (IPv6 sender socket) never exceeds frame + overhead.
+        let sender = PeerSock::v6(std::net::Ipv6Addr::LOCALHOST, 1);
+        for t in TransformId::ALL {
+            let frame = [0u8; 100];
+            let payload = vec![0u8; frame.len() + t.overhead()];
+            let p = Packet {
+                src_mac: Mac([2, 0, 0, 0, 0, 1]),
+                dst_mac: Mac([2, 0, 0, 0, 0, 2]),
+                sock: None,
+                compression: CompressionId::None.into(),
+                transform: t.into(),
+                payload: &payload,
+            };
+            let mut d = [0u8; 512];
+            let n = super::super::encode(
+                &Header::new(Community::new("c").unwrap()),
+                &super::super::Message::Packet(p),
+                &mut d,
+            )
+            .unwrap();
+            let mut r = [0u8; 512];
+            let m = relay_reencode(&d[..n], sender, 1, &mut r).unwrap();
+            assert_eq!(m, frame.len() + max_overhead(t), "{t}");
+        }
+    }
 }

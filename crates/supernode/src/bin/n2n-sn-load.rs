@@ -307,8 +307,8 @@ fn run(args: &Args) -> Result<(), String> {
                 src_mac: mac(src),
                 dst_mac: dst,
                 sock: None,
-                compression: CompressionId::NONE,
-                transform: TransformId::NULL,
+                compression: CompressionId::None.into(),
+                transform: TransformId::Null.into(),
                 payload: &payload,
             });
             if let Some(t) = templates.get_mut(k) {

@@ -502,8 +502,8 @@ impl Edge {
             src_mac: self.mac,
             dst_mac: dst,
             sock: None,
-            compression: CompressionId::NONE,
-            transform: TransformId::NULL,
+            compression: CompressionId::None.into(),
+            transform: TransformId::Null.into(),
             payload,
         })
     }

@@ -1,0 +1,96 @@
+//! Supernode configuration (cli.md §2), filled by the `supernode` binary.
+
+use std::path::PathBuf;
+
+use n2n_proto::he;
+use n2n_proto::types::{Community, Mac};
+
+use super::autoip::AutoIpPool;
+use super::community_list::CommunityList;
+use crate::mgmt::Password;
+
+/// Default PONG version string.
+pub const DEFAULT_VERSION: &str = "3.1.1";
+/// Default verbosity (C's TRACE_NORMAL).
+pub const DEFAULT_VERBOSITY: u8 = 2;
+
+/// Supernode configuration.
+#[derive(Debug, Clone)]
+pub struct SupernodeConfig {
+    /// The supernode's MAC (`-m`).
+    pub mac: Mac,
+    /// MAC/IP spoofing protection for simple-id edges (`-M` turns it off).
+    pub spoofing_protection: bool,
+    /// Version string sent in PONGs (`-V`, at most 19 bytes are sent).
+    pub version: String,
+    /// Community list (`-c`); `None` accepts every community.
+    pub communities: Option<CommunityList>,
+    /// The `-c` path, if any: `reload_communities` answers `nofile` without.
+    pub community_file: Option<PathBuf>,
+    /// Auto-IP pool (`-a`).
+    pub auto_ip: AutoIpPool,
+    /// Management password (`--management-password`).
+    pub mgmt_password: Password,
+    /// Federation name field (`*Federation`, or see [`federation_field`]).
+    pub federation: Community,
+    /// Initial verbosity (C trace level).
+    pub verbosity: u8,
+}
+
+impl SupernodeConfig {
+    /// Defaults as C's: spoofing protection on, version "3.1.1", open,
+    /// default pool, password `n2n`, federation `*Federation`.
+    pub fn new(mac: Mac) -> Self {
+        Self {
+            mac,
+            spoofing_protection: true,
+            version: DEFAULT_VERSION.to_owned(),
+            communities: None,
+            community_file: None,
+            auto_ip: AutoIpPool::default(),
+            mgmt_password: Password::default(),
+            federation: Community::from_field(he::DEFAULT_FEDERATION_FIELD),
+            verbosity: DEFAULT_VERBOSITY,
+        }
+    }
+}
+
+/// The federation name field C builds for `-F name` (crypto.md §6): `'*' +
+/// name + NUL` written over `*Federation`, residue kept; at most 17
+/// characters of `name` are used.
+pub fn federation_field(name: &str) -> Community {
+    let mut f = he::DEFAULT_FEDERATION_FIELD;
+    let n = name.len().min(17);
+    f[0] = b'*';
+    for (d, s) in f[1..].iter_mut().zip(&name.as_bytes()[..n]) {
+        *d = *s;
+    }
+    if let Some(b) = f.get_mut(1 + n) {
+        *b = 0;
+    }
+    Community::from_field(f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn federation_field_keeps_c_residue() {
+        assert_eq!(
+            federation_field("myfed").field(),
+            b"*myfed\0tion\0\0\0\0\0\0\0\0\0"
+        );
+        assert_eq!(
+            federation_field("rocksFed").field(),
+            b"*rocksFed\0n\0\0\0\0\0\0\0\0\0"
+        );
+        assert_eq!(
+            federation_field("Federation").field(),
+            &he::DEFAULT_FEDERATION_FIELD
+        );
+        // At most 17 characters are kept; the field always has a NUL.
+        let long = federation_field("abcdefghijklmnopqrstuvwxyz");
+        assert_eq!(long.name_bytes(), b"*abcdefghijklmnopq");
+    }
+}

@@ -1,0 +1,102 @@
+//! The supernode's output side ([`Io`]: the shared output path, counters,
+//! events, randomness) and the small helpers every handler uses.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+
+use n2n_proto::he::{self, CommunityHe, HeKeyKind};
+use n2n_proto::wire::WireError;
+use rand_chacha::ChaCha20Rng;
+
+use super::SupernodeEvent;
+use super::stats::{DropReason, SupernodeStats};
+use crate::Now;
+use crate::output::{Output, Seal};
+
+/// Events kept when the driver does not drain them.
+const MAX_EVENTS: usize = 4096;
+
+/// Header-encryption context of a decrypted datagram.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct HeCtx {
+    pub(super) kind: HeKeyKind,
+    pub(super) stamp: u64,
+}
+
+/// Output side: queue, counters, events, randomness, stamps. Kept apart
+/// from the community table so both can be borrowed at once.
+#[derive(Debug)]
+pub(super) struct Io {
+    pub(super) out: Output,
+    pub(super) stats: SupernodeStats,
+    pub(super) events: VecDeque<SupernodeEvent>,
+    pub(super) rng: ChaCha20Rng,
+}
+
+impl Io {
+    pub(super) fn event(&mut self, e: SupernodeEvent) {
+        if self.events.len() < MAX_EVENTS {
+            self.events.push_back(e);
+        }
+    }
+
+    /// Encode with `write`, seal (header encryption, user/password
+    /// trailer) when `seal` is given, queue for `dst`.
+    pub(super) fn send<F>(
+        &mut self,
+        now: Now,
+        dst: SocketAddr,
+        seal: Option<Seal<'_>>,
+        write: F,
+    ) -> Result<(), DropReason>
+    where
+        F: FnOnce(&mut [u8]) -> Result<usize, WireError>,
+    {
+        // The supernode's queue is unbounded: nothing is ever evicted.
+        let _ = self
+            .out
+            .send(now, &mut self.rng, dst, None, seal.as_ref(), write)
+            .map_err(|_| DropReason::TooLong)?;
+        Ok(())
+    }
+}
+
+/// How to seal an outgoing message of a community whose header keys are
+/// `he` (`None`: plain): the whole message (`header_len` `None`) or its
+/// first bytes, with the user/password `trailer` or not.
+pub(super) fn seal(
+    he: Option<(&CommunityHe, HeKeyKind)>,
+    header_len: Option<usize>,
+    trailer: bool,
+) -> Option<Seal<'_>> {
+    he.map(|(he, kind)| Seal {
+        he,
+        kind,
+        header_len,
+        trailer,
+    })
+}
+
+pub(super) fn map_wire_err(e: WireError) -> DropReason {
+    match e {
+        WireError::TooShort { .. } => DropReason::TooShort,
+        WireError::BadVersion(_) => DropReason::BadVersion,
+        WireError::UnknownType(_) | WireError::NeverSent(_) => DropReason::UnsupportedType,
+        _ => DropReason::Undecodable,
+    }
+}
+
+/// Verifies a header-encryption stamp against the sender's `prev` (no-op
+/// for plain datagrams).
+pub(super) fn check_stamp(
+    ctx: Option<HeCtx>,
+    now_stamp: u64,
+    prev: Option<&mut u64>,
+    jitter: bool,
+) -> Result<(), DropReason> {
+    match ctx {
+        None => Ok(()),
+        Some(c) => he::verify_stamp(c.stamp, now_stamp, prev, jitter)
+            .map_err(|_| DropReason::StampRejected),
+    }
+}

@@ -1,0 +1,197 @@
+//! Registration (behaviour.md §9.2–§9.4): REGISTER_SUPER (auto IP, the
+//! edge table update, ACK or NAK) and UNREGISTER_SUPER. The edge table
+//! itself (communities and their edges, keyed by MAC) is in
+//! [`super::edges`].
+
+use n2n_proto::he::{self, HeKeyKind};
+use n2n_proto::types::{Auth, DevAddr, PeerSock};
+use n2n_proto::wire::{
+    self, Flags, Header, RegisterSuper, RegisterSuperAck, RegisterSuperNak, SnList, UnregisterSuper,
+};
+
+use super::SupernodeEvent;
+use super::autoip::choose_host;
+use super::core::Supernode;
+use super::edges::{EdgeChange, Registration};
+use super::intake::{Inbound, sender_community};
+use super::io::{check_stamp, seal};
+use super::stats::{DropReason, RefuseReason};
+use crate::Now;
+
+/// Registration lifetime announced in REGISTER_SUPER_ACK.
+pub const REGISTRATION_LIFETIME: u16 = 15;
+
+/// The ACK carries an assigned address when the request's is 0,
+/// 255.255.255.255, prefix 0 or link-local (behaviour.md §9.3).
+fn wants_auto_ip(a: DevAddr) -> bool {
+    a.ip.is_unspecified() || a.ip.is_broadcast() || a.prefix == 0 || a.ip.is_link_local()
+}
+
+impl Supernode {
+    pub(super) fn on_register_super(
+        &mut self,
+        now: Now,
+        inb: &Inbound<'_>,
+        reg: &RegisterSuper,
+    ) -> Result<(), DropReason> {
+        let Inbound {
+            from, key, he: ctx, ..
+        } = *inb;
+        if !self.communities.contains_key(&key) {
+            if !self.allows(&key) {
+                return Err(DropReason::CommunityNotAllowed);
+            }
+            self.create_dynamic(key);
+        }
+        let own_mac = self.cfg.mac;
+        let spoofing_protection = self.cfg.spoofing_protection;
+        let now_stamp = now.he_stamp();
+        let comm = sender_community(&mut self.communities, now, inb, reg.edge_mac, false)?;
+        if reg.edge_mac == own_mac {
+            return Err(DropReason::OwnMac);
+        }
+        let stats = &mut self.io.stats;
+        stats.reg_super = stats.reg_super.saturating_add(1);
+        stats.last_reg_super = now.unix_secs();
+
+        let refuse = if comm.users {
+            Err(RefuseReason::UserPasswordUnsupported)
+        } else {
+            Ok(())
+        };
+        let assigned = if refuse.is_ok() && wants_auto_ip(reg.dev_addr) {
+            comm.subnet
+                .and_then(|s| {
+                    choose_host(s, reg.dev_desc.bytes(), &comm.addresses_in_use())
+                        .map(|ip| DevAddr::new(ip, s.bits))
+                })
+                .unwrap_or(DevAddr::UNSPECIFIED)
+        } else {
+            DevAddr::UNSPECIFIED
+        };
+        let outcome = match refuse {
+            Err(r) => Err(r),
+            Ok(()) if reg.edge_mac.is_null() => Ok(None), // bootstrap: not stored
+            Ok(()) => {
+                let r = Registration {
+                    mac: reg.edge_mac,
+                    dev_addr: reg.dev_addr,
+                    desc: reg.dev_desc,
+                    sock: from,
+                    preferred: reg.sock,
+                    cookie: reg.cookie,
+                    auth: reg.auth,
+                    now: now.mono,
+                    now_unix: now.unix_secs(),
+                    stamp_prev: ctx.map_or_else(|| he::initial_prev(now_stamp), |c| c.stamp),
+                };
+                comm.update_edge(&r, spoofing_protection, &mut self.seq)
+                    .map(Some)
+            }
+        };
+        let he_static = comm.active_he().map(|k| (k, HeKeyKind::Static));
+        let header = Header {
+            ttl: wire::DEFAULT_TTL,
+            flags: Flags::SOCKET | Flags::FROM_SUPERNODE,
+            community: comm.field,
+        };
+        match outcome {
+            Err(reason) => {
+                let nak = RegisterSuperNak {
+                    cookie: reg.cookie,
+                    src_mac: reg.edge_mac,
+                    auth: Auth::NONE,
+                };
+                self.io.stats.count_refusal(reason);
+                self.io.event(SupernodeEvent::EdgeRefused {
+                    community: key,
+                    mac: reg.edge_mac,
+                    sock: from,
+                    reason,
+                });
+                self.io
+                    .send(now, from, seal(he_static, None, comm.users), |b| {
+                        nak.emit(&header, b)
+                    })
+            }
+            Ok(change) => {
+                let ip = if assigned.is_unspecified() {
+                    reg.dev_addr
+                } else {
+                    assigned
+                };
+                if let Some(ch) = change
+                    && ch != EdgeChange::Refreshed
+                {
+                    self.io.event(SupernodeEvent::EdgeRegistered {
+                        community: key,
+                        mac: reg.edge_mac,
+                        sock: from,
+                        ip,
+                    });
+                }
+                let ack = RegisterSuperAck {
+                    cookie: reg.cookie,
+                    src_mac: own_mac,
+                    dev_addr: assigned,
+                    lifetime: REGISTRATION_LIFETIME,
+                    sock: PeerSock::from(from),
+                    auth: Auth::NONE,
+                    sn_list: SnList::EMPTY,
+                    key_time: 0,
+                };
+                self.io
+                    .send(now, from, seal(he_static, None, comm.users), |b| {
+                        ack.emit(&header, b)
+                    })
+            }
+        }
+    }
+
+    pub(super) fn on_unregister_super(
+        &mut self,
+        now: Now,
+        inb: &Inbound<'_>,
+        u: &UnregisterSuper,
+    ) -> Result<(), DropReason> {
+        let Inbound { key, he: ctx, .. } = *inb;
+        let now_stamp = now.he_stamp();
+        let comm = self
+            .communities
+            .get_mut(&key)
+            .ok_or(DropReason::UnknownCommunity)?;
+        let edge = comm.edges.get_mut(&u.src_mac);
+        let Some(edge) = edge else {
+            check_stamp(ctx, now_stamp, None, false)?;
+            return Err(DropReason::UnknownEdge);
+        };
+        check_stamp(ctx, now_stamp, Some(&mut edge.stamp_prev), false)?;
+        if !super::edges::auth_matches(&edge.auth, &u.auth) {
+            return Err(DropReason::AuthMismatch);
+        }
+        comm.edges.remove(&u.src_mac);
+        self.io.event(SupernodeEvent::EdgeUnregistered {
+            community: key,
+            mac: u.src_mac,
+        });
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_ip_request_rule() {
+        use std::net::Ipv4Addr;
+        assert!(wants_auto_ip(DevAddr::UNSPECIFIED));
+        assert!(wants_auto_ip(DevAddr::new(Ipv4Addr::BROADCAST, 24)));
+        assert!(wants_auto_ip(DevAddr::new(Ipv4Addr::new(10, 0, 0, 1), 0)));
+        assert!(wants_auto_ip(DevAddr::new(
+            Ipv4Addr::new(169, 254, 1, 1),
+            16
+        )));
+        assert!(!wants_auto_ip(DevAddr::new(Ipv4Addr::new(10, 0, 0, 1), 24)));
+    }
+}
