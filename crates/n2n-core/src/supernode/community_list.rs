@@ -27,6 +27,8 @@
 
 use core::fmt;
 
+use n2n_proto::auth::{self, KeyTextError, PublicKey};
+
 use super::autoip::{AutoIpError, Subnet};
 use super::regex::{Regex, RegexError, is_regex};
 
@@ -35,7 +37,7 @@ pub const MAX_COMMUNITY_NAME: usize = 19;
 /// Longest user name (the 16-byte description field keeps a NUL).
 pub const MAX_USER_NAME: usize = 15;
 /// Length of a public key in n2n's 6-bit ASCII.
-pub const PUBLIC_KEY_CHARS: usize = 43;
+pub const PUBLIC_KEY_CHARS: usize = auth::KEY_TEXT_LEN;
 /// Longest line C reads in one piece (its buffer is 4096 bytes).
 pub const MAX_LINE: usize = 4095;
 
@@ -44,8 +46,9 @@ pub const MAX_LINE: usize = 4095;
 pub struct User {
     /// User name (≤ 15 bytes), as given to the edge's `-I`.
     pub name: String,
-    /// The user's X25519 public key, decoded from its 43-character form.
-    pub public_key: [u8; 32],
+    /// The user's X25519 public key (pub_u), decoded from its
+    /// 43-character form.
+    pub public_key: PublicKey,
     /// 1-based line number in the file.
     pub line: usize,
 }
@@ -115,22 +118,10 @@ pub enum LineProblem {
     UserNameTooLong(String),
     /// Public key malformed.
     #[error("public key of user '{0}': {1}")]
-    BadKey(String, KeyError),
+    BadKey(String, KeyTextError),
     /// Same public key twice in one community.
     #[error("user '{0}' has the same public key as user '{1}' (line {2})")]
     DuplicateKey(String, String, usize),
-}
-
-/// Why a 6-bit ASCII public key was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum KeyError {
-    /// Not 43 characters long.
-    #[error("must be {PUBLIC_KEY_CHARS} characters (n2n-keygen output), got {0}")]
-    Length(usize),
-    /// A character outside `0-9 A-Z a-z + -`.
-    #[error("character '{0}' is not in n2n's 6-bit alphabet (0-9 A-Z a-z + -)")]
-    Char(char),
 }
 
 /// A broken community list.
@@ -148,55 +139,6 @@ pub enum CommunityListError {
     /// No fixed name and no expression in the whole file.
     #[error("no community name or regular expression found")]
     Empty,
-}
-
-/// Value of a 6-bit ASCII character.
-fn sixbit_value(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'A'..=b'Z' => Some(c - b'A' + 10),
-        b'a'..=b'z' => Some(c - b'a' + 36),
-        b'+' => Some(62),
-        b'-' => Some(63),
-        _ => None,
-    }
-}
-
-/// Decode n2n's 6-bit ASCII (crypto.md §1.3): 6 bits per character, most
-/// significant first, a byte emitted whenever 8 bits are pending, leftover
-/// bits dropped. Writes into `out` and returns the number of bytes.
-pub fn decode_sixbit(text: &str, out: &mut [u8]) -> Result<usize, KeyError> {
-    let mut acc: u32 = 0;
-    let mut nbits = 0u32;
-    let mut n = 0;
-    for ch in text.chars() {
-        let v = u8::try_from(ch)
-            .ok()
-            .and_then(sixbit_value)
-            .ok_or(KeyError::Char(ch))?;
-        acc = (acc << 6) | u32::from(v);
-        nbits += 6;
-        if nbits >= 8 {
-            nbits -= 8;
-            if let Some(slot) = out.get_mut(n) {
-                *slot = (acc >> nbits) as u8;
-            }
-            n += 1;
-            acc &= (1 << nbits) - 1;
-        }
-    }
-    Ok(n.min(out.len()))
-}
-
-/// Decode a 43-character public key (the output of `n2n-keygen`).
-pub fn decode_public_key(text: &str) -> Result<[u8; 32], KeyError> {
-    let len = text.chars().count();
-    if len != PUBLIC_KEY_CHARS {
-        return Err(KeyError::Length(len));
-    }
-    let mut key = [0u8; 32];
-    decode_sixbit(text, &mut key)?;
-    Ok(key)
 }
 
 /// C's `isspace`.
@@ -251,7 +193,7 @@ impl CommunityList {
                 if user.len() > MAX_USER_NAME {
                     return Err(err(LineProblem::UserNameTooLong(user.to_owned())));
                 }
-                let public_key = decode_public_key(key)
+                let public_key = PublicKey::from_text(key.as_bytes())
                     .map_err(|e| err(LineProblem::BadKey(user.to_owned(), e)))?;
                 if let Some(other) = comm.users.iter().find(|u| u.public_key == public_key) {
                     return Err(err(LineProblem::DuplicateKey(
@@ -392,7 +334,7 @@ mod tests {
         assert_eq!(u.name, "logan");
         assert_eq!(u.line, 5);
         assert_eq!(
-            hex(&u.public_key),
+            hex(u.public_key.as_bytes()),
             "c51838c3ed440ae0743619d2a11fe03d4a3cbd415ef157376fdef2a5b5caab34"
         );
         assert_eq!(l.patterns.len(), 1);
@@ -408,18 +350,32 @@ mod tests {
     }
 
     #[test]
-    fn sixbit_vectors() {
-        let mut out = [0u8; 16];
-        assert_eq!(decode_sixbit("00420mG51WS82GeB30qE3m", &mut out), Ok(16));
-        assert_eq!(hex(&out), "000102030405060708090a0b0c0d0e0f");
+    fn user_keys_are_n2n_key_text() {
+        let l = CommunityList::parse("net\n* fed i0IuBFO0RC22m2Ya32uUUFUA2yfQSwsxVZ3-S5F2k7O\n")
+            .unwrap();
         assert_eq!(
-            decode_public_key("i0IuBFO0RC22m2Ya32uUUFUA2yfQSwsxVZ3-S5F2k7O").map(|k| hex(&k)),
-            Ok("b004b82cf6006cc082c028a40c2e1e78f78a0bca5a73adbb7e30ff7053c2b876".into())
+            hex(l.fixed[0].users[0].public_key.as_bytes()),
+            "b004b82cf6006cc082c028a40c2e1e78f78a0bca5a73adbb7e30ff7053c2b876"
         );
-        assert_eq!(decode_public_key("abc"), Err(KeyError::Length(3)));
         assert_eq!(
-            decode_public_key("nHWum+r42k1qDXdIeH-WFKeylK5UyLStRzxofRNAgp/"),
-            Err(KeyError::Char('/'))
+            line_err("net\n* a nHWum+r42k1qDXdIeH-WFKeylK5UyLStRzxofRNAgp/\n"),
+            (
+                2,
+                LineProblem::BadKey(
+                    "a".into(),
+                    KeyTextError::BadChar {
+                        pos: 42,
+                        byte: b'/'
+                    }
+                )
+            )
+        );
+        let msg = CommunityList::parse("net\n* a abc\n")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            msg,
+            "line 2: public key of user 'a': key text is 3 characters long, 43 expected"
         );
     }
 
@@ -504,7 +460,7 @@ mod tests {
         assert_eq!(line_err("net\n* logan\n"), (2, LineProblem::UserLineFormat));
         assert!(matches!(
             line_err("net\n* logan abc\n"),
-            (2, LineProblem::BadKey(_, KeyError::Length(3)))
+            (2, LineProblem::BadKey(_, KeyTextError::BadLength(3)))
         ));
         assert!(matches!(
             line_err(&format!("net\n* abcdefghijklmnop {KEY}\n")),
