@@ -26,6 +26,7 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 
+use n2n_proto::auth::SharedSecret;
 use n2n_proto::he::{CommunityHe, HeKeyKind, StampGenerator, TRAILER_LEN};
 use n2n_proto::wire::WireError;
 use rand_chacha::ChaCha20Rng;
@@ -98,9 +99,22 @@ pub(crate) struct Seal<'a> {
     /// Bytes to encrypt: `None` = the whole message, `Some(n)` = the first
     /// `n` (a PACKET's header, capped at the message length).
     pub header_len: Option<usize>,
-    /// Append the 16 random bytes of the user/password trailer
-    /// (crypto.md §5.4).
-    pub trailer: bool,
+    /// The 16 bytes appended after the encrypted message in user/password
+    /// communities (crypto.md §5.4).
+    pub trailer: Trailer<'a>,
+}
+
+/// The user/password trailer of a sealed message (crypto.md §5.4).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Trailer<'a> {
+    /// No trailer.
+    None,
+    /// 16 random bytes: a supernode's REGISTER_SUPER_NAK, which the edge
+    /// does not check.
+    Random,
+    /// `E(pearson128(encrypted message))` with this secret (S of an edge,
+    /// S_u of a user at the supernode): REGISTER_SUPER and its ACK.
+    Signed(&'a SharedSecret),
 }
 
 /// Why a message was not queued.
@@ -234,9 +248,9 @@ impl Output {
     }
 
     /// Header-encrypts `msg` in place with the next stamp and 4 random
-    /// bytes from `rng`; with `seal.trailer`, fills the 16 bytes after it
-    /// with random bytes (they must exist in `msg`'s buffer: `buf` is the
-    /// whole buffer, `len` the message length). Returns the sealed length.
+    /// bytes from `rng`, then writes `seal.trailer` into the 16 bytes after
+    /// it (they must exist in `msg`'s buffer: `buf` is the whole buffer,
+    /// `len` the message length). Returns the sealed length.
     pub(crate) fn seal(
         &mut self,
         now: Now,
@@ -254,14 +268,19 @@ impl Output {
         seal.he
             .encrypt(msg, h, stamp, rand4, seal.kind)
             .map_err(|_| SendError::TooLong)?;
-        if !seal.trailer {
-            return Ok(len);
+        match seal.trailer {
+            Trailer::None => Ok(len),
+            Trailer::Random => {
+                let t = buf
+                    .get_mut(len..len + TRAILER_LEN)
+                    .ok_or(SendError::TooLong)?;
+                rng.fill_bytes(t);
+                Ok(len + TRAILER_LEN)
+            }
+            Trailer::Signed(secret) => secret
+                .append_trailer(buf, len)
+                .map_err(|_| SendError::TooLong),
         }
-        let t = buf
-            .get_mut(len..len + TRAILER_LEN)
-            .ok_or(SendError::TooLong)?;
-        rng.fill_bytes(t);
-        Ok(len + TRAILER_LEN)
     }
 
     /// Encode with `write` into a pooled buffer, seal it when `seal` is
@@ -371,7 +390,7 @@ mod tests {
             he: &he,
             kind: HeKeyKind::Static,
             header_len: None,
-            trailer: true,
+            trailer: Trailer::Random,
         };
         let write = |b: &mut [u8]| {
             b[..msg.len()].copy_from_slice(&msg);
@@ -396,5 +415,42 @@ mod tests {
         assert_eq!(q.len(), 0);
         q.recycle(d);
         assert_eq!(q.free.len(), 2);
+    }
+
+    #[test]
+    fn signed_trailer_verifies_with_the_secret_only() {
+        use n2n_proto::auth::{PublicKey, UserKeys};
+        let mut q = Output::new(usize::MAX, usize::MAX);
+        let mut rng = ChaCha20Rng::from_seed([9; 32]);
+        let he = CommunityHe::new(*b"rocks\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0");
+        let fed = PublicKey::default_federation();
+        let alice = UserKeys::new(b"alice", b"alicepw", &fed);
+        let bob = UserKeys::new(b"bob", b"bobpw", &fed);
+        let seal = Seal {
+            he: &he,
+            kind: HeKeyKind::Static,
+            header_len: None,
+            trailer: Trailer::Signed(alice.secret()),
+        };
+        let msg = [
+            3u8, 2, 0, 5, b'r', b'o', b'c', b'k', b's', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+            0, 1,
+        ];
+        let dst: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let write = |b: &mut [u8]| {
+            b[..msg.len()].copy_from_slice(&msg);
+            Ok(msg.len())
+        };
+        assert_eq!(
+            q.send(now(), &mut rng, dst, None, Some(&seal), write),
+            Ok(Queued::Ok)
+        );
+        let d = q.pop().unwrap();
+        assert_eq!(d.len(), msg.len() + TRAILER_LEN);
+        assert_eq!(alice.secret().verify_trailer(d.bytes()), Ok(()));
+        assert!(bob.secret().verify_trailer(d.bytes()).is_err());
+        let mut got = d.bytes().to_vec();
+        let (kind, dec) = he.decrypt(&mut got).unwrap();
+        assert_eq!((kind, &got[..dec.len]), (HeKeyKind::Static, &msg[..]));
     }
 }

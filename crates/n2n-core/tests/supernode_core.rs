@@ -584,7 +584,7 @@ fn plain_first_locks_fixed_community_to_plain() {
 }
 
 #[test]
-fn user_password_registration_is_refused_with_nak() {
+fn unknown_user_is_refused_with_nak() {
     let list = "rocks\n* alice VJ98N3ZOowY+k6GNFQLbgQ3kTIzoYVRoFiYpQtW4-0O\n";
     let mut sim = Sim::with_list(list);
     let keys = CommunityHe::new(*comm("rocks").field());
@@ -601,12 +601,7 @@ fn user_password_registration_is_refused_with_nak() {
     assert_eq!(nak.len(), 38 + 16, "NAK plus trailer");
     let (_, d) = keys.decrypt(&mut nak).unwrap();
     assert_eq!(nak_of(&nak[..d.len]).cookie, 0x42);
-    assert_eq!(
-        sim.sn
-            .stats()
-            .refusal_count(RefuseReason::UserPasswordUnsupported),
-        1
-    );
+    assert_eq!(sim.sn.stats().refusal_count(RefuseReason::UnknownUser), 1);
     assert!(sim.sn.edges().is_empty());
 }
 

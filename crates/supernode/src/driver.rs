@@ -182,7 +182,7 @@ fn refuse_text(r: RefuseReason) -> &'static str {
         RefuseReason::MacInUse => "MAC address already in use by another edge",
         RefuseReason::IpInUse => "IP address already in use by another edge",
         RefuseReason::AuthSchemeMismatch => "authentication scheme does not fit the community",
-        RefuseReason::UserPasswordUnsupported => "user/password authentication is not supported",
+        RefuseReason::UnknownUser => "user or password not recognised",
         _ => "refused",
     }
 }

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use n2n_proto::auth::UserKeys;
 use n2n_proto::types::{Community, CompressionId, DevAddr, Mac, TransformId};
 
 use super::rules::TrafficRule;
@@ -61,8 +62,14 @@ pub struct EdgeConfig {
     pub key: Vec<u8>,
     /// `-z`: [`CompressionId::None`], `Lzo` or `Zstd`.
     pub compression: CompressionId,
-    /// `-H`.
+    /// `-H` (forced on by [`user_password`](Self::user_password)).
     pub header_encryption: bool,
+    /// `-J` (with `-I` as the user name and `-P` as the federation key):
+    /// user/password authentication (crypto.md §5) with these keys
+    /// ([`UserKeys::new`]); `None`: simple id. Needs
+    /// [`TransformId::ChaCha20`] or [`TransformId::Speck`]; switches header
+    /// encryption on. The password itself never reaches the core.
+    pub user_password: Option<UserKeys>,
     /// `-m`; [`Mac::NULL`] = draw a random locally administered MAC.
     pub mac: Mac,
     /// `-a`.
@@ -107,6 +114,7 @@ impl EdgeConfig {
             key: Vec::new(),
             compression: CompressionId::None,
             header_encryption: false,
+            user_password: None,
             mac: Mac::NULL,
             tap_addr: TapAddrMode::Auto,
             desc: String::new(),
@@ -147,4 +155,8 @@ pub enum EdgeConfigError {
     /// The MAC is multicast/broadcast.
     #[error("bad MAC address {0}")]
     BadMac(Mac),
+    /// User/password authentication with a cipher other than ChaCha20 or
+    /// Speck (C's rule and wording).
+    #[error("user-password authentication requires ChaCha20 (-A4) or SPECK (-A5) to be used")]
+    UserPasswordCipher,
 }

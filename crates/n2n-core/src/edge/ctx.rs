@@ -12,6 +12,7 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 
+use n2n_proto::auth;
 use n2n_proto::he::{CommunityHe, HeKeyKind};
 use n2n_proto::types::{Auth, DevAddr, DevDesc, Mac, cookie};
 use n2n_proto::wire::{
@@ -20,11 +21,12 @@ use n2n_proto::wire::{
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::Rng;
 
+use super::auth::UserAuth;
 use super::config::{EdgeConfig, P2pMode};
 use super::stats::{DropReason, EdgeStats};
 use super::{Event, MULTICAST_DISCOVERY};
 use crate::Now;
-use crate::output::{Output, Queued, Seal};
+use crate::output::{Output, Queued, Seal, Trailer};
 
 /// Events and datagrams kept when the driver does not drain them.
 pub(super) const MAX_QUEUED: usize = 4096;
@@ -55,8 +57,10 @@ pub(super) struct Ctx {
     /// bytes, PING choice): drawn in a fixed order, so runs are
     /// reproducible from the seed.
     pub rng: ChaCha20Rng,
-    /// Header keys when `-H`.
+    /// Header keys when `-H` (always with user/password).
     pub he: Option<CommunityHe>,
+    /// User/password authentication (`-J`).
+    pub auth: Option<UserAuth>,
     /// The seal step and the control-message queue.
     pub out: Output,
     events: VecDeque<Event>,
@@ -69,12 +73,14 @@ impl Ctx {
         me: Identity,
         rng: ChaCha20Rng,
         he: Option<CommunityHe>,
+        auth: Option<UserAuth>,
     ) -> Self {
         Self {
             cfg,
             me,
             rng,
             he,
+            auth,
             out: Output::new(MAX_QUEUED, MAX_FREE),
             events: VecDeque::new(),
             stats: EdgeStats::default(),
@@ -116,16 +122,22 @@ impl Ctx {
     }
 
     /// Header-encrypts the first `header_len` bytes of `dgram` with the
-    /// dynamic key (PACKETs), when `-H`.
+    /// dynamic key (PACKETs), when `-H`; with user/password also up to 16
+    /// payload bytes, the cipher's IV (crypto.md §4.6).
     pub(super) fn seal_packet(&mut self, now: Now, dgram: &mut [u8], header_len: usize) {
         if let Some(he) = &self.he {
+            let len = dgram.len();
+            let header_len = if self.auth.is_some() {
+                auth::packet_encrypted_len(header_len, len.saturating_sub(header_len))
+            } else {
+                header_len
+            };
             let seal = Seal {
                 he,
                 kind: HeKeyKind::Dynamic,
                 header_len: Some(header_len),
-                trailer: false,
+                trailer: Trailer::None,
             };
-            let len = dgram.len();
             // Lengths are ≥ 24 and ≤ MAX_DATAGRAM here: cannot fail.
             let _ = self.out.seal(now, &mut self.rng, &seal, dgram, len);
         }
@@ -141,12 +153,30 @@ impl Ctx {
         msg: &Message<'_>,
         kind: HeKeyKind,
     ) {
+        self.send_signed(now, dst, ttl, msg, kind, false);
+    }
+
+    /// [`send`](Self::send), with the user/password trailer when `signed`
+    /// and user/password is on (REGISTER_SUPER, crypto.md §5.4).
+    fn send_signed(
+        &mut self,
+        now: Now,
+        dst: SocketAddr,
+        ttl: Option<u8>,
+        msg: &Message<'_>,
+        kind: HeKeyKind,
+        signed: bool,
+    ) {
         let header = Header::new(self.cfg.community);
+        let trailer = match &self.auth {
+            Some(a) if signed => Trailer::Signed(a.secret()),
+            _ => Trailer::None,
+        };
         let seal = self.he.as_ref().map(|he| Seal {
             he,
             kind,
             header_len: None,
-            trailer: false,
+            trailer,
         });
         let r = self
             .out
@@ -176,22 +206,27 @@ impl Ctx {
         } else {
             (self.me.mac, self.me.dev_addr)
         };
+        let auth = match &mut self.auth {
+            Some(a) => a.register_token(&mut self.rng),
+            None => self.me.token,
+        };
         let m = RegisterSuper {
             cookie: c,
             edge_mac,
             sock: self.cfg.preferred_local.map(Into::into),
             dev_addr,
             dev_desc: self.me.desc,
-            auth: self.me.token,
+            auth,
             key_time: 0,
         };
         match dst {
-            Some(dst) => self.send(
+            Some(dst) => self.send_signed(
                 now,
                 dst,
                 None,
                 &Message::RegisterSuper(m),
                 HeKeyKind::Static,
+                true,
             ),
             None => self.stats.drop(DropReason::NoSupernodeAddress),
         }
@@ -200,8 +235,12 @@ impl Ctx {
 
     /// UNREGISTER_SUPER to `dst`.
     pub(super) fn send_unregister_super(&mut self, now: Now, dst: SocketAddr) {
+        let auth = match &self.auth {
+            Some(a) => a.unregister_token(&mut self.rng),
+            None => self.me.token,
+        };
         let m = UnregisterSuper {
-            auth: self.me.token,
+            auth,
             src_mac: self.me.mac,
         };
         self.send(

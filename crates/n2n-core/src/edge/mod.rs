@@ -29,6 +29,8 @@
 //!   PEER_INFO bookkeeping.
 //! * `DataPath` (`datapath.rs`): payload transform and compression, the
 //!   PACKET header template, frame checks; seals PACKETs through `Ctx`.
+//! * `UserAuth` (`auth.rs`): user/password authentication (`-J`): tokens,
+//!   trailers, the check of the supernode's answer and the dynamic key.
 //!
 //! Timers: `Registration` and `Peers` each have `poll_timeout` /
 //! `handle_timeout`; [`Edge::poll_timeout`] is the earliest of theirs and
@@ -36,9 +38,10 @@
 //! order fixes the order of the queued datagrams). The purge timer is armed
 //! when the registration enters its main loop.
 //!
-//! Not implemented (yet): user/password authentication (`-J`), TCP (`-S2`),
-//! management subscriptions (`s …` answers `unimplemented`).
+//! Not implemented (yet): TCP (`-S2`), management subscriptions (`s …`
+//! answers `unimplemented`).
 
+mod auth;
 mod config;
 mod ctx;
 mod datapath;
@@ -69,6 +72,7 @@ pub use mgmt::{MgmtAction, MgmtOutcome};
 pub use rules::{RuleError, TrafficRule};
 pub use stats::{DropReason, EdgeStats};
 
+use auth::UserAuth;
 use ctx::{Ctx, Identity};
 use datapath::DataPath;
 use machash::MacHashState;
@@ -202,7 +206,13 @@ pub struct Edge {
 impl Edge {
     /// Builds an edge. `rng_seed` seeds every random choice (MAC if none is
     /// configured, simple-id token, cookies, IVs, HE bytes).
-    pub fn new(cfg: EdgeConfig, rng_seed: [u8; 32], now: Now) -> Result<Self, EdgeConfigError> {
+    pub fn new(mut cfg: EdgeConfig, rng_seed: [u8; 32], now: Now) -> Result<Self, EdgeConfigError> {
+        if cfg.user_password.is_some() {
+            if !matches!(cfg.transform, TransformId::ChaCha20 | TransformId::Speck) {
+                return Err(EdgeConfigError::UserPasswordCipher);
+            }
+            cfg.header_encryption = true;
+        }
         if cfg.supernodes.is_empty() {
             return Err(EdgeConfigError::NoSupernode);
         }
@@ -241,9 +251,17 @@ impl Edge {
             .map_err(|_| EdgeConfigError::Transform("simple-id token does not fit".to_owned()))?;
         let nonce_seed = (rng.next_u32(), now.unix_us);
         let data = DataPath::new(&cfg, mac, nonce_seed)?;
-        let he = cfg
+        let mut he = cfg
             .header_encryption
             .then(|| CommunityHe::new(*cfg.community.field()));
+        let auth = cfg.user_password.clone().map(UserAuth::new);
+        if let (Some(he), Some(_)) = (he.as_mut(), &auth) {
+            // A random dynamic key until the first ACK hands over D
+            // (crypto.md §5.5): nothing but registration gets through.
+            let mut d = [0u8; 16];
+            rng.fill_bytes(&mut d);
+            he.set_dynamic_key(&d);
+        }
         let reg = Registration::new(&cfg, now);
         let mut peers = Peers::new(hs);
         if reg.is_running() {
@@ -258,7 +276,7 @@ impl Edge {
         };
         let mgmt = MgmtState::new(&cfg, now);
         Ok(Self {
-            ctx: Ctx::new(cfg, me, rng, he),
+            ctx: Ctx::new(cfg, me, rng, he, auth),
             reg,
             peers,
             data,
@@ -294,6 +312,11 @@ impl Edge {
     /// for the supernode.
     pub fn is_registered(&self) -> bool {
         self.reg.last_sup().is_some() && self.reg.sn_registered()
+    }
+
+    /// User/password authentication (`-J`) is on.
+    pub fn uses_user_password(&self) -> bool {
+        self.ctx.auth.is_some()
     }
 
     /// The first REGISTER_SUPER_ACK has arrived: PACKETs are sent and accepted.

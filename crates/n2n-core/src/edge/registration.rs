@@ -18,8 +18,12 @@
 //! current supernode's socket (FROM_SUPERNODE set, header-encryption stamp
 //! verified when `-H`), only in the main loop, and acted upon at most once
 //! per [`FAST_REREGISTER_MIN_GAP`]; everything else is a counted drop.
-//! REGISTER_SUPER goes out immediately (`sn_wait = 2` without the random
-//! back-off); the regular interval restarts from now.
+//! REGISTER_SUPER goes out immediately; without user/password the regular
+//! interval restarts from now (no random back-off). With user/password (the
+//! supernode is about to change the dynamic key, crypto.md §5.7) the next
+//! regular REGISTER_SUPER is brought forward by a random 0 .. 3·interval/4
+//! seconds, as C sets `last_register_req` back (behaviour.md §2.3); the
+//! fast retry while waiting for the ACK still counts from the real send.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -145,6 +149,10 @@ pub(super) struct Registration {
     reopen_count: u32,
     running_since: Instant,
     last_register_req: Option<Instant>,
+    /// How far the next regular REGISTER_SUPER is brought forward: the
+    /// random set-back of a user/password RE_REGISTER_SUPER (behaviour.md
+    /// §2.3), zero otherwise.
+    backoff: Duration,
     reg_cookie: u32,
     /// Last immediate re-registration asked by RE_REGISTER_SUPER.
     last_fast_rereg: Option<Instant>,
@@ -183,6 +191,7 @@ impl Registration {
             reopen_count: 0,
             running_since: now.mono,
             last_register_req: None,
+            backoff: Duration::ZERO,
             reg_cookie: 0,
             last_fast_rereg: None,
             last_sup: None,
@@ -326,7 +335,7 @@ impl Registration {
             None => self.running_since,
             Some(t) => match self.sn_wait {
                 SnWait::Waiting => t + (cfg.register_interval / 10).max(Duration::from_secs(1)),
-                SnWait::Registered => t + cfg.register_interval,
+                SnWait::Registered => t + cfg.register_interval.saturating_sub(self.backoff),
             },
         }
     }
@@ -375,6 +384,7 @@ impl Registration {
         }
         self.sn_wait = SnWait::Waiting;
         self.last_register_req = Some(now.mono);
+        self.backoff = Duration::ZERO;
     }
 
     /// Periodic supernode sweep (behaviour.md §4.2).
@@ -394,6 +404,7 @@ impl Registration {
                 self.sn_wait = SnWait::Waiting;
                 self.attempts = ATTEMPTS;
                 self.last_register_req = Some(now.mono);
+                self.backoff = Duration::ZERO;
             }
         }
         let cur = self.cur;
@@ -654,6 +665,14 @@ impl Registration {
         self.send_register_super(now, ctx, false);
         self.sn_wait = SnWait::Waiting;
         self.last_register_req = Some(now.mono);
+        self.backoff = if ctx.auth.is_some() {
+            // behaviour.md §2.3: the next regular re-registrations of the
+            // many edges told at once must not coincide.
+            let span = (ctx.cfg.register_interval.as_secs() * 3 / 4).max(1);
+            Duration::from_secs(u64::from(ctx.rng.next_u32()) % span)
+        } else {
+            Duration::ZERO
+        };
         Ok(())
     }
 }

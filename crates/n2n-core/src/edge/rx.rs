@@ -5,7 +5,8 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use n2n_proto::he;
+use n2n_proto::auth::{self, ReceivedTrailer};
+use n2n_proto::he::{self, HeKeyKind};
 use n2n_proto::types::{Mac, PeerSock, cookie};
 use n2n_proto::wire::{
     Flags, HeaderView, Message, MsgType, PacketView, PeerInfo, Register, RegisterAck,
@@ -46,6 +47,8 @@ struct Arrival {
     sn_idx: Option<usize>,
     /// Its header-encryption stamp (with `-H`).
     stamp: Option<u64>,
+    /// User/password: the trailer of a message under the static keys.
+    trailer: Option<ReceivedTrailer>,
     /// On the local-discovery multicast socket.
     via_multicast: bool,
 }
@@ -100,15 +103,30 @@ impl Edge {
         if self.stopped {
             return Err(DropReason::Stopped);
         }
-        let (msg_len, stamp) = match &self.ctx.he {
-            Some(he) => match he.decrypt(datagram) {
-                Ok((_, d)) => (d.len, Some(d.stamp)),
+        let (msg_len, stamp, kind, trailer) = match &self.ctx.he {
+            Some(he) if self.ctx.auth.is_some() => match auth::decrypt_header(he, datagram) {
+                Ok((kind, d, t)) => (d.len, Some(d.stamp), kind, t),
                 Err(_) => return Err(DropReason::HeDecryptFailed),
             },
-            None => (datagram.len(), None),
+            Some(he) => match he.decrypt(datagram) {
+                Ok((kind, d)) => (d.len, Some(d.stamp), kind, None),
+                Err(_) => return Err(DropReason::HeDecryptFailed),
+            },
+            None => (datagram.len(), None, HeKeyKind::Dynamic, None),
         };
         let msg = datagram.get_mut(..msg_len).ok_or(DropReason::Malformed)?;
         let hv = HeaderView::new_checked(&*msg).map_err(|_| DropReason::Malformed)?;
+        let msg_type = hv.msg_type().map_err(|_| DropReason::Malformed)?;
+        if self.ctx.auth.is_some()
+            && kind == HeKeyKind::Static
+            && !matches!(
+                msg_type,
+                MsgType::RegisterSuperAck | MsgType::RegisterSuperNak
+            )
+        {
+            // crypto.md §4.6: only registration answers use the static keys.
+            return Err(DropReason::StaticKeyMisuse);
+        }
         let sn_idx = if hv.flags().contains(Flags::FROM_SUPERNODE) {
             Some(
                 self.reg
@@ -125,9 +143,10 @@ impl Edge {
             from,
             sn_idx,
             stamp,
+            trailer,
             via_multicast,
         };
-        if hv.msg_type().map_err(|_| DropReason::Malformed)? == MsgType::Packet {
+        if msg_type == MsgType::Packet {
             return self.rx_packet(now, a, msg, out);
         }
         let (_, m) = n2n_proto::wire::decode(msg).map_err(|_| DropReason::Malformed)?;
@@ -323,7 +342,16 @@ impl Edge {
     ) -> Result<(), DropReason> {
         let idx = self.answering_supernode(&a)?;
         self.check_stamp(now, a.stamp, StampOwner::Supernode(idx), false)?;
+        // User/password: the supernode's trailer and its answer to our last
+        // challenge, which hands over the dynamic key (crypto.md §5.5).
+        let dynamic_key = match &self.ctx.auth {
+            Some(ua) => Some(ua.open_ack(a.trailer, &ack.auth)?),
+            None => None,
+        };
         let acked = self.reg.on_ack(now, &mut self.ctx, a.from, idx, ack)?;
+        if let (Some(d), Some(he)) = (dynamic_key, self.ctx.he.as_mut()) {
+            he.set_dynamic_key(&d);
+        }
         if acked == (Acked::Registered { first: true }) {
             self.send_gratuitous_arps(now);
         }

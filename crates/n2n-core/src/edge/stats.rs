@@ -101,6 +101,15 @@ drop_reasons! {
     /// The driver did not drain `poll_transmit`: the oldest queued datagram
     /// was discarded.
     QueueFull => "queue_full",
+    /// User/password: a REGISTER_SUPER_ACK whose trailer does not verify
+    /// with our key (forged, tampered, not under the static keys).
+    BadTrailer => "bad_trailer",
+    /// User/password: a REGISTER_SUPER_ACK whose answer does not echo our
+    /// last challenge (stale, replayed, another user's).
+    BadAnswer => "bad_answer",
+    /// User/password: a message other than REGISTER_SUPER_ACK/NAK under
+    /// the static keys.
+    StaticKeyMisuse => "static_key_misuse",
     /// Management request refused (wrong password etc.) — counted for visibility.
     MgmtRejected => "mgmt_rejected",
 }

@@ -12,15 +12,19 @@ use super::autoip::Subnet;
 use super::community_list::CommunityList;
 use super::core::Supernode;
 use super::edges::{CommunityState, EDGE_TIMEOUT, HeState};
+use super::users::{self, UserAuth};
 use super::{CommunityInfo, EdgeInfo, SupernodeEvent};
 use crate::Now;
 
 impl Supernode {
-    /// Replace the community list (after `reload_communities`): every
-    /// community and its edges are dropped, the fixed ones of the new list
-    /// are created. `None` leaves the supernode open (C's behaviour for a
-    /// file without valid content).
+    /// Replace the community list (after `reload_communities`, behaviour.md
+    /// §9.2): RE_REGISTER_SUPER to the edges of user/password communities
+    /// and a new key_time ([`set_key_time`](Self::set_key_time)), then every
+    /// community and its edges are dropped and the fixed ones of the new
+    /// list are created, with their users and dynamic keys. `None` leaves
+    /// the supernode open (C's behaviour for a file without valid content).
     pub fn set_communities(&mut self, now: Now, list: Option<CommunityList>) {
+        self.set_key_time(now, users::reload_key_time(now, self.key_time));
         let old = std::mem::take(&mut self.communities);
         for (k, _) in old {
             self.io
@@ -28,13 +32,14 @@ impl Supernode {
         }
         self.seq += 1;
         self.federation_seq = self.seq;
-        self.key_time = now.unix_secs() as u32;
         self.load_fixed(list.as_ref());
         self.cfg.communities = list;
     }
 
     pub(super) fn load_fixed(&mut self, list: Option<&CommunityList>) {
         let Some(list) = list else { return };
+        let prv_f = (list.user_communities().next().is_some())
+            .then(|| users::federation_private_key(self.cfg.federation.field()));
         for fc in &list.fixed {
             let Ok(field) = Community::new(&fc.name) else {
                 continue;
@@ -44,13 +49,17 @@ impl Supernode {
             }
             let subnet = fc.subnet.or_else(|| self.choose_subnet(&field));
             let mut keys = CommunityHe::new(*field.field());
-            let users = !fc.users.is_empty();
-            let he_state = if users {
+            let user_auth = prv_f.as_ref().and_then(|prv_f| {
                 let d = he::dynamic_key(field.field(), self.cfg.federation.field(), self.key_time);
-                keys.set_dynamic_key(&d);
-                HeState::Encrypted
-            } else {
-                HeState::Unknown
+                UserAuth::new(fc, prv_f, d)
+            });
+            let users = user_auth.is_some();
+            let he_state = match &user_auth {
+                Some(ua) => {
+                    keys.set_dynamic_key(ua.dynamic_key());
+                    HeState::Encrypted
+                }
+                None => HeState::Unknown,
             };
             self.seq += 1;
             self.communities.insert(
@@ -59,6 +68,7 @@ impl Supernode {
                     field,
                     fixed: true,
                     users,
+                    user_auth,
                     he_state,
                     he: Some(keys),
                     subnet,
@@ -98,6 +108,7 @@ impl Supernode {
                 field: key,
                 fixed: false,
                 users: false,
+                user_auth: None,
                 he_state: HeState::Plain,
                 he: None,
                 subnet,

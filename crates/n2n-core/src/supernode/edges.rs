@@ -9,6 +9,7 @@ use n2n_proto::types::{Auth, COMMUNITY_LEN, Community, DevAddr, DevDesc, Mac, Pe
 
 use super::autoip::Subnet;
 use super::stats::RefuseReason;
+use super::users::UserAuth;
 
 /// Purge run interval (behaviour.md §9.12).
 pub const PURGE_INTERVAL: Duration = Duration::from_secs(30);
@@ -74,8 +75,10 @@ pub(crate) struct CommunityState {
     pub(crate) field: Community,
     /// Listed by name in the community file: never purged.
     pub(crate) fixed: bool,
-    /// Has users (user/password authentication).
+    /// Has users (user/password authentication): `user_auth` is set.
     pub(crate) users: bool,
+    /// Users, their secrets and the dynamic key (user/password communities).
+    pub(crate) user_auth: Option<UserAuth>,
     pub(crate) he_state: HeState,
     /// Header keys: fixed-name communities only.
     pub(crate) he: Option<CommunityHe>,
@@ -91,6 +94,18 @@ impl CommunityState {
         match self.he_state {
             HeState::Encrypted => self.he.as_ref(),
             _ => None,
+        }
+    }
+
+    /// Does the `presented` auth block of a registration match the `stored`
+    /// one of the same edge (§9.4)? In a user/password community any listed
+    /// user's token does (the caller has checked the user and its
+    /// trailer); otherwise [`auth_matches`].
+    fn auth_ok(&self, stored: &Auth, presented: &Auth) -> bool {
+        if self.users {
+            presented.scheme() == Auth::SCHEME_USER_PASSWORD
+        } else {
+            auth_matches(stored, presented)
         }
     }
 
@@ -176,8 +191,12 @@ impl CommunityState {
         seq: &mut u64,
     ) -> Result<EdgeChange, RefuseReason> {
         let scheme_fits = (r.auth.scheme() == Auth::SCHEME_USER_PASSWORD) == self.users;
-        if let Some(e) = self.edges.get_mut(&r.mac) {
-            if !auth_matches(&e.auth, &r.auth) {
+        if let Some(stored) = self.edges.get(&r.mac).map(|e| e.auth) {
+            let ok = self.auth_ok(&stored, &r.auth);
+            let Some(e) = self.edges.get_mut(&r.mac) else {
+                return Err(RefuseReason::MacInUse);
+            };
+            if !ok {
                 // Another token for a registered MAC is refused (spoofing protection), except
                 // from the very socket the edge is registered at: that is the same edge
                 // restarted (killed without UNREGISTER_SUPER) with a fresh random token, which
@@ -215,7 +234,7 @@ impl CommunityState {
             let Some(old) = self.edges.get(&old_mac) else {
                 return Err(RefuseReason::IpInUse);
             };
-            if !auth_matches(&old.auth, &r.auth) {
+            if !self.auth_ok(&old.auth, &r.auth) {
                 return Err(RefuseReason::IpInUse);
             }
             let Some(mut e) = self.edges.remove(&old_mac) else {

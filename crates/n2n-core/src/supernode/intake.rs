@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
+use n2n_proto::auth;
 use n2n_proto::he::HeKeyKind;
 use n2n_proto::types::{Community, Mac};
 use n2n_proto::wire::{self, Flags, HEADER_LEN, Header, HeaderView, Message};
@@ -70,12 +71,18 @@ impl Supernode {
                 continue;
             }
             let Some(keys) = &c.he else { continue };
-            if let Ok((kind, d)) = keys.decrypt(datagram) {
+            let r = if c.users {
+                auth::decrypt_header(keys, datagram).ok()
+            } else {
+                keys.decrypt(datagram).ok().map(|(kind, d)| (kind, d, None))
+            };
+            if let Some((kind, d, trailer)) = r {
                 return Ok((
                     *k,
                     HeCtx {
                         kind,
                         stamp: d.stamp,
+                        trailer,
                     },
                     d.len,
                 ));

@@ -4,6 +4,7 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 
+use n2n_proto::auth::{ReceivedTrailer, SharedSecret};
 use n2n_proto::he::{self, CommunityHe, HeKeyKind};
 use n2n_proto::wire::WireError;
 use rand_chacha::ChaCha20Rng;
@@ -11,7 +12,7 @@ use rand_chacha::ChaCha20Rng;
 use super::SupernodeEvent;
 use super::stats::{DropReason, SupernodeStats};
 use crate::Now;
-use crate::output::{Output, Seal};
+use crate::output::{Output, Seal, Trailer};
 
 /// Events kept when the driver does not drain them.
 const MAX_EVENTS: usize = 4096;
@@ -21,6 +22,9 @@ const MAX_EVENTS: usize = 4096;
 pub(super) struct HeCtx {
     pub(super) kind: HeKeyKind,
     pub(super) stamp: u64,
+    /// Static-key attempt in a user/password community: the trailer to
+    /// verify (crypto.md §5.4).
+    pub(super) trailer: Option<ReceivedTrailer>,
 }
 
 /// Output side: queue, counters, events, randomness, stamps. Kept apart
@@ -63,17 +67,34 @@ impl Io {
 
 /// How to seal an outgoing message of a community whose header keys are
 /// `he` (`None`: plain): the whole message (`header_len` `None`) or its
-/// first bytes, with the user/password `trailer` or not.
+/// first bytes, with the 16 random bytes of a user/password trailer
+/// (`random_trailer`: a NAK) or none.
 pub(super) fn seal(
     he: Option<(&CommunityHe, HeKeyKind)>,
     header_len: Option<usize>,
-    trailer: bool,
+    random_trailer: bool,
 ) -> Option<Seal<'_>> {
     he.map(|(he, kind)| Seal {
         he,
         kind,
         header_len,
-        trailer,
+        trailer: if random_trailer {
+            Trailer::Random
+        } else {
+            Trailer::None
+        },
+    })
+}
+
+/// Sealing of a whole message under the static keys `he`, signed with a
+/// user's trailer (crypto.md §5.4): REGISTER_SUPER_ACK, and REGISTER_SUPER
+/// forwarded to other supernodes, in user/password communities.
+pub(super) fn seal_signed<'a>(he: &'a CommunityHe, user: &'a SharedSecret) -> Option<Seal<'a>> {
+    Some(Seal {
+        he,
+        kind: HeKeyKind::Static,
+        header_len: None,
+        trailer: Trailer::Signed(user),
     })
 }
 

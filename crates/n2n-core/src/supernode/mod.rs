@@ -42,6 +42,7 @@ mod mgmt;
 mod register;
 mod reregister;
 pub mod stats;
+mod users;
 
 pub use self::config::{DEFAULT_VERBOSITY, DEFAULT_VERSION, SupernodeConfig, federation_field};
 pub use self::core::{CommunityInfo, EdgeInfo, Supernode, SupernodeEvent};

@@ -14,8 +14,9 @@ use super::autoip::choose_host;
 use super::core::Supernode;
 use super::edges::{EdgeChange, Registration};
 use super::intake::{Inbound, sender_community};
-use super::io::{check_stamp, seal};
+use super::io::{check_stamp, seal, seal_signed};
 use super::stats::{DropReason, RefuseReason};
+use super::users;
 use crate::Now;
 
 /// Registration lifetime announced in REGISTER_SUPER_ACK.
@@ -47,6 +48,20 @@ impl Supernode {
         let spoofing_protection = self.cfg.spoofing_protection;
         let now_stamp = now.he_stamp();
         let comm = sender_community(&mut self.communities, now, inb, reg.edge_mac, false)?;
+        // User/password (crypto.md §5.4, §5.5): a listed user's trailer must
+        // verify (else a silent drop, as C); an unlisted key is refused below.
+        let user = match &comm.user_auth {
+            None => None,
+            Some(ua) => match ua.user_of(&reg.auth) {
+                Some((token, u)) => {
+                    if !users::trailer_verifies(ctx, u) {
+                        return Err(DropReason::BadTrailer);
+                    }
+                    Some((token, u.secret.clone(), *ua.dynamic_key()))
+                }
+                None => None,
+            },
+        };
         if reg.edge_mac == own_mac {
             return Err(DropReason::OwnMac);
         }
@@ -54,10 +69,12 @@ impl Supernode {
         stats.reg_super = stats.reg_super.saturating_add(1);
         stats.last_reg_super = now.unix_secs();
 
-        let refuse = if comm.users {
-            Err(RefuseReason::UserPasswordUnsupported)
-        } else {
-            Ok(())
+        let refuse = match (comm.users, &user) {
+            (false, _) | (true, Some(_)) => Ok(()),
+            (true, None) if reg.auth.scheme() == Auth::SCHEME_USER_PASSWORD => {
+                Err(RefuseReason::UnknownUser)
+            }
+            (true, None) => Err(RefuseReason::AuthSchemeMismatch),
         };
         let assigned = if refuse.is_ok() && wants_auto_ip(reg.dev_addr) {
             comm.subnet
@@ -130,20 +147,25 @@ impl Supernode {
                         ip,
                     });
                 }
+                // The answer token hands over D; the trailer is the user's.
+                let (auth, sealing) = match &user {
+                    Some((token, secret, d)) => (
+                        secret.answer(token, d).to_auth(),
+                        comm.active_he().and_then(|k| seal_signed(k, secret)),
+                    ),
+                    None => (Auth::NONE, seal(he_static, None, false)),
+                };
                 let ack = RegisterSuperAck {
                     cookie: reg.cookie,
                     src_mac: own_mac,
                     dev_addr: assigned,
                     lifetime: REGISTRATION_LIFETIME,
                     sock: PeerSock::from(from),
-                    auth: Auth::NONE,
+                    auth,
                     sn_list: SnList::EMPTY,
                     key_time: 0,
                 };
-                self.io
-                    .send(now, from, seal(he_static, None, comm.users), |b| {
-                        ack.emit(&header, b)
-                    })
+                self.io.send(now, from, sealing, |b| ack.emit(&header, b))
             }
         }
     }
@@ -166,7 +188,13 @@ impl Supernode {
             return Err(DropReason::UnknownEdge);
         };
         check_stamp(ctx, now_stamp, Some(&mut edge.stamp_prev), false)?;
-        if !super::edges::auth_matches(&edge.auth, &u.auth) {
+        // crypto.md §5.8: in a user/password community any listed user's
+        // token will do (C does not bind it to the registered edge).
+        let auth_ok = match &comm.user_auth {
+            Some(ua) => ua.user_of(&u.auth).is_some(),
+            None => super::edges::auth_matches(&edge.auth, &u.auth),
+        };
+        if !auth_ok {
             return Err(DropReason::AuthMismatch);
         }
         comm.edges.remove(&u.src_mac);

@@ -52,11 +52,15 @@ pub enum DropReason {
     AuthMismatch,
     /// UNREGISTER_SUPER for a MAC that is not registered.
     UnknownEdge,
+    /// User/password REGISTER_SUPER of a listed user whose trailer does not
+    /// verify (forged, tampered, or not under the static keys): dropped
+    /// without an answer, as C does.
+    BadTrailer,
 }
 
 impl DropReason {
     /// Number of reasons.
-    pub const COUNT: usize = 20;
+    pub const COUNT: usize = 21;
 
     /// Every reason, in counter order.
     pub const ALL: [DropReason; Self::COUNT] = [
@@ -80,6 +84,7 @@ impl DropReason {
         DropReason::OwnMac,
         DropReason::AuthMismatch,
         DropReason::UnknownEdge,
+        DropReason::BadTrailer,
     ];
 
     /// snake_case name (management `packetstats` rows, logs).
@@ -105,6 +110,7 @@ impl DropReason {
             DropReason::OwnMac => "own_mac",
             DropReason::AuthMismatch => "auth_mismatch",
             DropReason::UnknownEdge => "unknown_edge",
+            DropReason::BadTrailer => "bad_trailer",
         }
     }
 
@@ -131,8 +137,9 @@ pub enum RefuseReason {
     /// The auth scheme does not fit the community (user/password ⇔ the
     /// community has users).
     AuthSchemeMismatch,
-    /// User/password authentication is not implemented yet.
-    UserPasswordUnsupported,
+    /// User/password community: the token's public key is not one of its
+    /// users ("user or password not recognised").
+    UnknownUser,
 }
 
 impl RefuseReason {
@@ -144,7 +151,7 @@ impl RefuseReason {
         RefuseReason::MacInUse,
         RefuseReason::IpInUse,
         RefuseReason::AuthSchemeMismatch,
-        RefuseReason::UserPasswordUnsupported,
+        RefuseReason::UnknownUser,
     ];
 
     /// snake_case name.
@@ -153,7 +160,7 @@ impl RefuseReason {
             RefuseReason::MacInUse => "mac_in_use",
             RefuseReason::IpInUse => "ip_in_use",
             RefuseReason::AuthSchemeMismatch => "auth_scheme_mismatch",
-            RefuseReason::UserPasswordUnsupported => "user_password_unsupported",
+            RefuseReason::UnknownUser => "unknown_user",
         }
     }
 

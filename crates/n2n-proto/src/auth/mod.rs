@@ -20,7 +20,9 @@
 //! * Trailer: `E(pearson128(encrypted message))` after static-key messages
 //!   ([`SharedSecret::append_trailer`], [`SharedSecret::verify_trailer`],
 //!   [`trailer_hash`] + [`SharedSecret::verify_trailer_hash`] for the
-//!   supernode's hash-before-decrypt order, [`split_trailer`]).
+//!   supernode's hash-before-decrypt order, [`split_trailer`]), and the
+//!   receiving side: [`decrypt_header`] (C's dynamic-then-static attempt
+//!   that keeps the [`ReceivedTrailer`] of the static one).
 //! * The dynamic key D itself is [`crate::he::dynamic_key`] (re-exported
 //!   here as [`dynamic_key`]); header keys from it are
 //!   [`crate::he::HeKeys::from_dynamic_key`].
@@ -32,6 +34,7 @@
 pub mod keytext;
 
 mod keys;
+mod received;
 mod token;
 
 pub use keys::{
@@ -40,6 +43,7 @@ pub use keys::{
     federation_field_renamed, federation_key_name, split_trailer, trailer_hash,
 };
 pub use keytext::{KEY_TEXT_LEN, KeyText, KeyTextError};
+pub use received::{ReceivedTrailer, decrypt_header};
 pub use token::{AnswerToken, CHALLENGE_LEN, TOKEN_LEN, UserToken};
 
 pub use crate::he::{TRAILER_LEN, dynamic_key};
