@@ -148,6 +148,11 @@ pub struct Sim {
     /// [`Sim::record`] is on: sender, destination, TTL. The simulated
     /// network itself does not count hops.
     pub sent_with_ttl: Vec<(NodeId, SocketAddr, u8)>,
+    /// Every delivered datagram with its bytes as they travelled (before
+    /// the receiver decrypted them), when [`Sim::capture`] is on.
+    pub captured: Vec<(Delivery, Vec<u8>)>,
+    /// Record deliveries and their bytes into `captured`.
+    pub capture: bool,
     /// Datagrams lost by link loss.
     pub lost: u64,
     /// Datagrams dropped by NAT filtering or for lack of a receiver.
@@ -175,6 +180,8 @@ impl Sim {
             trace: Vec::new(),
             record: false,
             sent_with_ttl: Vec::new(),
+            captured: Vec::new(),
+            capture: false,
             lost: 0,
             filtered: 0,
         }
@@ -359,6 +366,34 @@ impl Sim {
             #[allow(clippy::panic)]
             NodeKind::Edge(_) => panic!("node {id} is not a supernode"),
         }
+    }
+
+    /// The supernode on node `id`, mutable. Drain it with
+    /// [`Sim::flush`] after changing it.
+    ///
+    /// # Panics
+    /// When the node is not a supernode (tests only).
+    pub fn supernode_mut(&mut self, id: NodeId) -> &mut Supernode {
+        #[allow(clippy::indexing_slicing)]
+        match &mut self.nodes[id].kind {
+            NodeKind::Supernode(s) => s,
+            #[allow(clippy::panic)]
+            NodeKind::Edge(_) => panic!("node {id} is not a supernode"),
+        }
+    }
+
+    /// Put what node `id` queued (after a direct call into its state
+    /// machine) on the network.
+    pub fn flush(&mut self, id: NodeId) {
+        self.drain(id);
+    }
+
+    /// A datagram from `src` (any address, e.g. an attacker's or a replayed
+    /// sender's) arrives at node `to` now, bypassing links and NATs.
+    pub fn inject(&mut self, to: NodeId, src: SocketAddr, data: &[u8]) {
+        let now = self.now;
+        let mut d = data.to_vec();
+        self.deliver_to(to, to, src, &mut d, false, now);
     }
 
     /// Frames written to edge `id`'s TAP since the last call.

@@ -151,7 +151,7 @@ impl Sim {
         self.deliver_to(to, f.from_node, f.src, &mut data, false, now);
     }
 
-    fn deliver_to(
+    pub(super) fn deliver_to(
         &mut self,
         to: NodeId,
         from_node: NodeId,
@@ -177,15 +177,19 @@ impl Sim {
             self.lost += 1;
             return;
         }
+        let d = Delivery {
+            at: now.mono,
+            from_node,
+            to_node: to,
+            src,
+            len: data.len(),
+            multicast,
+        };
+        if self.capture {
+            self.captured.push((d.clone(), data.to_vec()));
+        }
         if self.record {
-            self.trace.push(Delivery {
-                at: now.mono,
-                from_node,
-                to_node: to,
-                src,
-                len: data.len(),
-                multicast,
-            });
+            self.trace.push(d);
         }
         let Some(n) = self.nodes.get_mut(to) else {
             return;

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use n2n_proto::auth;
 use n2n_proto::he::CommunityHe;
 use n2n_proto::types::{Auth, COMMUNITY_LEN, Community, DevAddr, DevDesc, Mac, PeerSock};
 
@@ -98,12 +99,21 @@ impl CommunityState {
     }
 
     /// Does the `presented` auth block of a registration match the `stored`
-    /// one of the same edge (§9.4)? In a user/password community any listed
-    /// user's token does (the caller has checked the user and its
-    /// trailer); otherwise [`auth_matches`].
+    /// one of the same edge (§9.4)? In a user/password community: the same
+    /// user, i.e. the same public key `token[0..32]` (the caller has checked
+    /// that the user is listed and its trailer); the challenge half changes
+    /// every time. (C accepts any listed user here, so one user could take
+    /// over another user's MAC or IP address; this supernode binds them to
+    /// the user that registered them, until the entry is purged.)
+    /// Otherwise [`auth_matches`].
     fn auth_ok(&self, stored: &Auth, presented: &Auth) -> bool {
         if self.users {
+            fn key(a: &Auth) -> Option<&[u8]> {
+                a.token().get(..auth::KEY_LEN)
+            }
             presented.scheme() == Auth::SCHEME_USER_PASSWORD
+                && stored.scheme() == Auth::SCHEME_USER_PASSWORD
+                && matches!((key(stored), key(presented)), (Some(a), Some(b)) if a == b)
         } else {
             auth_matches(stored, presented)
         }
