@@ -11,9 +11,9 @@
 //!   the underlay; C peers reassemble them (their buffers are 2048 bytes);
 //! * `-A6` (ChaCha20-Poly1305) and `-A7` (AES-256-GCM) are extensions of
 //!   this implementation, not understood by C n2n;
-//! * options this edge does not implement (`-J`, `-P`, `-S2`, `-x`) and the
-//!   removed `-n` are refused at start with a message naming the option,
-//!   never ignored;
+//! * options this edge does not implement (`-S2`, `-x`) and the removed
+//!   `-n` are refused at start with a message naming the option, never
+//!   ignored;
 //! * words that are not options (e.g. the `3` of `-A 3`) are refused
 //!   instead of being silently skipped as glibc's `getopt_long` does.
 //!
@@ -34,13 +34,16 @@ mod tests;
 mod values;
 
 use std::fmt;
+
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Duration;
+use zeroize::Zeroize;
 
 pub use n2n_cli::values::SUPERNODE_MAX;
 pub use n2n_cli::{CliError, EXIT_USAGE};
 use n2n_cli::{Common, Flavor, conffile, required, values as shared};
 pub use n2n_core::edge::TrafficRule;
+use n2n_proto::auth::PublicKey;
 use n2n_proto::types::{CompressionId, TransformId};
 
 pub use ids::{
@@ -126,6 +129,12 @@ impl Secret {
     }
 }
 
+impl Drop for Secret {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Secret(<{} bytes>)", self.0.len())
@@ -158,8 +167,15 @@ pub struct EdgeOptions {
     pub cipher: TransformId,
     /// `-k` / `N2N_KEY`: `Some` iff `cipher != TransformId::Null`.
     pub key: Option<Secret>,
-    /// `-H`: header encryption.
+    /// `-H`: header encryption (forced on by `-J`).
     pub header_encryption: bool,
+    /// `-J` / `N2N_PASSWORD`: the password of user/password authentication
+    /// (the user name is [`desc`](Self::desc)). Never printed: `Debug` and
+    /// [`describe`](Self::describe) show only that it is set.
+    pub password: Option<Secret>,
+    /// `-P`: the federation public key for `-J` (`None`: the key of the
+    /// default federation `Federation`).
+    pub federation_key: Option<PublicKey>,
     /// `-z` (the wire id; `CompressionId::None` without `-z`).
     pub compression: CompressionId,
     /// `--select-rtt` / `--select-mac`.
@@ -240,6 +256,26 @@ impl EdgeOptions {
                     .map(|k| format!("{} bytes", k.bytes().len()))),
             ),
             ("header_encryption", self.header_encryption.to_string()),
+            (
+                "user_password",
+                match &self.password {
+                    Some(_) => format!("on (user '{}', password set, not shown)", self.desc),
+                    None => "off".into(),
+                },
+            ),
+            (
+                "federation_key",
+                match &self.federation_key {
+                    Some(k) => k.to_string(),
+                    None if self.password.is_some() => {
+                        format!(
+                            "{} (federation 'Federation')",
+                            PublicKey::default_federation()
+                        )
+                    }
+                    None => "-".into(),
+                },
+            ),
             ("compression", compression_name(self.compression).to_owned()),
             ("selection", format!("{:?}", self.selection)),
             (
@@ -333,8 +369,8 @@ struct Raw {
     routing: bool,
     multicast: bool,
     desc: Option<String>,
-    password: Option<String>,
-    fed_key: Option<String>,
+    password: Option<Vec<u8>>,
+    fed_key: Option<PublicKey>,
     rules: Vec<TrafficRule>,
     common: Common,
     warnings: Vec<String>,
@@ -500,8 +536,22 @@ fn apply(raw: &mut Raw, key: Opt, name: &str, value: Option<&str>) -> Result<(),
         Opt::Routing => raw.routing = true,
         Opt::Multicast => raw.multicast = true,
         Opt::Desc => raw.desc = Some(required(name, value)?.to_owned()),
-        Opt::Password => raw.password = Some(required(name, value)?.to_owned()),
-        Opt::FedKey => raw.fed_key = Some(required(name, value)?.to_owned()),
+        Opt::Password => {
+            let v = required(name, value)?;
+            if v.is_empty() {
+                return Err(CliError::bad(name, "the password is empty"));
+            }
+            raw.password = Some(v.as_bytes().to_vec());
+        }
+        Opt::FedKey => {
+            let v = required(name, value)?;
+            raw.fed_key = Some(PublicKey::from_text(v.as_bytes()).map_err(|e| {
+                CliError::bad(
+                    name,
+                    format!("'{v}' is not a federation public key (n2n-keygen -F <name> prints one): {e}"),
+                )
+            })?);
+        }
         Opt::Rule => raw.rules.push(
             required(name, value)?
                 .parse()
@@ -609,28 +659,17 @@ fn validate(raw: Raw, host_name: &dyn Fn() -> Option<String>) -> Result<EdgeOpti
     if key.as_deref() == Some(community.as_bytes()) {
         warnings.push("the key equals the community name; choose a secret key".into());
     }
-    // User/password authentication (N2N_PASSWORD arrives as -J): validate
-    // as C does, then refuse. -J forces header encryption (C); kept for
-    // when -J is implemented.
+    // User/password authentication (N2N_PASSWORD arrives as -J): C's rule
+    // and wording; -J forces header encryption.
     let header_encryption = raw.header_enc || raw.password.is_some();
-    if raw.password.is_some() {
-        if !matches!(cipher, TransformId::ChaCha20 | TransformId::Speck) {
-            return Err(CliError::bad(
-                "-J",
-                "user/password authentication needs -A4 (ChaCha20) or -A5 (Speck)",
-            ));
-        }
-        return Err(CliError::unsupported(
+    if raw.password.is_some() && !matches!(cipher, TransformId::ChaCha20 | TransformId::Speck) {
+        return Err(CliError::bad(
             "-J",
-            "user/password authentication (also set by N2N_PASSWORD) is not implemented yet",
+            "user-password authentication requires ChaCha20 (-A4) or SPECK (-A5) to be used",
         ));
     }
-    if raw.fed_key.is_some() {
-        return Err(CliError::unsupported(
-            "-P",
-            "the federation public key is only used by user/password authentication (-J), \
-             which is not implemented yet",
-        ));
+    if raw.fed_key.is_some() && raw.password.is_none() {
+        warnings.push("-P (federation public key) has no effect without -J".to_owned());
     }
     if raw.supernode_only == Some(2) {
         return Err(CliError::unsupported(
@@ -675,6 +714,8 @@ fn validate(raw: Raw, host_name: &dyn Fn() -> Option<String>) -> Result<EdgeOpti
         },
         cipher,
         header_encryption,
+        password: raw.password.map(Secret::new),
+        federation_key: raw.fed_key,
         compression: raw.compression.unwrap_or(CompressionId::None),
         selection: raw.selection,
         tap_address,

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 
 use n2n_core::edge::{EdgeConfig, P2pMode, Selection, TapAddrMode};
+use n2n_proto::auth::{PublicKey, UserKeys};
 use n2n_proto::types::{Community, DevAddr, Mac};
 
 use crate::cli::{EdgeOptions, SelectionStrategy, TapAddress};
@@ -41,6 +42,14 @@ pub fn edge_config(
         .unwrap_or_default();
     cfg.compression = opts.compression;
     cfg.header_encryption = opts.header_encryption;
+    // -J: the keys from -I (the user name), the password and -P; only the
+    // keys reach the core.
+    cfg.user_password = opts.password.as_ref().map(|pw| {
+        let federation = opts
+            .federation_key
+            .unwrap_or_else(PublicKey::default_federation);
+        UserKeys::new(opts.desc.as_bytes(), pw.bytes(), &federation)
+    });
     cfg.mac = opts.mac.map_or(Mac::NULL, Mac);
     cfg.tap_addr = match opts.tap_address {
         TapAddress::Static { ip, prefix } => TapAddrMode::Static(DevAddr::new(ip, prefix)),
@@ -179,6 +188,54 @@ mod tests {
         }
         let c = edge_config(&opts(&["-c", "x", "-l", "a:1", "-z"]), None).unwrap();
         assert_eq!(c.compression, CompressionId::Lzo);
+    }
+
+    #[test]
+    fn user_password_keys_are_those_of_n2n_keygen() {
+        // The userpw-auth capture's alice: `n2n-keygen alice alicepw` gives
+        // the community.list line, `-P` is `n2n-keygen -F rocksFed`.
+        let o = opts(&[
+            "-c",
+            "rocks",
+            "-l",
+            "198.18.0.254:7654",
+            "-I",
+            "alice",
+            "-J",
+            "alicepw",
+            "-A4",
+            "-k",
+            "s3cret",
+            "-P",
+            "RNMH9vMfDlJLM32Br71L3jnp9HozxAXWUVONs+PyXMm",
+        ]);
+        let c = edge_config(&o, None).unwrap();
+        assert!(c.header_encryption);
+        let keys = c.user_password.as_ref().unwrap();
+        assert_eq!(
+            keys.public_key().to_string(),
+            "VJ98N3ZOowY+k6GNFQLbgQ3kTIzoYVRoFiYpQtW4-0O"
+        );
+        let fed = n2n_proto::auth::PrivateKey::federation(b"rocksFed");
+        assert_eq!(
+            keys.secret().expose_bytes(),
+            fed.shared_secret(keys.public_key()).expose_bytes()
+        );
+        // The core's Debug shows the public key only.
+        assert!(!format!("{c:?}").contains("alicepw"));
+        n2n_core::edge::Edge::new(
+            c,
+            [7; 32],
+            n2n_core::Now::new(std::time::Instant::now(), 1_700_000_000_000_000),
+        )
+        .unwrap();
+        // Without -P: the default federation's key; without -I: the host name.
+        let o = opts(&["-c", "x", "-l", "a:1", "-J", "pw", "-A5", "-k", "k"]);
+        let c = edge_config(&o, None).unwrap();
+        let want = UserKeys::new(b"host", b"pw", &PublicKey::default_federation());
+        let got = c.user_password.unwrap();
+        assert_eq!(got.public_key(), want.public_key());
+        assert_eq!(got.secret().expose_bytes(), want.secret().expose_bytes());
     }
 
     #[test]

@@ -1134,8 +1134,12 @@ impl Driver {
                     }
                 }
                 Event::RegistrationNak { supernode } => tracing::warn!(
-                    "supernode {supernode} refused the registration: \
-                     MAC or IP address already in use"
+                    "supernode {supernode} refused the registration: {}",
+                    if self.edge.uses_user_password() {
+                        "user or password not recognised (or MAC or IP address already in use)"
+                    } else {
+                        "MAC or IP address already in use"
+                    }
                 ),
                 Event::SupernodeSwitched { from, to, reason } => {
                     let show = |a: Option<SocketAddr>| {

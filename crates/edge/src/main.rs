@@ -72,7 +72,17 @@ fn main() -> ExitCode {
             print!("{}", opts.describe());
             ExitCode::SUCCESS
         }
-        Ok(Invocation::Run(opts)) => run(*opts),
+        Ok(Invocation::Run(opts)) => {
+            // -J on the command line: overwrite it where `ps` reads it
+            // (N2N_PASSWORD never puts it there).
+            if let Some(pw) = &opts.password {
+                match n2n_sys::cmdline::hide_argument(pw.bytes(), &[b"-J"]) {
+                    Ok(_) => {}
+                    Err(e) => eprintln!("{PROGRAM}: warning: cannot hide -J from ps: {e}"),
+                }
+            }
+            run(*opts)
+        }
     }
 }
 

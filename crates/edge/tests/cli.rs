@@ -139,7 +139,10 @@ fn refused_options_name_the_option() {
         v.extend_from_slice(extra);
         v
     };
-    refused(&with(&["-J", "pw", "-A4", "-k", "k"]), "-J");
+    refused(
+        &with(&["-J", "pw", "-k", "k"]),
+        "requires ChaCha20 (-A4) or SPECK (-A5)",
+    );
     refused(&with(&["-P", "somekey"]), "-P");
     refused(&with(&["-S2"]), "-S2");
     refused(&with(&["-x", "3"]), "-x");
@@ -348,12 +351,49 @@ fn environment() {
     );
     assert_eq!(get(&c, "community"), "cli");
     assert_eq!(get(&c, "key"), "2 bytes");
-    // N2N_PASSWORD means -J, which is refused.
+    // N2N_PASSWORD means -J: header encryption on, the password not shown.
     let o = edge()
-        .env("N2N_PASSWORD", "pw")
-        .args(["-c", "x", "-l", "h:1", "-A4", "-k", "k", "--dry-run"])
+        .env("N2N_PASSWORD", "pw-from-env")
+        .args([
+            "-c",
+            "x",
+            "-l",
+            "h:1",
+            "-A4",
+            "-k",
+            "k",
+            "-I",
+            "alice",
+            "--dry-run",
+        ])
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("-J"), "{}", stderr(&o));
+    let c = config(&o);
+    assert_eq!(
+        get(&c, "user_password"),
+        "on (user 'alice', password set, not shown)"
+    );
+    assert_eq!(get(&c, "header_encryption"), "true");
+    assert!(!stdout(&o).contains("pw-from-env") && !stderr(&o).contains("pw-from-env"));
+    // Nor when given with -J.
+    let o = run(&[
+        "-c",
+        "x",
+        "-l",
+        "h:1",
+        "-A5",
+        "-k",
+        "k",
+        "-J",
+        "pw-on-cli",
+        "-P",
+        "RNMH9vMfDlJLM32Br71L3jnp9HozxAXWUVONs+PyXMm",
+        "--dry-run",
+    ]);
+    let c = config(&o);
+    assert_eq!(
+        get(&c, "federation_key"),
+        "RNMH9vMfDlJLM32Br71L3jnp9HozxAXWUVONs+PyXMm"
+    );
+    assert!(!stdout(&o).contains("pw-on-cli") && !stderr(&o).contains("pw-on-cli"));
 }

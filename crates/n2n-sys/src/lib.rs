@@ -3,6 +3,9 @@
 //! * [`log`]: `tracing` subscriber printing C n2n's line format, to stderr
 //!   or syslog, with a run-time level handle;
 //! * [`process`]: daemonizing and dropping privileges;
+//! * [`cmdline`]: hiding a secret argument (`-J`) from `ps` by overwriting
+//!   it in the process's own argument area (through `/proc/self/mem`, no
+//!   `unsafe`);
 //! * [`notify`]: systemd `sd_notify` (READY / STOPPING / STATUS);
 //! * [`signals`]: SIGINT / SIGTERM / SIGHUP for tokio drivers;
 //! * [`udp`]: UDP sockets with buffer sizes, PMTU discovery, TOS, dual stack,
@@ -15,6 +18,7 @@
 //! message-header set-up around `sendmsg`/`sendmmsg`/`recvmmsg` in [`udp`]
 //! (each block with its SAFETY comment).
 
+pub mod cmdline;
 pub mod log;
 pub mod notify;
 pub mod process;

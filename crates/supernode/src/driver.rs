@@ -635,8 +635,8 @@ impl Driver {
     }
 
     /// Re-read the `-c` file. Unlike C, a file that cannot be read or does
-    /// not parse (or has user/password lines) leaves the current
-    /// communities in place; the reply reports the failure either way.
+    /// not parse leaves the current communities in place; the reply
+    /// reports the failure either way.
     fn reload_communities(&mut self, req: &ReloadRequest) -> Vec<String> {
         let Some(path) = self.community_file.clone() else {
             return req.replies(false);

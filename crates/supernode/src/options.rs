@@ -122,19 +122,6 @@ pub enum OptionsError {
         /// Error naming the line.
         err: CommunityListError,
     },
-    /// The community file lists users (user/password authentication).
-    #[error(
-        "community file {path}: line {line}: community '{community}' has users: user/password \
-         authentication is not supported yet"
-    )]
-    UserPassword {
-        /// Path.
-        path: PathBuf,
-        /// Community name.
-        community: String,
-        /// Line of its first user.
-        line: usize,
-    },
 }
 
 impl OptionsError {
@@ -321,7 +308,8 @@ pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
     values::mac(s, &[':', '-'])
 }
 
-/// Read and parse a community file, refusing user/password communities.
+/// Read and parse a community file (fixed names with their `* user key`
+/// lines, regular expressions).
 pub fn load_community_file(path: &Path) -> Result<CommunityList, OptionsError> {
     let text = std::fs::read_to_string(path).map_err(|err| OptionsError::CommunityRead {
         path: path.to_owned(),
@@ -331,13 +319,6 @@ pub fn load_community_file(path: &Path) -> Result<CommunityList, OptionsError> {
         path: path.to_owned(),
         err,
     })?;
-    if let Some(c) = list.user_communities().next() {
-        return Err(OptionsError::UserPassword {
-            path: path.to_owned(),
-            community: c.name.clone(),
-            line: c.users.first().map_or(c.line, |u| u.line),
-        });
-    }
     Ok(list)
 }
 

@@ -107,18 +107,17 @@ fn unsupported_options_are_refused_by_name() {
 
     let dir = tempfile::tempdir().unwrap();
     let list = dir.path().join("community.list");
+    // User lines are accepted now; a broken key names its line and user.
     std::fs::write(
         &list,
-        "mynetwork\nnetleo\n* logan nHWum+r42k1qDXdIeH-WFKeylK5UyLStRzxofRNAgpG\n",
+        "mynetwork\nnetleo\n* logan nHWum+r42k1qDXdIeH-WFKeylK5UyLStRzxofRNAgp\n",
     )
     .unwrap();
     let e = config_error(&run(&["-f", "-c", list.to_str().unwrap()]));
     assert!(
         e.contains("community.list")
             && e.contains("line 3")
-            && e.contains("netleo")
-            && e.contains("user/password")
-            && e.contains("not supported yet"),
+            && e.contains("public key of user 'logan'"),
         "{e}"
     );
 }

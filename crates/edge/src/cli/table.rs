@@ -174,19 +174,22 @@ const OVERLAY: &[OptDef<Opt>] = &[
         .value("<text>")
         .help(
             "edge description, at most 15 bytes (default: host\n\
-         name)",
+         name); also the user name for -J",
         ),
     OptDef::short('J', Required, Opt::Password)
         .value("<password>")
         .help(
-            "user/password authentication (env N2N_PASSWORD):\n\
-             NOT SUPPORTED by this edge (refused at start)",
+            "user/password authentication (env N2N_PASSWORD,\n\
+             which keeps it out of ps): user -I, the\n\
+             supernode lists '* <user> <key>' from n2n-keygen;\n\
+             needs -A4 or -A5, switches -H on",
         ),
     OptDef::short('P', Required, Opt::FedKey)
         .value("<public key>")
         .help(
-            "federation public key for -J: NOT SUPPORTED\n\
-             (refused at start)",
+            "federation public key for -J, from\n\
+             'n2n-keygen -F <federation>' (default: that of\n\
+             federation 'Federation')",
         ),
     OptDef::short('R', Required, Opt::Rule)
         .value("<rule>")

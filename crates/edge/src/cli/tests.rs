@@ -192,16 +192,101 @@ fn cipher_selection() {
 
 #[test]
 fn password_rules() {
-    let e = run(&["-c", "x", "-l", "h:1", "-J", "pw", "-k", "k"]).unwrap_err();
-    assert!(e.to_string().contains("-A4"), "{e}");
-    let e = run(&["-c", "x", "-l", "h:1", "-J", "pw", "-k", "k", "-A4"]).unwrap_err();
-    assert!(matches!(e, CliError::Unsupported { .. }), "{e}");
-    assert!(e.to_string().contains("-J"));
-    let env = |k: &str| (k == "N2N_PASSWORD").then(|| "pw".to_string());
-    let e = run_env(&["-c", "x", "-l", "h:1", "-k", "k", "-A5"], &env).unwrap_err();
-    assert!(e.to_string().contains("-J") && e.to_string().contains("N2N_PASSWORD"));
+    // C's rule and wording: stream ciphers only.
+    for c in [&[][..], &["-A2"][..], &["-A3"][..], &["-A6"][..]] {
+        let mut args = vec!["-c", "x", "-l", "h:1", "-J", "pw", "-k", "k"];
+        args.extend_from_slice(c);
+        let e = run(&args).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "option -J: user-password authentication requires ChaCha20 (-A4) or SPECK (-A5) \
+             to be used",
+            "{c:?}"
+        );
+    }
+    const PW: &str = "Very-S3cret pass";
+    for cipher in ["-A4", "-A5"] {
+        let o = run(&[
+            "-c", "x", "-l", "h:1", "-J", PW, "-k", "k", cipher, "-I", "alice",
+        ])
+        .unwrap();
+        assert_eq!(o.password.as_ref().unwrap().bytes(), PW.as_bytes());
+        assert!(o.header_encryption, "-J forces -H");
+        assert_eq!(o.federation_key, None);
+        // The password is in no printed form of the options.
+        let shown = format!("{}{o:?}", o.describe());
+        assert!(!shown.contains(PW) && !shown.contains("S3cret"), "{shown}");
+        assert!(
+            o.describe()
+                .contains("user_password: on (user 'alice', password set, not shown)")
+        );
+        assert!(o.describe().contains(
+            "federation_key: i0IuBFO0RC22m2Ya32uUUFUA2yfQSwsxVZ3-S5F2k7O (federation 'Federation')"
+        ));
+    }
+    // N2N_PASSWORD, and -J wins over it.
+    let env = |k: &str| (k == "N2N_PASSWORD").then(|| "envpw".to_string());
+    let o = run_env(&["-c", "x", "-l", "h:1", "-k", "k", "-A5"], &env).unwrap();
+    assert_eq!(o.password.unwrap().bytes(), b"envpw");
+    let o = run_env(
+        &["-c", "x", "-l", "h:1", "-k", "k", "-A5", "-J", "cli"],
+        &env,
+    )
+    .unwrap();
+    assert_eq!(o.password.unwrap().bytes(), b"cli");
+    let e = run_env(&["-c", "x", "-l", "h:1", "-k", "k"], &env).unwrap_err();
+    assert!(e.to_string().contains("requires ChaCha20"), "{e}");
+    let e = run(&["-c", "x", "-l", "h:1", "-J", "", "-k", "k", "-A4"]).unwrap_err();
+    assert_eq!(e.to_string(), "option -J: the password is empty");
+    // -P: n2n-keygen -F output.
+    let o = run(&[
+        "-c",
+        "x",
+        "-l",
+        "h:1",
+        "-J",
+        "pw",
+        "-k",
+        "k",
+        "-A4",
+        "-P",
+        "RNMH9vMfDlJLM32Br71L3jnp9HozxAXWUVONs+PyXMm",
+    ])
+    .unwrap();
+    assert_eq!(
+        o.federation_key,
+        Some(n2n_proto::auth::PublicKey::federation(b"rocksFed"))
+    );
     let e = run(&["-c", "x", "-l", "h:1", "-P", "abc"]).unwrap_err();
-    assert!(e.to_string().contains("-P"));
+    assert!(
+        e.to_string()
+            .starts_with("option -P: 'abc' is not a federation public key"),
+        "{e}"
+    );
+    let e = run(&[
+        "-c",
+        "x",
+        "-l",
+        "h:1",
+        "-P",
+        "RNMH9vMfDlJLM32Br71L3jnp9HozxAXWUVONs+PyXM/",
+    ])
+    .unwrap_err();
+    assert!(e.to_string().contains("invalid character"), "{e}");
+    let o = run(&[
+        "-c",
+        "x",
+        "-l",
+        "h:1",
+        "-P",
+        "RNMH9vMfDlJLM32Br71L3jnp9HozxAXWUVONs+PyXMm",
+    ])
+    .unwrap();
+    assert!(
+        o.warnings
+            .iter()
+            .any(|w| w.contains("-P") && w.contains("-J"))
+    );
 }
 
 #[test]

@@ -119,8 +119,7 @@ options after it on the command line win.",
     epilogue: "\
 NOT SUPPORTED YET
  Refused at start with an error: federation (-l, a -F or N2N_FEDERATION
- other than 'Federation') and user/password communities (`* <user> <key>`
- lines in the -c file).
+ other than 'Federation').
 
 EXIT STATUS
  0 after a clean stop (SIGINT, SIGTERM, management `stop`), 2 for a

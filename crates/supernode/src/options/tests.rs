@@ -143,11 +143,8 @@ fn community_file_errors() {
         "net\n* logan nHWum+r42k1qDXdIeH-WFKeylK5UyLStRzxofRNAgpG\n",
     )
     .unwrap();
-    let e = run(&["-c", l]).unwrap_err().to_string();
-    assert!(
-        e.contains("line 2") && e.contains("not supported yet"),
-        "{e}"
-    );
+    let o = run(&["-c", l]).unwrap();
+    assert_eq!(o.communities.unwrap().fixed[0].users.len(), 1);
     let e = run(&["-c", "/nonexistent/list"]).unwrap_err().to_string();
     assert!(e.starts_with("community file /nonexistent/list:"), "{e}");
 }
@@ -321,4 +318,20 @@ fn help_is_rendered_from_the_table() {
     assert!(h.contains(&format!("[default: {}]", AutoIpPool::default())));
     assert!(h.contains(" N2N_FEDERATION   used when -F is not given\n"));
     assert!(h.lines().all(|l| l.len() <= 80), "{h}");
+}
+
+#[test]
+fn community_file_with_users_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("community.list");
+    std::fs::write(
+        &path,
+        "rocks\n* alice VJ98N3ZOowY+k6GNFQLbgQ3kTIzoYVRoFiYpQtW4-0O\n\
+         * bob Axu2Bsi2pSSLV+fPWGBtqz-1SoPQM0DyY-ORtVu27cK\nopen\n",
+    )
+    .unwrap();
+    let l = super::load_community_file(&path).unwrap();
+    assert_eq!(l.user_communities().count(), 1);
+    assert_eq!(l.fixed[0].users.len(), 2);
+    assert_eq!(l.fixed[1].users.len(), 0);
 }
