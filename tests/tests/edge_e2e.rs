@@ -109,30 +109,7 @@ impl<'a> EdgeSpec<'a> {
 impl Edge {
     /// An edge in its own namespace at 198.18.0.`host` on `wan`; waits until it registered.
     fn start(lab: &Lab, wan: &Bridge, role: &str, host: u8, spec: &EdgeSpec<'_>) -> Edge {
-        let underlay = format!("198.18.0.{host}");
-        let ns = lab.host_on(role, wan, &format!("{underlay}/24")).unwrap();
-        let bin = find_binary("edge").unwrap();
-        let bin = bin.to_str().unwrap().to_owned();
-        let sn = format!("{SN_IP}:{SN_PORT}");
-        let mgmt = EDGE_MGMT.to_string();
-        let addr = spec.ip.map(|ip| format!("{ip}/24"));
-        let mut args: Vec<&str> = vec![
-            &bin,
-            "-f",
-            "-c",
-            spec.community,
-            "-l",
-            &sn,
-            "-t",
-            &mgmt,
-            "-I",
-            role,
-        ];
-        if let Some(a) = &addr {
-            args.extend(["-a", a.as_str()]);
-        }
-        args.extend(spec.args.iter().copied());
-        let proc = ns.spawn_env("edge", &args, &spec.env).unwrap();
+        let (proc, ns, underlay) = Edge::spawn(lab, wan, role, host, spec);
         if !proc.wait_for_output("[OK] edge <<< ================ >>> supernode", START) {
             proc.dump();
             panic!("edge {role} did not register");
@@ -158,6 +135,66 @@ impl Edge {
             ip,
             underlay,
         }
+    }
+
+    /// An edge with a static address (`spec.ip`) that is not expected to register.
+    fn start_unregistered(
+        lab: &Lab,
+        wan: &Bridge,
+        role: &str,
+        host: u8,
+        spec: &EdgeSpec<'_>,
+    ) -> Edge {
+        let (proc, ns, underlay) = Edge::spawn(lab, wan, role, host, spec);
+        let ip = spec.ip.expect("a static address").to_owned();
+        // The TAP exists once the address is configured.
+        let up = wait_until(START, Duration::from_millis(100), || {
+            ns.addrs("edge0").is_ok_and(|a| !a.is_empty())
+        });
+        if !up {
+            proc.dump();
+            panic!("edge {role}: no TAP");
+        }
+        Edge {
+            proc,
+            ns,
+            ip,
+            underlay,
+        }
+    }
+
+    fn spawn(
+        lab: &Lab,
+        wan: &Bridge,
+        role: &str,
+        host: u8,
+        spec: &EdgeSpec<'_>,
+    ) -> (Proc, Netns, String) {
+        let underlay = format!("198.18.0.{host}");
+        let ns = lab.host_on(role, wan, &format!("{underlay}/24")).unwrap();
+        let bin = find_binary("edge").unwrap();
+        let bin = bin.to_str().unwrap().to_owned();
+        let sn = format!("{SN_IP}:{SN_PORT}");
+        let mgmt = EDGE_MGMT.to_string();
+        let addr = spec.ip.map(|ip| format!("{ip}/24"));
+        let mut args: Vec<&str> = vec![
+            &bin,
+            "-f",
+            "-c",
+            spec.community,
+            "-l",
+            &sn,
+            "-t",
+            &mgmt,
+            "-I",
+            role,
+        ];
+        if let Some(a) = &addr {
+            args.extend(["-a", a.as_str()]);
+        }
+        args.extend(spec.args.iter().copied());
+        let proc = ns.spawn_env("edge", &args, &spec.env).unwrap();
+        (proc, ns, underlay)
     }
 
     fn mgmt(&self, req: &str) -> Vec<serde_json::Value> {
@@ -905,4 +942,248 @@ fn register_ttl_spray_uses_short_ttl() {
         normal_after >= normal_before + 5,
         "pings after the spray leave with TTL 64 ({normal_before} -> {normal_after})"
     );
+}
+
+/// `ping -D` reply times (Unix seconds) in a finished ping's output.
+fn ping_reply_times(out: &str) -> Vec<f64> {
+    out.lines()
+        .filter(|l| l.contains("bytes from"))
+        .filter_map(|l| l.strip_prefix('[')?.split(']').next()?.parse().ok())
+        .collect()
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+/// User/password authentication with our binaries: community file lines from our
+/// `n2n-keygen`, edges with `-J` on the command line or `N2N_PASSWORD`.
+///
+/// * alice, bob, carol (listed users) register and ping each other;
+/// * mallory (bob's name, a wrong password) and dave (not listed yet) are refused: nothing of
+///   theirs gets through in either direction, their drops are counted, their logs say "user or
+///   password not recognised";
+/// * no password appears in any log, management reply, or bob's `/proc/PID/cmdline` (`-J`
+///   overwritten);
+/// * carol's line removed and dave's added, `reload_communities` (management `w`): carol stops
+///   reaching alice — measured from the reload to her last echo reply (`ping -D`, 50 ms
+///   interval) and must stay below one registration interval (20 s) — while alice and bob go on
+///   and dave is admitted without a restart.
+#[test]
+fn user_password_auth_wrong_password_and_revocation() {
+    const NAME: &str = "edge_e2e/user_password_auth_wrong_password_and_revocation";
+    let _g = serial();
+    if !gate(NAME) {
+        return;
+    }
+    let mut sc = Scenario::new(NAME);
+    let lab = Lab::new("edge_userpw");
+    let wan = lab.bridge("wan").unwrap();
+    let keygen = find_binary("n2n-keygen").unwrap();
+    const USERS: [(&str, &str); 4] = [
+        ("alice", "alice-Pw-1x"),
+        ("bob", "bob-Pw-2y"),
+        ("carol", "carol-Pw-3z"),
+        ("dave", "dave-Pw-4w"),
+    ];
+    let pw = |u: &str| USERS.iter().find(|x| x.0 == u).unwrap().1;
+    let line = |u: &str| {
+        let o = std::process::Command::new(&keygen)
+            .args([u, pw(u)])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "n2n-keygen {u}");
+        String::from_utf8(o.stdout).unwrap().trim_end().to_owned()
+    };
+    let file = lab.log_dir().join("community.list");
+    let write_list = |names: &[&str]| {
+        let mut t = String::from("# user/password community\nrocks\n");
+        for n in names {
+            t.push_str(&line(n));
+            t.push('\n');
+        }
+        std::fs::write(&file, t).unwrap();
+    };
+    write_list(&["alice", "bob", "carol"]);
+    let sn = Supernode::start(&lab, &wan, &["-c", file.to_str().unwrap()]);
+    let cipher = ["-A4", "-k", KEY];
+    let by_env = |ip: &'static str, user: &'static str| EdgeSpec {
+        community: "rocks",
+        ip: Some(ip),
+        args: cipher.to_vec(),
+        env: vec![("N2N_PASSWORD", pw(user))],
+    };
+    let alice = Edge::start(&lab, &wan, "alice", 1, &by_env("10.200.0.1", "alice"));
+    let mut bob_args = cipher.to_vec();
+    bob_args.extend(["-J", pw("bob")]);
+    let bob = Edge::start(
+        &lab,
+        &wan,
+        "bob",
+        2,
+        &EdgeSpec::new("rocks", Some("10.200.0.2"), &bob_args),
+    );
+    let carol = Edge::start(&lab, &wan, "carol", 3, &by_env("10.200.0.3", "carol"));
+    assert!(ping_until_ok(&alice, &bob.ip), "alice -> bob");
+    ping_ok(&alice, &bob.ip, 56, 3, false);
+    ping_ok(&bob, &alice.ip, 1400, 3, false);
+    assert!(ping_until_ok(&carol, &alice.ip), "carol -> alice");
+    assert!(ping_until_ok(&carol, &bob.ip), "carol -> bob");
+
+    // Refused: a wrong password for bob's name, and a user not (yet) listed.
+    let mut m_args = cipher.to_vec();
+    m_args.extend(["-I", "bob", "-J", "wrong-password"]);
+    let mallory = Edge::start_unregistered(
+        &lab,
+        &wan,
+        "mallory",
+        4,
+        &EdgeSpec::new("rocks", Some("10.200.0.4"), &m_args),
+    );
+    let dave = Edge::start_unregistered(&lab, &wan, "dave", 5, &by_env("10.200.0.5", "dave"));
+    for e in [&mallory, &dave] {
+        assert!(
+            e.proc
+                .wait_for_output("user or password not recognised", START),
+            "refusal logged"
+        );
+    }
+    let r1 = ping(&mallory.ns, &alice.ip, 56, 3, false).unwrap();
+    let r2 = ping(&alice.ns, &mallory.ip, 56, 3, false).unwrap();
+    let r3 = ping(&dave.ns, &bob.ip, 56, 2, false).unwrap();
+    sc.metric("refused_received", r1.received + r2.received + r3.received);
+    assert_eq!(
+        r1.received + r2.received + r3.received,
+        0,
+        "{r1:?} {r2:?} {r3:?}"
+    );
+    let (dm, lm) = mallory.drops();
+    sc.metric("refused_edge_drops", dm);
+    assert!(dm > 0, "mallory's frames are counted drops: {lm:?}");
+    assert!(
+        lm.iter()
+            .any(|l| l.starts_with("not_registered=") && !l.ends_with("=0")),
+        "{lm:?}"
+    );
+
+    // The passwords are nowhere to be seen.
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", bob.proc.pid())).unwrap();
+    let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+    assert!(cmdline.contains("-J"), "{cmdline}");
+    assert!(
+        !cmdline.contains(pw("bob")),
+        "ps shows the password: {cmdline}"
+    );
+    let mut shown = String::new();
+    for e in [&alice, &bob, &carol, &mallory, &dave] {
+        for req in [
+            "r 1 info",
+            "r 1 edges",
+            "r 1 supernodes",
+            "r 1 packetstats",
+            "r 1 timestamps",
+            "r 1 communities",
+            "",
+        ] {
+            shown.push_str(
+                &mgmt_query(&e.ns, EDGE_MGMT, req)
+                    .unwrap_or_default()
+                    .join("\n"),
+            );
+        }
+        shown.push_str(&e.proc.stdout());
+        shown.push_str(&e.proc.stderr());
+    }
+    for req in ["r 1 edges", "r 1 communities", "r 1 packetstats", ""] {
+        shown.push_str(
+            &mgmt_query(&sn.ns, SN_MGMT, req)
+                .unwrap_or_default()
+                .join("\n"),
+        );
+    }
+    shown.push_str(&sn.proc.stdout());
+    shown.push_str(&sn.proc.stderr());
+    for (u, p) in USERS {
+        assert!(!shown.contains(p), "{u}'s password shown");
+    }
+    assert!(shown.contains("alice"), "the logs and replies were read");
+
+    // Revocation: carol pings alice every 50 ms while her line is removed.
+    let bg = carol
+        .ns
+        .spawn(
+            "ping",
+            &[
+                "ping", "-n", "-D", "-i", "0.05", "-W", "1", "-w", "12", &alice.ip,
+            ],
+        )
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    write_list(&["alice", "bob", "dave"]);
+    let t_reload = unix_now();
+    let reply = mgmt_query(&sn.ns, SN_MGMT, "w 1:1:n2n reload_communities")
+        .unwrap()
+        .join("\n");
+    assert!(!reply.contains("error"), "{reply}");
+    let t_recovered = {
+        let ok = ping_until_ok(&alice, &bob.ip);
+        assert!(ok, "alice -> bob after the reload");
+        unix_now()
+    };
+    assert!(
+        bg.wait_timeout(Duration::from_secs(20)).unwrap().is_some(),
+        "background ping ends"
+    );
+    let times = ping_reply_times(&bg.stdout());
+    let before = times.iter().filter(|t| **t < t_reload).count();
+    let last_after = times
+        .iter()
+        .copied()
+        .filter(|t| *t >= t_reload)
+        .fold(None, |m: Option<f64>, t| Some(m.map_or(t, |m| m.max(t))));
+    let revoke_ms = last_after.map_or(0.0, |t| (t - t_reload) * 1000.0);
+    let replies_after = times.iter().filter(|t| **t >= t_reload).count();
+    say(&format!(
+        "{NAME}: carol's echo replies: {before} before the reload, {replies_after} after; \
+         last one {revoke_ms:.0} ms after it; alice -> bob ok again {:.0} ms after it\n",
+        (t_recovered - t_reload) * 1000.0
+    ));
+    sc.metric("carol_replies_before_reload", before);
+    sc.metric("carol_replies_after_reload", replies_after);
+    sc.metric("revocation_ms", format!("{revoke_ms:.0}"));
+    sc.metric(
+        "others_recovered_ms",
+        format!("{:.0}", (t_recovered - t_reload) * 1000.0),
+    );
+    assert!(
+        before > 20,
+        "carol reached alice before the reload: {before}"
+    );
+    assert!(revoke_ms < 20_000.0, "revocation took {revoke_ms} ms");
+    // Later on: carol gets nothing through in either direction, dave is in.
+    assert!(
+        carol
+            .proc
+            .wait_for_output("user or password not recognised", START)
+    );
+    let r = ping(&carol.ns, &alice.ip, 56, 3, false).unwrap();
+    let r2 = ping(&bob.ns, &carol.ip, 56, 3, false).unwrap();
+    assert_eq!(r.received + r2.received, 0, "{r:?} {r2:?}");
+    assert!(
+        dave.proc.wait_for_output(
+            "[OK] edge <<< ================ >>> supernode",
+            Duration::from_secs(30)
+        ),
+        "dave admitted without a restart"
+    );
+    assert!(ping_until_ok(&dave, &alice.ip), "dave -> alice");
+    ping_ok(&bob, &dave.ip, 56, 3, false);
+    ping_ok(&alice, &bob.ip, 56, 3, false);
+    for e in [&alice, &bob, &carol, &mallory, &dave] {
+        assert!(e.proc.is_running(), "an edge died");
+    }
+    assert!(sn.proc.is_running(), "supernode died");
 }
