@@ -145,3 +145,67 @@ fn packet_path_does_not_allocate_after_warm_up() {
         }
     }
 }
+
+/// User/password (`-J`): the PACKET path with the dynamic key and the
+/// IV-covering header encryption allocates nothing either (P2P; the warm-up
+/// goes through the simulated supernode).
+#[test]
+fn user_password_packet_path_does_not_allocate() {
+    use n2n_proto::auth::{PrivateKey, PublicKey, UserKeys};
+    for t in [TransformId::ChaCha20, TransformId::Speck] {
+        let mut sim = Sim::new(99);
+        let mut sc = SupernodeConfig::new(Mac([2, 0, 0, 0, 0, 0xfe]));
+        let mut list = String::from("rocks\n");
+        for (u, p) in [("a", "pa"), ("b", "pb")] {
+            let k = PrivateKey::user(u.as_bytes(), p.as_bytes()).public_key();
+            list.push_str(&format!("* {u} {k}\n"));
+        }
+        sc.communities = Some(CommunityList::parse(&list).unwrap());
+        sim.add_supernode("sn", SN.parse().unwrap(), sc);
+        let mk = |i: u8, u: &str, p: &str| {
+            let mut c = EdgeConfig::new(Community::new("rocks").unwrap(), vec![SN.to_owned()]);
+            c.mac = Mac([2, 0, 0, 0, 0, i]);
+            c.tap_addr = TapAddrMode::Static(DevAddr::new(Ipv4Addr::new(10, 0, 0, i), 24));
+            c.transform = t;
+            c.key = b"s3cret".to_vec();
+            c.desc = u.to_owned();
+            c.user_password = Some(UserKeys::new(
+                u.as_bytes(),
+                p.as_bytes(),
+                &PublicKey::default_federation(),
+            ));
+            c
+        };
+        let a = sim.add_edge(
+            "a",
+            "198.51.100.1:50001".parse().unwrap(),
+            None,
+            mk(1, "a", "pa"),
+        );
+        let b = sim.add_edge(
+            "b",
+            "198.51.100.2:50002".parse().unwrap(),
+            None,
+            mk(2, "b", "pb"),
+        );
+        assert!(sim.run_until_cond(Duration::from_secs(5), |s| {
+            s.edge(a).is_registered() && s.edge(b).is_registered()
+        }));
+        for i in 0..6u8 {
+            let (x, y) = if i % 2 == 0 { (a, b) } else { (b, a) };
+            let f = ipv4_frame(
+                sim.edge(x).mac().0,
+                sim.edge(y).mac().0,
+                sim.edge(x).tap_addr().ip,
+                sim.edge(y).tap_addr().ip,
+                b"warm-up",
+            );
+            sim.send_frame(x, &f);
+            sim.run_for(Duration::from_secs(1));
+        }
+        assert!(sim.edge(a).peers().iter().any(|p| p.direct), "{t}: direct");
+        pump(&mut sim, a, b, 4);
+        let n = pump(&mut sim, a, b, 40);
+        assert_eq!(n, 0, "{t}: {n} allocations");
+    }
+}

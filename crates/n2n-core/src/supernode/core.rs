@@ -9,6 +9,9 @@
 //! * `forward.rs`: PACKET / REGISTER relay, PING / PONG, PEER_INFO;
 //! * `communities.rs`: fixed and dynamic communities, reload, purge,
 //!   listings;
+//! * `users.rs`: user/password communities (crypto.md §5): users and their
+//!   secrets, the dynamic key per community, key_time
+//!   ([`Supernode::set_key_time`]), the trailer and token checks;
 //! * `io.rs`: the output side (the shared [`crate::output`] path, counters,
 //!   events, randomness);
 //! * `mgmt.rs`: the management interface.
