@@ -376,6 +376,22 @@ mod tests {
         assert_eq!(q.free.len(), 1);
     }
 
+    /// Sends `msg` through `q` sealed with `seal`; the queued datagram.
+    fn send_one(q: &mut Output, rng: &mut ChaCha20Rng, seal: &Seal<'_>, msg: &[u8]) -> Datagram {
+        let dst: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let write = |b: &mut [u8]| {
+            b[..msg.len()].copy_from_slice(msg);
+            Ok(msg.len())
+        };
+        assert_eq!(
+            q.send(now(), rng, dst, None, Some(seal), write),
+            Ok(Queued::Ok)
+        );
+        let d = q.pop().unwrap();
+        assert_eq!(d.len(), msg.len() + TRAILER_LEN);
+        d
+    }
+
     #[test]
     fn send_seals_with_stamp_and_trailer() {
         let mut q = Output::new(usize::MAX, usize::MAX);
@@ -392,16 +408,7 @@ mod tests {
             header_len: None,
             trailer: Trailer::Random,
         };
-        let write = |b: &mut [u8]| {
-            b[..msg.len()].copy_from_slice(&msg);
-            Ok(msg.len())
-        };
-        assert_eq!(
-            q.send(now(), &mut rng, dst, None, Some(&seal), write),
-            Ok(Queued::Ok)
-        );
-        let d = q.pop().unwrap();
-        assert_eq!(d.len(), msg.len() + TRAILER_LEN);
+        let d = send_one(&mut q, &mut rng, &seal, &msg);
         let mut got = d.bytes().to_vec();
         let (kind, dec) = he.decrypt(&mut got).unwrap();
         assert_eq!(kind, HeKeyKind::Static);
@@ -436,17 +443,7 @@ mod tests {
             3u8, 2, 0, 5, b'r', b'o', b'c', b'k', b's', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
             0, 1,
         ];
-        let dst: SocketAddr = "127.0.0.1:1".parse().unwrap();
-        let write = |b: &mut [u8]| {
-            b[..msg.len()].copy_from_slice(&msg);
-            Ok(msg.len())
-        };
-        assert_eq!(
-            q.send(now(), &mut rng, dst, None, Some(&seal), write),
-            Ok(Queued::Ok)
-        );
-        let d = q.pop().unwrap();
-        assert_eq!(d.len(), msg.len() + TRAILER_LEN);
+        let d = send_one(&mut q, &mut rng, &seal, &msg);
         assert_eq!(alice.secret().verify_trailer(d.bytes()), Ok(()));
         assert!(bob.secret().verify_trailer(d.bytes()).is_err());
         let mut got = d.bytes().to_vec();
