@@ -1,28 +1,32 @@
 //! The I/O driver: a tokio current-thread loop around the sans-IO
-//! [`Supernode`] core.
+//! [`Supernode`] core. Every OS call is `n2n_sys` (sockets, batched
+//! calls, the clock); this module only shuttles.
 //!
-//! One loop:
-//! 1. run due timers (`handle_timeout`), then drain the core's outputs:
-//!    every queued datagram (`poll_transmit` into one of [`SEND_BATCH`]
-//!    reusable buffers, sent with one `sendmmsg` per batch and socket)
-//!    and every event (`poll_event`, logged);
-//! 2. wait for the first of, in this priority: a signal, a management
-//!    request (`handle_mgmt`), datagrams on the main socket(s), the next
-//!    wake-up (`poll_timeout`, at most [`IDLE_TICK`] away);
-//! 3. a readable main socket is read with one `recvmmsg` of up to
-//!    [`RECV_BATCH`] datagrams (into reusable buffers, `handle_datagram`
-//!    each) before the outputs are flushed again.
+//! One loop, like the edge's:
+//! 1. run the timers that are due (`handle_timeout`; also under a flood
+//!    that keeps the sockets ready);
+//! 2. execute pending transmits: every queued datagram (`poll_transmit`
+//!    into one of [`SEND_BATCH`] reusable buffers, sent with one
+//!    `sendmmsg` per run of datagrams for the same socket);
+//! 3. log the core's events (`poll_event`);
+//! 4. compute the next wake-up (`poll_timeout`, at most [`IDLE_TICK`]
+//!    away);
+//! 5. wait for the first of, in this priority: a signal, a management
+//!    request (`handle_mgmt`), datagrams on the main socket(s), the
+//!    wake-up. A readable main socket is read with one `recvmmsg` of up to
+//!    [`RECV_BATCH`] datagrams (`handle_datagram` each, sources unmapped)
+//!    before the outputs are flushed again.
 //!
 //! Nothing on the hot path allocates: the receive and transmit buffer
-//! arrays are allocated once, the core's output queue is recycled.
+//! arrays are allocated once, the core's output queue is recycled. Every
+//! call into the core's data and timer API is in the section "Calls into
+//! the core" of [`Driver`].
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
-use std::os::fd::AsFd as _;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use n2n_core::Now;
 use n2n_core::supernode::{
     HeState, MgmtAction, MgmtOutcome, RefuseReason, ReloadRequest, Supernode, SupernodeEvent,
 };
@@ -30,8 +34,7 @@ use n2n_proto::types::Mac;
 use n2n_sys::log::LogHandle;
 use n2n_sys::notify::Notifier;
 use n2n_sys::signals::{Signal, Signals};
-use n2n_sys::udp::{MMSG_BATCH, UdpConfig, UdpError, bind_udp, recv_many, send_many};
-use tokio::io::Interest;
+use n2n_sys::udp::{MMSG_BATCH, RecvBatch, Socket, UdpConfig, UdpError, bind_udp};
 use tokio::net::UdpSocket;
 
 use crate::options::{SupernodeOptions, load_community_file};
@@ -44,7 +47,7 @@ pub const RECV_BUF: usize = n2n_core::MAX_DATAGRAM;
 pub const IDLE_TICK: Duration = Duration::from_secs(10);
 /// `SO_RCVBUF` / `SO_SNDBUF` asked for on the main socket(s); the kernel
 /// caps it at `net.core.rmem_max` / `wmem_max` silently.
-pub const SOCKET_BUFFER: usize = 4 << 20;
+pub use n2n_sys::udp::SOCKET_BUFFER;
 /// Datagrams read per wake-up (one `recvmmsg`) before the outputs are
 /// flushed.
 pub const RECV_BATCH: usize = MMSG_BATCH;
@@ -52,9 +55,9 @@ pub const RECV_BATCH: usize = MMSG_BATCH;
 pub const SEND_BATCH: usize = MMSG_BATCH;
 /// A placeholder address for unused batch slots.
 const NO_ADDR: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0));
-/// One drained transmit: length, destination, and its route (socket:
-/// `true` for the extra IPv6 one, address to use on it).
-type Slot = (usize, SocketAddr, Option<(bool, SocketAddr)>);
+/// One drained transmit: length, destination, and its socket (`true` for
+/// the extra IPv6 one; `None` if there is no socket of that family).
+type Slot = (usize, SocketAddr, Option<bool>);
 /// Management requests are cut to 79 bytes by the parser; this is plenty.
 const MGMT_BUF: usize = 512;
 
@@ -133,14 +136,8 @@ pub enum StopReason {
     Management,
 }
 
-/// Read both clocks into the core's [`Now`].
-pub fn now() -> Now {
-    let unix_us = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
-        .unwrap_or(0);
-    Now::new(Instant::now(), unix_us)
-}
+/// Read both clocks into the core's `Now`.
+pub use n2n_sys::time::now;
 
 /// Random bytes from the OS.
 pub fn os_random<const N: usize>() -> io::Result<[u8; N]> {
@@ -155,18 +152,6 @@ pub fn local_mac(mut b: [u8; 6]) -> Mac {
     b[0] &= !0x01;
     b[0] |= 0x02;
     Mac(b)
-}
-
-/// A source address as the core should see it: IPv4-mapped IPv6
-/// addresses (from a dual-stack socket) become IPv4.
-pub fn unmap(a: SocketAddr) -> SocketAddr {
-    match a {
-        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
-            Some(v4) => SocketAddr::V4(SocketAddrV4::new(v4, v6.port())),
-            None => a,
-        },
-        v4 => v4,
-    }
 }
 
 fn he_state_name(s: HeState) -> &'static str {
@@ -278,7 +263,7 @@ fn log_event(ev: &SupernodeEvent) {
     }
 }
 
-async fn readable(s: Option<&UdpSocket>) -> io::Result<()> {
+async fn readable(s: Option<&Socket>) -> io::Result<()> {
     match s {
         Some(s) => s.readable().await,
         None => std::future::pending().await,
@@ -289,18 +274,15 @@ async fn readable(s: Option<&UdpSocket>) -> io::Result<()> {
 #[derive(Debug)]
 pub struct Driver {
     core: Supernode,
-    udp: UdpSocket,
-    udp_v6: bool,
-    udp6: Option<UdpSocket>,
+    udp: Socket,
+    udp6: Option<Socket>,
     udp6_error: Option<UdpError>,
     mgmt: UdpSocket,
     log: LogHandle,
     notifier: Option<Notifier>,
     community_file: Option<PathBuf>,
     /// [`RECV_BATCH`] receive buffers.
-    rbufs: Box<[[u8; RECV_BUF]]>,
-    /// Length and source of each datagram of the last receive batch.
-    rmeta: Box<[(usize, Option<SocketAddr>)]>,
+    rx: RecvBatch,
     /// [`SEND_BATCH`] transmit buffers.
     tbufs: Box<[[u8; n2n_core::MAX_DATAGRAM]]>,
     send_errors: u64,
@@ -324,20 +306,16 @@ impl Driver {
             "supernode MAC address is {mac}{}",
             if opts.mac.is_some() { "" } else { " (random)" }
         );
-        let udp = UdpSocket::from_std(sockets.udp)?;
-        let udp_v6 = udp.local_addr()?.is_ipv6();
         Ok(Self {
             core,
-            udp,
-            udp_v6,
-            udp6: sockets.udp6.map(UdpSocket::from_std).transpose()?,
+            udp: Socket::new(sockets.udp)?,
+            udp6: sockets.udp6.map(Socket::new).transpose()?,
             udp6_error: sockets.udp6_error,
             mgmt: UdpSocket::from_std(sockets.mgmt)?,
             log,
             notifier,
             community_file: opts.community_file.clone(),
-            rbufs: vec![[0u8; RECV_BUF]; RECV_BATCH].into_boxed_slice(),
-            rmeta: vec![(0, None); RECV_BATCH].into_boxed_slice(),
+            rx: RecvBatch::new(RECV_BATCH, RECV_BUF),
             tbufs: vec![[0u8; n2n_core::MAX_DATAGRAM]; SEND_BATCH].into_boxed_slice(),
             send_errors: 0,
         })
@@ -381,24 +359,15 @@ impl Driver {
         tracing::info!("supernode started");
 
         let reason = loop {
-            // 1. Timers (also under a flood that keeps the sockets ready),
-            //    then outputs.
-            if self
-                .core
-                .poll_timeout()
-                .is_some_and(|t| t <= Instant::now())
-            {
-                self.core.handle_timeout(now());
-            }
-            self.flush().await;
-
-            // 2. Next wake-up.
-            let mut deadline = tokio::time::Instant::now() + IDLE_TICK;
-            if let Some(t) = self.core.poll_timeout() {
-                deadline = deadline.min(tokio::time::Instant::from_std(t));
-            }
-
-            // 3. Wait for input.
+            // 1. Timers that are due.
+            self.run_timers();
+            // 2. Pending transmits.
+            self.send_transmits().await;
+            // 3. Events.
+            self.handle_events();
+            // 4. Next wake-up.
+            let deadline = self.next_deadline();
+            // 5. Wait for an input and handle it.
             tokio::select! {
                 biased;
                 sig = signals.recv() => {
@@ -425,13 +394,12 @@ impl Driver {
                     Ok(()) => self.receive(true),
                     Err(e) => tracing::warn!("receive on the IPv6 socket failed: {e}"),
                 },
-                () = tokio::time::sleep_until(deadline) => {
-                    self.core.handle_timeout(now());
-                }
+                () = tokio::time::sleep_until(deadline.into()) => {}
             }
         };
-        // Log what is still queued (e.g. the last events) before leaving.
-        self.flush().await;
+        // Send and log what is still queued (e.g. the last events).
+        self.send_transmits().await;
+        self.handle_events();
         let why = match reason {
             StopReason::Signal(s) => format!("{} received", s.name()),
             StopReason::Management => "stop requested on the management port".to_owned(),
@@ -441,67 +409,28 @@ impl Driver {
         Ok(reason)
     }
 
-    /// Read up to [`RECV_BATCH`] datagrams from one main socket (one
-    /// `recvmmsg`) into the core.
-    fn receive(&mut self, v6: bool) {
-        let sock = if v6 {
-            self.udp6.as_ref()
-        } else {
-            Some(&self.udp)
-        };
-        let Some(sock) = sock else { return };
-        let (bufs, meta) = (&mut self.rbufs, &mut self.rmeta);
-        // try_io clears the readiness on WouldBlock.
-        let n = match sock.try_io(Interest::READABLE, || recv_many(sock.as_fd(), bufs, meta)) {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-            Err(e) => {
-                tracing::debug!("receive failed: {e}");
-                return;
-            }
-        };
-        let t = now();
-        for (buf, (len, from)) in self.rbufs.iter_mut().zip(self.rmeta.iter()).take(n) {
-            if let (Some(d), Some(from)) = (buf.get_mut(..*len), from) {
-                self.core.handle_datagram(t, unmap(*from), d);
-            }
+    // ---------------------------------------------------------------------
+    // Calls into the core: timers, transmits, events, datagrams.
+    // (`handle_mgmt`, `set_communities` and the queries are called where
+    // used.)
+
+    /// Step 1: The core's timers, if due.
+    fn run_timers(&mut self) {
+        if self
+            .core
+            .poll_timeout()
+            .is_some_and(|t| t <= Instant::now())
+        {
+            self.core.handle_timeout(now());
         }
     }
 
-    /// The socket for `dst` (`false`: the main one, `true`: the extra
-    /// IPv6 one) and the address to use on it; `None` if there is no
-    /// socket of that family.
-    fn route(&self, dst: SocketAddr) -> Option<(bool, SocketAddr)> {
-        match dst {
-            SocketAddr::V4(v4) if self.udp_v6 => Some((
-                false,
-                SocketAddr::V6(SocketAddrV6::new(v4.ip().to_ipv6_mapped(), v4.port(), 0, 0)),
-            )),
-            SocketAddr::V4(_) => Some((false, dst)),
-            SocketAddr::V6(_) if self.udp_v6 => Some((false, dst)),
-            SocketAddr::V6(_) => self.udp6.is_some().then_some((true, dst)),
-        }
-    }
-
-    /// Count and (rate-limited) log a failed transmit.
-    fn send_failed(&mut self, dst: SocketAddr, e: &io::Error) {
-        self.core.transmit_failed();
-        self.send_errors += 1;
-        // The first failures, then one in a thousand.
-        if self.send_errors <= 10 || self.send_errors.is_multiple_of(1000) {
-            tracing::warn!(
-                "send to {dst} failed: {e} ({} send errors so far)",
-                self.send_errors
-            );
-        }
-    }
-
-    /// Send every queued datagram, log every event.
+    /// Step 2: Send every queued datagram.
     ///
     /// Up to [`SEND_BATCH`] transmits are drained into the buffers, then
     /// sent in order, each run of consecutive datagrams for the same
     /// socket with `sendmmsg` (so the order per destination is kept).
-    async fn flush(&mut self) {
+    async fn send_transmits(&mut self) {
         let mut slots: [Slot; SEND_BATCH] = [(0, NO_ADDR, None); SEND_BATCH];
         loop {
             let mut n = 0;
@@ -527,8 +456,66 @@ impl Driver {
                 break;
             }
         }
+    }
+
+    /// Step 3: Log every event.
+    fn handle_events(&mut self) {
         while let Some(ev) = self.core.poll_event() {
             log_event(&ev);
+        }
+    }
+
+    /// Step 4: The core's deadline, at most [`IDLE_TICK`] away.
+    fn next_deadline(&self) -> Instant {
+        let tick = Instant::now() + IDLE_TICK;
+        self.core.poll_timeout().map_or(tick, |t| t.min(tick))
+    }
+
+    /// Step 5: Read up to [`RECV_BATCH`] datagrams from one main socket
+    /// (one `recvmmsg`) into the core.
+    fn receive(&mut self, v6: bool) {
+        let sock = if v6 {
+            self.udp6.as_ref()
+        } else {
+            Some(&self.udp)
+        };
+        let Some(sock) = sock else { return };
+        let n = match sock.try_recv_batch(&mut self.rx) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            Err(e) => return tracing::debug!("receive failed: {e}"),
+        };
+        let t = now();
+        for i in 0..n {
+            if let Some((d, from)) = self.rx.get_mut(i) {
+                self.core.handle_datagram(t, from, d);
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------------
+
+    /// The socket for `dst` (`false`: the main one, `true`: the extra
+    /// IPv6 one); `None` if there is no socket of that family. An IPv6
+    /// main socket takes IPv4 destinations too (mapped by `Socket`).
+    fn route(&self, dst: SocketAddr) -> Option<bool> {
+        match dst {
+            _ if self.udp.is_ipv6() => Some(false),
+            SocketAddr::V4(_) => Some(false),
+            SocketAddr::V6(_) => self.udp6.is_some().then_some(true),
+        }
+    }
+
+    /// Count and (rate-limited) log a failed transmit.
+    fn send_failed(&mut self, dst: SocketAddr, e: &io::Error) {
+        self.core.transmit_failed();
+        self.send_errors += 1;
+        // The first failures, then one in a thousand.
+        if self.send_errors <= 10 || self.send_errors.is_multiple_of(1000) {
+            tracing::warn!(
+                "send to {dst} failed: {e} ({} send errors so far)",
+                self.send_errors
+            );
         }
     }
 
@@ -536,7 +523,7 @@ impl Driver {
     async fn send_batch(&mut self, slots: &[Slot]) {
         let mut i = 0;
         while let Some(&(len, dst, route)) = slots.get(i) {
-            let Some((v6, _)) = route else {
+            let Some(v6) = route else {
                 let e = io::Error::new(
                     io::ErrorKind::AddrNotAvailable,
                     "no socket of this address family",
@@ -553,13 +540,13 @@ impl Driver {
             // The run of consecutive valid datagrams for the same socket.
             let mut msgs = [(&[] as &[u8], NO_ADDR); SEND_BATCH];
             let mut run = 0;
-            for ((m, &(len, _, route)), buf) in msgs
+            for ((m, &(len, to, route)), buf) in msgs
                 .iter_mut()
                 .zip(slots.iter().skip(i))
                 .zip(self.tbufs.iter().skip(i))
             {
                 match (route, buf.get(..len)) {
-                    (Some((s, to)), Some(data)) if s == v6 => *m = (data, to),
+                    (Some(s), Some(data)) if s == v6 => *m = (data, to),
                     _ => break,
                 }
                 run += 1;
@@ -574,16 +561,8 @@ impl Driver {
                 i += 1;
                 continue;
             };
-            let msgs = msgs.get(..run).unwrap_or(&[]);
-            let res = match sock.try_io(Interest::WRITABLE, || send_many(sock.as_fd(), msgs)) {
-                // Socket buffer full: wait for room (back-pressure).
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => match sock.writable().await {
-                    Ok(()) => continue,
-                    Err(e) => Err(e),
-                },
-                r => r,
-            };
-            match res {
+            // A full socket buffer is waited for (back-pressure).
+            match sock.send_many(msgs.get(..run).unwrap_or(&[])).await {
                 Ok(sent) => i += sent.max(1),
                 // The error concerns the first datagram of the run.
                 Err(e) => {
@@ -708,16 +687,6 @@ mod tests {
         let b: [u8; 6] = os_random().unwrap();
         let c: [u8; 32] = os_random().unwrap();
         assert!(a != b || c != [0; 32]);
-    }
-
-    #[test]
-    fn mapped_sources_become_ipv4() {
-        let m: SocketAddr = "[::ffff:198.18.0.1]:50001".parse().unwrap();
-        assert_eq!(unmap(m), "198.18.0.1:50001".parse().unwrap());
-        let v6: SocketAddr = "[2001:db8::1]:7".parse().unwrap();
-        assert_eq!(unmap(v6), v6);
-        let v4: SocketAddr = "10.0.0.1:7".parse().unwrap();
-        assert_eq!(unmap(v4), v4);
     }
 
     #[test]
