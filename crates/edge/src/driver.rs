@@ -28,9 +28,10 @@
 //! `sendmsg` with `UDP_SEGMENT` per run of equal sizes and destination,
 //! then the control transmits.
 //!
-//! Network → TAP: one `recvmmsg` of up to [`RECV_BATCH`] datagrams; each is
-//! `decapsulate`d behind a zero virtio-net header; in-order TCP segments
-//! are merged into one GSO write to the TAP, the rest written as they are.
+//! Network → TAP: `recvmmsg` of up to [`RECV_BATCH`] datagrams, up to
+//! [`BATCH`] per readiness event; each is `decapsulate`d behind a zero
+//! virtio-net header; in-order TCP segments are merged into one GSO write
+//! to the TAP, the rest written as they are.
 //!
 //! All buffers are allocated once; nothing on the data path allocates.
 //! Every call into the core's data and timer API is in the section "Calls
@@ -50,27 +51,28 @@ use n2n_core::{MAX_DATAGRAM, Now, Transmit};
 use n2n_offload::{Coalescer, GsoBatch, Read, VNET_HDR_LEN, gso::GSO_MAX_BYTES};
 use n2n_sys::log::LogHandle;
 use n2n_sys::notify::Notifier;
-use n2n_sys::process::ProcessError;
 use n2n_sys::signals::{Signal, Signals};
 use n2n_sys::udp::{MAX_SEGMENTS, RecvBatch, Socket};
 use tokio::net::UdpSocket;
 
 use crate::cli::EdgeOptions;
-use crate::resolve::SupernodeName;
-use crate::sock::{self, MainSocketConfig};
-use crate::tap::{Tap, TapError};
+use crate::sock::MainSocketConfig;
+use crate::tap::Tap;
 use ends::{TapIo, Udp};
 use report::ErrorLog;
 use resolver::Resolver;
 
 pub use n2n_sys::time::now;
 pub use report::log_packet_stats;
-pub use setup::netmask;
+pub use setup::{DriverError, Setup, netmask};
 
-/// TAP reads per readiness event before the other inputs get a turn.
+/// TAP reads, or datagrams, per readiness event before the other inputs
+/// get a turn.
 pub const BATCH: usize = 64;
-/// Datagrams read per `recvmmsg`.
-pub const RECV_BATCH: usize = n2n_sys::udp::MMSG_BATCH;
+/// Datagrams read per `recvmmsg` (up to [`BATCH`] per readiness event).
+/// Each slot holds a whole datagram (64 KiB): 16 keeps the pages
+/// they touch few.
+pub const RECV_BATCH: usize = 16;
 /// DHCP mode: how often the TAP address is re-read (behaviour.md §7).
 pub const DHCP_POLL: Duration = Duration::from_secs(30);
 /// How often joining the discovery group is retried after a failure.
@@ -103,55 +105,6 @@ pub enum StopReason {
     Management,
 }
 
-/// A run-time failure (exit status 1).
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum DriverError {
-    /// Setting up or using the TAP device failed.
-    #[error(transparent)]
-    Tap(#[from] TapError),
-    /// Reading the TAP failed (device gone).
-    #[error("reading TAP device {name} failed: {source}")]
-    TapRead {
-        /// Device name.
-        name: String,
-        /// OS error.
-        source: io::Error,
-    },
-    /// Dropping privileges failed.
-    #[error(transparent)]
-    Privileges(#[from] ProcessError),
-    /// A socket could not be registered with the runtime.
-    #[error("{what}: {source}")]
-    Io {
-        /// What was attempted.
-        what: &'static str,
-        /// OS error.
-        source: io::Error,
-    },
-}
-
-/// Everything prepared before the runtime starts.
-#[derive(Debug)]
-pub struct Setup {
-    /// The validated options.
-    pub opts: EdgeOptions,
-    /// The core, with resolved supernode addresses and the local address fed.
-    pub edge: Edge,
-    /// The main socket.
-    pub main: sock::MainSocket,
-    /// Its configuration (to reopen it).
-    pub main_cfg: MainSocketConfig,
-    /// The management socket.
-    pub mgmt: std::net::UdpSocket,
-    /// `-l` names with their current resolution.
-    pub names: Vec<(SupernodeName, Option<SocketAddr>)>,
-    /// Log level control.
-    pub log: LogHandle,
-    /// systemd notification target.
-    pub notifier: Option<Notifier>,
-}
-
 /// The running edge.
 #[derive(Debug)]
 pub struct Driver {
@@ -181,7 +134,8 @@ fn buffer(n: usize) -> Box<[u8]> {
     vec![0u8; n].into_boxed_slice()
 }
 
-async fn readable<F: Future<Output = io::Result<()>>>(f: Option<F>) -> io::Result<()> {
+/// `f`, or never if there is none (an absent TAP, socket or deadline).
+async fn maybe<F: Future>(f: Option<F>) -> F::Output {
     match f {
         Some(f) => f.await,
         None => std::future::pending().await,
@@ -190,13 +144,6 @@ async fn readable<F: Future<Output = io::Result<()>>>(f: Option<F>) -> io::Resul
 
 fn earliest(deadlines: impl IntoIterator<Item = Option<Instant>>) -> Option<Instant> {
     deadlines.into_iter().flatten().min()
-}
-
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d.into()).await,
-        None => std::future::pending().await,
-    }
 }
 
 impl Driver {
@@ -287,7 +234,7 @@ impl Driver {
                 Some(results) = self.resolver.rx.recv() => {
                     self.resolver.apply(&mut self.edge, results);
                 }
-                r = readable(tap_ready) => match r {
+                r = maybe(tap_ready) => match r {
                     Ok(()) => self.on_tap_readable().await?,
                     Err(e) => return Err(self.tap_read_error(e)),
                 },
@@ -295,11 +242,11 @@ impl Driver {
                     Ok(()) => self.on_socket_readable(false).await,
                     Err(e) => tracing::warn!("main socket: {e}"),
                 },
-                r = readable(mcast_ready) => match r {
+                r = maybe(mcast_ready) => match r {
                     Ok(()) => self.on_socket_readable(true).await,
                     Err(e) => tracing::warn!("multicast socket: {e}"),
                 },
-                () = sleep_until(deadline) => {}
+                () = maybe(deadline.map(|d| tokio::time::sleep_until(d.into()))) => {}
             }
         };
 
@@ -407,7 +354,7 @@ impl Driver {
                                 && let Some(f) = self.tap.seg.get(..len)
                                 && encapsulate(edge, t, f, &mut udp.gso)
                             {
-                                udp.flush().await;
+                                udp.send_run().await;
                             }
                         }
                     }
@@ -423,28 +370,28 @@ impl Driver {
     /// Step 5: Datagrams from the main (or discovery) socket → frames for the
     /// TAP, and what the core answers.
     async fn on_socket_readable(&mut self, via_multicast: bool) {
-        let sock = match via_multicast {
-            false => &self.udp.main,
-            true => match &self.udp.mcast {
-                Some(s) => s,
-                None => return,
-            },
-        };
-        let n = match sock.try_recv_batch(&mut self.rx) {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-            Err(e) => return tracing::debug!("receive failed: {e}"),
-        };
-        let t = now();
-        for i in 0..n {
-            let Some((dgram, from)) = self.rx.get_mut(i) else {
-                continue;
+        for _ in 0..BATCH / RECV_BATCH {
+            let sock = match via_multicast {
+                false => &self.udp.main,
+                true => match &self.udp.mcast {
+                    Some(s) => s,
+                    None => return,
+                },
             };
-            let out = self.tap.frame_buf();
-            if let Some(len) = decapsulate(&mut self.edge, t, from, dgram, via_multicast, out) {
-                self.tap.write_frame(len).await;
+            let n = sock.recv_ready(&mut self.rx);
+            let t = now();
+            for i in 0..n {
+                if let Some((dgram, from)) = self.rx.get_mut(i)
+                    && let Some(len) =
+                        decapsulate(&mut self.edge, t, from, dgram, via_multicast, &mut self.tap)
+                {
+                    self.tap.write_frame(len).await;
+                }
+                self.send_transmits().await;
             }
-            self.send_transmits().await;
+            if n < RECV_BATCH {
+                break;
+            }
         }
         self.tap.flush().await;
     }
@@ -485,8 +432,8 @@ impl Driver {
 }
 
 /// `encapsulate` a frame straight into the GSO batch's free slot. `true`
-/// if the datagram cannot join the collected run: flush it (the datagram
-/// then starts the next one).
+/// if the datagram cannot join the collected run: send that run (the
+/// datagram then starts the next one).
 fn encapsulate(edge: &mut Edge, now: Now, frame: &[u8], gso: &mut GsoBatch) -> bool {
     match edge.encapsulate(now, frame, gso.slot()) {
         Some(t) => !gso.push(t.len, t.dst),
@@ -494,17 +441,17 @@ fn encapsulate(edge: &mut Edge, now: Now, frame: &[u8], gso: &mut GsoBatch) -> b
     }
 }
 
-/// `decapsulate` a datagram: the length of the frame written into `out`
-/// for the TAP, if any.
+/// `decapsulate` a datagram into the TAP side's frame buffer; the frame's
+/// length if there is one for the TAP.
 fn decapsulate(
     edge: &mut Edge,
-    now: Now,
+    t: Now,
     from: SocketAddr,
-    datagram: &mut [u8],
-    via_multicast: bool,
-    out: &mut [u8],
+    dgram: &mut [u8],
+    mcast: bool,
+    tap: &mut TapIo,
 ) -> Option<usize> {
-    edge.decapsulate(now, from, datagram, via_multicast, out)
+    edge.decapsulate(t, from, dgram, mcast, tap.frame_buf())
 }
 
 /// The next queued datagram (written into `buf`) and its destination.

@@ -8,6 +8,7 @@
 //! Linux TAP device ([`tap`]), the sockets ([`sock`]) and the tokio
 //! [`driver`] that runs the sans-IO `n2n_core::edge::Edge` between them
 //! (offload work on the bytes in `n2n-offload`, OS calls in `n2n-sys`).
+#![forbid(unsafe_code)]
 
 pub mod cli;
 pub mod config;

@@ -26,8 +26,9 @@
 //!   ([`udp`]);
 //! * `ioctl(TUNSETOFFLOAD)` ([`tap`]).
 //!
-//! Besides these, the only `unsafe` of the workspace is the transform
-//! dispatch in `n2n-proto`.
+//! Besides these, the daemons' only `unsafe` is the CPU-feature dispatch
+//! of the transforms in `n2n-proto` (the binaries' own crates forbid it;
+//! test tooling aside).
 
 pub mod log;
 pub mod notify;

@@ -20,24 +20,29 @@
 //! Nothing on the hot path allocates: the receive and transmit buffer
 //! arrays are allocated once, the core's output queue is recycled. Every
 //! call into the core's data and timer API is in the section "Calls into
-//! the core" of [`Driver`].
+//! the core" of [`Driver`]; the socket set-up is in [`setup`], the log
+//! wording in [`report`].
+
+mod report;
+mod setup;
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use n2n_core::supernode::{
-    HeState, MgmtAction, MgmtOutcome, RefuseReason, ReloadRequest, Supernode, SupernodeEvent,
-};
-use n2n_proto::types::Mac;
+use n2n_core::supernode::{MgmtAction, MgmtOutcome, ReloadRequest, Supernode};
 use n2n_sys::log::LogHandle;
 use n2n_sys::notify::Notifier;
 use n2n_sys::signals::{Signal, Signals};
-use n2n_sys::udp::{MMSG_BATCH, RecvBatch, Socket, UdpConfig, UdpError, bind_udp};
+use n2n_sys::udp::{MMSG_BATCH, RecvBatch, Socket, UdpError};
 use tokio::net::UdpSocket;
 
 use crate::options::{SupernodeOptions, load_community_file};
+use report::{dump_registrations, log_event};
+
+pub use report::{event_line, subnet_line};
+pub use setup::{Sockets, bind_sockets, local_mac, os_random};
 
 /// Receive buffer size for the main socket (C's supernode buffer is 2048
 /// bytes too; longer datagrams are truncated and then fail to decode).
@@ -61,72 +66,6 @@ type Slot = (usize, SocketAddr, Option<bool>);
 /// Management requests are cut to 79 bytes by the parser; this is plenty.
 const MGMT_BUF: usize = 512;
 
-/// The bound (std, non-blocking) sockets; bound before daemonizing and
-/// dropping privileges so that errors reach the terminal.
-#[derive(Debug)]
-pub struct Sockets {
-    /// Main UDP socket (`-p`).
-    pub udp: std::net::UdpSocket,
-    /// Extra IPv6-only socket on `[::]:port` for a bare `-p port`.
-    pub udp6: Option<std::net::UdpSocket>,
-    /// Why the extra IPv6 socket could not be bound (logged at start).
-    pub udp6_error: Option<UdpError>,
-    /// Management socket, 127.0.0.1:`-t`.
-    pub mgmt: std::net::UdpSocket,
-}
-
-/// Bind a main socket with big buffers, retrying without them if the
-/// system refuses the size.
-fn bind_main(addr: SocketAddr, only_v6: Option<bool>) -> Result<std::net::UdpSocket, UdpError> {
-    let mut cfg = UdpConfig::new(addr);
-    cfg.only_v6 = only_v6;
-    cfg.recv_buffer = Some(SOCKET_BUFFER);
-    cfg.send_buffer = Some(SOCKET_BUFFER);
-    match bind_udp(&cfg) {
-        Err(UdpError::Io {
-            step: "SO_RCVBUF" | "SO_SNDBUF",
-            ..
-        }) => {
-            cfg.recv_buffer = None;
-            cfg.send_buffer = None;
-            bind_udp(&cfg)
-        }
-        r => r,
-    }
-}
-
-/// Bind the main socket(s) and the management socket.
-///
-/// `-p port` binds `0.0.0.0:port` (like C) and additionally `[::]:port`
-/// as an IPv6-only socket; failing to bind the IPv6 one is not fatal
-/// (reported in [`Sockets::udp6_error`]). `-p ip:port` / `-p [ip6]:port`
-/// binds exactly that address (an IPv6 wildcard then uses the system's
-/// dual-stack default; IPv4-mapped sources are handed to the core as
-/// IPv4).
-pub fn bind_sockets(opts: &SupernodeOptions) -> Result<Sockets, UdpError> {
-    let udp = bind_main(opts.bind, None)?;
-    let (udp6, udp6_error) = if opts.also_ipv6 {
-        let a6 = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), opts.bind.port());
-        match bind_main(a6, Some(true)) {
-            Ok(s) => (Some(s), None),
-            Err(e) => (None, Some(e)),
-        }
-    } else {
-        (None, None)
-    };
-    let mgmt_addr = SocketAddr::V4(SocketAddrV4::new(
-        std::net::Ipv4Addr::LOCALHOST,
-        opts.mgmt_port,
-    ));
-    let mgmt = bind_udp(&UdpConfig::new(mgmt_addr))?;
-    Ok(Sockets {
-        udp,
-        udp6,
-        udp6_error,
-        mgmt,
-    })
-}
-
 /// Why the loop ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StopReason {
@@ -138,130 +77,6 @@ pub enum StopReason {
 
 /// Read both clocks into the core's `Now`.
 pub use n2n_sys::time::now;
-
-/// Random bytes from the OS.
-pub fn os_random<const N: usize>() -> io::Result<[u8; N]> {
-    let mut b = [0u8; N];
-    getrandom::fill(&mut b).map_err(|e| io::Error::other(format!("OS random generator: {e}")))?;
-    Ok(b)
-}
-
-/// Turn 6 random bytes into a unicast, locally-administered MAC (what C
-/// does for a supernode without `-m`).
-pub fn local_mac(mut b: [u8; 6]) -> Mac {
-    b[0] &= !0x01;
-    b[0] |= 0x02;
-    Mac(b)
-}
-
-fn he_state_name(s: HeState) -> &'static str {
-    match s {
-        HeState::Unknown => "header encryption not known yet",
-        HeState::Plain => "plain headers",
-        HeState::Encrypted => "encrypted headers",
-    }
-}
-
-fn refuse_text(r: RefuseReason) -> &'static str {
-    match r {
-        RefuseReason::MacInUse => "MAC address already in use by another edge",
-        RefuseReason::IpInUse => "IP address already in use by another edge",
-        RefuseReason::AuthSchemeMismatch => "authentication scheme does not fit the community",
-        RefuseReason::UserPasswordUnsupported => "user/password authentication is not supported",
-        _ => "refused",
-    }
-}
-
-/// One log line for a core event, C-like wording, and whether it is a
-/// warning. (`CommunityCreated` with a subnet gives two lines in C; here
-/// the second is [`subnet_line`].)
-pub fn event_line(ev: &SupernodeEvent) -> (bool, String) {
-    match ev {
-        SupernodeEvent::EdgeRegistered {
-            community,
-            mac,
-            sock,
-            ip,
-        } => {
-            let ip = if ip.ip.is_unspecified() {
-                "no address".to_owned()
-            } else {
-                ip.to_string()
-            };
-            (
-                false,
-                format!("registered edge {mac} [{ip}] from {sock} in community '{community}'"),
-            )
-        }
-        SupernodeEvent::EdgeRefused {
-            community,
-            mac,
-            sock,
-            reason,
-        } => (
-            true,
-            format!(
-                "refused registration of edge {mac} from {sock} in community '{community}': {} \
-                 ({reason}); sent REGISTER_SUPER_NAK",
-                refuse_text(*reason)
-            ),
-        ),
-        SupernodeEvent::EdgeUnregistered { community, mac } => (
-            false,
-            format!("edge {mac} unregistered from community '{community}'"),
-        ),
-        SupernodeEvent::EdgePurged { community, mac } => (
-            false,
-            format!("purged edge {mac} of community '{community}': not seen for 60 s"),
-        ),
-        SupernodeEvent::CommunityCreated { community, .. } => {
-            (false, format!("new community: {community}"))
-        }
-        SupernodeEvent::CommunityRemoved { community } => {
-            (false, format!("removed community '{community}'"))
-        }
-        SupernodeEvent::HeLocked {
-            community,
-            encrypted,
-        } => (
-            false,
-            format!(
-                "locked community '{community}' to {}",
-                if *encrypted {
-                    "encrypted headers"
-                } else {
-                    "unencrypted headers"
-                }
-            ),
-        ),
-        other => (false, format!("{other:?}")),
-    }
-}
-
-/// C's second line for a new community.
-pub fn subnet_line(ev: &SupernodeEvent) -> Option<String> {
-    match ev {
-        SupernodeEvent::CommunityCreated {
-            community,
-            subnet: Some(s),
-        } => Some(format!(
-            "assigned sub-network {s} to community '{community}'"
-        )),
-        _ => None,
-    }
-}
-
-fn log_event(ev: &SupernodeEvent) {
-    let (warn, line) = event_line(ev);
-    if warn {
-        tracing::warn!("{line}");
-    } else {
-        tracing::info!("{line}");
-    }
-    if let Some(l) = subnet_line(ev) {
-        tracing::info!("{l}");
-    }
-}
 
 async fn readable(s: Option<&Socket>) -> io::Result<()> {
     match s {
@@ -374,7 +189,7 @@ impl Driver {
                     if sig.is_stop() {
                         break StopReason::Signal(sig);
                     }
-                    self.dump_registrations(sig);
+                    dump_registrations(&self.core, sig);
                 }
                 r = self.mgmt.recv_from(&mut mbuf) => match r {
                     Ok((n, from)) => {
@@ -480,11 +295,7 @@ impl Driver {
             Some(&self.udp)
         };
         let Some(sock) = sock else { return };
-        let n = match sock.try_recv_batch(&mut self.rx) {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-            Err(e) => return tracing::debug!("receive failed: {e}"),
-        };
+        let n = sock.recv_ready(&mut self.rx);
         let t = now();
         for i in 0..n {
             if let Some((d, from)) = self.rx.get_mut(i) {
@@ -624,114 +435,5 @@ impl Driver {
                 req.replies(false)
             }
         }
-    }
-
-    /// SIGHUP: write the registration table to the log (C's
-    /// `dump_registrations`).
-    fn dump_registrations(&self, sig: Signal) {
-        let t = now();
-        let communities = self.core.communities();
-        let edges = self.core.edges();
-        tracing::info!(
-            "==== registrations ({}: {} communities, {} edges) ====",
-            sig.name(),
-            communities.len(),
-            edges.len()
-        );
-        for c in &communities {
-            let subnet = c.subnet.map(|s| s.to_string()).unwrap_or_default();
-            tracing::info!(
-                "community '{}' {}{} [{}] {}, {} edges",
-                c.community,
-                if c.fixed { "(fixed) " } else { "" },
-                subnet,
-                he_state_name(c.he_state),
-                if c.users { "user/password" } else { "open" },
-                c.edges
-            );
-            for e in edges.iter().filter(|e| e.community == c.community) {
-                let ip = if e.dev_addr.ip.is_unspecified() {
-                    "-".to_owned()
-                } else {
-                    e.dev_addr.to_string()
-                };
-                tracing::info!(
-                    "    {} {} {} '{}' last seen {} s ago",
-                    e.mac,
-                    ip,
-                    e.sock,
-                    e.desc,
-                    t.unix_secs().saturating_sub(e.last_seen_unix)
-                );
-            }
-        }
-        tracing::info!("==== end of registrations ====");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use n2n_core::supernode::autoip::Subnet;
-    use n2n_proto::types::{Community, DevAddr};
-
-    #[test]
-    fn random_mac_is_local_unicast() {
-        for b in [[0xff; 6], [0x00; 6], [0x01, 2, 3, 4, 5, 6]] {
-            let m = local_mac(b);
-            assert_eq!(m.0[0] & 0x01, 0, "{m}");
-            assert_eq!(m.0[0] & 0x02, 0x02, "{m}");
-            assert_eq!(m.0[1..], b[1..]);
-        }
-        let a: [u8; 6] = os_random().unwrap();
-        let b: [u8; 6] = os_random().unwrap();
-        let c: [u8; 32] = os_random().unwrap();
-        assert!(a != b || c != [0; 32]);
-    }
-
-    #[test]
-    fn event_wording() {
-        let community = Community::new("rocks").unwrap();
-        let mac = Mac([2, 0, 0, 0, 0, 1]);
-        let (w, l) = event_line(&SupernodeEvent::EdgeRegistered {
-            community,
-            mac,
-            sock: "198.18.0.1:50001".parse().unwrap(),
-            ip: DevAddr::new([10, 200, 0, 1].into(), 24),
-        });
-        assert!(!w);
-        assert_eq!(
-            l,
-            "registered edge 02:00:00:00:00:01 [10.200.0.1/24] from 198.18.0.1:50001 in \
-             community 'rocks'"
-        );
-        let (w, l) = event_line(&SupernodeEvent::EdgeRefused {
-            community,
-            mac,
-            sock: "198.18.0.1:50001".parse().unwrap(),
-            reason: RefuseReason::MacInUse,
-        });
-        assert!(w && l.contains("mac_in_use") && l.contains("MAC address already in use"));
-        let created = SupernodeEvent::CommunityCreated {
-            community,
-            subnet: Some(Subnet {
-                net: [10, 185, 191, 0].into(),
-                bits: 24,
-            }),
-        };
-        assert_eq!(event_line(&created).1, "new community: rocks");
-        assert_eq!(
-            subnet_line(&created).unwrap(),
-            "assigned sub-network 10.185.191.0/24 to community 'rocks'"
-        );
-        let (_, l) = event_line(&SupernodeEvent::HeLocked {
-            community,
-            encrypted: true,
-        });
-        assert_eq!(l, "locked community 'rocks' to encrypted headers");
-        // Hostile names are escaped.
-        let evil = Community::from_field(*b"a\nb\x1b[0m\0\0\0\0\0\0\0\0\0\0\0\0\0");
-        let (_, l) = event_line(&SupernodeEvent::CommunityRemoved { community: evil });
-        assert!(!l.contains('\n') && !l.contains('\x1b'), "{l}");
     }
 }

@@ -31,9 +31,18 @@ impl Udp {
         }
     }
 
-    /// Send the collected run: one `sendmsg` with `UDP_SEGMENT`, or one
-    /// datagram at a time if there is one or the kernel cannot segment.
+    /// Send everything collected (a datagram that did not join the last
+    /// run goes out after it).
     pub(super) async fn flush(&mut self) {
+        while !self.gso.is_empty() {
+            self.send_run().await;
+        }
+    }
+
+    /// Send the collected run: one `sendmsg` with `UDP_SEGMENT`, or one
+    /// datagram at a time if there is one or the kernel cannot segment. A
+    /// datagram that did not join it becomes the next run.
+    pub(super) async fn send_run(&mut self) {
         if let Some(b) = self.gso.batch() {
             let mut sent = false;
             if b.count > 1

@@ -2,17 +2,71 @@
 //! re-addressing the TAP, dropping privileges, the discovery socket, DHCP
 //! mode, reopening the main socket.
 
+use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Instant;
 
+use n2n_core::edge::Edge;
 use n2n_proto::types::DevAddr;
-use n2n_sys::process::{PrivilegeDrop, drop_privileges};
+use n2n_sys::log::LogHandle;
+use n2n_sys::notify::Notifier;
+use n2n_sys::process::{PrivilegeDrop, ProcessError, drop_privileges};
 use n2n_sys::udp::{Socket, UdpError};
 
-use super::{Driver, DriverError, MCAST_PORT, MCAST_RETRY, OFFLOAD_ENV};
-use crate::cli::TapAddress;
-use crate::sock;
-use crate::tap::{self, Tap, TapConfig};
+use super::{Driver, MCAST_PORT, MCAST_RETRY, OFFLOAD_ENV};
+use crate::cli::{EdgeOptions, TapAddress};
+use crate::resolve::SupernodeName;
+use crate::sock::{self, MainSocketConfig};
+use crate::tap::{self, Tap, TapConfig, TapError};
+
+/// A run-time failure (exit status 1).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DriverError {
+    /// Setting up or using the TAP device failed.
+    #[error(transparent)]
+    Tap(#[from] TapError),
+    /// Reading the TAP failed (device gone).
+    #[error("reading TAP device {name} failed: {source}")]
+    TapRead {
+        /// Device name.
+        name: String,
+        /// OS error.
+        source: io::Error,
+    },
+    /// Dropping privileges failed.
+    #[error(transparent)]
+    Privileges(#[from] ProcessError),
+    /// A socket could not be registered with the runtime.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was attempted.
+        what: &'static str,
+        /// OS error.
+        source: io::Error,
+    },
+}
+
+/// Everything prepared before the runtime starts.
+#[derive(Debug)]
+pub struct Setup {
+    /// The validated options.
+    pub opts: EdgeOptions,
+    /// The core, with resolved supernode addresses and the local address fed.
+    pub edge: Edge,
+    /// The main socket.
+    pub main: sock::MainSocket,
+    /// Its configuration (to reopen it).
+    pub main_cfg: MainSocketConfig,
+    /// The management socket.
+    pub mgmt: std::net::UdpSocket,
+    /// `-l` names with their current resolution.
+    pub names: Vec<(SupernodeName, Option<SocketAddr>)>,
+    /// Log level control.
+    pub log: LogHandle,
+    /// systemd notification target.
+    pub notifier: Option<Notifier>,
+}
 
 /// Dotted netmask of a prefix length (`24` → `255.255.255.0`).
 pub fn netmask(prefix: u8) -> Ipv4Addr {

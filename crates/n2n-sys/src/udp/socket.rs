@@ -57,6 +57,21 @@ impl Socket {
             .try_io(Interest::READABLE, || batch.recv(self.io.as_fd()))
     }
 
+    /// [`Self::try_recv_batch`] for a loop that was told the socket is
+    /// readable: the number of datagrams, 0 if there were none after all
+    /// or the call failed (logged at debug level: e.g. an ICMP error
+    /// reported for an earlier send).
+    pub fn recv_ready(&self, batch: &mut RecvBatch) -> usize {
+        match self.try_recv_batch(batch) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
+            Err(e) => {
+                tracing::debug!("receive failed: {e}");
+                0
+            }
+        }
+    }
+
     /// Send one datagram; waits only if the socket buffer is full.
     pub async fn send_to(&self, data: &[u8], dst: SocketAddr) -> io::Result<usize> {
         let to = to_socket(dst, self.v6);
