@@ -1,11 +1,12 @@
 //! The edge's sockets (behaviour.md §1): the main UDP socket, the
-//! local-discovery multicast socket and the management socket.
+//! local-discovery multicast socket and the management socket, all built
+//! with `n2n_sys::udp` (which holds the socket calls).
 //!
-//! Main socket: built with `n2n_sys::udp` — bound per `-p`, `IP_TOS` per
-//! `-T`, `IP_MTU_DISCOVER` = "don't" (DF clear, the kernel fragments
-//! datagrams larger than the path MTU) unless `-D` asks for "do", and 4 MiB
-//! `SO_RCVBUF`/`SO_SNDBUF` (forced past `net.core.[rw]mem_max` when running
-//! as root, else capped by the kernel).
+//! Main socket: bound per `-p`, `IP_TOS` per `-T`, `IP_MTU_DISCOVER` =
+//! "don't" (DF clear, the kernel fragments datagrams larger than the path
+//! MTU) unless `-D` asks for "do", and 4 MiB `SO_RCVBUF`/`SO_SNDBUF`
+//! (forced past `net.core.[rw]mem_max` when running as root, else capped
+//! by the kernel).
 //!
 //! DF off is what lets the default 1500-byte TAP MTU work: a full 1514-byte
 //! frame becomes a ~1600-byte datagram that the kernel sends as two IP
@@ -14,19 +15,19 @@
 //! When `-p` names no address (the default `0.0.0.0`) the socket is a
 //! dual-stack IPv6 socket (`[::]:port`, `IPV6_V6ONLY` off) so that IPv6
 //! supernodes and peers can be reached too; IPv4 traffic then uses
-//! IPv4-mapped addresses, which [`to_socket`] / [`from_socket`] translate,
-//! and the IPv4-level options (DF, TOS) are set as well as the IPv6 ones. If
-//! IPv6 is unavailable the socket falls back to plain IPv4. With an explicit
-//! IPv4 address in `-p` the socket is IPv4 only, as in C n2n.
+//! IPv4-mapped addresses (`n2n_sys::udp::{to_socket, from_socket}`
+//! translate them), and the IPv4-level options (DF, TOS) are set as well as
+//! the IPv6 ones. If IPv6 is unavailable the socket falls back to plain
+//! IPv4. With an explicit IPv4 address in `-p` the socket is IPv4 only, as
+//! in C n2n.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
-use std::os::fd::{AsRawFd, BorrowedFd};
 
-use n2n_sys::udp::{Pmtud, UdpConfig, UdpError, bind_udp};
+use n2n_sys::udp::{Pmtud, UdpConfig, UdpError, bind_udp, from_socket};
 
 /// Socket buffer size asked for on the main socket (both directions).
-pub const SOCKET_BUFFER: usize = 4 * 1024 * 1024;
+pub use n2n_sys::udp::SOCKET_BUFFER;
 
 /// How the main socket is set up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,13 +41,13 @@ pub struct MainSocketConfig {
 }
 
 /// The bound main socket (std, non-blocking: ready for
-/// `tokio::net::UdpSocket::from_std`).
+/// `n2n_sys::udp::Socket::new`).
 #[derive(Debug)]
 pub struct MainSocket {
     /// The socket.
     pub sock: UdpSocket,
     /// Dual-stack IPv6 socket: IPv4 destinations must be mapped
-    /// ([`to_socket`]).
+    /// (`n2n_sys::udp::to_socket`).
     pub dual_stack: bool,
 }
 
@@ -63,51 +64,14 @@ impl MainSocket {
     }
 }
 
-fn setsockopt_int(fd: BorrowedFd<'_>, level: i32, name: i32, value: i32) -> io::Result<()> {
-    // SAFETY: `fd` is a live socket for the duration of the call; the option
-    // value is a valid `c_int` whose size is passed alongside.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            level,
-            name,
-            (&raw const value).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
-
-fn getsockopt_int(fd: BorrowedFd<'_>, level: i32, name: i32) -> io::Result<i32> {
-    let mut value: libc::c_int = 0;
-    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: `fd` is a live socket; `value`/`len` point to writable locals
-    // of the advertised size.
-    let rc = unsafe {
-        libc::getsockopt(
-            fd.as_raw_fd(),
-            level,
-            name,
-            (&raw mut value).cast(),
-            &raw mut len,
-        )
-    };
-    if rc == 0 {
-        Ok(value)
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
-
+/// Buffers forced past `net.core.[rw]mem_max` when permitted, DF per
+/// `-D`, TOS per `-T`; on a dual-stack socket for IPv4 too.
 fn udp_config(bind: SocketAddr, cfg: &MainSocketConfig) -> UdpConfig {
     let mut u = UdpConfig::new(bind);
     u.only_v6 = Some(false);
     u.recv_buffer = Some(SOCKET_BUFFER);
     u.send_buffer = Some(SOCKET_BUFFER);
+    u.force_buffers = true;
     u.pmtud = Some(if cfg.pmtu_discovery {
         Pmtud::Do
     } else {
@@ -115,31 +79,6 @@ fn udp_config(bind: SocketAddr, cfg: &MainSocketConfig) -> UdpConfig {
     });
     u.tos = cfg.tos.map(u32::from);
     u
-}
-
-/// Past `net.core.rmem_max`/`wmem_max` with `SO_*BUFFORCE` (needs
-/// CAP_NET_ADMIN; silently keeps the capped size otherwise).
-fn force_buffers(sock: &UdpSocket) {
-    use std::os::fd::AsFd;
-    let size = i32::try_from(SOCKET_BUFFER).unwrap_or(i32::MAX);
-    let _ = setsockopt_int(sock.as_fd(), libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, size);
-    let _ = setsockopt_int(sock.as_fd(), libc::SOL_SOCKET, libc::SO_SNDBUFFORCE, size);
-}
-
-/// The IPv4-level options of a dual-stack socket (used for IPv4-mapped
-/// destinations).
-fn set_ipv4_options(sock: &UdpSocket, cfg: &MainSocketConfig) -> io::Result<()> {
-    use std::os::fd::AsFd;
-    let pmtu = if cfg.pmtu_discovery {
-        libc::IP_PMTUDISC_DO
-    } else {
-        libc::IP_PMTUDISC_DONT
-    };
-    setsockopt_int(sock.as_fd(), libc::IPPROTO_IP, libc::IP_MTU_DISCOVER, pmtu)?;
-    if let Some(tos) = cfg.tos {
-        setsockopt_int(sock.as_fd(), libc::IPPROTO_IP, libc::IP_TOS, i32::from(tos))?;
-    }
-    Ok(())
 }
 
 /// Bind and configure the main socket: dual stack when `-p` names no
@@ -152,20 +91,15 @@ pub fn bind_main(cfg: &MainSocketConfig) -> Result<MainSocket, UdpError> {
             0,
             0,
         ));
-        if let Ok(sock) = bind_udp(&udp_config(v6, cfg))
-            && set_ipv4_options(&sock, cfg).is_ok()
-        {
-            force_buffers(&sock);
+        if let Ok(sock) = bind_udp(&udp_config(v6, cfg)) {
             return Ok(MainSocket {
                 sock,
                 dual_stack: true,
             });
         }
     }
-    let sock = bind_udp(&udp_config(SocketAddr::V4(cfg.bind), cfg))?;
-    force_buffers(&sock);
     Ok(MainSocket {
-        sock,
+        sock: bind_udp(&udp_config(SocketAddr::V4(cfg.bind), cfg))?,
         dual_stack: false,
     })
 }
@@ -173,35 +107,8 @@ pub fn bind_main(cfg: &MainSocketConfig) -> Result<MainSocket, UdpError> {
 /// Bind an IPv4-only main socket (kept for callers that want exactly C's
 /// socket; the daemon uses [`bind_main`]).
 pub fn bind_main_socket(cfg: &MainSocketConfig) -> io::Result<UdpSocket> {
-    let sock = bind_udp(&udp_config(SocketAddr::V4(cfg.bind), cfg))
-        .map_err(|e| io::Error::other(format!("cannot bind UDP socket to {}: {e}", cfg.bind)))?;
-    force_buffers(&sock);
-    Ok(sock)
-}
-
-/// The destination to give the socket: IPv4 addresses are mapped into
-/// IPv6 on a dual-stack socket.
-#[inline]
-pub fn to_socket(dst: SocketAddr, dual_stack: bool) -> SocketAddr {
-    match dst {
-        SocketAddr::V4(a) if dual_stack => {
-            SocketAddr::V6(SocketAddrV6::new(a.ip().to_ipv6_mapped(), a.port(), 0, 0))
-        }
-        other => other,
-    }
-}
-
-/// A source address as the core expects it: IPv4-mapped IPv6 addresses
-/// become IPv4.
-#[inline]
-pub fn from_socket(src: SocketAddr) -> SocketAddr {
-    match src {
-        SocketAddr::V6(a) => match a.ip().to_ipv4_mapped() {
-            Some(v4) => SocketAddr::V4(SocketAddrV4::new(v4, a.port())),
-            None => src,
-        },
-        v4 => v4,
-    }
+    bind_udp(&udp_config(SocketAddr::V4(cfg.bind), cfg))
+        .map_err(|e| io::Error::other(format!("cannot bind UDP socket to {}: {e}", cfg.bind)))
 }
 
 /// Local-discovery socket: `0.0.0.0:1968` with address reuse (several
@@ -223,28 +130,25 @@ pub fn bind_management(port: u16) -> Result<UdpSocket, UdpError> {
 
 /// Current `IP_MTU_DISCOVER` mode of a socket (`libc::IP_PMTUDISC_*`).
 pub fn mtu_discover_mode(sock: &UdpSocket) -> io::Result<i32> {
-    use std::os::fd::AsFd;
-    getsockopt_int(sock.as_fd(), libc::IPPROTO_IP, libc::IP_MTU_DISCOVER)
+    n2n_sys::udp::pmtud_of(sock)
 }
 
 /// Current `IP_TOS` of a socket.
 pub fn tos(sock: &UdpSocket) -> io::Result<u8> {
-    use std::os::fd::AsFd;
-    let v = getsockopt_int(sock.as_fd(), libc::IPPROTO_IP, libc::IP_TOS)?;
+    let v = n2n_sys::udp::tos_of(sock)?;
     u8::try_from(v).map_err(|_| io::Error::other(format!("IP_TOS out of range: {v}")))
 }
 
 /// Current `SO_RCVBUF` (what the kernel reports: twice the size set).
 pub fn recv_buffer(sock: &UdpSocket) -> io::Result<usize> {
-    use std::os::fd::AsFd;
-    let v = getsockopt_int(sock.as_fd(), libc::SOL_SOCKET, libc::SO_RCVBUF)?;
-    usize::try_from(v).map_err(|_| io::Error::other(format!("SO_RCVBUF out of range: {v}")))
+    n2n_sys::udp::recv_buffer_of(sock)
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use n2n_sys::udp::to_socket;
 
     #[test]
     fn df_off_by_default_on_with_d() {
@@ -305,18 +209,6 @@ mod tests {
         let (n, from) = m.sock.recv_from(&mut b).unwrap();
         assert_eq!(&b[..n], b"pong");
         assert_eq!(from_socket(from), dst);
-    }
-
-    #[test]
-    fn address_mapping() {
-        let v4: SocketAddr = "198.18.0.1:7654".parse().unwrap();
-        let mapped = to_socket(v4, true);
-        assert_eq!(mapped.to_string(), "[::ffff:198.18.0.1]:7654");
-        assert_eq!(from_socket(mapped), v4);
-        assert_eq!(to_socket(v4, false), v4);
-        let v6: SocketAddr = "[2001:db8::1]:7654".parse().unwrap();
-        assert_eq!(to_socket(v6, true), v6);
-        assert_eq!(from_socket(v6), v6);
     }
 
     #[test]

@@ -18,6 +18,7 @@
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr};
+use std::os::fd::AsFd as _;
 
 use futures_util::TryStreamExt;
 use netlink_packet_route::AddressFamily;
@@ -45,7 +46,7 @@ pub struct TapConfig {
     pub ipv4: Option<(Ipv4Addr, u8)>,
     /// Open with `IFF_VNET_HDR` and enable checksum and TCP segmentation
     /// offload (`TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6`): every read and
-    /// write then starts with a virtio-net header (see [`crate::offload`]).
+    /// write then starts with a virtio-net header (see `n2n_offload`).
     /// Falls back to a plain device if the kernel refuses.
     pub offload: bool,
 }
@@ -205,27 +206,6 @@ fn check_existing_is_tap(link: &LinkMessage) -> Result<(), String> {
     }
 }
 
-/// Enable checksum and TCP segmentation offload only (no UDP
-/// segmentation: `tun-rs` also asks for `TUN_F_USO*` when available).
-fn set_tcp_offloads(dev: &AsyncDevice) -> io::Result<()> {
-    use std::os::fd::AsRawFd as _;
-    let flags = libc::TUN_F_CSUM | libc::TUN_F_TSO4 | libc::TUN_F_TSO6;
-    // SAFETY: TUNSETOFFLOAD takes the flags by value; the fd is owned by
-    // `dev` and open for the duration of the call.
-    let rc = unsafe {
-        libc::ioctl(
-            dev.as_raw_fd(),
-            libc::TUNSETOFFLOAD,
-            libc::c_ulong::from(flags),
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
-
 async fn find_link(nl: &Handle, name: &str) -> io::Result<Option<LinkMessage>> {
     let mut links = nl.link().get().match_name(name.to_owned()).execute();
     match links.try_next().await {
@@ -272,7 +252,8 @@ impl Tap {
         let mut vnet_hdr = false;
         let mut built = None;
         if cfg.offload {
-            match build(true).and_then(|d| set_tcp_offloads(&d).map(|()| d)) {
+            match build(true).and_then(|d| n2n_sys::tap::enable_tcp_offloads(d.as_fd()).map(|()| d))
+            {
                 Ok(d) => {
                     vnet_hdr = true;
                     built = Some(Ok(d));

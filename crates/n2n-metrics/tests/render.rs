@@ -315,14 +315,3 @@ fn the_parser_refuses_what_it_should() {
     assert!(parse("# HELP a h\n# TYPE a counter\na_total 1\n", prom).is_err());
     assert!(parse("# HELP a h\n# TYPE a info\na 1\n", prom).is_err());
 }
-
-#[test]
-#[ignore = "prints a scrape for the report"]
-fn print_scrapes() {
-    let edge = EdgeExporter::new(Provider::fixed(samples::edge(1)));
-    let sn = SupernodeExporter::new(Provider::fixed(samples::supernode(1)));
-    for f in [Format::OpenMetrics, Format::Prometheus] {
-        println!("{}", edge.metrics(f));
-        println!("{}", sn.metrics(f));
-    }
-}

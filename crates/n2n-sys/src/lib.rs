@@ -8,19 +8,36 @@
 //!   `unsafe`);
 //! * [`notify`]: systemd `sd_notify` (READY / STOPPING / STATUS);
 //! * [`signals`]: SIGINT / SIGTERM / SIGHUP for tokio drivers;
-//! * [`udp`]: UDP sockets with buffer sizes, PMTU discovery, TOS, dual stack,
-//!   per-datagram TTL, and the batched calls (`sendmsg` with `UDP_SEGMENT`,
-//!   `sendmmsg`, `recvmmsg`).
+//! * [`time`]: the one `now()` the drivers feed the cores with;
+//! * [`tap`]: the TAP offload ioctl;
+//! * [`udp`]: UDP sockets with buffer sizes, PMTU discovery, TOS, dual
+//!   stack and the IPv4-mapped address mapping, per-datagram TTL, the
+//!   batched calls (`sendmsg` with `UDP_SEGMENT`, `sendmmsg`, `recvmmsg`)
+//!   and [`udp::Socket`], the tokio socket both driver loops use.
 //!
-//! Unsafe code is limited to libc calls without a safe wrapper in the
-//! dependencies: `localtime_r`, `fork`/`_exit` for daemonizing,
-//! `setsockopt(IP_MTU_DISCOVER)`/`getsockopt(IP_MTU_DISCOVER)`, and the
-//! message-header set-up around `sendmsg`/`sendmmsg`/`recvmmsg` in [`udp`]
-//! (each block with its SAFETY comment).
+//! Every `unsafe` OS call of the binaries is here, each block with its
+//! SAFETY comment. They are libc calls without a safe wrapper in the
+//! dependencies:
+//!
+//! * `localtime_r` ([`log`], C's time stamps);
+//! * `fork`/`_exit` ([`process`], daemonizing);
+//! * `setsockopt`/`getsockopt` of plain `int` options ([`udp`]:
+//!   `IP_MTU_DISCOVER`/`IPV6_MTU_DISCOVER`, `IP_TOS` on a dual-stack
+//!   socket, `SO_RCVBUFFORCE`/`SO_SNDBUFFORCE`);
+//! * the message headers around `sendmsg` (`UDP_SEGMENT` control message),
+//!   `sendmmsg` and `recvmmsg` and the socket-address conversions they need
+//!   ([`udp`]);
+//! * `ioctl(TUNSETOFFLOAD)` ([`tap`]).
+//!
+//! Besides these, the daemons' only `unsafe` is the CPU-feature dispatch
+//! of the transforms in `n2n-proto` (the binaries' own crates forbid it;
+//! test tooling aside).
 
 pub mod cmdline;
 pub mod log;
 pub mod notify;
 pub mod process;
 pub mod signals;
+pub mod tap;
+pub mod time;
 pub mod udp;

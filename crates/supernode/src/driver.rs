@@ -1,40 +1,48 @@
 //! The I/O driver: a tokio current-thread loop around the sans-IO
-//! [`Supernode`] core.
+//! [`Supernode`] core. Every OS call is `n2n_sys` (sockets, batched
+//! calls, the clock); this module only shuttles.
 //!
-//! One loop:
-//! 1. run due timers (`handle_timeout`), then drain the core's outputs:
-//!    every queued datagram (`poll_transmit` into one of [`SEND_BATCH`]
-//!    reusable buffers, sent with one `sendmmsg` per batch and socket)
-//!    and every event (`poll_event`, logged);
-//! 2. wait for the first of, in this priority: a signal, a management
-//!    request (`handle_mgmt`), datagrams on the main socket(s), the next
-//!    wake-up (`poll_timeout`, at most [`IDLE_TICK`] away);
-//! 3. a readable main socket is read with one `recvmmsg` of up to
-//!    [`RECV_BATCH`] datagrams (into reusable buffers, `handle_datagram`
-//!    each) before the outputs are flushed again.
+//! One loop, like the edge's:
+//! 1. run the timers that are due (`handle_timeout`; also under a flood
+//!    that keeps the sockets ready);
+//! 2. execute pending transmits: every queued datagram (`poll_transmit`
+//!    into one of [`SEND_BATCH`] reusable buffers, sent with one
+//!    `sendmmsg` per run of datagrams for the same socket);
+//! 3. log the core's events (`poll_event`);
+//! 4. compute the next wake-up (`poll_timeout`, at most [`IDLE_TICK`]
+//!    away);
+//! 5. wait for the first of, in this priority: a signal, a management
+//!    request (`handle_mgmt`), datagrams on the main socket(s), the
+//!    wake-up. A readable main socket is read with one `recvmmsg` of up to
+//!    [`RECV_BATCH`] datagrams (`handle_datagram` each, sources unmapped)
+//!    before the outputs are flushed again.
 //!
 //! Nothing on the hot path allocates: the receive and transmit buffer
-//! arrays are allocated once, the core's output queue is recycled.
+//! arrays are allocated once, the core's output queue is recycled. Every
+//! call into the core's data and timer API is in the section "Calls into
+//! the core" of [`Driver`]; the socket set-up is in [`setup`], the log
+//! wording in [`report`].
+
+mod report;
+mod setup;
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
-use std::os::fd::AsFd as _;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use n2n_core::Now;
-use n2n_core::supernode::{
-    HeState, MgmtAction, MgmtOutcome, RefuseReason, ReloadRequest, Supernode, SupernodeEvent,
-};
-use n2n_proto::types::Mac;
+use n2n_core::supernode::{MgmtAction, MgmtOutcome, ReloadRequest, Supernode};
 use n2n_sys::log::LogHandle;
 use n2n_sys::notify::Notifier;
 use n2n_sys::signals::{Signal, Signals};
-use n2n_sys::udp::{MMSG_BATCH, UdpConfig, UdpError, bind_udp, recv_many, send_many};
-use tokio::io::Interest;
+use n2n_sys::udp::{MMSG_BATCH, RecvBatch, Socket, UdpError};
 use tokio::net::UdpSocket;
 
 use crate::options::{SupernodeOptions, load_community_file};
+use report::{dump_registrations, log_event};
+
+pub use report::{event_line, subnet_line};
+pub use setup::{Sockets, bind_sockets, local_mac, os_random};
 
 /// Receive buffer size for the main socket (C's supernode buffer is 2048
 /// bytes too; longer datagrams are truncated and then fail to decode).
@@ -44,7 +52,7 @@ pub const RECV_BUF: usize = n2n_core::MAX_DATAGRAM;
 pub const IDLE_TICK: Duration = Duration::from_secs(10);
 /// `SO_RCVBUF` / `SO_SNDBUF` asked for on the main socket(s); the kernel
 /// caps it at `net.core.rmem_max` / `wmem_max` silently.
-pub const SOCKET_BUFFER: usize = 4 << 20;
+pub use n2n_sys::udp::SOCKET_BUFFER;
 /// Datagrams read per wake-up (one `recvmmsg`) before the outputs are
 /// flushed.
 pub const RECV_BATCH: usize = MMSG_BATCH;
@@ -52,77 +60,11 @@ pub const RECV_BATCH: usize = MMSG_BATCH;
 pub const SEND_BATCH: usize = MMSG_BATCH;
 /// A placeholder address for unused batch slots.
 const NO_ADDR: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0));
-/// One drained transmit: length, destination, and its route (socket:
-/// `true` for the extra IPv6 one, address to use on it).
-type Slot = (usize, SocketAddr, Option<(bool, SocketAddr)>);
+/// One drained transmit: length, destination, and its socket (`true` for
+/// the extra IPv6 one; `None` if there is no socket of that family).
+type Slot = (usize, SocketAddr, Option<bool>);
 /// Management requests are cut to 79 bytes by the parser; this is plenty.
 const MGMT_BUF: usize = 512;
-
-/// The bound (std, non-blocking) sockets; bound before daemonizing and
-/// dropping privileges so that errors reach the terminal.
-#[derive(Debug)]
-pub struct Sockets {
-    /// Main UDP socket (`-p`).
-    pub udp: std::net::UdpSocket,
-    /// Extra IPv6-only socket on `[::]:port` for a bare `-p port`.
-    pub udp6: Option<std::net::UdpSocket>,
-    /// Why the extra IPv6 socket could not be bound (logged at start).
-    pub udp6_error: Option<UdpError>,
-    /// Management socket, 127.0.0.1:`-t`.
-    pub mgmt: std::net::UdpSocket,
-}
-
-/// Bind a main socket with big buffers, retrying without them if the
-/// system refuses the size.
-fn bind_main(addr: SocketAddr, only_v6: Option<bool>) -> Result<std::net::UdpSocket, UdpError> {
-    let mut cfg = UdpConfig::new(addr);
-    cfg.only_v6 = only_v6;
-    cfg.recv_buffer = Some(SOCKET_BUFFER);
-    cfg.send_buffer = Some(SOCKET_BUFFER);
-    match bind_udp(&cfg) {
-        Err(UdpError::Io {
-            step: "SO_RCVBUF" | "SO_SNDBUF",
-            ..
-        }) => {
-            cfg.recv_buffer = None;
-            cfg.send_buffer = None;
-            bind_udp(&cfg)
-        }
-        r => r,
-    }
-}
-
-/// Bind the main socket(s) and the management socket.
-///
-/// `-p port` binds `0.0.0.0:port` (like C) and additionally `[::]:port`
-/// as an IPv6-only socket; failing to bind the IPv6 one is not fatal
-/// (reported in [`Sockets::udp6_error`]). `-p ip:port` / `-p [ip6]:port`
-/// binds exactly that address (an IPv6 wildcard then uses the system's
-/// dual-stack default; IPv4-mapped sources are handed to the core as
-/// IPv4).
-pub fn bind_sockets(opts: &SupernodeOptions) -> Result<Sockets, UdpError> {
-    let udp = bind_main(opts.bind, None)?;
-    let (udp6, udp6_error) = if opts.also_ipv6 {
-        let a6 = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), opts.bind.port());
-        match bind_main(a6, Some(true)) {
-            Ok(s) => (Some(s), None),
-            Err(e) => (None, Some(e)),
-        }
-    } else {
-        (None, None)
-    };
-    let mgmt_addr = SocketAddr::V4(SocketAddrV4::new(
-        std::net::Ipv4Addr::LOCALHOST,
-        opts.mgmt_port,
-    ));
-    let mgmt = bind_udp(&UdpConfig::new(mgmt_addr))?;
-    Ok(Sockets {
-        udp,
-        udp6,
-        udp6_error,
-        mgmt,
-    })
-}
 
 /// Why the loop ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,152 +75,10 @@ pub enum StopReason {
     Management,
 }
 
-/// Read both clocks into the core's [`Now`].
-pub fn now() -> Now {
-    let unix_us = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
-        .unwrap_or(0);
-    Now::new(Instant::now(), unix_us)
-}
+/// Read both clocks into the core's `Now`.
+pub use n2n_sys::time::now;
 
-/// Random bytes from the OS.
-pub fn os_random<const N: usize>() -> io::Result<[u8; N]> {
-    let mut b = [0u8; N];
-    getrandom::fill(&mut b).map_err(|e| io::Error::other(format!("OS random generator: {e}")))?;
-    Ok(b)
-}
-
-/// Turn 6 random bytes into a unicast, locally-administered MAC (what C
-/// does for a supernode without `-m`).
-pub fn local_mac(mut b: [u8; 6]) -> Mac {
-    b[0] &= !0x01;
-    b[0] |= 0x02;
-    Mac(b)
-}
-
-/// A source address as the core should see it: IPv4-mapped IPv6
-/// addresses (from a dual-stack socket) become IPv4.
-pub fn unmap(a: SocketAddr) -> SocketAddr {
-    match a {
-        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
-            Some(v4) => SocketAddr::V4(SocketAddrV4::new(v4, v6.port())),
-            None => a,
-        },
-        v4 => v4,
-    }
-}
-
-fn he_state_name(s: HeState) -> &'static str {
-    match s {
-        HeState::Unknown => "header encryption not known yet",
-        HeState::Plain => "plain headers",
-        HeState::Encrypted => "encrypted headers",
-    }
-}
-
-fn refuse_text(r: RefuseReason) -> &'static str {
-    match r {
-        RefuseReason::MacInUse => "MAC address already in use by another edge",
-        RefuseReason::IpInUse => "IP address already in use by another edge",
-        RefuseReason::AuthSchemeMismatch => "authentication scheme does not fit the community",
-        RefuseReason::UnknownUser => "user or password not recognised",
-        _ => "refused",
-    }
-}
-
-/// One log line for a core event, C-like wording, and whether it is a
-/// warning. (`CommunityCreated` with a subnet gives two lines in C; here
-/// the second is [`subnet_line`].)
-pub fn event_line(ev: &SupernodeEvent) -> (bool, String) {
-    match ev {
-        SupernodeEvent::EdgeRegistered {
-            community,
-            mac,
-            sock,
-            ip,
-        } => {
-            let ip = if ip.ip.is_unspecified() {
-                "no address".to_owned()
-            } else {
-                ip.to_string()
-            };
-            (
-                false,
-                format!("registered edge {mac} [{ip}] from {sock} in community '{community}'"),
-            )
-        }
-        SupernodeEvent::EdgeRefused {
-            community,
-            mac,
-            sock,
-            reason,
-        } => (
-            true,
-            format!(
-                "refused registration of edge {mac} from {sock} in community '{community}': {} \
-                 ({reason}); sent REGISTER_SUPER_NAK",
-                refuse_text(*reason)
-            ),
-        ),
-        SupernodeEvent::EdgeUnregistered { community, mac } => (
-            false,
-            format!("edge {mac} unregistered from community '{community}'"),
-        ),
-        SupernodeEvent::EdgePurged { community, mac } => (
-            false,
-            format!("purged edge {mac} of community '{community}': not seen for 60 s"),
-        ),
-        SupernodeEvent::CommunityCreated { community, .. } => {
-            (false, format!("new community: {community}"))
-        }
-        SupernodeEvent::CommunityRemoved { community } => {
-            (false, format!("removed community '{community}'"))
-        }
-        SupernodeEvent::HeLocked {
-            community,
-            encrypted,
-        } => (
-            false,
-            format!(
-                "locked community '{community}' to {}",
-                if *encrypted {
-                    "encrypted headers"
-                } else {
-                    "unencrypted headers"
-                }
-            ),
-        ),
-        other => (false, format!("{other:?}")),
-    }
-}
-
-/// C's second line for a new community.
-pub fn subnet_line(ev: &SupernodeEvent) -> Option<String> {
-    match ev {
-        SupernodeEvent::CommunityCreated {
-            community,
-            subnet: Some(s),
-        } => Some(format!(
-            "assigned sub-network {s} to community '{community}'"
-        )),
-        _ => None,
-    }
-}
-
-fn log_event(ev: &SupernodeEvent) {
-    let (warn, line) = event_line(ev);
-    if warn {
-        tracing::warn!("{line}");
-    } else {
-        tracing::info!("{line}");
-    }
-    if let Some(l) = subnet_line(ev) {
-        tracing::info!("{l}");
-    }
-}
-
-async fn readable(s: Option<&UdpSocket>) -> io::Result<()> {
+async fn readable(s: Option<&Socket>) -> io::Result<()> {
     match s {
         Some(s) => s.readable().await,
         None => std::future::pending().await,
@@ -289,18 +89,15 @@ async fn readable(s: Option<&UdpSocket>) -> io::Result<()> {
 #[derive(Debug)]
 pub struct Driver {
     core: Supernode,
-    udp: UdpSocket,
-    udp_v6: bool,
-    udp6: Option<UdpSocket>,
+    udp: Socket,
+    udp6: Option<Socket>,
     udp6_error: Option<UdpError>,
     mgmt: UdpSocket,
     log: LogHandle,
     notifier: Option<Notifier>,
     community_file: Option<PathBuf>,
     /// [`RECV_BATCH`] receive buffers.
-    rbufs: Box<[[u8; RECV_BUF]]>,
-    /// Length and source of each datagram of the last receive batch.
-    rmeta: Box<[(usize, Option<SocketAddr>)]>,
+    rx: RecvBatch,
     /// [`SEND_BATCH`] transmit buffers.
     tbufs: Vec<n2n_core::Datagram>,
     send_errors: u64,
@@ -324,20 +121,16 @@ impl Driver {
             "supernode MAC address is {mac}{}",
             if opts.mac.is_some() { "" } else { " (random)" }
         );
-        let udp = UdpSocket::from_std(sockets.udp)?;
-        let udp_v6 = udp.local_addr()?.is_ipv6();
         Ok(Self {
             core,
-            udp,
-            udp_v6,
-            udp6: sockets.udp6.map(UdpSocket::from_std).transpose()?,
+            udp: Socket::new(sockets.udp)?,
+            udp6: sockets.udp6.map(Socket::new).transpose()?,
             udp6_error: sockets.udp6_error,
             mgmt: UdpSocket::from_std(sockets.mgmt)?,
             log,
             notifier,
             community_file: opts.community_file.clone(),
-            rbufs: vec![[0u8; RECV_BUF]; RECV_BATCH].into_boxed_slice(),
-            rmeta: vec![(0, None); RECV_BATCH].into_boxed_slice(),
+            rx: RecvBatch::new(RECV_BATCH, RECV_BUF),
             tbufs: Vec::with_capacity(SEND_BATCH),
             send_errors: 0,
         })
@@ -381,31 +174,22 @@ impl Driver {
         tracing::info!("supernode started");
 
         let reason = loop {
-            // 1. Timers (also under a flood that keeps the sockets ready),
-            //    then outputs.
-            if self
-                .core
-                .poll_timeout()
-                .is_some_and(|t| t <= Instant::now())
-            {
-                self.core.handle_timeout(now());
-            }
-            self.flush().await;
-
-            // 2. Next wake-up.
-            let mut deadline = tokio::time::Instant::now() + IDLE_TICK;
-            if let Some(t) = self.core.poll_timeout() {
-                deadline = deadline.min(tokio::time::Instant::from_std(t));
-            }
-
-            // 3. Wait for input.
+            // 1. Timers that are due.
+            self.run_timers();
+            // 2. Pending transmits.
+            self.send_transmits().await;
+            // 3. Events.
+            self.handle_events();
+            // 4. Next wake-up.
+            let deadline = self.next_deadline();
+            // 5. Wait for an input and handle it.
             tokio::select! {
                 biased;
                 sig = signals.recv() => {
                     if sig.is_stop() {
                         break StopReason::Signal(sig);
                     }
-                    self.dump_registrations(sig);
+                    dump_registrations(&self.core, sig);
                 }
                 r = self.mgmt.recv_from(&mut mbuf) => match r {
                     Ok((n, from)) => {
@@ -425,13 +209,12 @@ impl Driver {
                     Ok(()) => self.receive(true),
                     Err(e) => tracing::warn!("receive on the IPv6 socket failed: {e}"),
                 },
-                () = tokio::time::sleep_until(deadline) => {
-                    self.core.handle_timeout(now());
-                }
+                () = tokio::time::sleep_until(deadline.into()) => {}
             }
         };
-        // Log what is still queued (e.g. the last events) before leaving.
-        self.flush().await;
+        // Send and log what is still queued (e.g. the last events).
+        self.send_transmits().await;
+        self.handle_events();
         let why = match reason {
             StopReason::Signal(s) => format!("{} received", s.name()),
             StopReason::Management => "stop requested on the management port".to_owned(),
@@ -441,67 +224,28 @@ impl Driver {
         Ok(reason)
     }
 
-    /// Read up to [`RECV_BATCH`] datagrams from one main socket (one
-    /// `recvmmsg`) into the core.
-    fn receive(&mut self, v6: bool) {
-        let sock = if v6 {
-            self.udp6.as_ref()
-        } else {
-            Some(&self.udp)
-        };
-        let Some(sock) = sock else { return };
-        let (bufs, meta) = (&mut self.rbufs, &mut self.rmeta);
-        // try_io clears the readiness on WouldBlock.
-        let n = match sock.try_io(Interest::READABLE, || recv_many(sock.as_fd(), bufs, meta)) {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-            Err(e) => {
-                tracing::debug!("receive failed: {e}");
-                return;
-            }
-        };
-        let t = now();
-        for (buf, (len, from)) in self.rbufs.iter_mut().zip(self.rmeta.iter()).take(n) {
-            if let (Some(d), Some(from)) = (buf.get_mut(..*len), from) {
-                self.core.handle_datagram(t, unmap(*from), d);
-            }
+    // ---------------------------------------------------------------------
+    // Calls into the core: timers, transmits, events, datagrams.
+    // (`handle_mgmt`, `set_communities` and the queries are called where
+    // used.)
+
+    /// Step 1: The core's timers, if due.
+    fn run_timers(&mut self) {
+        if self
+            .core
+            .poll_timeout()
+            .is_some_and(|t| t <= Instant::now())
+        {
+            self.core.handle_timeout(now());
         }
     }
 
-    /// The socket for `dst` (`false`: the main one, `true`: the extra
-    /// IPv6 one) and the address to use on it; `None` if there is no
-    /// socket of that family.
-    fn route(&self, dst: SocketAddr) -> Option<(bool, SocketAddr)> {
-        match dst {
-            SocketAddr::V4(v4) if self.udp_v6 => Some((
-                false,
-                SocketAddr::V6(SocketAddrV6::new(v4.ip().to_ipv6_mapped(), v4.port(), 0, 0)),
-            )),
-            SocketAddr::V4(_) => Some((false, dst)),
-            SocketAddr::V6(_) if self.udp_v6 => Some((false, dst)),
-            SocketAddr::V6(_) => self.udp6.is_some().then_some((true, dst)),
-        }
-    }
-
-    /// Count and (rate-limited) log a failed transmit.
-    fn send_failed(&mut self, dst: SocketAddr, e: &io::Error) {
-        self.core.transmit_failed();
-        self.send_errors += 1;
-        // The first failures, then one in a thousand.
-        if self.send_errors <= 10 || self.send_errors.is_multiple_of(1000) {
-            tracing::warn!(
-                "send to {dst} failed: {e} ({} send errors so far)",
-                self.send_errors
-            );
-        }
-    }
-
-    /// Send every queued datagram, log every event.
+    /// Step 2: Send every queued datagram.
     ///
     /// Up to [`SEND_BATCH`] transmits are drained into the buffers, then
     /// sent in order, each run of consecutive datagrams for the same
     /// socket with `sendmmsg` (so the order per destination is kept).
-    async fn flush(&mut self) {
+    async fn send_transmits(&mut self) {
         let mut slots: [Slot; SEND_BATCH] = [(0, NO_ADDR, None); SEND_BATCH];
         loop {
             let mut n = 0;
@@ -529,8 +273,62 @@ impl Driver {
                 break;
             }
         }
+    }
+
+    /// Step 3: Log every event.
+    fn handle_events(&mut self) {
         while let Some(ev) = self.core.poll_event() {
             log_event(&ev);
+        }
+    }
+
+    /// Step 4: The core's deadline, at most [`IDLE_TICK`] away.
+    fn next_deadline(&self) -> Instant {
+        let tick = Instant::now() + IDLE_TICK;
+        self.core.poll_timeout().map_or(tick, |t| t.min(tick))
+    }
+
+    /// Step 5: Read up to [`RECV_BATCH`] datagrams from one main socket
+    /// (one `recvmmsg`) into the core.
+    fn receive(&mut self, v6: bool) {
+        let sock = if v6 {
+            self.udp6.as_ref()
+        } else {
+            Some(&self.udp)
+        };
+        let Some(sock) = sock else { return };
+        let n = sock.recv_ready(&mut self.rx);
+        let t = now();
+        for i in 0..n {
+            if let Some((d, from)) = self.rx.get_mut(i) {
+                self.core.handle_datagram(t, from, d);
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------------
+
+    /// The socket for `dst` (`false`: the main one, `true`: the extra
+    /// IPv6 one); `None` if there is no socket of that family. An IPv6
+    /// main socket takes IPv4 destinations too (mapped by `Socket`).
+    fn route(&self, dst: SocketAddr) -> Option<bool> {
+        match dst {
+            _ if self.udp.is_ipv6() => Some(false),
+            SocketAddr::V4(_) => Some(false),
+            SocketAddr::V6(_) => self.udp6.is_some().then_some(true),
+        }
+    }
+
+    /// Count and (rate-limited) log a failed transmit.
+    fn send_failed(&mut self, dst: SocketAddr, e: &io::Error) {
+        self.core.transmit_failed();
+        self.send_errors += 1;
+        // The first failures, then one in a thousand.
+        if self.send_errors <= 10 || self.send_errors.is_multiple_of(1000) {
+            tracing::warn!(
+                "send to {dst} failed: {e} ({} send errors so far)",
+                self.send_errors
+            );
         }
     }
 
@@ -538,7 +336,7 @@ impl Driver {
     async fn send_batch(&mut self, slots: &[Slot]) {
         let mut i = 0;
         while let Some(&(len, dst, route)) = slots.get(i) {
-            let Some((v6, _)) = route else {
+            let Some(v6) = route else {
                 let e = io::Error::new(
                     io::ErrorKind::AddrNotAvailable,
                     "no socket of this address family",
@@ -560,13 +358,13 @@ impl Driver {
             // The run of consecutive valid datagrams for the same socket.
             let mut msgs = [(&[] as &[u8], NO_ADDR); SEND_BATCH];
             let mut run = 0;
-            for ((m, &(len, _, route)), buf) in msgs
+            for ((m, &(len, to, route)), buf) in msgs
                 .iter_mut()
                 .zip(slots.iter().skip(i))
                 .zip(self.tbufs.iter().skip(i))
             {
                 match (route, buf.bytes().get(..len)) {
-                    (Some((s, to)), Some(data)) if s == v6 => *m = (data, to),
+                    (Some(s), Some(data)) if s == v6 => *m = (data, to),
                     _ => break,
                 }
                 run += 1;
@@ -581,16 +379,8 @@ impl Driver {
                 i += 1;
                 continue;
             };
-            let msgs = msgs.get(..run).unwrap_or(&[]);
-            let res = match sock.try_io(Interest::WRITABLE, || send_many(sock.as_fd(), msgs)) {
-                // Socket buffer full: wait for room (back-pressure).
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => match sock.writable().await {
-                    Ok(()) => continue,
-                    Err(e) => Err(e),
-                },
-                r => r,
-            };
-            match res {
+            // A full socket buffer is waited for (back-pressure).
+            match sock.send_many(msgs.get(..run).unwrap_or(&[])).await {
                 Ok(sent) => i += sent.max(1),
                 // The error concerns the first datagram of the run.
                 Err(e) => {
@@ -635,8 +425,8 @@ impl Driver {
     }
 
     /// Re-read the `-c` file. Unlike C, a file that cannot be read or does
-    /// not parse leaves the current communities in place; the reply
-    /// reports the failure either way.
+    /// not parse leaves the current
+    /// communities in place; the reply reports the failure either way.
     fn reload_communities(&mut self, req: &ReloadRequest) -> Vec<String> {
         let Some(path) = self.community_file.clone() else {
             return req.replies(false);
@@ -652,124 +442,5 @@ impl Driver {
                 req.replies(false)
             }
         }
-    }
-
-    /// SIGHUP: write the registration table to the log (C's
-    /// `dump_registrations`).
-    fn dump_registrations(&self, sig: Signal) {
-        let t = now();
-        let communities = self.core.communities();
-        let edges = self.core.edges();
-        tracing::info!(
-            "==== registrations ({}: {} communities, {} edges) ====",
-            sig.name(),
-            communities.len(),
-            edges.len()
-        );
-        for c in &communities {
-            let subnet = c.subnet.map(|s| s.to_string()).unwrap_or_default();
-            tracing::info!(
-                "community '{}' {}{} [{}] {}, {} edges",
-                c.community,
-                if c.fixed { "(fixed) " } else { "" },
-                subnet,
-                he_state_name(c.he_state),
-                if c.users { "user/password" } else { "open" },
-                c.edges
-            );
-            for e in edges.iter().filter(|e| e.community == c.community) {
-                let ip = if e.dev_addr.ip.is_unspecified() {
-                    "-".to_owned()
-                } else {
-                    e.dev_addr.to_string()
-                };
-                tracing::info!(
-                    "    {} {} {} '{}' last seen {} s ago",
-                    e.mac,
-                    ip,
-                    e.sock,
-                    e.desc,
-                    t.unix_secs().saturating_sub(e.last_seen_unix)
-                );
-            }
-        }
-        tracing::info!("==== end of registrations ====");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use n2n_core::supernode::autoip::Subnet;
-    use n2n_proto::types::{Community, DevAddr};
-
-    #[test]
-    fn random_mac_is_local_unicast() {
-        for b in [[0xff; 6], [0x00; 6], [0x01, 2, 3, 4, 5, 6]] {
-            let m = local_mac(b);
-            assert_eq!(m.0[0] & 0x01, 0, "{m}");
-            assert_eq!(m.0[0] & 0x02, 0x02, "{m}");
-            assert_eq!(m.0[1..], b[1..]);
-        }
-        let a: [u8; 6] = os_random().unwrap();
-        let b: [u8; 6] = os_random().unwrap();
-        let c: [u8; 32] = os_random().unwrap();
-        assert!(a != b || c != [0; 32]);
-    }
-
-    #[test]
-    fn mapped_sources_become_ipv4() {
-        let m: SocketAddr = "[::ffff:198.18.0.1]:50001".parse().unwrap();
-        assert_eq!(unmap(m), "198.18.0.1:50001".parse().unwrap());
-        let v6: SocketAddr = "[2001:db8::1]:7".parse().unwrap();
-        assert_eq!(unmap(v6), v6);
-        let v4: SocketAddr = "10.0.0.1:7".parse().unwrap();
-        assert_eq!(unmap(v4), v4);
-    }
-
-    #[test]
-    fn event_wording() {
-        let community = Community::new("rocks").unwrap();
-        let mac = Mac([2, 0, 0, 0, 0, 1]);
-        let (w, l) = event_line(&SupernodeEvent::EdgeRegistered {
-            community,
-            mac,
-            sock: "198.18.0.1:50001".parse().unwrap(),
-            ip: DevAddr::new([10, 200, 0, 1].into(), 24),
-        });
-        assert!(!w);
-        assert_eq!(
-            l,
-            "registered edge 02:00:00:00:00:01 [10.200.0.1/24] from 198.18.0.1:50001 in \
-             community 'rocks'"
-        );
-        let (w, l) = event_line(&SupernodeEvent::EdgeRefused {
-            community,
-            mac,
-            sock: "198.18.0.1:50001".parse().unwrap(),
-            reason: RefuseReason::MacInUse,
-        });
-        assert!(w && l.contains("mac_in_use") && l.contains("MAC address already in use"));
-        let created = SupernodeEvent::CommunityCreated {
-            community,
-            subnet: Some(Subnet {
-                net: [10, 185, 191, 0].into(),
-                bits: 24,
-            }),
-        };
-        assert_eq!(event_line(&created).1, "new community: rocks");
-        assert_eq!(
-            subnet_line(&created).unwrap(),
-            "assigned sub-network 10.185.191.0/24 to community 'rocks'"
-        );
-        let (_, l) = event_line(&SupernodeEvent::HeLocked {
-            community,
-            encrypted: true,
-        });
-        assert_eq!(l, "locked community 'rocks' to encrypted headers");
-        // Hostile names are escaped.
-        let evil = Community::from_field(*b"a\nb\x1b[0m\0\0\0\0\0\0\0\0\0\0\0\0\0");
-        let (_, l) = event_line(&SupernodeEvent::CommunityRemoved { community: evil });
-        assert!(!l.contains('\n') && !l.contains('\x1b'), "{l}");
     }
 }

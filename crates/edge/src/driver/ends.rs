@@ -1,0 +1,150 @@
+//! The two ends of the edge's data path: the UDP side (sockets and the
+//! GSO batch the encapsulation writes into) and the TAP side (device,
+//! buffers, the coalescer in front of it).
+
+use std::io;
+use std::net::SocketAddr;
+
+use n2n_offload::{Coalescer, GsoBatch, VNET_HDR_LEN};
+use n2n_sys::udp::{Socket, gso_unsupported};
+
+use super::report::ErrorLog;
+use crate::tap::Tap;
+
+/// The UDP side: the main and discovery sockets and the GSO batch the
+/// encapsulation writes into.
+#[derive(Debug)]
+pub(super) struct Udp {
+    pub(super) main: Socket,
+    pub(super) mcast: Option<Socket>,
+    pub(super) gso: GsoBatch,
+    /// Off with `N2N_UDP_GSO=0` or once the kernel refused to segment.
+    pub(super) gso_on: bool,
+    pub(super) errors: ErrorLog,
+}
+
+impl Udp {
+    /// Send one datagram (with its own TTL if it has one).
+    pub(super) async fn send(&mut self, data: &[u8], dst: SocketAddr, ttl: Option<u8>) {
+        if let Err(e) = self.main.send_to_ttl(data, dst, ttl).await {
+            self.errors.send_failed(dst, data.len(), &e);
+        }
+    }
+
+    /// Send everything collected (a datagram that did not join the last
+    /// run goes out after it).
+    pub(super) async fn flush(&mut self) {
+        while !self.gso.is_empty() {
+            self.send_run().await;
+        }
+    }
+
+    /// Send the collected run: one `sendmsg` with `UDP_SEGMENT`, or one
+    /// datagram at a time if there is one or the kernel cannot segment. A
+    /// datagram that did not join it becomes the next run.
+    pub(super) async fn send_run(&mut self) {
+        if let Some(b) = self.gso.batch() {
+            let mut sent = false;
+            if b.count > 1
+                && self.gso_on
+                && let Ok(seg) = u16::try_from(b.segment)
+            {
+                match self.main.send_segments(b.data, seg, b.dst).await {
+                    Ok(_) => sent = true,
+                    Err(e) if gso_unsupported(&e) => {
+                        tracing::info!(
+                            "UDP segmentation offload unavailable ({e}): sending one by one"
+                        );
+                        self.gso_on = false;
+                    }
+                    Err(e) => {
+                        let (n, len) = (b.count, b.data.len());
+                        let what = format_args!(
+                            "sendmsg {} failed: {e} ({n} datagrams, {len} bytes)",
+                            b.dst
+                        );
+                        self.errors.report(what, false);
+                        sent = true;
+                    }
+                }
+            }
+            if !sent {
+                for d in b.datagrams() {
+                    if let Err(e) = self.main.send_to(d, b.dst).await {
+                        self.errors.send_failed(b.dst, d.len(), &e);
+                    }
+                }
+            }
+        }
+        self.gso.clear();
+    }
+}
+
+/// The TAP side: the device (once open) and its buffers.
+#[derive(Debug)]
+pub(super) struct TapIo {
+    pub(super) dev: Option<Tap>,
+    /// One read (virtio-net header first if offloads are on).
+    pub(super) read: Box<[u8]>,
+    /// One frame cut from a TCP super-segment.
+    pub(super) seg: Box<[u8]>,
+    /// A frame from `decapsulate`, at [`VNET_HDR_LEN`] after a zero
+    /// virtio-net header.
+    pub(super) out: Box<[u8]>,
+    pub(super) gro: Coalescer,
+    pub(super) errors: ErrorLog,
+}
+
+impl TapIo {
+    /// Where `decapsulate` writes a frame.
+    pub(super) fn frame_buf(&mut self) -> &mut [u8] {
+        self.out.get_mut(VNET_HDR_LEN..).unwrap_or_default()
+    }
+
+    /// The `len`-byte frame in [`Self::frame_buf`] → TAP: TCP segments are
+    /// merged into one GSO write, anything else goes out behind the zero
+    /// virtio-net header (or bare without offloads).
+    pub(super) async fn write_frame(&mut self, len: usize) {
+        let Some(tap) = &self.dev else { return };
+        let frame = self.out.get(VNET_HDR_LEN..VNET_HDR_LEN + len);
+        let Some(frame) = frame else { return };
+        if !tap.vnet_hdr() {
+            return tap_write(tap, frame, &mut self.errors).await;
+        }
+        if self.gro.add(frame) {
+            return;
+        }
+        if !self.gro.is_empty() {
+            tap_write(tap, self.gro.take(), &mut self.errors).await;
+        }
+        if !self.gro.add(frame)
+            && let Some(f) = self.out.get(..VNET_HDR_LEN + len)
+        {
+            tap_write(tap, f, &mut self.errors).await;
+        }
+    }
+
+    /// Write what the coalescer holds.
+    pub(super) async fn flush(&mut self) {
+        if let Some(tap) = &self.dev
+            && !self.gro.is_empty()
+        {
+            tap_write(tap, self.gro.take(), &mut self.errors).await;
+        }
+    }
+}
+
+/// Write one frame to the TAP.
+async fn tap_write(tap: &Tap, frame: &[u8], errors: &mut ErrorLog) {
+    let r = match tap.try_send(frame) {
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => tap.send(frame).await,
+        r => r,
+    };
+    if let Err(e) = r {
+        let (len, name) = (frame.len(), tap.name());
+        errors.report(
+            format_args!("writing {len} bytes to TAP {name} failed: {e}"),
+            false,
+        );
+    }
+}

@@ -1,0 +1,210 @@
+//! The drivers' view of a UDP socket: a tokio socket that knows how its
+//! addresses are written, with the sends and batched receives the edge
+//! and supernode loops use.
+
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::AsFd as _;
+
+use tokio::io::Interest;
+
+use super::batch::{RecvBatch, send_many_mapped, send_segments};
+use super::{restore_ttl, set_ttl, to_socket};
+
+/// A non-blocking UDP socket registered with tokio. On an IPv6 socket,
+/// IPv4 destinations are written IPv4-mapped; received sources come back
+/// unmapped ([`super::from_socket`]), so callers only see plain addresses.
+#[derive(Debug)]
+pub struct Socket {
+    io: tokio::net::UdpSocket,
+    v6: bool,
+}
+
+impl Socket {
+    /// Register a bound, non-blocking std socket (inside a tokio runtime).
+    pub fn new(sock: std::net::UdpSocket) -> io::Result<Self> {
+        let v6 = sock.local_addr()?.is_ipv6();
+        Ok(Self {
+            io: tokio::net::UdpSocket::from_std(sock)?,
+            v6,
+        })
+    }
+
+    /// The tokio socket (multicast membership, management-style calls).
+    pub fn get_ref(&self) -> &tokio::net::UdpSocket {
+        &self.io
+    }
+
+    /// Whether this is an IPv6 socket (IPv4 destinations are mapped).
+    pub fn is_ipv6(&self) -> bool {
+        self.v6
+    }
+
+    /// The bound address, as the kernel reports it.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.io.local_addr()
+    }
+
+    /// Wait until a datagram can be read (cancel safe).
+    pub async fn readable(&self) -> io::Result<()> {
+        self.io.readable().await
+    }
+
+    /// Read what is queued into `batch` with one `recvmmsg`, without
+    /// waiting; `WouldBlock` (readiness cleared) if nothing is.
+    pub fn try_recv_batch(&self, batch: &mut RecvBatch) -> io::Result<usize> {
+        self.io
+            .try_io(Interest::READABLE, || batch.recv(self.io.as_fd()))
+    }
+
+    /// [`Self::try_recv_batch`] for a loop that was told the socket is
+    /// readable: the number of datagrams, 0 if there were none after all
+    /// or the call failed (logged at debug level: e.g. an ICMP error
+    /// reported for an earlier send).
+    pub fn recv_ready(&self, batch: &mut RecvBatch) -> usize {
+        match self.try_recv_batch(batch) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
+            Err(e) => {
+                tracing::debug!("receive failed: {e}");
+                0
+            }
+        }
+    }
+
+    /// Send one datagram; waits only if the socket buffer is full.
+    pub async fn send_to(&self, data: &[u8], dst: SocketAddr) -> io::Result<usize> {
+        let to = to_socket(dst, self.v6);
+        match self.io.try_send_to(data, to) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.io.send_to(data, to).await,
+            r => r,
+        }
+    }
+
+    /// [`Self::send_to`] with the IP TTL (IPv6 hop limit) set to `ttl` for
+    /// this datagram only (the edge's `-L` REGISTER spray, like C's
+    /// `setsockopt(IP_TTL)` around it). If the TTL cannot be set the
+    /// datagram goes out with the default.
+    pub async fn send_to_ttl(
+        &self,
+        data: &[u8],
+        dst: SocketAddr,
+        ttl: Option<u8>,
+    ) -> io::Result<usize> {
+        let Some(ttl) = ttl else {
+            return self.send_to(data, dst).await;
+        };
+        match set_ttl(self.io.as_fd(), self.v6, ttl) {
+            Ok(saved) => {
+                let r = self.send_to(data, dst).await;
+                if let Err(e) = restore_ttl(self.io.as_fd(), saved) {
+                    tracing::warn!("cannot restore the socket TTL after the -L spray: {e}");
+                }
+                r
+            }
+            Err(e) => {
+                tracing::debug!(
+                    "cannot set TTL {ttl} for the -L spray ({e}): sent with the default"
+                );
+                self.send_to(data, dst).await
+            }
+        }
+    }
+
+    /// Send `data` as datagrams of `segment` bytes (the last may be
+    /// shorter) to `dst` with one `sendmsg` and `UDP_SEGMENT`; waits while
+    /// the socket buffer is full. [`super::gso_unsupported`] tells whether
+    /// an error means "send them one by one".
+    pub async fn send_segments(
+        &self,
+        data: &[u8],
+        segment: u16,
+        dst: SocketAddr,
+    ) -> io::Result<usize> {
+        let to = to_socket(dst, self.v6);
+        loop {
+            match self.io.try_io(Interest::WRITABLE, || {
+                send_segments(self.io.as_fd(), data, segment, to)
+            }) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.io.writable().await?,
+                r => return r,
+            }
+        }
+    }
+
+    /// Send `msgs` in order with one `sendmmsg` (see
+    /// [`super::send_many`]: the count sent, an error concerns the first);
+    /// waits while the socket buffer is full.
+    pub async fn send_many(&self, msgs: &[(&[u8], SocketAddr)]) -> io::Result<usize> {
+        loop {
+            match self.io.try_io(Interest::WRITABLE, || {
+                send_many_mapped(self.io.as_fd(), msgs, self.v6)
+            }) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.io.writable().await?,
+                r => return r,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::super::{UdpConfig, bind_udp, gso_unsupported};
+    use super::*;
+
+    fn dual_stack_or_v4() -> std::net::UdpSocket {
+        let mut cfg = UdpConfig::new("[::]:0".parse().unwrap());
+        cfg.only_v6 = Some(false);
+        bind_udp(&cfg)
+            .or_else(|_| bind_udp(&UdpConfig::new("0.0.0.0:0".parse().unwrap())))
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn ipv4_peers_through_a_dual_stack_socket_see_plain_addresses() {
+        let a = Socket::new(dual_stack_or_v4()).unwrap();
+        let port = a.local_addr().unwrap().port();
+        let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        peer.set_read_timeout(Some(std::time::Duration::from_secs(2)))
+            .unwrap();
+        let peer_addr = peer.local_addr().unwrap();
+
+        // Out: one datagram, one with a TTL, one segmented run, one batch.
+        a.send_to(b"one", peer_addr).await.unwrap();
+        a.send_to_ttl(b"ttl", peer_addr, Some(3)).await.unwrap();
+        let mut want: Vec<Vec<u8>> = vec![b"one".to_vec(), b"ttl".to_vec()];
+        match a.send_segments(&[7u8; 25], 10, peer_addr).await {
+            Ok(n) => {
+                assert_eq!(n, 25);
+                want.extend([vec![7u8; 10], vec![7u8; 10], vec![7u8; 5]]);
+            }
+            Err(e) => assert!(gso_unsupported(&e), "{e}"),
+        }
+        let msgs: [(&[u8], SocketAddr); 2] = [(b"m1", peer_addr), (b"m2", peer_addr)];
+        assert_eq!(a.send_many(&msgs).await.unwrap(), 2);
+        want.extend([b"m1".to_vec(), b"m2".to_vec()]);
+        let mut buf = [0u8; 64];
+        for w in &want {
+            let (n, from) = peer.recv_from(&mut buf).unwrap();
+            assert_eq!(&buf[..n], &w[..]);
+            assert_eq!(from.port(), port);
+        }
+
+        // In: the source is the peer's plain IPv4 address.
+        peer.send_to(b"back", ("127.0.0.1", port)).unwrap();
+        let mut batch = RecvBatch::new(8, 64);
+        let n = loop {
+            a.readable().await.unwrap();
+            match a.try_recv_batch(&mut batch) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => panic!("{e}"),
+            }
+        };
+        assert_eq!(n, 1);
+        let (d, from) = batch.get_mut(0).unwrap();
+        assert_eq!(d, b"back");
+        assert_eq!(from, peer_addr);
+    }
+}
