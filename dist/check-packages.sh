@@ -5,7 +5,7 @@
 # * the .deb and the .rpm list exactly the expected files (rpm -qlp; the .deb may
 #   add only Debian's copyright file) and mark /etc/n2n/*.conf as configuration;
 # * dpkg -i installs the .deb on this machine: edge --version, supernode --version
-#   and n2n-decode --help run from where the package put them, the system user n2n
+#   n2n-decode --help and n2n-keygen run from where the package put them, the system user n2n
 #   exists, /etc/n2n/edge.conf (it holds the key) is root:n2n 0640, and
 #   systemd-analyze verify accepts the installed units (edge.service,
 #   edge@rocks.service, supernode.service) without a warning about them. systemd
@@ -125,6 +125,7 @@ cat >"$work/expected" <<'EOF'
 /etc/n2n/edge.conf
 /etc/n2n/supernode.conf
 /usr/bin/n2n-decode
+/usr/bin/n2n-keygen
 /usr/lib/systemd/system/edge.service
 /usr/lib/systemd/system/edge@.service
 /usr/lib/systemd/system/supernode.service
@@ -184,6 +185,9 @@ grep -q '^supernode ' "$work/v" || fail "supernode --version printed: $(cat "$wo
 ok "$(cat "$work/v")"
 /usr/bin/n2n-decode --help >/dev/null || fail "/usr/bin/n2n-decode --help"
 ok "/usr/bin/n2n-decode --help"
+[ "$(/usr/bin/n2n-keygen logan 007)" = "* logan nHWum+r42k1qDXdIeH-WFKeylK5UyLStRzxofRNAgpG" ] ||
+    fail "/usr/bin/n2n-keygen logan 007 printed: $(/usr/bin/n2n-keygen logan 007)"
+ok "/usr/bin/n2n-keygen logan 007 (the spec's example)"
 /usr/sbin/edge /etc/n2n/edge.conf --dry-run >/dev/null ||
     fail "edge rejects the packaged /etc/n2n/edge.conf"
 ok "edge --dry-run accepts /etc/n2n/edge.conf"
@@ -220,7 +224,7 @@ ls /etc/systemd/system/multi-user.target.wants/edge@rocks.service >/dev/null ||
 ok "units enabled"
 
 dpkg_locked -r "$PKG" >/dev/null || fail "dpkg -r $PKG"
-for f in /usr/sbin/edge /usr/sbin/supernode /usr/bin/n2n-decode "$units/edge.service"; do
+for f in /usr/sbin/edge /usr/sbin/supernode /usr/bin/n2n-decode /usr/bin/n2n-keygen "$units/edge.service"; do
     [ ! -e "$f" ] || fail "$f is still there after dpkg -r"
 done
 if ls /etc/systemd/system/*.wants/edge* /etc/systemd/system/*.wants/supernode* 2>/dev/null; then
