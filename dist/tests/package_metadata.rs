@@ -78,13 +78,23 @@ fn deb_and_rpm_install_the_same_files() {
 fn every_source_exists_or_is_staged() {
     let toml = read("Cargo.toml");
     let build = read("build-packages.sh");
+    // The binaries: `for b in NAMES; do` + `strip -o "$stage/$b" ...`.
+    let strip_loop =
+        Regex::new(r#"for b in ([a-z0-9 -]+); do\n\s*strip -o "\$stage/\$b""#).unwrap();
+    let stripped: Vec<&str> = strip_loop
+        .captures(&build)
+        .map(|c| c.get(1).unwrap().as_str().split_whitespace().collect())
+        .unwrap_or_default();
+    assert!(
+        stripped.contains(&"edge"),
+        "no strip loop in build-packages.sh"
+    );
     for (src, dest) in deb_assets(&toml) {
         if let Some(staged) = src.strip_prefix("target/release/n2n-dist/") {
             // build-packages.sh writes "$stage/<name>" (or "$stage/${u##*/}" for units).
             let named = build.contains(&format!("$stage/{staged}"))
                 || (staged.ends_with(".service") && build.contains(staged))
-                || (["edge", "supernode", "n2n-decode"].contains(&staged)
-                    && build.contains("strip -o \"$stage/$b\""));
+                || stripped.contains(&staged);
             assert!(named, "{src} ({dest}) is not staged by build-packages.sh");
         } else {
             let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(&src);
