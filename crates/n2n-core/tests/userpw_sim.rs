@@ -533,3 +533,17 @@ fn a_registered_mac_stays_with_its_user() {
         sim.supernode(sn).stats()
     );
 }
+
+#[test]
+fn several_supernodes_start_with_the_first_without_pings() {
+    // behaviour.md §2.1: no PING phase with user/password (a PING before the
+    // first ACK could only be under the static key, which the supernode
+    // drops); the first -l is registered with right away.
+    let (mut sim, sn) = net(7, &[ALICE]);
+    let mut c = edge_cfg(1, ALICE.0, ALICE.1);
+    c.supernodes.push("203.0.113.99:7654".to_owned());
+    let a = sim.add_edge("alice", sa("198.51.100.1:50001"), None, c);
+    assert!(sim.run_until_cond(Duration::from_secs(5), |s| registered(s, &[a])));
+    let st = sim.supernode(sn).stats();
+    assert_eq!(st.total_drops(), 0, "{st:?}");
+}

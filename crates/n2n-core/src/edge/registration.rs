@@ -171,7 +171,11 @@ impl Registration {
             .iter()
             .map(|s| Supernode::new(Some(s.clone()), s.parse().ok(), Mac::NULL, false, prev0))
             .collect();
-        let phase = if sns.len() > 1 {
+        // behaviour.md §2.1: PINGs pick the first supernode only without
+        // user/password (before its REGISTER_SUPER_ACK the edge has no
+        // dynamic key, and a user/password supernode drops anything but a
+        // REGISTER_SUPER under the static key): else the first `-l` it is.
+        let phase = if sns.len() > 1 && cfg.user_password.is_none() {
             Phase::Pinging { deadline: now.mono }
         } else if cfg.tap_addr == TapAddrMode::Auto {
             Phase::AddrRequest {
