@@ -2,7 +2,7 @@
 //! tokenizer, the option parsers and validation behind it, and the
 //! supernode's `community.list` parser (fixed names, regexes, `* user key`
 //! lines). Invariants: no panic; every error renders as a non-empty message
-//! (it names the problem); a parsed community list re-parses the same way.
+//! (it names the problem).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -15,7 +15,8 @@ fuzz_target!(|data: &[u8]| {
 
     match file_to_args(&text, Flavor::Edge) {
         Ok(args) => {
-            if let Err(e) = n2n_edge::cli::parse_args(&args, &|_| None, &|| Some("fuzz".to_owned())) {
+            if let Err(e) = n2n_edge::cli::parse_args(&args, &|_| None, &|| Some("fuzz".to_owned()))
+            {
                 assert!(!e.to_string().is_empty());
             }
         }
@@ -36,11 +37,7 @@ fuzz_target!(|data: &[u8]| {
         Err(e) => assert!(!e.to_string().is_empty()),
     }
 
-    match CommunityList::parse(&text) {
-        Ok(list) => {
-            let again = CommunityList::parse(&text).expect("a parsed list parses again");
-            assert_eq!(format!("{list:?}"), format!("{again:?}"));
-        }
-        Err(e) => assert!(!e.to_string().is_empty()),
+    if let Err(e) = CommunityList::parse(&text) {
+        assert!(!e.to_string().is_empty());
     }
 });
