@@ -70,6 +70,7 @@ impl Edge {
                     n += 1;
                 }
                 ctx.stats.p2p_tx += n;
+                ctx.stats.p2p_tx_bytes += n * len as u64;
                 return to(first);
             }
             let sn = self
@@ -77,6 +78,7 @@ impl Edge {
                 .current_supernode()
                 .ok_or(DropReason::NoSupernodeAddress)?;
             ctx.stats.super_tx += 1;
+            ctx.stats.super_tx_bytes += len as u64;
             ctx.stats.super_broadcast_tx += 1;
             return to(sn);
         }
@@ -84,6 +86,7 @@ impl Edge {
         let fresh = ctx.cfg.register_interval / 2;
         if let Some(s) = self.peers.direct_sock(now, ctx, pkt_dst, fresh) {
             ctx.stats.p2p_tx += 1;
+            ctx.stats.p2p_tx_bytes += len as u64;
             return to(s);
         }
         let sn = self
@@ -91,6 +94,7 @@ impl Edge {
             .current_supernode()
             .ok_or(DropReason::NoSupernodeAddress)?;
         ctx.stats.super_tx += 1;
+        ctx.stats.super_tx_bytes += len as u64;
         if ctx.p2p() {
             self.peers.query(now, ctx, pkt_dst, Some(sn));
         }

@@ -197,6 +197,7 @@ impl Edge {
         if self.reg.last_sup().is_none() {
             return Err(DropReason::NotRegistered);
         }
+        let bytes = msg.len() as u64;
         let view = PacketView::new_checked(&*msg).map_err(|_| DropReason::Malformed)?;
         let src_mac = view.src_mac();
         let pkt_dst = view.dst_mac();
@@ -221,14 +222,14 @@ impl Edge {
         // our authenticated transforms only authentic packets may do that.
         let aead = self.data.is_aead();
         if !aead {
-            self.packet_sender_seen(now, &sender, pkt_dst);
+            self.packet_sender_seen(now, &sender, pkt_dst, bytes);
         }
         let (n, nonce) = self.data.decode(&self.ctx.cfg.community, &view, out)?;
         if let Some(nonce) = nonce {
             self.peers.check_replay(now, src_mac, nonce)?;
         }
         if aead {
-            self.packet_sender_seen(now, &sender, pkt_dst);
+            self.packet_sender_seen(now, &sender, pkt_dst, bytes);
         }
         self.ctx.stats.transop_rx += 1;
         let f = out.get(..n).ok_or(DropReason::FrameTooLarge)?;
@@ -248,9 +249,14 @@ impl Edge {
 
     /// Peer-table and counter updates for a received PACKET (behaviour.md
     /// §5.3).
-    fn packet_sender_seen(&mut self, now: Now, s: &Seen, pkt_dst: Mac) {
+    fn packet_sender_seen(&mut self, now: Now, s: &Seen, pkt_dst: Mac, bytes: u64) {
         let sn = self.reg.current_supernode();
         self.peers.packet_seen(now, &mut self.ctx, s, sn);
+        if s.from_sn {
+            self.ctx.stats.super_rx_bytes += bytes;
+        } else {
+            self.ctx.stats.p2p_rx_bytes += bytes;
+        }
         if s.from_sn {
             // C refreshes last_sup with every PACKET the supernode relays.
             self.reg.supernode_seen(now);

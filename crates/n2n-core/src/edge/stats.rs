@@ -139,6 +139,14 @@ pub struct EdgeStats {
     pub super_broadcast_tx: u64,
     /// Broadcast/multicast PACKETs received through the supernode.
     pub super_broadcast_rx: u64,
+    /// Bytes (whole datagrams) of the PACKETs counted in `p2p_tx`.
+    pub p2p_tx_bytes: u64,
+    /// Bytes of the PACKETs counted in `p2p_rx`.
+    pub p2p_rx_bytes: u64,
+    /// Bytes of the PACKETs counted in `super_tx`.
+    pub super_tx_bytes: u64,
+    /// Bytes of the PACKETs counted in `super_rx`.
+    pub super_rx_bytes: u64,
     drops: DropCounts,
 }
 

@@ -162,6 +162,7 @@ impl Supernode {
                 sock: e.sock,
                 preferred: e.preferred,
                 last_seen_unix: e.last_seen_unix,
+                relayed_packets: e.relayed,
             }));
         }
         out

@@ -124,6 +124,9 @@ pub struct EdgeInfo {
     pub preferred: Option<PeerSock>,
     /// Unix seconds of the last registration.
     pub last_seen_unix: u64,
+    /// PACKETs from this edge the supernode relayed (unicast, or one per
+    /// broadcast fan-out): its traffic that did not go P2P.
+    pub relayed_packets: u64,
 }
 
 /// A community, for listings.

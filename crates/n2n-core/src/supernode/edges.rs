@@ -67,6 +67,8 @@ pub(crate) struct Edge {
     pub(crate) stamp_prev: u64,
     /// Insertion order (management listings follow C's insertion order).
     pub(crate) seq: u64,
+    /// PACKETs from this edge relayed (unicast, or one broadcast fan-out).
+    pub(crate) relayed: u64,
 }
 
 /// One community.
@@ -285,6 +287,7 @@ impl CommunityState {
                 last_seen_unix: r.now_unix,
                 stamp_prev: r.stamp_prev,
                 seq: *seq,
+                relayed: 0,
             },
         );
         Ok(EdgeChange::Added)

@@ -52,6 +52,9 @@ impl Supernode {
                 io.stats.broadcast = io.stats.broadcast.saturating_add(1);
                 io.stats.last_fwd = now.unix_secs();
             }
+            if !first && let Some(e) = comm.edges.get_mut(&p.src_mac) {
+                e.relayed = e.relayed.saturating_add(1);
+            }
             Ok(())
         } else {
             let dst = comm
@@ -62,6 +65,9 @@ impl Supernode {
             io.send(now, dst, seal(he, Some(hlen), false), write)?;
             io.stats.fwd = io.stats.fwd.saturating_add(1);
             io.stats.last_fwd = now.unix_secs();
+            if let Some(e) = comm.edges.get_mut(&p.src_mac) {
+                e.relayed = e.relayed.saturating_add(1);
+            }
             Ok(())
         }
     }
