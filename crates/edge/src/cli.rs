@@ -209,6 +209,8 @@ pub struct EdgeOptions {
     pub uid: Option<u32>,
     /// `-g`: group id to drop to (`None`: as for `uid`).
     pub gid: Option<u32>,
+    /// `--metrics [IP:]PORT`: serve Prometheus metrics there (off by default).
+    pub metrics: Option<std::net::SocketAddr>,
     /// Non-fatal remarks to log once logging is up (truncations,
     /// deprecated forms, key equal to community, …).
     pub warnings: Vec<String>,
@@ -313,6 +315,7 @@ impl EdgeOptions {
             ("verbosity", self.verbosity.to_string()),
             ("uid", opt(self.uid.map(|u| u.to_string()))),
             ("gid", opt(self.gid.map(|g| g.to_string()))),
+            ("metrics", opt(self.metrics.map(|m| m.to_string()))),
         ];
         for (k, v) in lines {
             let _ = writeln!(s, "{k}: {v}");
@@ -348,6 +351,7 @@ pub fn long_help() -> String {
 /// overwrite earlier ones; repeatable options accumulate.
 #[derive(Debug, Default)]
 struct Raw {
+    metrics: Option<std::net::SocketAddr>,
     community: Option<String>,
     supernodes: Vec<String>,
     bind: Option<SocketAddrV4>,
@@ -512,6 +516,15 @@ fn apply(raw: &mut Raw, key: Opt, name: &str, value: Option<&str>) -> Result<(),
                     ),
                 )
             })?);
+        }
+        Opt::Metrics => {
+            raw.metrics = Some(
+                n2n_metrics::parse_metrics_addr(required(name, value)?)
+                    .map_err(|e| CliError::BadValue {
+                        option: name.to_owned(),
+                        reason: e.to_string(),
+                    })?,
+            );
         }
         Opt::SelectRtt => raw.selection = SelectionStrategy::Rtt,
         Opt::SelectMac => raw.selection = SelectionStrategy::Mac,
@@ -734,6 +747,7 @@ fn validate(raw: Raw, host_name: &dyn Fn() -> Option<String>) -> Result<EdgeOpti
         verbosity,
         uid: common.uid,
         gid: common.gid,
+        metrics: raw.metrics,
         warnings,
     })
 }

@@ -41,6 +41,7 @@ mod ends;
 mod report;
 mod resolver;
 mod setup;
+mod telemetry;
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -127,6 +128,8 @@ pub struct Driver {
     privileges_dropped: bool,
     ready: bool,
     stop: Option<StopReason>,
+    /// `--metrics`, systemd watchdog and `STATUS=` (started in `run`).
+    telemetry: Option<n2n_metrics::Telemetry<n2n_metrics::EdgeSnapshot>>,
 }
 
 fn buffer(n: usize) -> Box<[u8]> {
@@ -184,6 +187,7 @@ impl Driver {
             privileges_dropped: false,
             ready: false,
             stop: None,
+            telemetry: None,
         })
     }
 
@@ -197,6 +201,17 @@ impl Driver {
 
     /// Run until SIGINT/SIGTERM or management `stop`.
     pub async fn run(mut self, mut signals: Signals) -> Result<StopReason, DriverError> {
+        // Before the TAP set-up drops privileges (a low port stays possible).
+        self.telemetry = Some(
+            n2n_metrics::Telemetry::start(
+                self.opts.metrics,
+                n2n_metrics::EdgeSnapshot::default(),
+                n2n_metrics::EdgeExporter::new,
+                self.notifier.clone(),
+                Instant::now(),
+            )
+            .await?,
+        );
         self.start().await?;
         tracing::info!("management interface on 127.0.0.1:{}", self.opts.mgmt_port);
         tracing::info!("edge started");
@@ -283,6 +298,16 @@ impl Driver {
             self.dhcp_next = Some(t.mono + DHCP_POLL);
             self.poll_dhcp_address().await;
         }
+        if let Some(tm) = &mut self.telemetry
+            && tm.deadline().is_some_and(|d| d <= t.mono)
+        {
+            let edge = &self.edge;
+            tm.tick(
+                t.mono,
+                || telemetry::snapshot(edge),
+                || telemetry::status(edge),
+            );
+        }
     }
 
     /// Step 3: Log every event; act on those that need the driver.
@@ -295,8 +320,10 @@ impl Driver {
                     self.ready = true;
                     let addr = self.edge.tap_addr();
                     let status =
-                        format!("registered with supernode {supernode}, TAP address {addr}");
-                    self.notify(|n| n.ready(&status));
+                        format!("registered to {supernode}, TAP address {addr}");
+                    if let Some(t) = &mut self.telemetry {
+                        t.ready(&status);
+                    }
                 }
                 // C asks the resolver for fresh addresses right away.
                 Event::SupernodeSwitched {
@@ -317,6 +344,7 @@ impl Driver {
             self.resolver.deadline(),
             self.dhcp_next,
             self.mcast_next,
+            self.telemetry.as_ref().and_then(|t| t.deadline()),
         ])
     }
 

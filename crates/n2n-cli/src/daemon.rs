@@ -30,7 +30,9 @@ pub fn detach_and_log(
     Ok(n2n_sys::log::init(LogConfig {
         program: program.into(),
         level,
-        target: if foreground {
+        target: if foreground && n2n_sys::log::stderr_is_journal() {
+            LogTarget::Journal
+        } else if foreground {
             LogTarget::Stderr
         } else {
             LogTarget::Syslog

@@ -44,6 +44,7 @@ mod metrics;
 mod process;
 mod server;
 mod snapshot;
+pub mod telemetry;
 
 pub use addr::{DEFAULT_METRICS_IP, MetricsAddrError, parse_metrics_addr};
 pub use metrics::{
@@ -51,6 +52,7 @@ pub use metrics::{
     SupernodeExporter,
 };
 pub use process::ProcessCollector;
+pub use telemetry::Telemetry;
 pub use server::{Limits, MetricsServer, ServeError, serve, serve_with};
 pub use snapshot::{
     CommunityView, EdgeSnapshot, EdgeView, PathCounters, Provider, Publisher, SupernodeSnapshot,

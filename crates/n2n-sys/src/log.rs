@@ -60,6 +60,34 @@ pub enum LogTarget {
     SyslogAt(std::path::PathBuf),
     /// Collect lines in memory (tests).
     Memory(LogBuffer),
+    /// Standard error read by journald (`$JOURNAL_STREAM`): no time stamp,
+    /// no program name (journald adds both, the unit sets
+    /// `SyslogIdentifier=`), a `<N>` syslog priority prefix per line.
+    Journal,
+}
+
+/// Is standard error the journal stream systemd names in `$JOURNAL_STREAM`
+/// (`device:inode`)?
+pub fn stderr_is_journal() -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    let Some(v) = std::env::var_os("JOURNAL_STREAM") else {
+        return false;
+    };
+    let Some((dev, ino)) = v.to_str().and_then(|v| v.split_once(':')) else {
+        return false;
+    };
+    let (Ok(dev), Ok(ino)) = (dev.parse::<u64>(), ino.parse::<u64>()) else {
+        return false;
+    };
+    match std::fs::metadata("/proc/self/fd/2") {
+        Ok(m) => m.dev() == dev && m.ino() == ino,
+        Err(_) => false,
+    }
+}
+
+/// A journal line: `<5>WARNING: message` (priority as for syslog).
+pub fn format_journal(level: Level, message: &str) -> String {
+    format!("<{}>{}{}", severity(level), level_prefix(level), message)
 }
 
 /// Where log lines actually went after set-up.
@@ -71,6 +99,8 @@ pub enum Destination {
     Syslog,
     /// Memory buffer.
     Memory,
+    /// Standard error, journald format.
+    Journal,
 }
 
 /// Shared in-memory log (for tests).
@@ -292,6 +322,7 @@ impl Visit for Fields {
 
 enum Sink {
     Stderr,
+    Journal,
     Syslog {
         sock: UnixDatagram,
         path: std::path::PathBuf,
@@ -328,6 +359,10 @@ impl<S: Subscriber> Layer<S> for N2nLayer {
                 }
             }
             Sink::Memory(buf) => buf.push(format_line(&now, &self.program, level, &f.message)),
+            Sink::Journal => {
+                let line = format_journal(level, &f.message);
+                let _ = writeln!(std::io::stderr().lock(), "{line}");
+            }
         }
     }
 }
@@ -385,6 +420,7 @@ pub fn build(cfg: LogConfig) -> (impl Subscriber + Send + Sync + 'static, LogHan
         LogTarget::Syslog => syslog_at(SYSLOG_SOCKET.into()),
         LogTarget::SyslogAt(p) => syslog_at(p),
         LogTarget::Memory(b) => (Sink::Memory(b), Destination::Memory),
+        LogTarget::Journal => (Sink::Journal, Destination::Journal),
     };
     let (filter, reload) = reload::Layer::new(level_filter(cfg.level));
     let subscriber = Registry::default().with(filter).with(N2nLayer {
@@ -425,6 +461,14 @@ mod tests {
             format_line(&t, "edge", Level::ERROR, "y"),
             "25/Nov/2026 11:32:53 [edge] ERROR: y"
         );
+    }
+
+    #[test]
+    fn journal_format() {
+        assert_eq!(format_journal(Level::INFO, "edge started"), "<5>edge started");
+        assert_eq!(format_journal(Level::WARN, "x"), "<4>WARNING: x");
+        assert_eq!(format_journal(Level::ERROR, "y"), "<3>ERROR: y");
+        assert_eq!(format_journal(Level::DEBUG, "z"), "<6>z");
     }
 
     #[test]

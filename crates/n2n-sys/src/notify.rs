@@ -88,6 +88,44 @@ impl Notifier {
     }
 }
 
+/// Environment variable with the watchdog timeout in microseconds.
+pub const WATCHDOG_USEC: &str = "WATCHDOG_USEC";
+/// Environment variable naming the process the watchdog is meant for.
+pub const WATCHDOG_PID: &str = "WATCHDOG_PID";
+
+/// How often to send `WATCHDOG=1`: a quarter of `$WATCHDOG_USEC` (systemd
+/// restarts the service when none arrives within it). `None` when unset,
+/// zero, unparsable, or `$WATCHDOG_PID` names another process.
+pub fn watchdog_interval() -> Option<std::time::Duration> {
+    watchdog_interval_from(
+        std::env::var(WATCHDOG_USEC).ok().as_deref(),
+        std::env::var(WATCHDOG_PID).ok().as_deref(),
+        std::process::id(),
+    )
+}
+
+/// [`watchdog_interval`] from given values (testable).
+pub fn watchdog_interval_from(
+    usec: Option<&str>,
+    pid: Option<&str>,
+    my_pid: u32,
+) -> Option<std::time::Duration> {
+    if let Some(p) = pid
+        && p.trim().parse::<u32>().ok() != Some(my_pid)
+    {
+        return None;
+    }
+    let us: u64 = usec?.trim().parse().ok().filter(|&u| u > 0)?;
+    Some(std::time::Duration::from_micros((us / 4).max(1)))
+}
+
+impl Notifier {
+    /// `WATCHDOG=1`: the service is alive.
+    pub fn watchdog(&self) -> io::Result<()> {
+        self.notify("WATCHDOG=1")
+    }
+}
+
 fn one_line(s: &str) -> String {
     s.replace(['\n', '\r'], " ")
 }
@@ -126,6 +164,18 @@ mod tests {
         let n = Notifier::new(OsStr::new(&format!("@{name}")));
         n.notify("READY=1").unwrap();
         assert_eq!(recv(&server), "READY=1");
+    }
+
+    #[test]
+    fn watchdog_interval_is_a_quarter() {
+        use std::time::Duration;
+        let w = |u, p| watchdog_interval_from(u, p, 42);
+        assert_eq!(w(Some("2000000"), None), Some(Duration::from_millis(500)));
+        assert_eq!(w(Some("2000000"), Some("42")), Some(Duration::from_millis(500)));
+        assert_eq!(w(Some("2000000"), Some("43")), None);
+        assert_eq!(w(Some("0"), None), None);
+        assert_eq!(w(Some("x"), None), None);
+        assert_eq!(w(None, Some("42")), None);
     }
 
     #[test]

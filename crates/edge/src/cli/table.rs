@@ -42,6 +42,7 @@ pub(crate) enum Opt {
     LongHelp,
     NoPortForwarding,
     DryRun,
+    Metrics,
     Meaningless,
 }
 
@@ -242,6 +243,13 @@ const LOCAL: &[OptDef<Opt>] = &[
         "accepted for 3.1.1 compatibility; this edge never\n\
          maps ports with UPnP/NAT-PMP anyway",
     ),
+    OptDef::long("metrics", Required, Opt::Metrics)
+        .value("[ip:]port")
+        .help(
+            "(extension) serve Prometheus metrics at\n\
+             http://ip:port/metrics (ip default 127.0.0.1;\n\
+             off by default)",
+        ),
     OptDef::long("dry-run", No, Opt::DryRun).help(
         "(extension) check the options, print the resulting\n\
          configuration and exit without opening anything",

@@ -37,6 +37,9 @@ pub enum DriverError {
     /// Dropping privileges failed.
     #[error(transparent)]
     Privileges(#[from] ProcessError),
+    /// The `--metrics` address could not be bound.
+    #[error(transparent)]
+    Metrics(#[from] n2n_metrics::ServeError),
     /// A socket could not be registered with the runtime.
     #[error("{what}: {source}")]
     Io {
