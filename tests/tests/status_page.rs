@@ -28,6 +28,7 @@ fn edge(i: u8, desc: &str, relayed: u64, p2p: Option<u64>) -> EdgeView {
 
 fn snapshot() -> SupernodeSnapshot {
     SupernodeSnapshot {
+        federation_name: "*Federation".into(),
         version: "0.1.0".into(),
         now_unix: NOW,
         communities: vec![

@@ -187,7 +187,15 @@ pub fn status_page(s: &SupernodeSnapshot) -> String {
     if s.communities.is_empty() {
         out.push_str("<p class=\"none\">no communities</p>\n");
     }
-    out.push_str("<h2>federation</h2>\n");
+    if s.federation_name.is_empty() {
+        out.push_str("<h2>federation</h2>\n");
+    } else {
+        let _ = writeln!(
+            out,
+            "<h2>federation <code>{}</code></h2>",
+            escape(&s.federation_name)
+        );
+    }
     if s.federation.is_empty() {
         out.push_str("<p class=\"none\">no other supernodes</p>\n");
     } else {

@@ -111,6 +111,8 @@ pub struct SupernodeSnapshot {
     pub version: String,
     /// Unix seconds when the snapshot was taken ("last seen N s ago" on the page).
     pub now_unix: u64,
+    /// The federation's name (`*Federation`), shown on the page.
+    pub federation_name: String,
     /// Communities, without the federation.
     pub communities: Vec<CommunityView>,
     /// The federation's supernodes (other than this one).

@@ -25,6 +25,7 @@
 
 mod report;
 mod setup;
+mod telemetry;
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -101,6 +102,9 @@ pub struct Driver {
     /// [`SEND_BATCH`] transmit buffers.
     tbufs: Vec<n2n_core::Datagram>,
     send_errors: u64,
+    metrics: Option<SocketAddr>,
+    /// `--metrics`, systemd watchdog and `STATUS=` (started in `run`).
+    telemetry: Option<n2n_metrics::Telemetry<n2n_metrics::SupernodeSnapshot>>,
 }
 
 impl Driver {
@@ -133,6 +137,8 @@ impl Driver {
             rx: RecvBatch::new(RECV_BATCH, RECV_BUF),
             tbufs: Vec::with_capacity(SEND_BATCH),
             send_errors: 0,
+            metrics: opts.metrics,
+            telemetry: None,
         })
     }
 
@@ -170,7 +176,17 @@ impl Driver {
             tracing::warn!("no IPv6 socket, serving IPv4 only: {e}");
         }
         tracing::info!("supernode is listening on UDP {mgmt_addr} (management)");
-        self.notify(|n| n.ready(&format!("listening on UDP {udp_addr}")));
+        let mut tm = n2n_metrics::Telemetry::start(
+            self.metrics,
+            n2n_metrics::SupernodeSnapshot::default(),
+            n2n_metrics::SupernodeExporter::new,
+            self.notifier.clone(),
+            Instant::now(),
+        )
+        .await
+        .map_err(|e| io::Error::new(e.source.kind(), e.to_string()))?;
+        tm.ready(&format!("listening on UDP {udp_addr}"));
+        self.telemetry = Some(tm);
         tracing::info!("supernode started");
 
         let reason = loop {
@@ -238,6 +254,17 @@ impl Driver {
         {
             self.core.handle_timeout(now());
         }
+        if let Some(tm) = &mut self.telemetry {
+            let t = Instant::now();
+            if tm.deadline().is_some_and(|d| d <= t) {
+                let core = &self.core;
+                tm.tick(
+                    t,
+                    || telemetry::snapshot(core, now().unix_secs()),
+                    || telemetry::status(core),
+                );
+            }
+        }
     }
 
     /// Step 2: Send every queued datagram.
@@ -285,7 +312,11 @@ impl Driver {
     /// Step 4: The core's deadline, at most [`IDLE_TICK`] away.
     fn next_deadline(&self) -> Instant {
         let tick = Instant::now() + IDLE_TICK;
-        self.core.poll_timeout().map_or(tick, |t| t.min(tick))
+        let tm = self.telemetry.as_ref().and_then(|t| t.deadline());
+        [self.core.poll_timeout(), tm]
+            .into_iter()
+            .flatten()
+            .fold(tick, Instant::min)
     }
 
     /// Step 5: Read up to [`RECV_BATCH`] datagrams from one main socket

@@ -86,6 +86,9 @@ pub struct SupernodeOptions {
     pub uid: Option<u32>,
     /// `-g`.
     pub gid: Option<u32>,
+    /// `--metrics [IP:]PORT`: Prometheus metrics and the status page there
+    /// (off by default).
+    pub metrics: Option<SocketAddr>,
 }
 
 /// A configuration problem; every variant is one line.
@@ -182,6 +185,7 @@ struct Raw {
     version: Option<String>,
     communities: Option<PathBuf>,
     autoip: Option<AutoIpPool>,
+    metrics: Option<SocketAddr>,
     common: Common,
 }
 
@@ -238,6 +242,12 @@ impl Raw {
                     required(name, value)?
                         .parse()
                         .map_err(|e: AutoIpError| CliError::bad(name, e.to_string()))?,
+                );
+            }
+            Opt::Metrics => {
+                self.metrics = Some(
+                    n2n_metrics::parse_metrics_addr(required(name, value)?)
+                        .map_err(|e| CliError::bad(name, e.to_string()))?,
                 );
             }
             Opt::Common(c) => self.common.apply(c, name, value)?,
@@ -299,6 +309,7 @@ impl Raw {
             foreground: common.foreground,
             uid: common.uid,
             gid: common.gid,
+            metrics: self.metrics,
         })
     }
 }

@@ -56,6 +56,7 @@ pub fn edge_view(i: u8, desc: &str) -> EdgeView {
 
 pub fn supernode(scale: u64) -> SupernodeSnapshot {
     SupernodeSnapshot {
+        federation_name: "*Federation".into(),
         version: "0.1.0".into(),
         now_unix: NOW,
         communities: vec![

@@ -17,6 +17,7 @@ pub(crate) enum Opt {
     VersionText,
     Communities,
     AutoIp,
+    Metrics,
     Common(CommonOpt),
     Help,
 }
@@ -69,6 +70,13 @@ const OPTIONS: &[OptDef<Opt>] = &[
         .help(
             "Auto-IP pool: range of subnets handed to communities\n\
              [default: 10.128.0.0-10.255.255.0/24]",
+        ),
+    OptDef::long("metrics", Required, Opt::Metrics)
+        .value("<[IP:]PORT>")
+        .help(
+            "Serve Prometheus metrics (GET /metrics) and a\n\
+             status page (GET /) over HTTP there; IP defaults\n\
+             to 127.0.0.1 [default: off]",
         ),
     OptDef::both('f', "foreground", No, Opt::Common(CommonOpt::Foreground)).help(
         "Stay in the foreground (default: become a daemon\n\
