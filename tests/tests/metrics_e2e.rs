@@ -70,37 +70,45 @@ fn val(m: &BTreeMap<String, f64>, k: &str) -> f64 {
 }
 
 /// A TCP relay from 127.0.0.1 in the root namespace to `target` inside `ns`, so that the
-/// browser (root namespace) can load the page. Serves `conns` connections, then ends.
-fn relay(ns: &Netns, target: SocketAddr, conns: usize) -> (SocketAddr, std::thread::JoinHandle<()>) {
+/// browser (root namespace) can load the page. Runs until `stop` is set.
+fn relay(
+    ns: &Netns,
+    target: SocketAddr,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> (SocketAddr, std::thread::JoinHandle<()>) {
+    use std::sync::atomic::Ordering;
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    l.set_nonblocking(true).unwrap();
     let local = l.local_addr().unwrap();
-    let ns_name = ns.name().to_owned();
+    let ns_path = format!("/run/netns/{}", ns.name());
     let h = std::thread::spawn(move || {
-        let file = std::fs::File::open(format!("/run/netns/{ns_name}")).unwrap();
-        for _ in 0..conns {
-            let Ok((mut down, _)) = l.accept() else { return };
-            // This thread enters the namespace for the upstream connection only.
-            let up = std::thread::scope(|s| {
-                s.spawn(|| {
-                    nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET).ok()?;
-                    TcpStream::connect_timeout(&target, Duration::from_secs(3)).ok()
-                })
-                .join()
-                .ok()
-                .flatten()
+        let t_end = Instant::now() + Duration::from_secs(120);
+        while !stop.load(Ordering::Relaxed) && Instant::now() < t_end {
+            let Ok((down, _)) = l.accept() else {
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            };
+            let ns_path = ns_path.clone();
+            std::thread::spawn(move || {
+                // This thread enters the namespace: the upstream socket lives there.
+                let file = std::fs::File::open(&ns_path).ok()?;
+                nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET).ok()?;
+                let mut up = TcpStream::connect_timeout(&target, Duration::from_secs(3)).ok()?;
+                let mut down = down;
+                down.set_nonblocking(false).ok()?;
+                let _ = down.set_read_timeout(Some(Duration::from_secs(20)));
+                let _ = up.set_read_timeout(Some(Duration::from_secs(20)));
+                let mut d2 = down.try_clone().ok()?;
+                let mut u2 = up.try_clone().ok()?;
+                let t = std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut u2, &mut d2);
+                    let _ = d2.shutdown(std::net::Shutdown::Both);
+                });
+                let _ = std::io::copy(&mut down, &mut up);
+                let _ = up.shutdown(std::net::Shutdown::Write);
+                let _ = t.join();
+                Some(())
             });
-            let Some(mut up) = up else { return };
-            let _ = down.set_read_timeout(Some(Duration::from_secs(20)));
-            let _ = up.set_read_timeout(Some(Duration::from_secs(20)));
-            let mut d2 = down.try_clone().unwrap();
-            let mut u2 = up.try_clone().unwrap();
-            let t = std::thread::spawn(move || {
-                let _ = std::io::copy(&mut u2, &mut d2);
-                let _ = d2.shutdown(std::net::Shutdown::Both);
-            });
-            let _ = std::io::copy(&mut down, &mut up);
-            let _ = up.shutdown(std::net::Shutdown::Write);
-            let _ = t.join();
         }
     });
     (local, h)
@@ -215,7 +223,8 @@ fn metrics_move_with_traffic_and_status_page_shows_the_edges() {
 
     // The status page from the live supernode, in chromium.
     if browser::require_browser(name) {
-        let (local, relay_thread) = relay(&sn_host, sn_m, 2);
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (local, relay_thread) = relay(&sn_host, sn_m, stop.clone());
         let out = target_dir().join("n2n-e2e").join("status_page_live");
         let page = browser::capture(&format!("http://{local}/"), &out, (1280, 900)).unwrap();
         for n in 1..=3u16 {
@@ -230,6 +239,7 @@ fn metrics_move_with_traffic_and_status_page_shows_the_edges() {
         let png = browser::png_stats(&page.screenshot).unwrap();
         assert!(png.is_nontrivial(), "{png:?}");
         loud(&format!("live status page screenshot: {} ({png:?})", page.screenshot.display()));
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
         let _ = relay_thread.join();
     }
     for e in &edges {
@@ -306,6 +316,19 @@ fn check_watchdog(label: &str, proc: &Proc, sock: &UnixDatagram, usec: u64, read
         .collect()
 }
 
+fn world_writable(p: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let mut d = p.parent();
+    while let Some(dir) = d {
+        let mode = std::fs::metadata(dir).unwrap().permissions().mode();
+        if mode & 0o001 == 0 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode | 0o011)).unwrap();
+        }
+        d = dir.parent();
+    }
+}
+
 #[test]
 fn watchdog_keepalives_stop_when_stuck_and_resume() {
     let name = "metrics/watchdog";
@@ -324,6 +347,8 @@ fn watchdog_keepalives_stop_when_stuck_and_resume() {
     let sn_sock_path = dir.join("notify-supernode");
     let _ = std::fs::remove_file(&sn_sock_path);
     let sn_sock = UnixDatagram::bind(&sn_sock_path).unwrap();
+    // The daemons drop privileges (as systemd's socket, this one is writable by everyone).
+    world_writable(&sn_sock_path);
     let sn_bin = find_binary("supernode").unwrap();
     let mut argv = vec![sn_bin.to_string_lossy().into_owned()];
     argv.extend(SupernodeOpts::default().args(None));
@@ -341,6 +366,7 @@ fn watchdog_keepalives_stop_when_stuck_and_resume() {
     let e_sock_path = dir.join("notify-edge");
     let _ = std::fs::remove_file(&e_sock_path);
     let e_sock = UnixDatagram::bind(&e_sock_path).unwrap();
+    world_writable(&e_sock_path);
     let e_bin = find_binary("edge").unwrap();
     let mut argv = vec![e_bin.to_string_lossy().into_owned()];
     argv.extend(
