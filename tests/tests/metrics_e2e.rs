@@ -124,7 +124,10 @@ fn metrics_move_with_traffic_and_status_page_shows_the_edges() {
     let lab = Lab::new("mt_met");
     let (wan, sn_host) = underlay(&lab).unwrap();
     let hosts: Vec<Netns> = (1..=3)
-        .map(|i| lab.host_on(&format!("e{i}"), &wan, &format!("198.18.0.{i}/24")).unwrap())
+        .map(|i| {
+            lab.host_on(&format!("e{i}"), &wan, &format!("198.18.0.{i}/24"))
+                .unwrap()
+        })
         .collect();
     let mut sopts = SupernodeOpts::default();
     sopts.extra = vec!["--metrics".into(), SN_METRICS.into()];
@@ -163,7 +166,14 @@ fn metrics_move_with_traffic_and_status_page_shows_the_edges() {
             s.write_all(b"NONSENSE\x01 / HTTP/9\r\n\r\n").unwrap();
             let mut v = Vec::new();
             let _ = s.read_to_end(&mut v);
-            (String::from_utf8_lossy(&v).split_whitespace().nth(1).unwrap_or("").to_owned(), ())
+            (
+                String::from_utf8_lossy(&v)
+                    .split_whitespace()
+                    .nth(1)
+                    .unwrap_or("")
+                    .to_owned(),
+                (),
+            )
         })
         .unwrap();
     assert_eq!(code, "400");
@@ -177,9 +187,25 @@ fn metrics_move_with_traffic_and_status_page_shows_the_edges() {
     let before: Vec<_> = hosts.iter().map(|h| scrape(h, m_addr)).collect();
     let sn_before = scrape(&sn_host, sn_m);
     const N: u64 = 50;
-    let r = ping_every(&hosts[0], "10.200.0.2", 1000, N as u32, false, Duration::from_millis(20)).unwrap();
+    let r = ping_every(
+        &hosts[0],
+        "10.200.0.2",
+        1000,
+        N as u32,
+        false,
+        Duration::from_millis(20),
+    )
+    .unwrap();
     assert_eq!(r.received, N as u32, "{r:?}");
-    let r = ping_every(&hosts[0], "10.200.0.3", 1000, N as u32, false, Duration::from_millis(20)).unwrap();
+    let r = ping_every(
+        &hosts[0],
+        "10.200.0.3",
+        1000,
+        N as u32,
+        false,
+        Duration::from_millis(20),
+    )
+    .unwrap();
     assert_eq!(r.received, N as u32, "{r:?}");
     std::thread::sleep(Duration::from_millis(1500)); // > one publish period
     let after: Vec<_> = hosts.iter().map(|h| scrape(h, m_addr)).collect();
@@ -193,8 +219,16 @@ fn metrics_move_with_traffic_and_status_page_shows_the_edges() {
     let txb_p2p = r#"n2n_edge_tx_bytes_total{path="p2p"}"#;
     // e1 sent N echo requests P2P to e2 and N via the supernode to e3.
     assert!(d(0, tx_p2p) >= N as f64, "e1 p2p tx moved {}", d(0, tx_p2p));
-    assert!(d(0, tx_sn) >= N as f64, "e1 supernode tx moved {}", d(0, tx_sn));
-    assert!(d(0, txb_p2p) >= (N * 1000) as f64, "e1 p2p bytes {}", d(0, txb_p2p));
+    assert!(
+        d(0, tx_sn) >= N as f64,
+        "e1 supernode tx moved {}",
+        d(0, tx_sn)
+    );
+    assert!(
+        d(0, txb_p2p) >= (N * 1000) as f64,
+        "e1 p2p bytes {}",
+        d(0, txb_p2p)
+    );
     assert!(d(1, rx_p2p) >= N as f64 && d(1, tx_p2p) >= N as f64);
     // e3 (-S1) only ever uses the supernode.
     assert!(d(2, rx_sn) >= N as f64 && d(2, tx_sn) >= N as f64);
@@ -203,13 +237,23 @@ fn metrics_move_with_traffic_and_status_page_shows_the_edges() {
     assert_eq!(val(&after[0], r#"n2n_edge_peers{mode="p2p"}"#), 1.0);
     assert_eq!(val(&after[0], "n2n_edge_supernode_up"), 1.0);
     assert!(val(&after[0], "process_resident_memory_bytes") > 1e6);
-    assert!(after[0].keys().any(|k| k.starts_with("n2n_edge_build_info{version=")));
+    assert!(
+        after[0]
+            .keys()
+            .any(|k| k.starts_with("n2n_edge_build_info{version="))
+    );
     // The supernode relayed e1 <-> e3 (2 N at least), not e1 <-> e2.
     let fwd = r#"n2n_supernode_forwarded_packets_total{kind="unicast"}"#;
     let sn_fwd = val(&sn_after, fwd) - val(&sn_before, fwd);
     assert!(sn_fwd >= (2 * N) as f64, "supernode forwarded {sn_fwd}");
-    assert!(sn_fwd < (4 * N) as f64, "P2P traffic went via the supernode: {sn_fwd}");
-    assert_eq!(val(&sn_after, r#"n2n_supernode_edges{community="mtnet"}"#), 3.0);
+    assert!(
+        sn_fwd < (4 * N) as f64,
+        "P2P traffic went via the supernode: {sn_fwd}"
+    );
+    assert_eq!(
+        val(&sn_after, r#"n2n_supernode_edges{community="mtnet"}"#),
+        3.0
+    );
     assert_eq!(val(&sn_after, "n2n_supernode_communities"), 1.0);
     sc.metric("e1_p2p_tx_pkts", d(0, tx_p2p))
         .metric("e1_sn_tx_pkts", d(0, tx_sn))
@@ -230,7 +274,11 @@ fn metrics_move_with_traffic_and_status_page_shows_the_edges() {
         for n in 1..=3u16 {
             let m = mac(0x700 + n).to_ascii_uppercase();
             assert!(page.dom.contains(&m), "{m} not on the page:\n{}", page.dom);
-            for needle in [format!("10.200.0.{n}/24"), format!("mt-edge{n}"), format!("198.18.0.{n}:{}", 51000 + n)] {
+            for needle in [
+                format!("10.200.0.{n}/24"),
+                format!("mt-edge{n}"),
+                format!("198.18.0.{n}:{}", 51000 + n),
+            ] {
                 assert!(page.dom.contains(&needle), "{needle} not on the page");
             }
         }
@@ -238,7 +286,10 @@ fn metrics_move_with_traffic_and_status_page_shows_the_edges() {
         assert!(page.dom.contains("*Federation"));
         let png = browser::png_stats(&page.screenshot).unwrap();
         assert!(png.is_nontrivial(), "{png:?}");
-        loud(&format!("live status page screenshot: {} ({png:?})", page.screenshot.display()));
+        loud(&format!(
+            "live status page screenshot: {} ({png:?})",
+            page.screenshot.display()
+        ));
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         let _ = relay_thread.join();
     }
@@ -252,26 +303,44 @@ fn metrics_move_with_traffic_and_status_page_shows_the_edges() {
 fn collect(sock: &UnixDatagram, until: Instant, out: &mut Vec<(Instant, String)>) {
     let mut b = [0u8; 1024];
     while Instant::now() < until {
-        let left = until.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
+        let left = until
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(1));
         sock.set_read_timeout(Some(left)).unwrap();
         if let Ok(n) = sock.recv(&mut b) {
-            out.push((Instant::now(), String::from_utf8_lossy(&b[..n]).into_owned()));
+            out.push((
+                Instant::now(),
+                String::from_utf8_lossy(&b[..n]).into_owned(),
+            ));
         }
     }
 }
 
 /// Plays systemd for `proc`: READY=1, STATUS=, WATCHDOG=1 at least every usec/2, none while
 /// stopped, again after SIGCONT. Returns the status lines seen.
-fn check_watchdog(label: &str, proc: &Proc, sock: &UnixDatagram, usec: u64, ready_within: Duration) -> Vec<String> {
+fn check_watchdog(
+    label: &str,
+    proc: &Proc,
+    sock: &UnixDatagram,
+    usec: u64,
+    ready_within: Duration,
+) -> Vec<String> {
     let half = Duration::from_micros(usec / 2);
     let mut msgs = Vec::new();
     let t0 = Instant::now();
     // Until READY, then 3 s more.
     let deadline = t0 + ready_within;
-    while !msgs.iter().any(|(_, m): &(Instant, String)| m.contains("READY=1")) && Instant::now() < deadline {
+    while !msgs
+        .iter()
+        .any(|(_, m): &(Instant, String)| m.contains("READY=1"))
+        && Instant::now() < deadline
+    {
         collect(sock, Instant::now() + Duration::from_millis(200), &mut msgs);
     }
-    assert!(msgs.iter().any(|(_, m)| m.contains("READY=1")), "{label}: no READY=1: {msgs:?}");
+    assert!(
+        msgs.iter().any(|(_, m)| m.contains("READY=1")),
+        "{label}: no READY=1: {msgs:?}"
+    );
     let start = Instant::now();
     collect(sock, start + Duration::from_secs(3), &mut msgs);
     let dogs: Vec<Instant> = msgs
@@ -279,14 +348,21 @@ fn check_watchdog(label: &str, proc: &Proc, sock: &UnixDatagram, usec: u64, read
         .filter(|(t, m)| *t >= start && m == "WATCHDOG=1")
         .map(|(t, _)| *t)
         .collect();
-    assert!(dogs.len() >= 4, "{label}: {} keep-alives in 3 s", dogs.len());
+    assert!(
+        dogs.len() >= 4,
+        "{label}: {} keep-alives in 3 s",
+        dogs.len()
+    );
     let mut prev = start;
     let mut max_gap = Duration::ZERO;
     for t in &dogs {
         max_gap = max_gap.max(t.saturating_duration_since(prev));
         prev = *t;
     }
-    assert!(max_gap <= half, "{label}: keep-alive gap {max_gap:?} > {half:?}");
+    assert!(
+        max_gap <= half,
+        "{label}: keep-alive gap {max_gap:?} > {half:?}"
+    );
 
     // Stuck loop: SIGSTOP → silence; SIGCONT → keep-alives again.
     proc.signal(Signal::SIGSTOP).unwrap();
@@ -295,15 +371,23 @@ fn check_watchdog(label: &str, proc: &Proc, sock: &UnixDatagram, usec: u64, read
     collect(sock, stopped + Duration::from_secs(2), &mut during);
     let late: Vec<_> = during
         .iter()
-        .filter(|(t, m)| m == "WATCHDOG=1" && t.saturating_duration_since(stopped) > Duration::from_millis(100))
+        .filter(|(t, m)| {
+            m == "WATCHDOG=1" && t.saturating_duration_since(stopped) > Duration::from_millis(100)
+        })
         .collect();
     proc.signal(Signal::SIGCONT).unwrap();
-    assert!(late.is_empty(), "{label}: keep-alives while stopped: {late:?}");
+    assert!(
+        late.is_empty(),
+        "{label}: keep-alives while stopped: {late:?}"
+    );
     let resumed = Instant::now();
     let mut after = Vec::new();
     collect(sock, resumed + Duration::from_secs(1), &mut after);
     let n_after = after.iter().filter(|(_, m)| m == "WATCHDOG=1").count();
-    assert!(n_after >= 2, "{label}: {n_after} keep-alives within 1 s after SIGCONT");
+    assert!(
+        n_after >= 2,
+        "{label}: {n_after} keep-alives within 1 s after SIGCONT"
+    );
     loud(&format!(
         "{label}: {} keep-alives in 3 s, max gap {max_gap:?} (limit {half:?}); 0 while stopped; {n_after} in 1 s after SIGCONT",
         dogs.len()
@@ -357,11 +441,17 @@ fn watchdog_keepalives_stop_when_stuck_and_resume() {
         .spawn_env(
             "supernode",
             &argv,
-            &[("NOTIFY_SOCKET", sn_sock_path.to_str().unwrap()), ("WATCHDOG_USEC", &usec)],
+            &[
+                ("NOTIFY_SOCKET", sn_sock_path.to_str().unwrap()),
+                ("WATCHDOG_USEC", &usec),
+            ],
         )
         .unwrap();
     let sn_status = check_watchdog("supernode", &sn, &sn_sock, USEC, Duration::from_secs(5));
-    assert!(sn_status.iter().any(|s| s.starts_with("listening on UDP")), "{sn_status:?}");
+    assert!(
+        sn_status.iter().any(|s| s.starts_with("listening on UDP")),
+        "{sn_status:?}"
+    );
 
     let e_sock_path = dir.join("notify-edge");
     let _ = std::fs::remove_file(&e_sock_path);
@@ -380,18 +470,28 @@ fn watchdog_keepalives_stop_when_stuck_and_resume() {
         .spawn_env(
             "edge",
             &argv,
-            &[("NOTIFY_SOCKET", e_sock_path.to_str().unwrap()), ("WATCHDOG_USEC", &usec)],
+            &[
+                ("NOTIFY_SOCKET", e_sock_path.to_str().unwrap()),
+                ("WATCHDOG_USEC", &usec),
+            ],
         )
         .unwrap();
     let e_status = check_watchdog("edge", &edge, &e_sock, USEC, REG);
     let want = format!("registered to {SN_IP}:{SN_PORT}");
-    assert!(e_status.iter().any(|s| s.starts_with(&want)), "{e_status:?}");
+    assert!(
+        e_status.iter().any(|s| s.starts_with(&want)),
+        "{e_status:?}"
+    );
     // Later status lines carry the peer summary.
     assert!(
-        e_status.iter().any(|s| s == &format!("{want}, 0 peers p2p, 0 relayed")),
+        e_status
+            .iter()
+            .any(|s| s == &format!("{want}, 0 peers p2p, 0 relayed")),
         "{e_status:?}"
     );
     sc.metric("watchdog_usec", USEC);
     assert!(sn.is_running() && edge.is_running());
-    loud(&format!("supernode STATUS= lines: {sn_status:?}\nedge STATUS= lines: {e_status:?}"));
+    loud(&format!(
+        "supernode STATUS= lines: {sn_status:?}\nedge STATUS= lines: {e_status:?}"
+    ));
 }

@@ -519,11 +519,12 @@ fn apply(raw: &mut Raw, key: Opt, name: &str, value: Option<&str>) -> Result<(),
         }
         Opt::Metrics => {
             raw.metrics = Some(
-                n2n_metrics::parse_metrics_addr(required(name, value)?)
-                    .map_err(|e| CliError::BadValue {
+                n2n_metrics::parse_metrics_addr(required(name, value)?).map_err(|e| {
+                    CliError::BadValue {
                         option: name.to_owned(),
                         reason: e.to_string(),
-                    })?,
+                    }
+                })?,
             );
         }
         Opt::SelectRtt => raw.selection = SelectionStrategy::Rtt,

@@ -319,8 +319,7 @@ impl Driver {
                 Event::Registered { supernode, .. } if !self.ready => {
                     self.ready = true;
                     let addr = self.edge.tap_addr();
-                    let status =
-                        format!("registered to {supernode}, TAP address {addr}");
+                    let status = format!("registered to {supernode}, TAP address {addr}");
                     if let Some(t) = &mut self.telemetry {
                         t.ready(&status);
                     }

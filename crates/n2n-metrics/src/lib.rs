@@ -52,12 +52,12 @@ pub use metrics::{
     SupernodeExporter,
 };
 pub use process::ProcessCollector;
-pub use telemetry::Telemetry;
 pub use server::{Limits, MetricsServer, ServeError, serve, serve_with};
 pub use snapshot::{
     CommunityView, EdgeSnapshot, EdgeView, PathCounters, Provider, Publisher, SupernodeSnapshot,
     SupernodeView, channel, text_field,
 };
+pub use telemetry::Telemetry;
 
 /// Every sample name this crate can expose (as they appear in a scrape, `_total` included).
 pub const METRIC_NAMES: &[&str] = &[

@@ -23,9 +23,9 @@ use std::time::{Duration, Instant};
 
 use n2n_sys::notify::Notifier;
 
+use crate::metrics::Exporter;
 use crate::server::{MetricsServer, ServeError, serve};
 use crate::snapshot::{Provider, Publisher, channel};
-use crate::metrics::Exporter;
 
 /// How often the snapshot is refreshed while a metrics server runs.
 pub const PUBLISH_EVERY: Duration = Duration::from_secs(1);
@@ -143,7 +143,10 @@ impl<S: Send + Sync + 'static> Telemetry<S> {
 
     /// `READY=1` with a status line (also remembered as the current status).
     pub fn ready(&mut self, status: &str) {
-        self.notify(&format!("READY=1\nSTATUS={}", status.replace(['\n', '\r'], " ")));
+        self.notify(&format!(
+            "READY=1\nSTATUS={}",
+            status.replace(['\n', '\r'], " ")
+        ));
         self.last_status = status.to_owned();
     }
 

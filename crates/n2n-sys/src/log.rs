@@ -465,7 +465,10 @@ mod tests {
 
     #[test]
     fn journal_format() {
-        assert_eq!(format_journal(Level::INFO, "edge started"), "<5>edge started");
+        assert_eq!(
+            format_journal(Level::INFO, "edge started"),
+            "<5>edge started"
+        );
         assert_eq!(format_journal(Level::WARN, "x"), "<4>WARNING: x");
         assert_eq!(format_journal(Level::ERROR, "y"), "<3>ERROR: y");
         assert_eq!(format_journal(Level::DEBUG, "z"), "<6>z");

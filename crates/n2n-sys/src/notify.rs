@@ -171,7 +171,10 @@ mod tests {
         use std::time::Duration;
         let w = |u, p| watchdog_interval_from(u, p, 42);
         assert_eq!(w(Some("2000000"), None), Some(Duration::from_millis(500)));
-        assert_eq!(w(Some("2000000"), Some("42")), Some(Duration::from_millis(500)));
+        assert_eq!(
+            w(Some("2000000"), Some("42")),
+            Some(Duration::from_millis(500))
+        );
         assert_eq!(w(Some("2000000"), Some("43")), None);
         assert_eq!(w(Some("0"), None), None);
         assert_eq!(w(Some("x"), None), None);

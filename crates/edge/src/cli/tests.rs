@@ -528,3 +528,26 @@ fn rule_errors_name_the_rule() {
     .unwrap();
     assert_eq!(o.rules[0].to_string(), "10.0.0.0/8:[1,2],0.0.0.0/0,UDP-");
 }
+
+#[test]
+fn metrics_option() {
+    assert_eq!(run(&["-c", "x", "-l", "a:1"]).unwrap().metrics, None);
+    let o = run(&["-c", "x", "-l", "a:1", "--metrics", "9645"]).unwrap();
+    assert_eq!(o.metrics, Some("127.0.0.1:9645".parse().unwrap()));
+    assert!(o.describe().contains("metrics: 127.0.0.1:9645\n"));
+    let o = run(&["-c", "x", "-l", "a:1", "--metrics=0.0.0.0:9"]).unwrap();
+    assert_eq!(o.metrics, Some("0.0.0.0:9".parse().unwrap()));
+    let argv: Vec<String> = ["edge", "/x/edge.conf"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let read = |_: &str| Ok("-c=rocks\n-l a:1\n--metrics=127.0.0.1:9645\n".to_string());
+    let Invocation::Run(o) = parse_invocation(&argv, &no_env, &read, &host).unwrap() else {
+        panic!()
+    };
+    assert_eq!(o.metrics, Some("127.0.0.1:9645".parse().unwrap()));
+    for bad in ["0", "localhost:1", "1.2.3.4:99999"] {
+        let e = run(&["-c", "x", "-l", "a:1", "--metrics", bad]).unwrap_err();
+        assert!(e.to_string().contains("--metrics"), "{e}");
+    }
+}

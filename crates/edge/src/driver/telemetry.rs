@@ -43,7 +43,9 @@ pub(super) fn status(edge: &Edge) -> String {
     let relayed = peers.len() - p2p;
     match (edge.is_registered(), edge.current_supernode()) {
         (true, Some(sn)) => format!("registered to {sn}, {p2p} peers p2p, {relayed} relayed"),
-        (_, Some(sn)) => format!("not registered (trying {sn}), {p2p} peers p2p, {relayed} relayed"),
+        (_, Some(sn)) => {
+            format!("not registered (trying {sn}), {p2p} peers p2p, {relayed} relayed")
+        }
         (_, None) => "not registered (no supernode address)".to_owned(),
     }
 }

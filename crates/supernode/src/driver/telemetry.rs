@@ -19,7 +19,8 @@ pub(super) fn snapshot(core: &Supernode, now_unix: u64) -> SupernodeSnapshot {
         let name = text_field(e.community.name_bytes());
         let view = EdgeView {
             mac: e.mac.octets(),
-            ip4addr: (!e.dev_addr.ip.is_unspecified()).then_some((e.dev_addr.ip, e.dev_addr.prefix)),
+            ip4addr: (!e.dev_addr.ip.is_unspecified())
+                .then_some((e.dev_addr.ip, e.dev_addr.prefix)),
             desc: text_field(e.desc.name_bytes()),
             sockaddr: e.sock,
             last_seen_unix: e.last_seen_unix,

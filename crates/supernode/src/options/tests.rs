@@ -335,3 +335,19 @@ fn community_file_with_users_loads() {
     assert_eq!(l.fixed[0].users.len(), 2);
     assert_eq!(l.fixed[1].users.len(), 0);
 }
+
+#[test]
+fn metrics_option() {
+    assert_eq!(run(&["-f"]).unwrap().metrics, None);
+    let o = run(&["-f", "--metrics", "9646"]).unwrap();
+    assert_eq!(o.metrics, Some("127.0.0.1:9646".parse().unwrap()));
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("supernode.conf");
+    std::fs::write(&conf, "-f\n--metrics=127.0.0.1:9645\n").unwrap();
+    let o = run(&[conf.to_str().unwrap()]).unwrap();
+    assert_eq!(o.metrics, Some("127.0.0.1:9645".parse().unwrap()));
+    for bad in ["0", "host:1", "[::1:5"] {
+        let e = run(&["-f", "--metrics", bad]).unwrap_err().to_string();
+        assert!(e.contains("--metrics"), "{e}");
+    }
+}
