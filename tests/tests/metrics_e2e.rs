@@ -129,8 +129,10 @@ fn metrics_move_with_traffic_and_status_page_shows_the_edges() {
                 .unwrap()
         })
         .collect();
-    let mut sopts = SupernodeOpts::default();
-    sopts.extra = vec!["--metrics".into(), SN_METRICS.into()];
+    let sopts = SupernodeOpts {
+        extra: vec!["--metrics".into(), SN_METRICS.into()],
+        ..Default::default()
+    };
     let sn = Supernode::start(&sn_host, "supernode", sopts).unwrap();
     let sn_addr = format!("{SN_IP}:{SN_PORT}");
     let edges: Vec<Edge> = hosts
