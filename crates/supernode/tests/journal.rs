@@ -59,7 +59,10 @@ fn log_lines(journal: bool) -> Vec<String> {
 #[test]
 fn journal_lines_have_priorities_and_no_time_stamps() {
     let lines = log_lines(true);
-    assert!(lines.iter().any(|l| l == "<5>supernode started"), "{lines:?}");
+    assert!(
+        lines.iter().any(|l| l == "<5>supernode started"),
+        "{lines:?}"
+    );
     assert!(
         lines
             .iter()
@@ -76,7 +79,9 @@ fn journal_lines_have_priorities_and_no_time_stamps() {
 fn other_stderr_keeps_c_format() {
     let lines = log_lines(false);
     assert!(
-        lines.iter().any(|l| l.ends_with(" [supernode] supernode started")),
+        lines
+            .iter()
+            .any(|l| l.ends_with(" [supernode] supernode started")),
         "{lines:?}"
     );
 }
