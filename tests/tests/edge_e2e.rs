@@ -324,8 +324,15 @@ fn two_edges_ping_mtu_iperf_direct() {
     );
 
     let mut b = [0u8; 512];
-    let n = notify.recv(&mut b).expect("sd_notify message from edge 1");
-    let msg = String::from_utf8_lossy(&b[..n]).into_owned();
+    // STATUS= lines ("not registered (trying …)") may come first.
+    let mut msg = String::new();
+    for _ in 0..20 {
+        let n = notify.recv(&mut b).expect("sd_notify message from edge 1");
+        msg = String::from_utf8_lossy(&b[..n]).into_owned();
+        if !msg.starts_with("STATUS=") {
+            break;
+        }
+    }
     assert!(msg.starts_with("READY=1"), "{msg}");
 
     assert!(ping_until_ok(&e1, &e2.ip), "first contact e1 -> e2");
@@ -367,8 +374,16 @@ fn two_edges_ping_mtu_iperf_direct() {
     e1.proc.signal(Signal::SIGTERM).unwrap();
     let st = e1.proc.wait_timeout(Duration::from_secs(10)).unwrap();
     assert_eq!(st.and_then(|s| s.code()), Some(0), "{}", e1.proc.stderr());
-    let n = notify.recv(&mut b).expect("STOPPING message");
-    assert!(String::from_utf8_lossy(&b[..n]).starts_with("STOPPING=1"));
+    // STATUS= updates may come before it; the last message is STOPPING=1.
+    let mut last = String::new();
+    while let Ok(n) = notify.recv(&mut b) {
+        last = String::from_utf8_lossy(&b[..n]).into_owned();
+        if last.starts_with("STOPPING=1") {
+            break;
+        }
+        assert!(last.starts_with("STATUS="), "{last}");
+    }
+    assert!(last.starts_with("STOPPING=1"), "{last:?}");
     assert!(
         wait_until(Duration::from_secs(5), Duration::from_millis(100), || sn
             .edge_count()

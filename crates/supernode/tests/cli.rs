@@ -217,10 +217,16 @@ impl Instance {
         inst
     }
 
+    /// The next READY/STOPPING message (periodic `STATUS=` updates skipped).
     fn notification(&self) -> String {
         let mut b = [0u8; 512];
-        let n = self.notify.recv(&mut b).expect("no sd_notify message");
-        String::from_utf8(b[..n].to_vec()).unwrap()
+        loop {
+            let n = self.notify.recv(&mut b).expect("no sd_notify message");
+            let m = String::from_utf8(b[..n].to_vec()).unwrap();
+            if !m.starts_with("STATUS=") {
+                return m;
+            }
+        }
     }
 
     /// Send a request; collect reply datagrams until `end`/`error` or a
