@@ -346,6 +346,19 @@ impl<'a> Daemons<'a> {
     }
 }
 
+/// A lease for `eth0` of `vm` as a real client gets it: a NAK (two clients were offered the same
+/// address while they asked at once) restarts the exchange; at most 5 attempts of ≤ 30 s.
+pub fn lease(vm: &Netns) -> Result<crate::DhcpLease> {
+    let mut last = None;
+    for _ in 0..5 {
+        match crate::dhcp_lease(vm, "eth0", Duration::from_secs(30)) {
+            Ok(l) => return Ok(l),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| crate::Error::Other("no DHCP attempt".into())))
+}
+
 /// Enslaves the edge's `n2n0` to `br0` (waiting for the TAP to exist).
 pub fn bridge_tap(ctr: &Netns) -> Result<()> {
     wait_until(Duration::from_secs(5), Duration::from_millis(50), || {

@@ -67,17 +67,8 @@ fn frontend(net: &VcNet) -> (Proc, String) {
     (p, sum)
 }
 
-/// A lease as a real client gets it: a NAK (two clients offered the same address while they
-/// asked at once) restarts the exchange; at most 5 attempts.
 fn lease_with_retries(vm: &Netns) -> DhcpLease {
-    let mut last = None;
-    for _ in 0..5 {
-        match dhcp_lease(vm, "eth0", Duration::from_secs(30)) {
-            Ok(l) => return l,
-            Err(e) => last = Some(e),
-        }
-    }
-    panic!("DHCP for {}: {last:?}", vm.role())
+    lease(vm).unwrap_or_else(|e| panic!("DHCP for {}: {e}", vm.role()))
 }
 
 /// Every client VM gets a lease (in parallel); returns (VM, address) for all 24 VMs (frontend
