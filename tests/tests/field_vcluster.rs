@@ -24,7 +24,6 @@ use n2n_tests::*;
 const IMAGE_LEN: usize = 16 << 20;
 const GROUP: Ipv4Addr = Ipv4Addr::new(239, 1, 2, 4);
 const MPORT: u16 = 6400;
-const TOOLS: &[&str] = &["ip", "nft", "ping", "iperf3", "dnsmasq", "curl"];
 
 fn layout_for(lab: &Lab, what: &str) -> SnLayout {
     let l = if federation_available(lab) {
@@ -99,16 +98,24 @@ fn all_leases(net: &VcNet) -> (Vec<(&Netns, Ipv4Addr)>, Duration) {
 fn all_images(net: &VcNet, sum: &str) -> Duration {
     let t0 = Instant::now();
     let url = format!("tftp://{FRONTEND_IP}/installer.img");
-    let script = format!("curl -sS --retry 3 --max-time 240 --tftp-blksize 1468 {url} | sha256sum");
     std::thread::scope(|s| {
         for (_, vm) in net.clients() {
-            let script = script.clone();
+            let url = url.clone();
             s.spawn(move || {
-                let out = vm
-                    .exec_timeout(&["sh", "-c", &script], Duration::from_secs(300))
-                    .unwrap_or_else(|e| panic!("TFTP on {}: {e}", vm.role()));
+                let out = net.lab.log_dir().join(format!("{}-image", vm.name()));
+                let out_s = out.to_string_lossy().into_owned();
+                vm.exec_timeout(
+                    &[
+                        "curl", "-sS", "--retry", "3", "--max-time", "240",
+                        "--tftp-blksize", "1468", "-o", &out_s, &url,
+                    ],
+                    Duration::from_secs(300),
+                )
+                .unwrap_or_else(|e| panic!("TFTP on {}: {e}", vm.role()));
+                let got = vm.exec(&["sha256sum", &out_s]).unwrap();
+                let _ = std::fs::remove_file(&out);
                 assert_eq!(
-                    out.split_whitespace().next(),
+                    got.split_whitespace().next(),
                     Some(sum),
                     "image checksum on {}",
                     vm.role()
@@ -188,7 +195,10 @@ fn gap_around(vm: &Netns, dst: &str, bound: Duration, fault: impl FnOnce()) -> f
 
 #[test]
 fn federated_virtual_cluster() {
-    if !require_tools("field/vcluster", TOOLS) {
+    if !require_tools(
+        "field/vcluster",
+        &["ip", "nft", "ping", "iperf3", "dnsmasq", "curl", "sha256sum"],
+    ) {
         return;
     }
     let t_start = Instant::now();
@@ -284,7 +294,10 @@ fn federated_virtual_cluster() {
 /// leases and reaching the frontend; it is restarted and nothing is lost.
 #[test]
 fn supernode_failover_at_size() {
-    if !require_tools("field/vcluster_sn_failover", TOOLS) {
+    if !require_tools(
+        "field/vcluster_sn_failover",
+        &["ip", "nft", "ping", "dnsmasq"],
+    ) {
         return;
     }
     let lab = Lab::new("vcf");
