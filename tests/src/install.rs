@@ -26,6 +26,8 @@ pub const TOOL_PACKAGES: &[(&str, &str)] = &[
     // NFQUEUE rule of the userspace netem fallback (kernels without sch_netem).
     ("iptables", "iptables"),
     ("dnsmasq", "dnsmasq-base"),
+    // TFTP client of the virtual cluster's "installer image" fetch.
+    ("curl", "curl"),
     ("sysctl", "procps"),
     ("kill", "procps"),
     // `modprobe sch_netem` before falling back to the userspace netem.
@@ -45,6 +47,7 @@ pub const ESSENTIAL: &[(&str, &str)] = &[
     ("apt-get", "apt"),
     ("sh", "dash"),
     ("cat", "coreutils"),
+    ("sha256sum", "coreutils"),
     ("env", "coreutils"),
     ("sleep", "coreutils"),
     ("true", "coreutils"),

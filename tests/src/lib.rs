@@ -42,6 +42,7 @@ pub mod scenario;
 pub mod tapfwd;
 mod tools;
 mod topo;
+pub mod vcluster;
 
 use std::time::Duration;
 

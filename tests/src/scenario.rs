@@ -981,6 +981,17 @@ pub fn recv_exact(sock: &UdpSocket, payload: &[u8], timeout: Duration) -> Option
 /// `--dhcp-range=<range>` (e.g. `10.210.0.100,10.210.0.150,255.255.255.0,1h`) and leases in a
 /// fresh directory under the log directory. Waits until it logs that it serves the range.
 pub fn dnsmasq(ns: &Netns, label: &str, iface: &str, range: &str) -> Result<(Proc, PathBuf)> {
+    dnsmasq_with(ns, label, iface, range, &[])
+}
+
+/// [`dnsmasq`] with more arguments (e.g. `--enable-tftp`, `--tftp-root=…`).
+pub fn dnsmasq_with(
+    ns: &Netns,
+    label: &str,
+    iface: &str,
+    range: &str,
+    extra: &[String],
+) -> Result<(Proc, PathBuf)> {
     crate::install::ensure_program("dnsmasq")?;
     let bin = crate::which("dnsmasq")
         .ok_or_else(|| Error::Unsupported("dnsmasq not installed (dnsmasq-base)".into()))?;
@@ -1002,7 +1013,7 @@ pub fn dnsmasq(ns: &Netns, label: &str, iface: &str, range: &str) -> Result<(Pro
         "--log-dhcp".into(),
         "--log-facility=-".into(),
     ];
-    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let argv: Vec<&str> = args.iter().chain(extra).map(String::as_str).collect();
     let p = ns.spawn(label, &argv)?;
     if !p.wait_for_output("DHCP, IP range", Duration::from_secs(5)) {
         return Err(Error::Other(format!(
