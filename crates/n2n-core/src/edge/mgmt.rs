@@ -50,6 +50,7 @@ const COMMANDS: &[(&str, bool, &str)] = &[
     ("post.test", false, "send a test event"),
     ("help", true, "Show JSON commands"),
     ("help.events", false, "Show available Subscribe topics"),
+    ("drops", false, "Dropped packets by reason (n2n-rs)"),
 ];
 
 const TOPICS: &[(&str, &str)] = &[
@@ -197,13 +198,15 @@ impl Edge {
         let mut action = None;
         let mut r = Reply::begin(j.tag, cmd);
         match cmd {
-            "reload_communities" => return err(MgmtError::Unimplemented),
+            // Errors raised inside a command come between begin and end (C).
+            "reload_communities" => r.error(MgmtError::Unimplemented),
             "communities" => {
                 if self.ctx.he.is_some() {
-                    return err(MgmtError::NoAccess);
+                    r.error(MgmtError::NoAccess);
+                } else {
+                    let c = self.ctx.cfg.community.to_string();
+                    r.row(&[("community", c.as_str().into())]);
                 }
-                let c = self.ctx.cfg.community.to_string();
-                r.row(&[("community", c.as_str().into())]);
             }
             "stop" => {
                 let keep = if j.kind == ReqKind::Write {
@@ -226,7 +229,7 @@ impl Edge {
             "edges" => return self.json_edges(now, j.tag),
             "supernodes" => self.json_supernodes(now, &mut r),
             "info" => {
-                let mac = self.ctx.me.mac.to_string();
+                let mac = mac_upper(self.ctx.me.mac);
                 let ip = if self.ctx.me.dev_addr.ip.is_unspecified() {
                     String::new()
                 } else {
@@ -273,7 +276,9 @@ impl Edge {
                         ("rx_pkt", rx.into()),
                     ]);
                 }
-                for (reason, n) in s.nonzero_drops() {
+            }
+            "drops" => {
+                for (reason, n) in self.ctx.stats.nonzero_drops() {
                     r.row(&[
                         ("type", "drop".into()),
                         ("reason", reason.name().into()),
@@ -314,7 +319,7 @@ impl Edge {
             v.sort_by_key(|(m, _)| **m);
             for (m, p) in v {
                 let ip = ip4addr(p.dev_addr);
-                let mac = m.to_string();
+                let mac = mac_upper(*m);
                 let sock = sock_str(p.sock);
                 let desc = p.desc.to_string();
                 r.row(&[
@@ -427,7 +432,11 @@ impl Edge {
                 "{:>4} | {:<15} | {:<17} | {:<21} | {:<15} | {:>9} |\n",
                 n,
                 tap,
-                m.to_string(),
+                if m.is_null() {
+                    String::new()
+                } else {
+                    mac_upper(*m)
+                },
                 sock_str(p.sock),
                 p.desc.to_string(),
                 secs_ago(now, p.last_seen)
@@ -493,13 +502,14 @@ impl Edge {
             "super {},{} | p2p {},{}",
             st.super_tx, st.super_rx, st.p2p_tx, st.p2p_rx
         );
-        let ago = |t: Option<Instant>| {
-            t.map(|t| format!("{} sec ago", secs_ago(now, t)))
-                .unwrap_or_else(|| "never".to_owned())
+        // C prints `now - t` with t = 0 for "never" (the Unix time).
+        let ago = |t: Option<Instant>| match t {
+            Some(t) => secs_ago(now, t),
+            None => now.unix_secs(),
         };
         let _ = writeln!(
             s,
-            "last_super {} | last_p2p {}",
+            "last_super {} sec ago | last_p2p {} sec ago",
             ago(self.reg.last_sup()),
             ago(self.peers.last_p2p_rx())
         );
