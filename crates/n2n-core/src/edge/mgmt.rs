@@ -11,19 +11,44 @@ use crate::mgmt::{
     Flavor, JsonRequest, MgmtError, Reply, ReqKind, Request, Value, error_line, parse_request,
 };
 
+use super::events::Topic;
 use super::peers::{Peer, PeerTable};
 use super::registration::CRIT_GOOD;
 use super::{DropReason, Edge, EdgeConfig, Selection, VERSION};
 use crate::time::Now;
 
 /// What the driver must do after a management request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum MgmtAction {
     /// Stop the edge (after sending the replies): call
     /// [`Edge::shutdown`](super::Edge::shutdown), drain, exit.
     Stop,
     /// Set the log level.
     SetVerbosity(u8),
+    /// `s <tag> <topic>` (authorised, known topic): no replies from the
+    /// core; [`Subscriptions::subscribe`](super::events::Subscriptions::subscribe)
+    /// gives them.
+    Subscribe {
+        /// The topic.
+        topic: Topic,
+        /// The subscriber's tag.
+        tag: String,
+    },
+    /// `help.events`: the reply is
+    /// [`Subscriptions::help_events`](super::events::Subscriptions::help_events).
+    HelpEvents {
+        /// The request's tag.
+        tag: String,
+    },
+    /// `post.test <text>`: send every reply but the last (`end`), then the
+    /// datagrams of
+    /// [`Subscriptions::post_test`](super::events::Subscriptions::post_test),
+    /// then the `end` (C's order).
+    PostTest {
+        /// The argument text.
+        text: String,
+    },
 }
 
 /// Result of a management request: reply datagrams (each one JSON object
@@ -51,12 +76,6 @@ const COMMANDS: &[(&str, bool, &str)] = &[
     ("help", true, "Show JSON commands"),
     ("help.events", false, "Show available Subscribe topics"),
     ("drops", false, "Dropped packets by reason (n2n-rs)"),
-];
-
-const TOPICS: &[(&str, &str)] = &[
-    ("debug", "All events - for event debugging"),
-    ("test", "Used only by post.test"),
-    ("peer", "Changes to peer list"),
 ];
 
 const TEXT_HELP: &str = "Help for edge management console:\n\
@@ -187,7 +206,17 @@ impl Edge {
             return err(e);
         }
         if j.kind == ReqKind::Subscribe {
-            return err(MgmtError::Unimplemented);
+            // The topic is the command field (C's argv0).
+            return match Topic::from_name(j.cmd) {
+                None => err(MgmtError::UnknownTopic),
+                Some(topic) => MgmtOutcome {
+                    replies: Vec::new(),
+                    action: Some(MgmtAction::Subscribe {
+                        topic,
+                        tag: j.tag.to_owned(),
+                    }),
+                },
+            };
         }
         let Some(&(cmd, writable, _)) = COMMANDS.iter().find(|(c, _, _)| *c == j.cmd) else {
             return err(MgmtError::UnknownCmd);
@@ -288,6 +317,9 @@ impl Edge {
             }
             "post.test" => {
                 r.row(&[("sending", "test".into())]);
+                action = Some(MgmtAction::PostTest {
+                    text: j.args.to_owned(),
+                });
             }
             "help" => {
                 for (c, _, h) in COMMANDS {
@@ -295,14 +327,12 @@ impl Edge {
                 }
             }
             "help.events" => {
-                for (t, h) in TOPICS {
-                    r.row(&[
-                        ("topic", (*t).into()),
-                        ("tag", "".into()),
-                        ("sockaddr", "?:?".into()),
-                        ("help", (*h).into()),
-                    ]);
-                }
+                return MgmtOutcome {
+                    replies: Vec::new(),
+                    action: Some(MgmtAction::HelpEvents {
+                        tag: j.tag.to_owned(),
+                    }),
+                };
             }
             _ => return err(MgmtError::UnknownCmd),
         }
