@@ -83,7 +83,7 @@ fn str_of(v: &Value, key: &str) -> String {
         .to_string()
 }
 
-/// The rows of a `packetstats` reply (edge or supernode).
+/// The rows of the `packetstats` and `drops` replies (edge or supernode).
 #[derive(Debug, Clone, Default)]
 pub struct PacketStats {
     /// Raw rows.
@@ -384,11 +384,11 @@ impl<'a> Supernode<'a> {
             .collect())
     }
 
-    /// `packetstats`.
+    /// `packetstats` and our `drops`.
     pub fn packetstats(&self) -> Result<PacketStats> {
-        Ok(PacketStats {
-            rows: self.mgmt("packetstats")?,
-        })
+        let mut rows = self.mgmt("packetstats")?;
+        rows.extend(self.mgmt("drops")?);
+        Ok(PacketStats { rows })
     }
 
     /// Unicast PACKETs/REGISTERs relayed so far (`forward` `tx_pkt`).
@@ -720,11 +720,11 @@ impl<'a> Edge<'a> {
         wait_until(timeout, Duration::from_millis(100), || self.is_direct(mac))
     }
 
-    /// `packetstats`.
+    /// `packetstats` and our `drops`.
     pub fn packetstats(&self) -> Result<PacketStats> {
-        Ok(PacketStats {
-            rows: self.mgmt("packetstats")?,
-        })
+        let mut rows = self.mgmt("packetstats")?;
+        rows.extend(self.mgmt("drops")?);
+        Ok(PacketStats { rows })
     }
 
     /// `info` row.

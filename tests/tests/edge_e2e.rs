@@ -213,9 +213,9 @@ impl Edge {
         })
     }
 
-    /// Sum of the `drop` rows of `packetstats`.
+    /// Sum of the rows of our `drops` command.
     fn drops(&self) -> (u64, Vec<String>) {
-        let rows = self.mgmt("r 1 packetstats");
+        let rows = self.mgmt("r 1 drops");
         let drops: Vec<&serde_json::Value> = rows.iter().filter(|r| r["type"] == "drop").collect();
         (
             drops.iter().filter_map(|r| r["count"].as_u64()).sum(),
@@ -1099,6 +1099,7 @@ fn user_password_auth_wrong_password_and_revocation() {
             "r 1 edges",
             "r 1 supernodes",
             "r 1 packetstats",
+            "r 1 drops",
             "r 1 timestamps",
             "r 1 communities",
             "",

@@ -47,6 +47,7 @@ use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use n2n_core::edge::events::{MgmtDatagram, Subscriptions};
 use n2n_core::edge::{Edge, Event, MgmtAction, SwitchReason};
 use n2n_core::{MAX_DATAGRAM, Now};
 use n2n_offload::{Coalescer, GsoBatch, Read, VNET_HDR_LEN, gso::GSO_MAX_BYTES};
@@ -119,6 +120,8 @@ pub struct Driver {
     rx: RecvBatch,
     mgmt: UdpSocket,
     mgmt_buf: Box<[u8]>,
+    /// Management event subscribers (one per topic: tag and address).
+    subs: Subscriptions,
     log: LogHandle,
     notifier: Option<Notifier>,
     resolver: Resolver,
@@ -179,6 +182,7 @@ impl Driver {
             rx: RecvBatch::new(RECV_BATCH, RECV_BUF),
             mgmt,
             mgmt_buf: buffer(MAX_DATAGRAM),
+            subs: Subscriptions::new(),
             log: setup.log,
             notifier: setup.notifier,
             mcast_next: None,
@@ -266,6 +270,11 @@ impl Driver {
         tracing::info!("shutting down...");
         self.edge.shutdown(now());
         self.send_transmits().await;
+        // The "cleared" peer events to the subscribers.
+        while let Some(ev) = poll_event(&mut self.edge) {
+            let out = self.subs.on_event(&ev);
+            self.send_mgmt(&out).await;
+        }
         log_packet_stats(self.edge.stats());
         let why = match reason {
             StopReason::Signal(s) => format!("{} received", s.name()),
@@ -314,6 +323,8 @@ impl Driver {
     async fn handle_events(&mut self) -> Result<(), DriverError> {
         while let Some(ev) = poll_event(&mut self.edge) {
             report::log_event(&ev, self.edge.uses_user_password());
+            let out = self.subs.on_event(&ev);
+            self.send_mgmt(&out).await;
             match ev {
                 Event::AssignAddress(a) => self.on_assigned(a).await?,
                 Event::Registered { supernode, .. } if !self.ready => {
@@ -425,14 +436,36 @@ impl Driver {
     async fn on_mgmt(&mut self, n: usize, from: SocketAddr) {
         let request = self.mgmt_buf.get(..n).unwrap_or_default();
         let outcome = self.edge.handle_mgmt(now(), from, request);
-        for reply in &outcome.replies {
-            if let Err(e) = self.mgmt.send_to(reply.as_bytes(), from).await {
-                tracing::warn!("management reply to {from} failed: {e}");
-                break;
+        let mut replies: Vec<MgmtDatagram> =
+            outcome.replies.into_iter().map(|r| (from, r)).collect();
+        match &outcome.action {
+            Some(MgmtAction::Subscribe { topic, tag }) => {
+                replies = self.subs.subscribe(*topic, tag, from);
             }
+            Some(MgmtAction::HelpEvents { tag }) => {
+                replies = self
+                    .subs
+                    .help_events(tag)
+                    .into_iter()
+                    .map(|r| (from, r))
+                    .collect();
+            }
+            Some(MgmtAction::PostTest { text }) => {
+                // The event goes out before the `end` (C's order).
+                let end = replies.pop();
+                replies.extend(self.subs.post_test(text));
+                replies.extend(end);
+            }
+            _ => {}
         }
+        self.send_mgmt(&replies).await;
         match outcome.action {
-            None => {}
+            None
+            | Some(
+                MgmtAction::Subscribe { .. }
+                | MgmtAction::HelpEvents { .. }
+                | MgmtAction::PostTest { .. },
+            ) => {}
             Some(MgmtAction::Stop) => {
                 tracing::info!("stop requested on the management port");
                 self.stop = Some(StopReason::Management);
@@ -441,6 +474,22 @@ impl Driver {
                 Ok(()) => tracing::info!("verbosity set to {v} via management"),
                 Err(e) => tracing::warn!("{e}"),
             },
+            Some(other) => tracing::debug!("management action {other:?} ignored"),
+        }
+    }
+
+    /// Management datagrams (replies, subscription notices, events), in
+    /// order; a failed send is logged and skips the rest for that address.
+    async fn send_mgmt(&self, out: &[MgmtDatagram]) {
+        let mut failed: Vec<SocketAddr> = Vec::new();
+        for (to, line) in out {
+            if failed.contains(to) {
+                continue;
+            }
+            if let Err(e) = self.mgmt.send_to(line.as_bytes(), to).await {
+                tracing::warn!("management datagram to {to} failed: {e}");
+                failed.push(*to);
+            }
         }
     }
 

@@ -338,6 +338,17 @@ impl Reply {
         self.lines.push(l);
     }
 
+    /// Add an `error` line (an error raised inside a command: C sends it
+    /// between `begin` and `end`).
+    pub fn error(&mut self, err: MgmtError) {
+        let mut l = String::new();
+        self.head(&mut l, "error");
+        l.push_str(",\"error\":\"");
+        l.push_str(err.code());
+        l.push_str("\"}\n");
+        self.lines.push(l);
+    }
+
     /// Finish with the `end` line and return all datagrams.
     pub fn end(mut self) -> Vec<String> {
         let mut l = String::new();

@@ -565,8 +565,8 @@ fn wrong_key_delivers_nothing() {
         };
         assert!(sb.total_drops() >= 10, "{t}: {sb:?}");
         assert!(sb.drops(reason) >= 5, "{t}: {sb:?}");
-        // Management shows the drop counter after C's rows.
-        let rows = sim.mgmt(b, "r 5 packetstats");
+        // Management shows the drop counter in our `drops`.
+        let rows = sim.mgmt(b, "r 5 drops");
         assert!(
             rows.iter().any(|r| r.contains(&format!(
                 "\"type\":\"drop\",\"reason\":\"{}\"",
@@ -984,7 +984,7 @@ fn management_commands() {
     );
     // help lists every command with its text; packetstats has C's 4 rows.
     let help = json(&e.handle_mgmt(now, lo, b"r 10 help").replies);
-    assert_eq!(help.len(), 2 + 12);
+    assert_eq!(help.len(), 2 + 13);
     let ps = json(&e.handle_mgmt(now, lo, b"r 11 packetstats").replies);
     let types: Vec<&str> = ps[1..5]
         .iter()

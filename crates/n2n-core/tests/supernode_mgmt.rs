@@ -176,6 +176,8 @@ fn listings_and_drop_rows() {
     let v = json(&ask(&mut sim, "r 3 packetstats").replies);
     assert_eq!(v[3]["type"], "reg_super");
     assert_eq!(v[3]["rx_pkt"], 2);
+    assert_eq!(v.len(), 6, "C's four rows only: {v:?}");
+    let v = json(&ask(&mut sim, "r 3 drops").replies);
     let short = v
         .iter()
         .find(|r| r["reason"] == "too_short")
@@ -184,7 +186,7 @@ fn listings_and_drop_rows() {
     assert_eq!(short["count"], 1);
     assert_eq!(v.last().unwrap()["_type"], "end");
     let v = json(&ask(&mut sim, "r 4 help").replies);
-    assert_eq!(v.len(), 11);
+    assert_eq!(v.len(), 12);
     // `s` requests work like reads but need the password.
     assert_eq!(
         json(&ask(&mut sim, "s 5 edges").replies)[0]["error"],

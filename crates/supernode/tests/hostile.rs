@@ -323,7 +323,7 @@ fn hostile_flood_then_still_serving() {
     let _pong = e.recv();
 
     // The drops are counted by reason.
-    let stats = sn.rows("r 2 packetstats");
+    let stats = sn.rows("r 2 drops");
     let drop = |reason: &str| {
         stats
             .iter()

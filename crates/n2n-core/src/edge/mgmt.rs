@@ -11,19 +11,44 @@ use crate::mgmt::{
     Flavor, JsonRequest, MgmtError, Reply, ReqKind, Request, Value, error_line, parse_request,
 };
 
+use super::events::Topic;
 use super::peers::{Peer, PeerTable};
 use super::registration::CRIT_GOOD;
 use super::{DropReason, Edge, EdgeConfig, Selection, VERSION};
 use crate::time::Now;
 
 /// What the driver must do after a management request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum MgmtAction {
     /// Stop the edge (after sending the replies): call
     /// [`Edge::shutdown`](super::Edge::shutdown), drain, exit.
     Stop,
     /// Set the log level.
     SetVerbosity(u8),
+    /// `s <tag> <topic>` (authorised, known topic): no replies from the
+    /// core; [`Subscriptions::subscribe`](super::events::Subscriptions::subscribe)
+    /// gives them.
+    Subscribe {
+        /// The topic.
+        topic: Topic,
+        /// The subscriber's tag.
+        tag: String,
+    },
+    /// `help.events`: the reply is
+    /// [`Subscriptions::help_events`](super::events::Subscriptions::help_events).
+    HelpEvents {
+        /// The request's tag.
+        tag: String,
+    },
+    /// `post.test <text>`: send every reply but the last (`end`), then the
+    /// datagrams of
+    /// [`Subscriptions::post_test`](super::events::Subscriptions::post_test),
+    /// then the `end` (C's order).
+    PostTest {
+        /// The argument text.
+        text: String,
+    },
 }
 
 /// Result of a management request: reply datagrams (each one JSON object
@@ -50,12 +75,7 @@ const COMMANDS: &[(&str, bool, &str)] = &[
     ("post.test", false, "send a test event"),
     ("help", true, "Show JSON commands"),
     ("help.events", false, "Show available Subscribe topics"),
-];
-
-const TOPICS: &[(&str, &str)] = &[
-    ("debug", "All events - for event debugging"),
-    ("test", "Used only by post.test"),
-    ("peer", "Changes to peer list"),
+    ("drops", false, "Dropped packets by reason (n2n-rs)"),
 ];
 
 const TEXT_HELP: &str = "Help for edge management console:\n\
@@ -186,7 +206,17 @@ impl Edge {
             return err(e);
         }
         if j.kind == ReqKind::Subscribe {
-            return err(MgmtError::Unimplemented);
+            // The topic is the command field (C's argv0).
+            return match Topic::from_name(j.cmd) {
+                None => err(MgmtError::UnknownTopic),
+                Some(topic) => MgmtOutcome {
+                    replies: Vec::new(),
+                    action: Some(MgmtAction::Subscribe {
+                        topic,
+                        tag: j.tag.to_owned(),
+                    }),
+                },
+            };
         }
         let Some(&(cmd, writable, _)) = COMMANDS.iter().find(|(c, _, _)| *c == j.cmd) else {
             return err(MgmtError::UnknownCmd);
@@ -197,13 +227,15 @@ impl Edge {
         let mut action = None;
         let mut r = Reply::begin(j.tag, cmd);
         match cmd {
-            "reload_communities" => return err(MgmtError::Unimplemented),
+            // Errors raised inside a command come between begin and end (C).
+            "reload_communities" => r.error(MgmtError::Unimplemented),
             "communities" => {
                 if self.ctx.he.is_some() {
-                    return err(MgmtError::NoAccess);
+                    r.error(MgmtError::NoAccess);
+                } else {
+                    let c = self.ctx.cfg.community.to_string();
+                    r.row(&[("community", c.as_str().into())]);
                 }
-                let c = self.ctx.cfg.community.to_string();
-                r.row(&[("community", c.as_str().into())]);
             }
             "stop" => {
                 let keep = if j.kind == ReqKind::Write {
@@ -226,7 +258,7 @@ impl Edge {
             "edges" => return self.json_edges(now, j.tag),
             "supernodes" => self.json_supernodes(now, &mut r),
             "info" => {
-                let mac = self.ctx.me.mac.to_string();
+                let mac = mac_upper(self.ctx.me.mac);
                 let ip = if self.ctx.me.dev_addr.ip.is_unspecified() {
                     String::new()
                 } else {
@@ -273,7 +305,9 @@ impl Edge {
                         ("rx_pkt", rx.into()),
                     ]);
                 }
-                for (reason, n) in s.nonzero_drops() {
+            }
+            "drops" => {
+                for (reason, n) in self.ctx.stats.nonzero_drops() {
                     r.row(&[
                         ("type", "drop".into()),
                         ("reason", reason.name().into()),
@@ -283,6 +317,9 @@ impl Edge {
             }
             "post.test" => {
                 r.row(&[("sending", "test".into())]);
+                action = Some(MgmtAction::PostTest {
+                    text: j.args.to_owned(),
+                });
             }
             "help" => {
                 for (c, _, h) in COMMANDS {
@@ -290,14 +327,12 @@ impl Edge {
                 }
             }
             "help.events" => {
-                for (t, h) in TOPICS {
-                    r.row(&[
-                        ("topic", (*t).into()),
-                        ("tag", "".into()),
-                        ("sockaddr", "?:?".into()),
-                        ("help", (*h).into()),
-                    ]);
-                }
+                return MgmtOutcome {
+                    replies: Vec::new(),
+                    action: Some(MgmtAction::HelpEvents {
+                        tag: j.tag.to_owned(),
+                    }),
+                };
             }
             _ => return err(MgmtError::UnknownCmd),
         }
@@ -314,7 +349,7 @@ impl Edge {
             v.sort_by_key(|(m, _)| **m);
             for (m, p) in v {
                 let ip = ip4addr(p.dev_addr);
-                let mac = m.to_string();
+                let mac = mac_upper(*m);
                 let sock = sock_str(p.sock);
                 let desc = p.desc.to_string();
                 r.row(&[
@@ -427,7 +462,11 @@ impl Edge {
                 "{:>4} | {:<15} | {:<17} | {:<21} | {:<15} | {:>9} |\n",
                 n,
                 tap,
-                m.to_string(),
+                if m.is_null() {
+                    String::new()
+                } else {
+                    mac_upper(*m)
+                },
                 sock_str(p.sock),
                 p.desc.to_string(),
                 secs_ago(now, p.last_seen)
@@ -493,13 +532,14 @@ impl Edge {
             "super {},{} | p2p {},{}",
             st.super_tx, st.super_rx, st.p2p_tx, st.p2p_rx
         );
-        let ago = |t: Option<Instant>| {
-            t.map(|t| format!("{} sec ago", secs_ago(now, t)))
-                .unwrap_or_else(|| "never".to_owned())
+        // C prints `now - t` with t = 0 for "never" (the Unix time).
+        let ago = |t: Option<Instant>| match t {
+            Some(t) => secs_ago(now, t),
+            None => now.unix_secs(),
         };
         let _ = writeln!(
             s,
-            "last_super {} | last_p2p {}",
+            "last_super {} sec ago | last_p2p {} sec ago",
             ago(self.reg.last_sup()),
             ago(self.peers.last_p2p_rx())
         );

@@ -46,6 +46,7 @@ mod config;
 mod ctx;
 mod datapath;
 mod encap;
+pub mod events;
 mod frame;
 mod machash;
 mod mgmt;
@@ -148,6 +149,14 @@ pub enum Event {
         direct: bool,
         /// Why.
         reason: PeerRemoval,
+    },
+    /// At shutdown, for every pending and known peer and every supernode
+    /// entry (C's "cleared" peer event).
+    PeerCleared {
+        /// Its MAC.
+        mac: Mac,
+        /// Its socket, if known.
+        sock: Option<SocketAddr>,
     },
 }
 
@@ -389,6 +398,17 @@ impl Edge {
         }
         if let Some(dst) = self.reg.current_supernode() {
             self.ctx.send_unregister_super(now, dst);
+        }
+        // C clears its peer lists: pending, known, then the supernodes.
+        let mut cleared = Vec::new();
+        for t in [self.peers.pending(), self.peers.known()] {
+            let mut v: Vec<_> = t.iter().map(|(m, p)| (*m, p.sock)).collect();
+            v.sort_by_key(|(m, _)| *m);
+            cleared.extend(v);
+        }
+        cleared.extend(self.reg.supernodes().iter().map(|s| (s.mac, s.addr)));
+        for (mac, sock) in cleared {
+            self.ctx.event(Event::PeerCleared { mac, sock });
         }
         self.stopped = true;
     }

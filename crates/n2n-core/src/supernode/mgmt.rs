@@ -59,7 +59,7 @@ pub struct MgmtOutcome {
 }
 
 /// The JSON commands, in C's help order: (name, writable, help).
-const COMMANDS: [(&str, bool, &str); 9] = [
+const COMMANDS: [(&str, bool, &str); 10] = [
     ("supernodes", false, "Reserved for edge"),
     ("stop", true, "Gracefully exit edge"),
     ("verbose", true, "Manage verbosity level"),
@@ -73,6 +73,7 @@ const COMMANDS: [(&str, bool, &str); 9] = [
     ("timestamps", false, "Event timestamps"),
     ("packetstats", false, "Traffic statistics"),
     ("help", true, "Show JSON commands"),
+    ("drops", false, "Dropped packets by reason (n2n-rs)"),
 ];
 
 const TEXT_HELP: &str = "Help for supernode management console:\n\
@@ -367,6 +368,9 @@ impl Supernode {
                     ("nak", st.reg_super_nak.into()),
                 ]);
                 r.row(&[("type", "errors".into()), ("tx_pkt", st.errors.into())]);
+            }
+            "drops" => {
+                let st = self.stats().clone();
                 for (reason, count) in st.drops() {
                     r.row(&[
                         ("type", "drop".into()),

@@ -202,9 +202,9 @@ impl Sn {
         json_rows(&lines)
     }
 
-    /// A `packetstats` drop row's count (0 if the row is missing).
+    /// A `drops` row's count (0 if the row is missing).
     pub fn drop_count(&self, reason: &str) -> u64 {
-        self.rows("r 99 packetstats")
+        self.rows("r 99 drops")
             .iter()
             .find(|r| r["type"] == "drop" && r["reason"] == reason)
             .and_then(|r| r["count"].as_u64())
