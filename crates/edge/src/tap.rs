@@ -528,7 +528,7 @@ impl Tap {
         if !present {
             self.nl
                 .address()
-                .add(self.index, IpAddr::V4(ip), prefix)
+                .add(self.addr_index, IpAddr::V4(ip), prefix)
                 .execute()
                 .await
                 .map_err(|e| self.configure_err("setting the IPv4 address")(nl_err(e)))?;
