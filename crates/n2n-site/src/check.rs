@@ -108,10 +108,14 @@ impl Report {
     }
 
     /// The tables.
-    pub fn text(&self, site: &Site) -> String {
+    pub fn text(&self, site: &Site, only: &[String]) -> String {
         use std::fmt::Write as _;
         let mut o = String::new();
-        for c in &site.clusters {
+        for c in site
+            .clusters
+            .iter()
+            .filter(|c| only.is_empty() || only.contains(&c.name))
+        {
             let _ = writeln!(
                 o,
                 "cluster {} (supernode {} {}:{})",

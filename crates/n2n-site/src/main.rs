@@ -24,14 +24,14 @@ use std::time::Duration;
 const USAGE: &str = "\
 usage: n2n-site plan SITE.toml --out DIR
        n2n-site check SITE.toml [--json] [--supernode ADDR:PORT]... [--edge ADDR:PORT]...
-                                [--timeout SECONDS]
+                                [--cluster NAME]... [--timeout SECONDS]
 
 plan   writes one folder per host into DIR (secrets mode 0600; a re-plan keeps
        the keys, passwords and MACs of DIR/state.toml)
 check  asks the supernode management port (default 127.0.0.1:<supernode_mgmt_port>)
        and the local edge (127.0.0.1:<edge_mgmt_port>, if it answers) and prints
        one table per cluster and the P2P matrix; exit 1 when a planned container
-       is missing
+       is missing (with --cluster: one of those clusters' containers)
 ";
 
 fn usage(msg: &str) -> ExitCode {
@@ -94,6 +94,7 @@ fn main() -> ExitCode {
             };
             let (mut json, mut sns, mut edges, mut timeout) =
                 (false, Vec::new(), Vec::new(), Duration::from_secs(2));
+            let mut clusters: Vec<String> = Vec::new();
             let mut it = rest.iter();
             while let Some(a) = it.next() {
                 let mut addr = |what: &str| -> Result<SocketAddr, String> {
@@ -107,6 +108,14 @@ fn main() -> ExitCode {
                     }
                     "--supernode" => addr("--supernode").map(|x| sns.push(x)),
                     "--edge" => addr("--edge").map(|x| edges.push(x)),
+                    "--cluster" => match it.next() {
+                        Some(c) if site.clusters.iter().any(|k| &k.name == c) => {
+                            clusters.push(c.clone());
+                            Ok(())
+                        }
+                        Some(c) => Err(format!("--cluster: no cluster '{c}' in the site file")),
+                        None => Err("--cluster needs a NAME".to_owned()),
+                    },
                     "--timeout" => match it.next().and_then(|v| v.parse::<f64>().ok()) {
                         Some(t) if t > 0.0 && t <= 60.0 => {
                             timeout = Duration::from_secs_f64(t);
@@ -131,6 +140,9 @@ fn main() -> ExitCode {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
             let mut report = check::run(&site, &sns, &edges, timeout, now);
+            if !clusters.is_empty() {
+                report.containers.retain(|c| clusters.contains(&c.cluster));
+            }
             if local_edge {
                 // The default local edge is optional (a pure supernode host has none).
                 report.errors.retain(|e| !e.starts_with("edge "));
@@ -138,7 +150,7 @@ fn main() -> ExitCode {
             if json {
                 println!("{}", report.to_json());
             } else {
-                print!("{}", report.text(&site));
+                print!("{}", report.text(&site, &clusters));
             }
             let sn_down = report.errors.iter().any(|e| e.starts_with("supernode "));
             if report.missing() > 0 || sn_down {
