@@ -47,7 +47,9 @@ fn bridge_and_scripts() {
     a_host.addr_add("br-st", "192.0.2.1/24").unwrap();
     a_host.link_up("br-st").unwrap();
     a_host
-        .ip(&["link", "add", "vst0", "type", "veth", "peer", "name", "vst1"])
+        .ip(&[
+            "link", "add", "vst0", "type", "veth", "peer", "name", "vst1",
+        ])
         .unwrap();
 
     let dir = lab.log_dir().join("stbr-scripts");
@@ -124,7 +126,10 @@ fn bridge_and_scripts() {
     let down = wait_file(&down_out, Duration::from_secs(5)).expect("down-script did not run");
     assert!(down.contains("event=down tap=st-tap"), "{down}");
     let br_addrs = a_host.addrs("br-st").unwrap();
-    assert_eq!(br_addrs, vec!["192.0.2.1".parse::<std::net::Ipv4Addr>().unwrap()]);
+    assert_eq!(
+        br_addrs,
+        vec!["192.0.2.1".parse::<std::net::Ipv4Addr>().unwrap()]
+    );
 
     // Clear errors: no such bridge, not a bridge.
     let edge = find_binary("edge").unwrap();
@@ -136,8 +141,19 @@ fn bridge_and_scripts() {
         let (ok, _o, err) = a_host
             .exec_status(
                 &[
-                    &e, "-f", "-c", "stbridge", "-l", &sn, "-a", "10.200.7.9/24", "-d", "st-tap2",
-                    "-r", "--bridge", br,
+                    &e,
+                    "-f",
+                    "-c",
+                    "stbridge",
+                    "-l",
+                    &sn,
+                    "-a",
+                    "10.200.7.9/24",
+                    "-d",
+                    "st-tap2",
+                    "-r",
+                    "--bridge",
+                    br,
                 ],
                 Duration::from_secs(10),
             )
@@ -148,8 +164,18 @@ fn bridge_and_scripts() {
     let (ok, _o, err) = a_host
         .exec_status(
             &[
-                &e, "-f", "-c", "stbridge", "-l", &sn, "-a", "10.200.7.9/24", "-d", "st-tap3",
-                "--up-script", "/nonexistent/up",
+                &e,
+                "-f",
+                "-c",
+                "stbridge",
+                "-l",
+                &sn,
+                "-a",
+                "10.200.7.9/24",
+                "-d",
+                "st-tap3",
+                "--up-script",
+                "/nonexistent/up",
             ],
             Duration::from_secs(10),
         )

@@ -80,7 +80,11 @@ fn start_supernode(ns: &Netns, folder: &Path) -> (Proc, bool) {
             .collect();
         std::fs::write(&local, nofed).unwrap();
         let p = ns.spawn("supernode-nofed", &[&b, &l, "-f"]).unwrap();
-        assert!(p.wait_timeout(Duration::from_secs(1)).unwrap().is_none(), "{}", p.stderr());
+        assert!(
+            p.wait_timeout(Duration::from_secs(1)).unwrap().is_none(),
+            "{}",
+            p.stderr()
+        );
         return (p, false);
     }
     (p, true)
@@ -153,10 +157,19 @@ fn plan_apply_check() {
     let bin = site_bin();
     let plan = |what: &str| {
         let o = std::process::Command::new(&bin)
-            .args(["plan", site.to_str().unwrap(), "--out", out.to_str().unwrap()])
+            .args([
+                "plan",
+                site.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+            ])
             .output()
             .unwrap();
-        assert!(o.status.success(), "{what}: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "{what}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         String::from_utf8_lossy(&o.stdout).into_owned()
     };
     let listing = plan("plan");
@@ -167,13 +180,20 @@ fn plan_apply_check() {
         for h in std::fs::read_dir(p).unwrap() {
             let h = h.unwrap().path();
             let files: Vec<PathBuf> = if h.is_dir() {
-                std::fs::read_dir(&h).unwrap().map(|f| f.unwrap().path()).collect()
+                std::fs::read_dir(&h)
+                    .unwrap()
+                    .map(|f| f.unwrap().path())
+                    .collect()
             } else {
                 vec![h.clone()]
             };
             for f in files {
                 let md = std::fs::metadata(&f).unwrap();
-                v.push((f.clone(), std::fs::read(&f).unwrap(), md.permissions().mode() & 0o777));
+                v.push((
+                    f.clone(),
+                    std::fs::read(&f).unwrap(),
+                    md.permissions().mode() & 0o777,
+                ));
             }
         }
         v.sort();
@@ -195,7 +215,11 @@ fn plan_apply_check() {
     assert!(a01.contains("-l=198.18.0.10:7654\n-l=198.18.0.20:7654\n-l=198.18.0.30:7654"));
     assert!(a01.contains("--bridge=br-stvc") && a01.contains("-I=sta-01"));
     let list = std::fs::read_to_string(out.join("stb-sn/community.list")).unwrap();
-    assert_eq!(list.lines().filter(|l| l.starts_with("* st")).count(), 4, "{list}");
+    assert_eq!(
+        list.lines().filter(|l| l.starts_with("* st")).count(),
+        4,
+        "{list}"
+    );
     let sn_conf = std::fs::read_to_string(out.join("stb-sn/supernode.conf")).unwrap();
     assert!(sn_conf.contains("-l=198.18.0.10:7654") && sn_conf.contains("-l=198.18.0.30:7654"));
 
@@ -205,13 +229,31 @@ fn plan_apply_check() {
     let sn_b = lab.host_on("stb-sn", &wan, "198.18.0.20/24").unwrap();
     let sn_c = lab.host_on("stc-sn", &wan, "198.18.0.30/24").unwrap();
     let nat_a = lab
-        .nat_router("sta-nat", NatKind::EndpointIndependent, &wan, "198.18.0.1/24", "198.19.1.1/24")
+        .nat_router(
+            "sta-nat",
+            NatKind::EndpointIndependent,
+            &wan,
+            "198.18.0.1/24",
+            "198.19.1.1/24",
+        )
         .unwrap();
     let nat_b = lab
-        .nat_router("stb-nat", NatKind::EndpointIndependent, &wan, "198.18.0.2/24", "198.19.2.1/24")
+        .nat_router(
+            "stb-nat",
+            NatKind::EndpointIndependent,
+            &wan,
+            "198.18.0.2/24",
+            "198.19.2.1/24",
+        )
         .unwrap();
     let nat_c = lab
-        .nat_router("stc-nat", NatKind::Symmetric, &wan, "198.18.0.3/24", "198.19.3.1/24")
+        .nat_router(
+            "stc-nat",
+            NatKind::Symmetric,
+            &wan,
+            "198.18.0.3/24",
+            "198.19.3.1/24",
+        )
         .unwrap();
     let a01 = lab.host_behind("sta-01", &nat_a, "198.19.1.2/24").unwrap();
     let a02 = lab.host_behind("sta-02", &nat_a, "198.19.1.3/24").unwrap();
@@ -223,7 +265,9 @@ fn plan_apply_check() {
     let (_sc, fc) = start_supernode(&sn_c, &out.join("stc-sn"));
     let fed = fa && fb && fc;
     if !fed {
-        loud("site_e2e: NO FEDERATION: every edge uses cluster a's supernode only; check runs there");
+        loud(
+            "site_e2e: NO FEDERATION: every edge uses cluster a's supernode only; check runs there",
+        );
     }
     let _ea1 = start_container(&a01, &out.join("sta-01"), fed);
     let _ea2 = start_container(&a02, &out.join("sta-02"), fed);
@@ -231,7 +275,10 @@ fn plan_apply_check() {
     let _ec1 = start_container(&c01, &out.join("stc-01"), fed);
 
     // The overlay works across the clusters (and reaches the bridge address).
-    assert!(wait_ping(&a01, "10.200.2.1", REG), "a-01 cannot reach b-01 over the overlay");
+    assert!(
+        wait_ping(&a01, "10.200.2.1", REG),
+        "a-01 cannot reach b-01 over the overlay"
+    );
     assert!(wait_ping(&b01, "10.200.3.1", REG), "b-01 cannot reach c-01");
     assert!(wait_ping(&c01, "10.200.1.2", REG), "c-01 cannot reach a-02");
 
@@ -242,7 +289,12 @@ fn plan_apply_check() {
     } else {
         vec![(&sn_a, "a"), (&sn_a, "b"), (&sn_a, "c")]
     };
-    let (ok, text) = wait_check(&sn_a, &site, if fed { &["--cluster", "a"] } else { &[] }, REG);
+    let (ok, text) = wait_check(
+        &sn_a,
+        &site,
+        if fed { &["--cluster", "a"] } else { &[] },
+        REG,
+    );
     println!("n2n-site check on sta-sn:\n{text}");
     assert!(ok, "{text}");
     for (ns, name) in hosts {
@@ -286,7 +338,11 @@ fn plan_apply_check() {
         std::thread::sleep(Duration::from_millis(500));
     }
     println!("after stopping stb-01's edge:\n{}", last.1);
-    assert!(!last.0 && last.1.contains("stb-01") && last.1.contains("MISSING"), "{}", last.1);
+    assert!(
+        !last.0 && last.1.contains("stb-01") && last.1.contains("MISSING"),
+        "{}",
+        last.1
+    );
     drop(nat_b);
     drop(nat_c);
 }

@@ -23,9 +23,12 @@ pub fn query(addr: SocketAddr, cmd: &str, timeout: Duration) -> Result<Vec<Value
     for _ in 0..100_000 {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return Err(format!("{addr}: no complete answer to '{cmd}' within {timeout:?}"));
+            return Err(format!(
+                "{addr}: no complete answer to '{cmd}' within {timeout:?}"
+            ));
         }
-        sock.set_read_timeout(Some(left)).map_err(|e| e.to_string())?;
+        sock.set_read_timeout(Some(left))
+            .map_err(|e| e.to_string())?;
         let n = match sock.recv(&mut buf) {
             Ok(n) => n,
             Err(_) => return Err(format!("{addr}: no answer to '{cmd}' within {timeout:?}")),
@@ -38,7 +41,10 @@ pub fn query(addr: SocketAddr, cmd: &str, timeout: Duration) -> Result<Vec<Value
             Some("row") => rows.push(v),
             Some("end") => return Ok(rows),
             Some("error") => {
-                return Err(format!("{addr}: error {}", v.get("error").unwrap_or(&Value::Null)));
+                return Err(format!(
+                    "{addr}: error {}",
+                    v.get("error").unwrap_or(&Value::Null)
+                ));
             }
             _ => {}
         }
@@ -131,17 +137,29 @@ impl Report {
                     o,
                     "  {:<15} {:<10} {:<18} {:<17} {:>9}  {}",
                     v.host,
-                    if v.registered { "registered" } else { "MISSING" },
-                    if v.ip.is_empty() { &v.planned_ip } else { &v.ip },
+                    if v.registered {
+                        "registered"
+                    } else {
+                        "MISSING"
+                    },
+                    if v.ip.is_empty() {
+                        &v.planned_ip
+                    } else {
+                        &v.ip
+                    },
                     if v.mac.is_empty() { "-" } else { &v.mac },
-                    v.last_seen_s.map_or("-".to_owned(), |x| format!("{x} s ago")),
+                    v.last_seen_s
+                        .map_or("-".to_owned(), |x| format!("{x} s ago")),
                     if v.at.is_empty() { "-" } else { &v.at },
                 );
             }
         }
         if !self.p2p.is_empty() {
             let hosts: Vec<&String> = self.containers.iter().map(|c| &c.host).collect();
-            let _ = writeln!(o, "P2P (row: the edge asked; p2p direct, relay via supernode, - unknown)");
+            let _ = writeln!(
+                o,
+                "P2P (row: the edge asked; p2p direct, relay via supernode, - unknown)"
+            );
             let _ = write!(o, "  {:<15}", "");
             for h in &hosts {
                 let _ = write!(o, " {h:>8}");
@@ -253,10 +271,16 @@ pub fn run(
             let mac = s(&p, "macaddr").to_lowercase();
             let host = mac_host.get(&mac).cloned().or_else(|| {
                 let ip = s(&p, "ip4addr");
-                ip_host.get(ip.split('/').next().unwrap_or_default()).cloned()
+                ip_host
+                    .get(ip.split('/').next().unwrap_or_default())
+                    .cloned()
             });
             if let Some(h) = host {
-                let mode = if s(&p, "mode") == "p2p" { "p2p" } else { "relay" };
+                let mode = if s(&p, "mode") == "p2p" {
+                    "p2p"
+                } else {
+                    "relay"
+                };
                 row.insert(h, mode.to_owned());
             }
         }
@@ -266,5 +290,54 @@ pub fn run(
         containers,
         p2p,
         errors,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::site::tests::SAMPLE;
+
+    /// A fake supernode management port answering `edges` with one row.
+    fn fake_supernode() -> SocketAddr {
+        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let a = s.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 512];
+            for _ in 0..4 {
+                let Ok((_, from)) = s.recv_from(&mut buf) else {
+                    return;
+                };
+                for line in [
+                    r#"{"_tag":"7","_type":"begin","cmd":"edges"}"#,
+                    r#"{"_tag":"7","_type":"row","community":"vc1","ip4addr":"10.200.1.1/16","purgeable":1,"macaddr":"02:00:00:00:00:01","sockaddr":"198.18.0.1:5000","proto":"UDP","desc":"a-01","last_seen":1000}"#,
+                    r#"{"_tag":"7","_type":"end"}"#,
+                ] {
+                    let _ = s.send_to(line.as_bytes(), from);
+                }
+            }
+        });
+        a
+    }
+
+    #[test]
+    fn registered_and_missing() {
+        let site = Site::parse("site.toml", SAMPLE).unwrap();
+        let sn = fake_supernode();
+        let r = run(&site, &[sn], &[], Duration::from_secs(2), 1003);
+        assert_eq!(r.missing(), 2, "{r:?}");
+        let a01 = r.containers.iter().find(|c| c.host == "a-01").unwrap();
+        assert!(a01.registered && a01.last_seen_s == Some(3));
+        assert_eq!(a01.mac, "02:00:00:00:00:01");
+        let t = r.text(&site, &["a".to_owned()]);
+        assert!(t.contains("a-02            MISSING"), "{t}");
+        assert!(!t.contains("b-01"), "{t}");
+        assert_eq!(r.to_json()["missing"], 2);
+        // Nobody listening: an error, not a hang.
+        let dead = UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let r = run(&site, &[dead], &[], Duration::from_millis(300), 0);
+        assert_eq!(r.missing(), 3);
+        assert_eq!(r.errors.len(), 1, "{:?}", r.errors);
     }
 }

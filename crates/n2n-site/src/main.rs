@@ -99,7 +99,8 @@ fn main() -> ExitCode {
             while let Some(a) = it.next() {
                 let mut addr = |what: &str| -> Result<SocketAddr, String> {
                     let v = it.next().ok_or(format!("{what} needs ADDR:PORT"))?;
-                    v.parse().map_err(|_| format!("{what}: '{v}' is not ADDR:PORT"))
+                    v.parse()
+                        .map_err(|_| format!("{what}: '{v}' is not ADDR:PORT"))
                 };
                 let r = match a.as_str() {
                     "--json" => {

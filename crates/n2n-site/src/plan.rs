@@ -43,7 +43,10 @@ fn random_mac() -> io::Result<String> {
     let mut b = [0u8; 6];
     getrandom::fill(&mut b).map_err(|e| io::Error::other(e.to_string()))?;
     b[0] = (b[0] & !0x01) | 0x02;
-    Ok(b.iter().map(|x| format!("{x:02x}")).collect::<Vec<_>>().join(":"))
+    Ok(b.iter()
+        .map(|x| format!("{x:02x}"))
+        .collect::<Vec<_>>()
+        .join(":"))
 }
 
 /// One file to write.
@@ -226,7 +229,10 @@ pub fn render(site: &Site, st: &State) -> Vec<PlanFile> {
             let br = &site.bridge;
             files.push(file(
                 format!("{h}/25-n2n-{br}.netdev"),
-                format!("{hdr}[NetDev]\nName={br}\nKind=bridge\nMTUBytes={}\n", site.mtu),
+                format!(
+                    "{hdr}[NetDev]\nName={br}\nKind=bridge\nMTUBytes={}\n",
+                    site.mtu
+                ),
                 0o644,
             ));
             files.push(file(
@@ -313,4 +319,63 @@ pub fn write(out: &Path, site: &Site, st: &State) -> io::Result<Vec<PlanFile>> {
             .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", p.display())))?;
     }
     Ok(all)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::site::tests::SAMPLE;
+
+    #[test]
+    fn plan_is_stable_and_secrets_are_private() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let site = Site::parse("site.toml", SAMPLE).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let st = load_state(dir.path(), &site).unwrap();
+        let files = write(dir.path(), &site, &st).unwrap();
+        let read = |p: &str| std::fs::read_to_string(dir.path().join(p)).unwrap();
+        let mode = |p: &str| {
+            std::fs::metadata(dir.path().join(p))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        for f in &files {
+            if f.text.contains("-J=") || f.text.contains("-k=") || f.text.contains("password") {
+                assert_eq!(f.mode, 0o600, "{:?}", f.path);
+                assert_eq!(mode(f.path.to_str().unwrap()), 0o600);
+            }
+        }
+        let e = read("a-02/edge-vc1.conf");
+        assert!(e.contains("-l=198.18.0.10:7654\n-l=198.18.0.20:7655\n"), "{e}");
+        assert!(e.contains("-a=static:10.200.1.2/16") && e.contains("--bridge=br-vc1"));
+        assert!(e.contains("-I=a-02") && e.contains("-A4") && e.contains("-H"));
+        // The community.list line is n2n-keygen's for the container's credential.
+        let pw = &st.containers["a-02"].password;
+        let pk = PrivateKey::user(b"a-02", pw.as_bytes()).public_key();
+        let line = format!("* a-02 {}", String::from_utf8_lossy(pk.to_text().as_bytes()));
+        assert!(read("b-sn/community.list").contains(&line));
+        assert!(read("a-sn/supernode.conf").contains("-l=198.18.0.20:7655"));
+        // Re-plan: the state is read back, every file is the same.
+        let before: Vec<String> = files.iter().map(|f| f.text.clone()).collect();
+        let st2 = load_state(dir.path(), &site).unwrap();
+        let after: Vec<String> = write(dir.path(), &site, &st2)
+            .unwrap()
+            .iter()
+            .map(|f| f.text.clone())
+            .collect();
+        assert_eq!(before, after);
+        // A new container keeps the others' MACs and passwords.
+        let more = Site::parse(
+            "site.toml",
+            &SAMPLE.replace("{ host = \"b-01\" }", "{ host = \"b-01\" }, { host = \"b-02\" }"),
+        )
+        .unwrap();
+        let st3 = load_state(dir.path(), &more).unwrap();
+        assert_eq!(st3.containers["a-01"].mac, st.containers["a-01"].mac);
+        assert_eq!(st3.key, st.key);
+        assert!(st3.containers.contains_key("b-02"));
+    }
 }

@@ -143,8 +143,7 @@ fn cidr_range((n, bits): (u32, u8)) -> (u32, u32) {
 fn valid_name(s: &str, max: usize) -> bool {
     !s.is_empty()
         && s.len() <= max
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
         && !s.starts_with('-')
 }
@@ -152,8 +151,8 @@ fn valid_name(s: &str, max: usize) -> bool {
 impl Site {
     /// Parse and validate the text of a site file (`path` for messages).
     pub fn parse(path: &str, text: &str) -> Result<Site, SiteError> {
-        let site: Site =
-            toml::from_str(text).map_err(|e| SiteError(format!("{path}: {}", e.to_string().trim_end())))?;
+        let site: Site = toml::from_str(text)
+            .map_err(|e| SiteError(format!("{path}: {}", e.to_string().trim_end())))?;
         site.validate(path)?;
         Ok(site)
     }
@@ -163,11 +162,17 @@ impl Site {
         if !valid_name(&self.community, 19) {
             return err(
                 "community",
-                format!("'{}' is not 1..19 letters, digits, '-', '_', '.'", self.community),
+                format!(
+                    "'{}' is not 1..19 letters, digits, '-', '_', '.'",
+                    self.community
+                ),
             );
         }
         if !(2..=7).contains(&self.cipher) {
-            return err("cipher", format!("{} is not a cipher 2..7 (-A2 .. -A7)", self.cipher));
+            return err(
+                "cipher",
+                format!("{} is not a cipher 2..7 (-A2 .. -A7)", self.cipher),
+            );
         }
         if self.user_password && !matches!(self.cipher, 4 | 5) {
             return err(
@@ -179,7 +184,10 @@ impl Site {
             return err("mtu", format!("{} is not in 68..1950", self.mtu));
         }
         if !valid_name(&self.bridge, 15) {
-            return err("bridge", format!("'{}' is not a valid interface name", self.bridge));
+            return err(
+                "bridge",
+                format!("'{}' is not a valid interface name", self.bridge),
+            );
         }
         if self.federation.is_empty() || self.federation.len() > 17 {
             return err("federation", "must be 1..17 bytes".to_owned());
@@ -187,7 +195,10 @@ impl Site {
         let Some(overlay) = parse_cidr(&self.overlay) else {
             return err(
                 "overlay",
-                format!("'{}' is not a network a.b.c.d/bits (bits 1..30)", self.overlay),
+                format!(
+                    "'{}' is not a network a.b.c.d/bits (bits 1..30)",
+                    self.overlay
+                ),
             );
         };
         let (olo, ohi) = cidr_range(overlay);
@@ -270,11 +281,18 @@ impl Site {
             }
         }
         let overlay_hosts = u64::from(ohi - olo).saturating_sub(1);
-        let total: u64 = self.clusters.iter().map(|c| c.containers.len() as u64).sum();
+        let total: u64 = self
+            .clusters
+            .iter()
+            .map(|c| c.containers.len() as u64)
+            .sum();
         if total > overlay_hosts {
             return err(
                 "overlay",
-                format!("{total} containers but {} holds {overlay_hosts}", self.overlay),
+                format!(
+                    "{total} containers but {} holds {overlay_hosts}",
+                    self.overlay
+                ),
             );
         }
         Ok(())
@@ -288,7 +306,10 @@ impl Site {
     /// The planned overlay address of container `i` of `cluster`.
     pub fn container_ip(&self, cluster: &Cluster, i: usize) -> Ipv4Addr {
         let (n, _) = parse_cidr(&cluster.subnet).unwrap_or((0, 24));
-        Ipv4Addr::from(n.wrapping_add(u32::try_from(i).unwrap_or(0)).wrapping_add(1))
+        Ipv4Addr::from(
+            n.wrapping_add(u32::try_from(i).unwrap_or(0))
+                .wrapping_add(1),
+        )
     }
 
     /// TAP name of the site's edges.
@@ -300,7 +321,7 @@ impl Site {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
@@ -345,11 +366,16 @@ container = [{ host = "b-01" }]
         assert!(e.contains("duplicate host 'a-01'"), "{e}");
         let e = bad(&SAMPLE.replace("10.200.2.0/24", "10.200.1.128/25"));
         assert!(e.contains("overlaps the subnet of cluster 'a'"), "{e}");
-        let e2 = bad(&SAMPLE.replace(
-            "container = [{ host = \"b-01\" }]",
-            "container = [{ host = \"b-01\" }, { host = \"b-02\" }, { host = \"b-03\" }]",
-        ).replace("10.200.2.0/24", "10.200.2.0/30"));
-        assert!(e2.contains("3 containers but subnet 10.200.2.0/30 holds 2"), "{e2}");
+        let e2 = bad(&SAMPLE
+            .replace(
+                "container = [{ host = \"b-01\" }]",
+                "container = [{ host = \"b-01\" }, { host = \"b-02\" }, { host = \"b-03\" }]",
+            )
+            .replace("10.200.2.0/24", "10.200.2.0/30"));
+        assert!(
+            e2.contains("3 containers but subnet 10.200.2.0/30 holds 2"),
+            "{e2}"
+        );
         let e = bad(&SAMPLE.replace("10.200.2.0/24", "10.201.2.0/24"));
         assert!(e.contains("not inside the overlay"), "{e}");
         let e = bad(&SAMPLE.replace("community = \"vc1\"", "community = \"vc1\"\ncipher = 3"));

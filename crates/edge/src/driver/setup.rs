@@ -134,7 +134,10 @@ impl Driver {
         })
         .await?;
         if let Some(br) = t.bridge() {
-            tracing::info!("TAP {} enslaved to bridge {br} (the address is on {br})", t.name());
+            tracing::info!(
+                "TAP {} enslaved to bridge {br} (the address is on {br})",
+                t.name()
+            );
         }
         match addr {
             Some((ip, prefix)) => tracing::info!(
