@@ -335,7 +335,10 @@ mod tests {
         assert!(!t.contains("b-01"), "{t}");
         assert_eq!(r.to_json()["missing"], 2);
         // Nobody listening: an error, not a hang.
-        let dead = UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let dead = UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
         let r = run(&site, &[dead], &[], Duration::from_millis(300), 0);
         assert_eq!(r.missing(), 3);
         assert_eq!(r.errors.len(), 1, "{:?}", r.errors);

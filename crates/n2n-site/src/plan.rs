@@ -349,13 +349,19 @@ mod tests {
             }
         }
         let e = read("a-02/edge-vc1.conf");
-        assert!(e.contains("-l=198.18.0.10:7654\n-l=198.18.0.20:7655\n"), "{e}");
+        assert!(
+            e.contains("-l=198.18.0.10:7654\n-l=198.18.0.20:7655\n"),
+            "{e}"
+        );
         assert!(e.contains("-a=static:10.200.1.2/16") && e.contains("--bridge=br-vc1"));
         assert!(e.contains("-I=a-02") && e.contains("-A4") && e.contains("-H"));
         // The community.list line is n2n-keygen's for the container's credential.
         let pw = &st.containers["a-02"].password;
         let pk = PrivateKey::user(b"a-02", pw.as_bytes()).public_key();
-        let line = format!("* a-02 {}", String::from_utf8_lossy(pk.to_text().as_bytes()));
+        let line = format!(
+            "* a-02 {}",
+            String::from_utf8_lossy(pk.to_text().as_bytes())
+        );
         assert!(read("b-sn/community.list").contains(&line));
         assert!(read("a-sn/supernode.conf").contains("-l=198.18.0.20:7655"));
         // Re-plan: the state is read back, every file is the same.
@@ -370,7 +376,10 @@ mod tests {
         // A new container keeps the others' MACs and passwords.
         let more = Site::parse(
             "site.toml",
-            &SAMPLE.replace("{ host = \"b-01\" }", "{ host = \"b-01\" }, { host = \"b-02\" }"),
+            &SAMPLE.replace(
+                "{ host = \"b-01\" }",
+                "{ host = \"b-01\" }, { host = \"b-02\" }",
+            ),
         )
         .unwrap();
         let st3 = load_state(dir.path(), &more).unwrap();
