@@ -13,7 +13,8 @@
 #   /usr/sbin/edge, /usr/sbin/supernode, /usr/bin/n2n-decode, /usr/bin/n2n-keygen, /usr/bin/n2n-site
 #   /usr/lib/systemd/system/{edge,edge@,supernode}.service
 #   /etc/n2n/edge.conf, /etc/n2n/supernode.conf        (configuration files)
-#   /usr/share/man/man8/edge.8.gz, /usr/share/man/man1/supernode.1.gz
+#   /usr/share/man/man8/edge.8.gz, /usr/share/man/man1/supernode.1.gz,
+#   /usr/share/man/man1/n2n-site.1.gz
 #   /usr/share/doc/n2n-rs/{README.md,LICENSE-MIT,LICENSE-APACHE}
 # and the .deb also Debian's /usr/share/doc/n2n-rs/copyright.
 set -eu
@@ -54,6 +55,7 @@ for u in crates/edge/dist/edge.service crates/edge/dist/edge@.service \
 done
 gzip -9n <dist/man/edge.8 >"$stage/edge.8.gz"
 gzip -9n <dist/man/supernode.1 >"$stage/supernode.1.gz"
+gzip -9n <dist/man/n2n-site.1 >"$stage/n2n-site.1.gz"
 
 rm -f "$out"/n2n-rs*.deb "$out"/n2n-rs*.rpm
 cargo deb -p n2n-rs --no-build --no-strip --output "$out/"

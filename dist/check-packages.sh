@@ -135,6 +135,7 @@ cat >"$work/expected" <<'EOF'
 /usr/share/doc/n2n-rs/LICENSE-APACHE
 /usr/share/doc/n2n-rs/LICENSE-MIT
 /usr/share/doc/n2n-rs/README.md
+/usr/share/man/man1/n2n-site.1.gz
 /usr/share/man/man1/supernode.1.gz
 /usr/share/man/man8/edge.8.gz
 EOF
