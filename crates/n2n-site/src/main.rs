@@ -39,6 +39,11 @@ fn usage(msg: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
+fn bad_site(msg: &str) -> ExitCode {
+    eprintln!("n2n-site: {msg}");
+    ExitCode::from(2)
+}
+
 fn load(path: &str) -> Result<site::Site, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
     site::Site::parse(path, &text).map_err(|e| e.0)
@@ -65,7 +70,7 @@ fn main() -> ExitCode {
             };
             let site = match load(path) {
                 Ok(s) => s,
-                Err(e) => return usage(&e),
+                Err(e) => return bad_site(&e),
             };
             let st = match plan::load_state(&out, &site) {
                 Ok(s) => s,
@@ -90,7 +95,7 @@ fn main() -> ExitCode {
         "check" => {
             let site = match load(path) {
                 Ok(s) => s,
-                Err(e) => return usage(&e),
+                Err(e) => return bad_site(&e),
             };
             let (mut json, mut sns, mut edges, mut timeout) =
                 (false, Vec::new(), Vec::new(), Duration::from_secs(2));
