@@ -126,6 +126,7 @@ cat >"$work/expected" <<'EOF'
 /etc/n2n/supernode.conf
 /usr/bin/n2n-decode
 /usr/bin/n2n-keygen
+/usr/bin/n2n-site
 /usr/lib/systemd/system/edge.service
 /usr/lib/systemd/system/edge@.service
 /usr/lib/systemd/system/supernode.service
@@ -134,6 +135,7 @@ cat >"$work/expected" <<'EOF'
 /usr/share/doc/n2n-rs/LICENSE-APACHE
 /usr/share/doc/n2n-rs/LICENSE-MIT
 /usr/share/doc/n2n-rs/README.md
+/usr/share/man/man1/n2n-site.1.gz
 /usr/share/man/man1/supernode.1.gz
 /usr/share/man/man8/edge.8.gz
 EOF
@@ -188,6 +190,8 @@ ok "/usr/bin/n2n-decode --help"
 [ "$(/usr/bin/n2n-keygen logan 007)" = "* logan nHWum+r42k1qDXdIeH-WFKeylK5UyLStRzxofRNAgpG" ] ||
     fail "/usr/bin/n2n-keygen logan 007 printed: $(/usr/bin/n2n-keygen logan 007)"
 ok "/usr/bin/n2n-keygen logan 007 (the spec's example)"
+/usr/bin/n2n-site --help | grep -q "n2n-site plan" || fail "/usr/bin/n2n-site --help"
+ok "/usr/bin/n2n-site --help"
 /usr/sbin/edge /etc/n2n/edge.conf --dry-run >/dev/null ||
     fail "edge rejects the packaged /etc/n2n/edge.conf"
 ok "edge --dry-run accepts /etc/n2n/edge.conf"
@@ -224,7 +228,7 @@ ls /etc/systemd/system/multi-user.target.wants/edge@rocks.service >/dev/null ||
 ok "units enabled"
 
 dpkg_locked -r "$PKG" >/dev/null || fail "dpkg -r $PKG"
-for f in /usr/sbin/edge /usr/sbin/supernode /usr/bin/n2n-decode /usr/bin/n2n-keygen "$units/edge.service"; do
+for f in /usr/sbin/edge /usr/sbin/supernode /usr/bin/n2n-decode /usr/bin/n2n-keygen /usr/bin/n2n-site "$units/edge.service"; do
     [ ! -e "$f" ] || fail "$f is still there after dpkg -r"
 done
 if ls /etc/systemd/system/*.wants/edge* /etc/systemd/system/*.wants/supernode* 2>/dev/null; then

@@ -49,6 +49,8 @@ fn deb_and_rpm_install_the_same_files() {
         "/usr/sbin/edge",
         "/usr/sbin/supernode",
         "/usr/bin/n2n-decode",
+        "/usr/bin/n2n-site",
+        "/usr/share/man/man1/n2n-site.1.gz",
         "/usr/lib/systemd/system/edge.service",
         "/usr/lib/systemd/system/edge@.service",
         "/usr/lib/systemd/system/supernode.service",

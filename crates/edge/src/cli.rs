@@ -211,6 +211,13 @@ pub struct EdgeOptions {
     pub gid: Option<u32>,
     /// `--metrics [IP:]PORT`: serve Prometheus metrics there (off by default).
     pub metrics: Option<std::net::SocketAddr>,
+    /// `--bridge` (extension): the existing Linux bridge the TAP is
+    /// enslaved to; the overlay address then goes on the bridge.
+    pub bridge: Option<String>,
+    /// `--up-script` (extension): run once the TAP is up.
+    pub up_script: Option<std::path::PathBuf>,
+    /// `--down-script` (extension): run before the TAP goes away.
+    pub down_script: Option<std::path::PathBuf>,
     /// Non-fatal remarks to log once logging is up (truncations,
     /// deprecated forms, key equal to community, …).
     pub warnings: Vec<String>,
@@ -316,6 +323,15 @@ impl EdgeOptions {
             ("uid", opt(self.uid.map(|u| u.to_string()))),
             ("gid", opt(self.gid.map(|g| g.to_string()))),
             ("metrics", opt(self.metrics.map(|m| m.to_string()))),
+            ("bridge", opt(self.bridge.clone())),
+            (
+                "up_script",
+                opt(self.up_script.as_ref().map(|p| p.display().to_string())),
+            ),
+            (
+                "down_script",
+                opt(self.down_script.as_ref().map(|p| p.display().to_string())),
+            ),
         ];
         for (k, v) in lines {
             let _ = writeln!(s, "{k}: {v}");
@@ -376,6 +392,9 @@ struct Raw {
     password: Option<Vec<u8>>,
     fed_key: Option<PublicKey>,
     rules: Vec<TrafficRule>,
+    bridge: Option<String>,
+    up_script: Option<String>,
+    down_script: Option<String>,
     common: Common,
     warnings: Vec<String>,
 }
@@ -584,6 +603,13 @@ fn apply(raw: &mut Raw, key: Opt, name: &str, value: Option<&str>) -> Result<(),
                  add them with the OS tools (ip route add NET via GW)",
             ));
         }
+        Opt::Bridge => {
+            let v = required(name, value)?;
+            values::ifname(name, v)?;
+            raw.bridge = Some(v.to_owned());
+        }
+        Opt::UpScript => raw.up_script = Some(values::script(name, required(name, value)?)?),
+        Opt::DownScript => raw.down_script = Some(values::script(name, required(name, value)?)?),
         Opt::Common(c) => raw.common.apply(c, name, value)?,
         Opt::NoPortForwarding => {
             // Honoured by construction: this edge never maps ports (UPnP /
@@ -696,6 +722,16 @@ fn validate(raw: Raw, host_name: &dyn Fn() -> Option<String>) -> Result<EdgeOpti
     if tap_address == TapAddress::Dhcp && !raw.routing {
         warnings.push("-a dhcp: usually needs -r so that DHCP traffic is not dropped".into());
     }
+    let tap_name = raw.tap_name.unwrap_or_else(|| DEFAULT_TAP_NAME.to_owned());
+    if raw.bridge.as_deref() == Some(tap_name.as_str()) {
+        return Err(CliError::bad(
+            "--bridge",
+            format!("the bridge cannot be the TAP device itself ('{tap_name}')"),
+        ));
+    }
+    if raw.bridge.is_some() && !raw.routing {
+        warnings.push("--bridge: usually needs -r so that bridged traffic is not dropped".into());
+    }
     let desc = raw.desc.unwrap_or_else(|| host_name().unwrap_or_default());
     let desc = truncated(
         "-I",
@@ -734,7 +770,7 @@ fn validate(raw: Raw, host_name: &dyn Fn() -> Option<String>) -> Result<EdgeOpti
         selection: raw.selection,
         tap_address,
         mac: raw.mac,
-        tap_name: raw.tap_name.unwrap_or_else(|| DEFAULT_TAP_NAME.to_owned()),
+        tap_name,
         mtu: raw.mtu.unwrap_or(DEFAULT_MTU),
         routing: raw.routing,
         multicast: raw.multicast,
@@ -749,6 +785,9 @@ fn validate(raw: Raw, host_name: &dyn Fn() -> Option<String>) -> Result<EdgeOpti
         uid: common.uid,
         gid: common.gid,
         metrics: raw.metrics,
+        bridge: raw.bridge,
+        up_script: raw.up_script.map(std::path::PathBuf::from),
+        down_script: raw.down_script.map(std::path::PathBuf::from),
         warnings,
     })
 }

@@ -281,6 +281,7 @@ impl Driver {
             StopReason::Management => "stop requested on the management port".to_owned(),
         };
         self.notify(|n| n.stopping(&format!("shutting down: {why}")));
+        self.close_tap().await;
         Ok(reason)
     }
 

@@ -49,6 +49,11 @@ pub struct TapConfig {
     /// write then starts with a virtio-net header (see `n2n_offload`).
     /// Falls back to a plain device if the kernel refuses.
     pub offload: bool,
+    /// `--bridge`: enslave the TAP to this existing Linux bridge once it
+    /// is configured; the IPv4 address then goes on the bridge (an address
+    /// on a bridge port is not answered), and only the address this edge
+    /// set is ever removed from it.
+    pub bridge: Option<String>,
 }
 
 /// Why the TAP could not be set up.
@@ -90,6 +95,20 @@ pub enum TapError {
         /// OS error.
         source: io::Error,
     },
+    /// `--bridge` names no device.
+    #[error("bridge {name} does not exist (create it first, e.g. with systemd-networkd)")]
+    NoBridge {
+        /// Bridge name.
+        name: String,
+    },
+    /// `--bridge` names a device that is not a bridge.
+    #[error("--bridge {name}: {name} is not a Linux bridge (it is {kind})")]
+    NotBridge {
+        /// Device name.
+        name: String,
+        /// What it is.
+        kind: String,
+    },
     /// A netlink configuration step failed.
     #[error("TAP device {name}: {step} failed: {source}")]
     Configure {
@@ -110,6 +129,11 @@ pub struct Tap {
     mac: [u8; 6],
     mtu: u16,
     vnet_hdr: bool,
+    /// Where the IPv4 address goes: the TAP, or the bridge with `--bridge`.
+    addr_index: u32,
+    bridge: Option<String>,
+    /// The address this edge put on the bridge (removed again on release).
+    bridge_addr: std::sync::Mutex<Option<(Ipv4Addr, u8)>>,
     nl: Handle,
     nl_task: tokio::task::JoinHandle<()>,
 }
@@ -206,6 +230,18 @@ fn check_existing_is_tap(link: &LinkMessage) -> Result<(), String> {
     }
 }
 
+/// The kind of a link (`bridge`, `veth`, …) from its `IFLA_LINKINFO`.
+fn link_kind(link: &LinkMessage) -> Option<String> {
+    link.attributes.iter().find_map(|attr| match attr {
+        LinkAttribute::LinkInfo(infos) => infos.iter().find_map(|i| match i {
+            LinkInfo::Kind(InfoKind::Bridge) => Some("bridge".to_owned()),
+            LinkInfo::Kind(k) => Some(k.to_string()),
+            _ => None,
+        }),
+        _ => None,
+    })
+}
+
 async fn find_link(nl: &Handle, name: &str) -> io::Result<Option<LinkMessage>> {
     let mut links = nl.link().get().match_name(name.to_owned()).execute();
     match links.try_next().await {
@@ -289,6 +325,30 @@ impl Tap {
                 configure("looking up the new device")(io::Error::from_raw_os_error(libc::ENODEV))
             })?;
 
+        // --bridge: check it before touching the TAP's configuration.
+        let mut addr_index = index;
+        if let Some(br) = &cfg.bridge {
+            let link = find_link(&nl, br)
+                .await
+                .map_err(configure("looking up the bridge"))?
+                .ok_or_else(|| TapError::NoBridge { name: br.clone() })?;
+            match link_kind(&link).as_deref() {
+                Some("bridge") => addr_index = link.header.index,
+                Some(k) => {
+                    return Err(TapError::NotBridge {
+                        name: br.clone(),
+                        kind: format!("a device of kind '{k}'"),
+                    });
+                }
+                None => {
+                    return Err(TapError::NotBridge {
+                        name: br.clone(),
+                        kind: "a physical or unknown device".into(),
+                    });
+                }
+            }
+        }
+
         let tap = Tap {
             dev,
             name: name.clone(),
@@ -296,6 +356,9 @@ impl Tap {
             mac: cfg.mac,
             mtu: cfg.mtu,
             vnet_hdr,
+            addr_index,
+            bridge: cfg.bridge.clone(),
+            bridge_addr: std::sync::Mutex::new(None),
             nl,
             nl_task,
         };
@@ -319,6 +382,26 @@ impl Tap {
             .execute()
             .await
             .map_err(|e| configure("setting the MTU")(nl_err(e)))?;
+        if tap.bridge.is_some() {
+            // The TAP itself carries no address as a bridge port.
+            tap.clear_own_ipv4().await?;
+            tap.nl
+                .link()
+                .set(
+                    LinkUnspec::new_with_index(index)
+                        .controller(addr_index)
+                        .build(),
+                )
+                .execute()
+                .await
+                .map_err(|e| configure("enslaving the device to the bridge")(nl_err(e)))?;
+            tap.nl
+                .link()
+                .set(LinkUnspec::new_with_index(addr_index).up().build())
+                .execute()
+                .await
+                .map_err(|e| configure("bringing the bridge up")(nl_err(e)))?;
+        }
         match cfg.ipv4 {
             Some((ip, prefix)) => tap.set_ipv4(ip, prefix).await?,
             None => tap.clear_ipv4().await?,
@@ -340,24 +423,77 @@ impl Tap {
         }
     }
 
-    async fn ipv4_messages(&self) -> Result<Vec<AddressMessage>, TapError> {
+    async fn ipv4_messages_of(&self, index: u32) -> Result<Vec<AddressMessage>, TapError> {
         let mut msgs = Vec::new();
         let mut stream = self
             .nl
             .address()
             .get()
-            .set_link_index_filter(self.index)
+            .set_link_index_filter(index)
             .execute();
         while let Some(m) = stream
             .try_next()
             .await
             .map_err(|e| self.configure_err("listing addresses")(nl_err(e)))?
         {
-            if m.header.family == AddressFamily::Inet && m.header.index == self.index {
+            if m.header.family == AddressFamily::Inet && m.header.index == index {
                 msgs.push(m);
             }
         }
         Ok(msgs)
+    }
+
+    /// The IPv4 addresses of the address target (TAP, or the bridge).
+    async fn ipv4_messages(&self) -> Result<Vec<AddressMessage>, TapError> {
+        self.ipv4_messages_of(self.addr_index).await
+    }
+
+    /// Remove the TAP's own IPv4 addresses (a bridge port has none).
+    async fn clear_own_ipv4(&self) -> Result<(), TapError> {
+        for m in self.ipv4_messages_of(self.index).await? {
+            self.nl
+                .address()
+                .del(m)
+                .execute()
+                .await
+                .map_err(|e| self.configure_err("removing an IPv4 address")(nl_err(e)))?;
+        }
+        Ok(())
+    }
+
+    fn bridge_addr(&self) -> Option<(Ipv4Addr, u8)> {
+        self.bridge_addr.lock().ok().and_then(|g| *g)
+    }
+
+    fn set_bridge_addr(&self, a: Option<(Ipv4Addr, u8)>) {
+        if let Ok(mut g) = self.bridge_addr.lock() {
+            *g = a;
+        }
+    }
+
+    /// The bridge of `--bridge`, if any.
+    pub fn bridge(&self) -> Option<&str> {
+        self.bridge.as_deref()
+    }
+
+    /// Before exit: take the address this edge put on the bridge off it
+    /// again (the TAP's own addresses go with the TAP).
+    pub async fn release(&self) -> Result<(), TapError> {
+        if self.bridge.is_none() {
+            return Ok(());
+        }
+        let Some(own) = self.bridge_addr() else {
+            return Ok(());
+        };
+        for m in self.ipv4_messages().await? {
+            if Self::message_addr(&m) == Some(own) {
+                self.nl.address().del(m).execute().await.map_err(|e| {
+                    self.configure_err("removing the IPv4 address from the bridge")(nl_err(e))
+                })?;
+            }
+        }
+        self.set_bridge_addr(None);
+        Ok(())
     }
 
     fn message_addr(m: &AddressMessage) -> Option<(Ipv4Addr, u8)> {
@@ -371,9 +507,15 @@ impl Tap {
     /// address and later when the supernode assigns one).
     pub async fn set_ipv4(&self, ip: Ipv4Addr, prefix: u8) -> Result<(), TapError> {
         let mut present = false;
+        let on_bridge = self.bridge.is_some();
+        let previous = self.bridge_addr();
         for m in self.ipv4_messages().await? {
             if Self::message_addr(&m) == Some((ip, prefix)) {
                 present = true;
+                continue;
+            }
+            // On a bridge only the address this edge set is replaced.
+            if on_bridge && Self::message_addr(&m) != previous {
                 continue;
             }
             self.nl
@@ -386,16 +528,23 @@ impl Tap {
         if !present {
             self.nl
                 .address()
-                .add(self.index, IpAddr::V4(ip), prefix)
+                .add(self.addr_index, IpAddr::V4(ip), prefix)
                 .execute()
                 .await
                 .map_err(|e| self.configure_err("setting the IPv4 address")(nl_err(e)))?;
         }
+        if on_bridge {
+            self.set_bridge_addr(Some((ip, prefix)));
+        }
         Ok(())
     }
 
-    /// Remove every IPv4 address from the device.
+    /// Remove every IPv4 address from the device (with `--bridge`: only
+    /// the one this edge put on the bridge).
     pub async fn clear_ipv4(&self) -> Result<(), TapError> {
+        if self.bridge.is_some() {
+            return self.release().await;
+        }
         for m in self.ipv4_messages().await? {
             self.nl
                 .address()

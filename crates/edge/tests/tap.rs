@@ -277,6 +277,7 @@ fn tap_is_created_with_requested_name_mac_mtu_address_and_up() {
             mtu: 1400,
             ipv4: Some((Ipv4Addr::new(10, 77, 0, 1), 24)),
             offload: false,
+            bridge: None,
         })
         .await
         .unwrap();
@@ -327,6 +328,7 @@ fn arp_ping_and_full_size_frames_round_trip_through_the_kernel() {
             mtu: 1500,
             ipv4: Some((me, 24)),
             offload: false,
+            bridge: None,
         })
         .await
         .unwrap();
@@ -397,6 +399,7 @@ fn existing_devices_reused_when_tap_refused_otherwise() {
         mtu: 1300,
         ipv4: Some((Ipv4Addr::new(10, 1, 1, 1), 24)),
         offload: false,
+        bridge: None,
     };
     let nsname = ns.name.clone();
     ns.block_on(|| async {

@@ -37,6 +37,9 @@ pub(crate) enum Opt {
     Rule,
     Metric,
     Route,
+    Bridge,
+    UpScript,
+    DownScript,
     Common(CommonOpt),
     ShortHelp,
     LongHelp,
@@ -208,6 +211,30 @@ const OVERLAY: &[OptDef<Opt>] = &[
         .help(
             "removed after n2n 3.1.1 (refused): add routes with\n\
              the OS tools instead",
+        ),
+    OptDef::long("bridge", Required, Opt::Bridge)
+        .value("<bridge>")
+        .help(
+            "(extension) enslave the TAP to this existing Linux\n\
+             bridge right after it is configured; the -a address\n\
+             then goes on the bridge (an address on a bridge\n\
+             port would not answer). Use with -r",
+        ),
+    OptDef::long("up-script", Required, Opt::UpScript)
+        .value("<path>")
+        .help(
+            "(extension) run this program once the TAP is up\n\
+             (still as root), environment N2N_EVENT=up, N2N_TAP,\n\
+             N2N_MAC, N2N_IP (a.b.c.d/bits or empty),\n\
+             N2N_COMMUNITY, N2N_BRIDGE; killed after 30 s, its\n\
+             exit status is logged",
+        ),
+    OptDef::long("down-script", Required, Opt::DownScript)
+        .value("<path>")
+        .help(
+            "(extension) run this program before the TAP goes\n\
+             away at a clean stop (after -u/-g: as that user),\n\
+             same environment with N2N_EVENT=down",
         ),
 ];
 

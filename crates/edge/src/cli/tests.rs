@@ -550,4 +550,70 @@ fn metrics_option() {
         let e = run(&["-c", "x", "-l", "a:1", "--metrics", bad]).unwrap_err();
         assert!(e.to_string().contains("--metrics"), "{e}");
     }
+
+#[test]
+fn bridge_and_scripts() {
+    let o = run(&[
+        "-c",
+        "x",
+        "-l",
+        "a:1",
+        "-r",
+        "--bridge",
+        "br0",
+        "--up-script",
+        "/etc/n2n/up",
+        "--down-script=/etc/n2n/down",
+    ])
+    .unwrap();
+    assert_eq!(o.bridge.as_deref(), Some("br0"));
+    assert_eq!(
+        o.up_script.as_deref(),
+        Some(std::path::Path::new("/etc/n2n/up"))
+    );
+    assert_eq!(
+        o.down_script.as_deref(),
+        Some(std::path::Path::new("/etc/n2n/down"))
+    );
+    assert!(o.describe().contains("bridge: br0\n"));
+    assert!(o.warnings.is_empty(), "{:?}", o.warnings);
+    let d = run(&["-c", "x", "-l", "a:1"]).unwrap();
+    assert!(d.bridge.is_none() && d.up_script.is_none() && d.down_script.is_none());
+    // Without -r: a warning.
+    let w = run(&["-c", "x", "-l", "a:1", "--bridge", "br0"]).unwrap();
+    assert!(
+        w.warnings.iter().any(|w| w.contains("-r")),
+        "{:?}",
+        w.warnings
+    );
+    for (args, want) in [
+        (&["--bridge", "a b"][..], "not a valid interface name"),
+        (&["--bridge", "edge0"][..], "cannot be the TAP device"),
+        (&["--up-script", "up.sh"][..], "not an absolute path"),
+        (&["--down-script", "./down"][..], "not an absolute path"),
+    ] {
+        let mut a = vec!["-c", "x", "-l", "a:1"];
+        a.extend_from_slice(args);
+        let e = run(&a).unwrap_err().to_string();
+        assert!(e.contains(want), "{args:?}: {e}");
+    }
+}
+
+#[test]
+fn bridge_and_scripts_in_a_config_file() {
+    let argv: Vec<String> = ["edge", "/etc/n2n/edge-x.conf"]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+    let file = "-c=x\n-l=a:1\n-r\n--bridge=br-vc1\n--up-script /usr/local/lib/n2n/up hook\n";
+    let inv = parse_invocation(&argv, &no_env, &|_| Ok(file.to_owned()), &host).unwrap();
+    let Invocation::Run(o) = inv else {
+        panic!("{inv:?}")
+    };
+    assert_eq!(o.bridge.as_deref(), Some("br-vc1"));
+    // The edge takes the whole rest of the line as the value (cli.md §3.1).
+    assert_eq!(
+        o.up_script.as_deref(),
+        Some(std::path::Path::new("/usr/local/lib/n2n/up hook"))
+    );
 }

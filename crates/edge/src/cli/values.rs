@@ -101,3 +101,16 @@ pub(crate) fn ifname(name: &str, v: &str) -> Result<(), CliError> {
         ))
     }
 }
+
+/// `--up-script` / `--down-script`: an absolute path (run without a shell
+/// and without a `PATH` search).
+pub(crate) fn script(name: &str, v: &str) -> Result<String, CliError> {
+    if v.starts_with('/') && !v.contains('\0') {
+        Ok(v.to_owned())
+    } else {
+        Err(CliError::bad(
+            name,
+            format!("'{v}' is not an absolute path (the script is run without a PATH search)"),
+        ))
+    }
+}

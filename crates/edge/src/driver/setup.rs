@@ -34,6 +34,14 @@ pub enum DriverError {
         /// OS error.
         source: io::Error,
     },
+    /// An `--up-script`/`--down-script` is not runnable.
+    #[error("{option} {reason}")]
+    Script {
+        /// `--up-script` or `--down-script`.
+        option: &'static str,
+        /// Why.
+        reason: String,
+    },
     /// Dropping privileges failed.
     #[error(transparent)]
     Privileges(#[from] ProcessError),
@@ -86,6 +94,15 @@ impl Driver {
     /// Before the loop: the TAP right away unless the supernode is to
     /// assign its address, and the discovery socket.
     pub(super) async fn start(&mut self) -> Result<(), DriverError> {
+        for (option, path) in [
+            ("--up-script", &self.opts.up_script),
+            ("--down-script", &self.opts.down_script),
+        ] {
+            if let Some(p) = path {
+                crate::hooks::check_executable(p)
+                    .map_err(|reason| DriverError::Script { option, reason })?;
+            }
+        }
         match self.opts.tap_address {
             TapAddress::Static { ip, prefix } => {
                 self.open_tap(Some((ip, prefix))).await?;
@@ -116,8 +133,15 @@ impl Driver {
             mtu: self.opts.mtu,
             ipv4: addr,
             offload: offload_wanted(),
+            bridge: self.opts.bridge.clone(),
         })
         .await?;
+        if let Some(br) = t.bridge() {
+            tracing::info!(
+                "TAP {} enslaved to bridge {br} (the address is on {br})",
+                t.name()
+            );
+        }
         match addr {
             Some((ip, prefix)) => tracing::info!(
                 "created local tap device {} IP: {ip}, Mask: {}, MAC: {}",
@@ -135,7 +159,45 @@ impl Driver {
             tracing::debug!("TAP {}: checksum and TCP segmentation offload on", t.name());
         }
         self.tap.dev = Some(t);
+        self.run_hook(crate::hooks::Hook::Up, addr).await;
         Ok(())
+    }
+
+    /// Run `--up-script` / `--down-script` if given.
+    pub(super) async fn run_hook(&self, hook: crate::hooks::Hook, addr: Option<(Ipv4Addr, u8)>) {
+        use crate::hooks::{Hook, HookEnv, SCRIPT_TIMEOUT, run};
+        let path = match hook {
+            Hook::Up => &self.opts.up_script,
+            Hook::Down => &self.opts.down_script,
+        };
+        let (Some(path), Some(t)) = (path, &self.tap.dev) else {
+            return;
+        };
+        let env = HookEnv {
+            tap: t.name().to_owned(),
+            mac: tap::format_mac(&t.mac()),
+            ip: addr.map(|(ip, p)| format!("{ip}/{p}")).unwrap_or_default(),
+            community: self.opts.community.clone(),
+            bridge: self.opts.bridge.clone().unwrap_or_default(),
+        };
+        run(path, hook, &env, SCRIPT_TIMEOUT).await;
+    }
+
+    /// At a clean stop: the down-script, then the bridge address off.
+    pub(super) async fn close_tap(&mut self) {
+        if self.tap.dev.is_none() {
+            return;
+        }
+        let addr = match &self.tap.dev {
+            Some(t) => t.ipv4().await.ok().flatten(),
+            None => None,
+        };
+        self.run_hook(crate::hooks::Hook::Down, addr).await;
+        if let Some(t) = &self.tap.dev
+            && let Err(e) = t.release().await
+        {
+            tracing::warn!("{e}");
+        }
     }
 
     /// The supernode assigned an address: open the TAP with it (and drop
