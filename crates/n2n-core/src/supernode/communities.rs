@@ -159,7 +159,8 @@ impl Supernode {
                 mac: e.mac,
                 dev_addr: e.dev_addr,
                 desc: e.desc,
-                sock: e.sock,
+                sock: e.sock.addr(),
+                tcp: e.sock.conn().is_some(),
                 preferred: e.preferred,
                 last_seen_unix: e.last_seen_unix,
             }));
