@@ -275,6 +275,11 @@ impl Supernode {
         self.io.stats.tcp_opened = self.io.stats.tcp_opened.saturating_add(1);
     }
 
+    /// A TCP connection was refused at the connection limit (counted).
+    pub fn tcp_refused(&mut self) {
+        self.io.stats.count_drop(DropReason::TcpConnectionLimit);
+    }
+
     /// TCP connection `conn` is gone (closed by the peer, failed, or closed
     /// by the driver for `reason`, which is counted). As C does
     /// (behaviour.md §9.11), the edges registered through it are removed:
