@@ -28,14 +28,20 @@ fn block_udp(ns: &Netns) {
     let rules = "table inet tcpblock {\n chain in { type filter hook input priority 0; \
                  policy accept;\n  meta l4proto udp counter drop\n }\n chain out { type filter \
                  hook output priority 0; policy accept;\n  meta l4proto udp counter drop\n }\n}\n";
-    let path = std::env::temp_dir().join(format!("n2n-tcpblock-{}-{}.nft", std::process::id(), ns.name()));
+    let path = std::env::temp_dir().join(format!(
+        "n2n-tcpblock-{}-{}.nft",
+        std::process::id(),
+        ns.name()
+    ));
     std::fs::write(&path, rules).unwrap();
     ns.exec(&["nft", "-f", path.to_str().unwrap()]).unwrap();
     let _ = std::fs::remove_file(&path);
 }
 
 fn udp_dropped(ns: &Netns) -> u64 {
-    let out = ns.exec(&["nft", "list", "table", "inet", "tcpblock"]).unwrap_or_default();
+    let out = ns
+        .exec(&["nft", "list", "table", "inet", "tcpblock"])
+        .unwrap_or_default();
     out.lines()
         .filter_map(|l| l.split("packets ").nth(1))
         .filter_map(|r| r.split_whitespace().next()?.parse::<u64>().ok())
@@ -49,11 +55,7 @@ fn edge_opts(community: &str, sns: &[String], n: u16, tcp: bool) -> EdgeOpts {
     for s in &sns[1..] {
         o = o.supernode(s);
     }
-    if tcp {
-        o.arg("-S2")
-    } else {
-        o.no_p2p()
-    }
+    if tcp { o.arg("-S2") } else { o.no_p2p() }
 }
 
 #[test]
@@ -89,12 +91,19 @@ fn tcp_edges_ping_iperf_restart_and_udp_blocked() {
     for (m, want) in [(&macs[0], "TCP"), (&macs[1], "TCP"), (&macs[2], "UDP")] {
         let r = rows
             .iter()
-            .find(|r| r["macaddr"].as_str().is_some_and(|x| x.eq_ignore_ascii_case(m)))
+            .find(|r| {
+                r["macaddr"]
+                    .as_str()
+                    .is_some_and(|x| x.eq_ignore_ascii_case(m))
+            })
             .unwrap_or_else(|| panic!("{m} not listed: {rows:?}"));
         assert_eq!(r["proto"], want, "{r:?}");
     }
     let s = edges[0].supernodes().unwrap();
-    assert!(s.iter().any(|r| r["proto"] == "TCP" && r["current"] != 0), "{s:?}");
+    assert!(
+        s.iter().any(|r| r["proto"] == "TCP" && r["current"] != 0),
+        "{s:?}"
+    );
 
     // iperf3: -S2 pair and -S1 pair, same run.
     let secs = 3;
@@ -114,10 +123,18 @@ fn tcp_edges_ping_iperf_restart_and_udp_blocked() {
     // No UDP at all in the -S2 namespaces: still working.
     block_udp(&hosts[0]);
     block_udp(&hosts[1]);
-    assert!(wait_ping(&hosts[0], "10.200.9.2", REG), "-S2 with UDP blocked");
-    assert!(wait_ping(&hosts[1], "10.200.9.3", REG), "-S2 (UDP blocked) to UDP edge");
+    assert!(
+        wait_ping(&hosts[0], "10.200.9.2", REG),
+        "-S2 with UDP blocked"
+    );
+    assert!(
+        wait_ping(&hosts[1], "10.200.9.3", REG),
+        "-S2 (UDP blocked) to UDP edge"
+    );
     let dropped = udp_dropped(&hosts[0]) + udp_dropped(&hosts[1]);
-    println!("UDP blocked in the -S2 namespaces: {dropped} UDP packets dropped by nftables, pings fine");
+    println!(
+        "UDP blocked in the -S2 namespaces: {dropped} UDP packets dropped by nftables, pings fine"
+    );
 
     // Supernode killed and restarted: the -S2 edges reconnect.
     let probe = GapProbe::start(&hosts[0], "probe", "10.200.9.2", 100, 60).unwrap();
@@ -167,7 +184,10 @@ fn tcp_failover_to_second_supernode() {
         .unwrap();
     let mut sn1 = Supernode::start(&sn_host, "supernode1", SupernodeOpts::default()).unwrap();
     let sn2 = Supernode::start(&sn2_host, "supernode2", SupernodeOpts::default()).unwrap();
-    let sns = vec![format!("{SN_IP}:{SN_PORT}"), format!("198.18.0.253:{SN_PORT}")];
+    let sns = vec![
+        format!("{SN_IP}:{SN_PORT}"),
+        format!("198.18.0.253:{SN_PORT}"),
+    ];
     let edges: Vec<Edge> = (1..=2u16)
         .map(|n| {
             let o = edge_opts("tcpfo", &sns, n, true).interval(5);
@@ -186,7 +206,10 @@ fn tcp_failover_to_second_supernode() {
         sn2.edge_macs()
     );
     let registered = killed.elapsed().as_secs_f64();
-    assert!(wait_ping(&hosts[0], "10.200.9.2", REG), "no traffic after failover");
+    assert!(
+        wait_ping(&hosts[0], "10.200.9.2", REG),
+        "no traffic after failover"
+    );
     let resumed = killed.elapsed().as_secs_f64();
     println!(
         "-S2 failover: both edges registered at the second supernode {registered:.1} s after the \

@@ -60,9 +60,9 @@ use crate::cli::EdgeOptions;
 use crate::sock::MainSocketConfig;
 use crate::tap::Tap;
 use ends::{TapIo, Udp};
-use tcp::{LinkEvent, TcpLink};
 use report::ErrorLog;
 use resolver::Resolver;
+use tcp::{LinkEvent, TcpLink};
 
 pub use n2n_sys::time::now;
 pub use report::log_packet_stats;
@@ -430,7 +430,8 @@ impl Driver {
             }
             LinkEvent::Frame(sn, mut f) => {
                 let t = now();
-                if let Some(len) = decapsulate(&mut self.edge, t, sn, &mut f, false, &mut self.tap) {
+                if let Some(len) = decapsulate(&mut self.edge, t, sn, &mut f, false, &mut self.tap)
+                {
                     self.tap.write_frame(len).await;
                 }
                 self.tap.flush().await;

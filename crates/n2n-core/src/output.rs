@@ -257,7 +257,12 @@ impl Output {
     }
 
     /// Queue a copy of `data` (at most [`MAX_DATAGRAM`] bytes are kept).
-    pub(crate) fn push_copy(&mut self, dst: impl Into<Dest>, ttl: Option<u8>, data: &[u8]) -> Queued {
+    pub(crate) fn push_copy(
+        &mut self,
+        dst: impl Into<Dest>,
+        ttl: Option<u8>,
+        data: &[u8],
+    ) -> Queued {
         let mut b = self.take();
         let n = data.len().min(MAX_DATAGRAM);
         if let (Some(d), Some(s)) = (b.0.get_mut(..n), data.get(..n)) {

@@ -36,7 +36,13 @@ fn cfg(last: u8, mode: P2pMode) -> EdgeConfig {
 
 fn frame(sim: &Sim, a: NodeId, b: NodeId, payload: &[u8]) -> Vec<u8> {
     let (ea, eb) = (sim.edge(a), sim.edge(b));
-    ipv4_frame(ea.mac().0, eb.mac().0, ea.tap_addr().ip, eb.tap_addr().ip, payload)
+    ipv4_frame(
+        ea.mac().0,
+        eb.mac().0,
+        ea.tap_addr().ip,
+        eb.tap_addr().ip,
+        payload,
+    )
 }
 
 fn delivered(sim: &mut Sim, a: NodeId, b: NodeId, n: usize) -> usize {
@@ -60,8 +66,16 @@ struct World {
 
 fn world(seed: u64) -> World {
     let mut sim = Sim::new(seed);
-    let s1 = sim.add_supernode("sn1", sa(SN1), SupernodeConfig::new(Mac([2, 0, 0, 0, 1, 1])));
-    let s2 = sim.add_supernode("sn2", sa(SN2), SupernodeConfig::new(Mac([2, 0, 0, 0, 1, 2])));
+    let s1 = sim.add_supernode(
+        "sn1",
+        sa(SN1),
+        SupernodeConfig::new(Mac([2, 0, 0, 0, 1, 1])),
+    );
+    let s2 = sim.add_supernode(
+        "sn2",
+        sa(SN2),
+        SupernodeConfig::new(Mac([2, 0, 0, 0, 1, 2])),
+    );
     let add = |sim: &mut Sim, n: u8, mode| {
         sim.add_edge(
             &format!("e{n}"),
@@ -70,10 +84,25 @@ fn world(seed: u64) -> World {
             cfg(n, mode),
         )
     };
-    let tcp = [add(&mut sim, 1, P2pMode::SupernodeTcp), add(&mut sim, 2, P2pMode::SupernodeTcp)];
-    let udp = [add(&mut sim, 3, P2pMode::SupernodeOnly), add(&mut sim, 4, P2pMode::SupernodeOnly)];
-    assert!(sim.run_until_cond(Duration::from_secs(30), |s| s.supernode(s1).edges().len() == 4));
-    World { sim, s1, s2, tcp, udp }
+    let tcp = [
+        add(&mut sim, 1, P2pMode::SupernodeTcp),
+        add(&mut sim, 2, P2pMode::SupernodeTcp),
+    ];
+    let udp = [
+        add(&mut sim, 3, P2pMode::SupernodeOnly),
+        add(&mut sim, 4, P2pMode::SupernodeOnly),
+    ];
+    assert!(
+        sim.run_until_cond(Duration::from_secs(30), |s| s.supernode(s1).edges().len()
+            == 4)
+    );
+    World {
+        sim,
+        s1,
+        s2,
+        tcp,
+        udp,
+    }
 }
 
 #[test]
@@ -90,12 +119,21 @@ fn tcp_edges_relay_through_the_supernode_only() {
     w.sim.run_for(Duration::from_secs(60));
     assert_eq!(delivered(&mut w.sim, b, a, 3), 3);
     for e in w.tcp {
-        assert!(w.sim.edge(e).peers().iter().all(|p| !p.direct), "no P2P over -S2");
+        assert!(
+            w.sim.edge(e).peers().iter().all(|p| !p.direct),
+            "no P2P over -S2"
+        );
     }
     let rows = w.sim.mgmt(a, "r 1 supernodes");
-    assert!(rows.iter().any(|r| r.contains("\"proto\":\"TCP\"")), "{rows:?}");
+    assert!(
+        rows.iter().any(|r| r.contains("\"proto\":\"TCP\"")),
+        "{rows:?}"
+    );
     let rows = w.sim.mgmt(c, "r 1 supernodes");
-    assert!(rows.iter().any(|r| r.contains("\"proto\":\"UDP\"")), "{rows:?}");
+    assert!(
+        rows.iter().any(|r| r.contains("\"proto\":\"UDP\"")),
+        "{rows:?}"
+    );
 }
 
 #[test]
@@ -125,11 +163,18 @@ fn tcp_edges_fail_over_after_one_attempt() {
         }
     }
     let s: Vec<Duration> = switched.iter().map(|x| x.expect("no failover")).collect();
-    eprintln!("failover after the kill: -S2 edges {:?} {:?}, UDP (-S1) edges {:?} {:?}", s[0], s[1], s[2], s[3]);
+    eprintln!(
+        "failover after the kill: -S2 edges {:?} {:?}, UDP (-S1) edges {:?} {:?}",
+        s[0], s[1], s[2], s[3]
+    );
     // Same regular REGISTER_SUPER schedule: one attempt (TCP) switches
     // before three (UDP) do.
     assert!(s[0].max(s[1]) < s[2].min(s[3]), "{s:?}");
-    assert!(w.sim.run_until_cond(Duration::from_secs(10), |x| x.supernode(w.s2).edges().len() == 4));
+    assert!(
+        w.sim
+            .run_until_cond(Duration::from_secs(10), |x| x.supernode(w.s2).edges().len()
+                == 4)
+    );
     assert_eq!(delivered(&mut w.sim, w.tcp[0], w.udp[1], 3), 3);
 }
 
@@ -139,7 +184,8 @@ fn reconnection_registers_at_once() {
     let [a, b] = w.tcp;
     w.sim.run_for(Duration::from_secs(3));
     // The supernode restarts; the driver's reconnection is reported.
-    w.sim.restart_supernode(w.s1, SupernodeConfig::new(Mac([2, 0, 0, 0, 1, 1])));
+    w.sim
+        .restart_supernode(w.s1, SupernodeConfig::new(Mac([2, 0, 0, 0, 1, 1])));
     assert!(w.sim.supernode(w.s1).edges().is_empty());
     let now = w.sim.now();
     w.sim.edge_mut(a).tcp_connected(now);

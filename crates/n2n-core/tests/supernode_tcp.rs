@@ -35,7 +35,11 @@ fn feed_tcp(
     drain_all(sim)
 }
 
-fn feed_udp(sim: &mut Sim, from: SocketAddr, d: &[u8]) -> Vec<(SocketAddr, Option<ConnId>, Vec<u8>)> {
+fn feed_udp(
+    sim: &mut Sim,
+    from: SocketAddr,
+    d: &[u8],
+) -> Vec<(SocketAddr, Option<ConnId>, Vec<u8>)> {
     let mut f = d.to_vec();
     sim.sn.handle_datagram(sim.now, from, &mut f);
     drain_all(sim)
@@ -52,11 +56,19 @@ fn mixed_pair() -> (Sim, TestEdge, TestEdge) {
     let out = feed_tcp(&mut sim, C1, a.sock, &a.reg_super(7));
     assert_eq!(out.len(), 1);
     let (dst, conn, ack) = &out[0];
-    assert_eq!((*dst, *conn), (a.sock, Some(C1)), "the ACK goes back on the connection");
+    assert_eq!(
+        (*dst, *conn),
+        (a.sock, Some(C1)),
+        "the ACK goes back on the connection"
+    );
     match wire::decode(ack).unwrap().1 {
         Message::RegisterSuperAck(ack) => {
             assert_eq!(ack.cookie, 7);
-            assert_eq!(ack.sock, PeerSock::from(a.sock), "the connection's remote address");
+            assert_eq!(
+                ack.sock,
+                PeerSock::from(a.sock),
+                "the connection's remote address"
+            );
         }
         m => panic!("expected an ACK, got {m:?}"),
     }
@@ -72,11 +84,23 @@ fn tcp_edge_registers_and_is_listed_as_tcp() {
     let eb = edges.iter().find(|e| e.mac == b.mac).unwrap();
     assert!(ea.tcp && !eb.tcp);
     assert_eq!(ea.sock, a.sock);
-    let out = sim.sn.handle_mgmt(sim.now, sock("127.0.0.1:1"), b"r 1 edges");
-    let rows: Vec<&String> = out.replies.iter().filter(|l| l.contains("\"macaddr\"")).collect();
+    let out = sim
+        .sn
+        .handle_mgmt(sim.now, sock("127.0.0.1:1"), b"r 1 edges");
+    let rows: Vec<&String> = out
+        .replies
+        .iter()
+        .filter(|l| l.contains("\"macaddr\""))
+        .collect();
     assert_eq!(rows.len(), 2);
-    assert!(rows.iter().any(|r| r.contains("\"proto\":\"TCP\"")), "{rows:?}");
-    assert!(rows.iter().any(|r| r.contains("\"proto\":\"UDP\"")), "{rows:?}");
+    assert!(
+        rows.iter().any(|r| r.contains("\"proto\":\"TCP\"")),
+        "{rows:?}"
+    );
+    assert!(
+        rows.iter().any(|r| r.contains("\"proto\":\"UDP\"")),
+        "{rows:?}"
+    );
     assert_eq!(sim.sn.stats().tcp_opened, 1);
     assert_eq!(sim.sn.stats().tcp_frames, 1);
 }
@@ -115,7 +139,9 @@ fn pong_and_peer_info_on_the_connection() {
     let out = feed_tcp(&mut sim, C1, a.sock, &ping);
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].1, Some(C1));
-    assert!(matches!(wire::decode(&out[0].2).unwrap().1, Message::PeerInfo(p) if p.mac == Mac::NULL));
+    assert!(
+        matches!(wire::decode(&out[0].2).unwrap().1, Message::PeerInfo(p) if p.mac == Mac::NULL)
+    );
     let out = feed_tcp(&mut sim, C1, a.sock, &a.query(b.mac));
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].1, Some(C1));
@@ -145,8 +171,13 @@ fn closing_the_connection_removes_its_edge_only() {
     let (mut sim, a, b) = mixed_pair();
     let _ = sim.events();
     sim.sn.tcp_closed(sim.now, ConnId(99), None);
-    assert_eq!(sim.sn.edges().len(), 2, "another connection: nothing removed");
-    sim.sn.tcp_closed(sim.now, C1, Some(DropReason::TcpFrameTooLong));
+    assert_eq!(
+        sim.sn.edges().len(),
+        2,
+        "another connection: nothing removed"
+    );
+    sim.sn
+        .tcp_closed(sim.now, C1, Some(DropReason::TcpFrameTooLong));
     let edges = sim.sn.edges();
     assert_eq!(edges.len(), 1);
     assert_eq!(edges[0].mac, b.mac);

@@ -30,9 +30,9 @@ pub mod tcp;
 use std::collections::HashMap;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use n2n_core::ConnId;

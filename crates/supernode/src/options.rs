@@ -205,7 +205,10 @@ fn positive(name: &str, v: Option<&str>, what: &str) -> Result<u64, CliError> {
     let v = required(name, v)?;
     match v.trim().parse::<u64>() {
         Ok(n) if (1..=1_000_000).contains(&n) => Ok(n),
-        _ => Err(CliError::bad(name, format!("'{v}' is not {what} (1..1000000)"))),
+        _ => Err(CliError::bad(
+            name,
+            format!("'{v}' is not {what} (1..1000000)"),
+        )),
     }
 }
 

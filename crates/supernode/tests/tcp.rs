@@ -81,7 +81,10 @@ fn closed_within(s: &mut TcpStream, limit: Duration) -> bool {
 fn wait_drop(sn: &Sn, reason: &str, n: u64) {
     let t = Instant::now();
     while sn.drop_count(reason) < n {
-        assert!(t.elapsed() < Duration::from_secs(10), "no {reason} drop counted");
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "no {reason} drop counted"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -140,7 +143,10 @@ fn tcp_edge_registers_with_partial_frames_and_relays_to_udp() {
     drop(t);
     let t0 = Instant::now();
     while sn.rows("r 6 edges").len() != 1 {
-        assert!(t0.elapsed() < Duration::from_secs(5), "TCP edge not removed");
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "TCP edge not removed"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -199,7 +205,9 @@ fn connection_cap() {
     // The two admitted edges still talk to each other.
     let m = a.e.packet(b.e.mac, b"capped");
     a.send(&m, false);
-    assert!(matches!(wire::decode(&b.recv()).unwrap().1, Message::Packet(p) if p.payload == b"capped"));
+    assert!(
+        matches!(wire::decode(&b.recv()).unwrap().1, Message::Packet(p) if p.payload == b"capped")
+    );
     // A slot frees when one closes.
     drop(a);
     std::thread::sleep(Duration::from_millis(200));
@@ -238,7 +246,10 @@ fn ten_thousand_connect_close_cycles_keep_serving() {
          {rss_after} kB after, {max_rss} kB at most (bound checked: +16384 kB)",
         start.elapsed().as_secs_f64()
     );
-    assert!(max_rss < rss_before + 16_384, "RSS grew from {rss_before} to {max_rss} kB");
+    assert!(
+        max_rss < rss_before + 16_384,
+        "RSS grew from {rss_before} to {max_rss} kB"
+    );
     let rows = sn.rows("r 7 edges");
     assert_eq!(rows.len(), 2, "only the two real edges: {rows:?}");
 }

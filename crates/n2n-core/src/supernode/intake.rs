@@ -106,12 +106,7 @@ impl Supernode {
         Err(DropReason::HeNoKey)
     }
 
-    fn intake(
-        &mut self,
-        now: Now,
-        from: Dest,
-        datagram: &mut [u8],
-    ) -> Result<(), DropReason> {
+    fn intake(&mut self, now: Now, from: Dest, datagram: &mut [u8]) -> Result<(), DropReason> {
         if datagram.len() < HEADER_LEN {
             return Err(DropReason::TooShort);
         }

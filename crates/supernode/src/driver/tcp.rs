@@ -142,7 +142,11 @@ async fn connection(
         loop {
             match de.next_frame() {
                 Ok(Some(f)) => {
-                    if tx.send(TcpInput::Frame(id, peer, f.to_vec())).await.is_err() {
+                    if tx
+                        .send(TcpInput::Frame(id, peer, f.to_vec()))
+                        .await
+                        .is_err()
+                    {
                         failed = Some(None);
                         break;
                     }
