@@ -11,7 +11,7 @@
 //!   the underlay; C peers reassemble them (their buffers are 2048 bytes);
 //! * `-A6` (ChaCha20-Poly1305) and `-A7` (AES-256-GCM) are extensions of
 //!   this implementation, not understood by C n2n;
-//! * options this edge does not implement (`-S2`, `-x`) and the removed
+//! * options this edge does not implement (`-x`) and the removed
 //!   `-n` are refused at start with a message naming the option, never
 //!   ignored;
 //! * words that are not options (e.g. the `3` of `-A 3`) are refused
@@ -157,8 +157,10 @@ pub struct EdgeOptions {
     pub pmtu_discovery: bool,
     /// `-e`: advertised local socket (disables multicast discovery).
     pub preferred_local: Option<PreferredLocal>,
-    /// P2P allowed (false with `-S1`).
+    /// P2P allowed (false with `-S1` and `-S2`).
     pub p2p: bool,
+    /// `-S2`: everything through one TCP connection to the supernode.
+    pub tcp: bool,
     /// `-i`: supernode re-registration interval (≥ 1 s, default 20 s).
     pub register_interval: Duration,
     /// `-L`: hole-punching TTL mode (0 default, 1 none, >1 spray TTL).
@@ -711,12 +713,6 @@ fn validate(raw: Raw, host_name: &dyn Fn() -> Option<String>) -> Result<EdgeOpti
     if raw.fed_key.is_some() && raw.password.is_none() {
         warnings.push("-P (federation public key) has no effect without -J".to_owned());
     }
-    if raw.supernode_only == Some(2) {
-        return Err(CliError::unsupported(
-            "-S2",
-            "connecting to the supernode over TCP is not implemented yet (use -S1 for UDP)",
-        ));
-    }
 
     let tap_address = raw.address.unwrap_or(TapAddress::Auto);
     if tap_address == TapAddress::Dhcp && !raw.routing {
@@ -753,6 +749,7 @@ fn validate(raw: Raw, host_name: &dyn Fn() -> Option<String>) -> Result<EdgeOpti
         pmtu_discovery: raw.pmtu,
         preferred_local: raw.preferred_local,
         p2p: raw.supernode_only.is_none(),
+        tcp: raw.supernode_only == Some(2),
         register_interval: Duration::from_secs(u64::from(
             raw.interval.unwrap_or(DEFAULT_REGISTER_INTERVAL),
         )),

@@ -60,7 +60,9 @@ pub fn edge_config(
     cfg.mtu = opts.mtu;
     cfg.routing = opts.routing;
     cfg.multicast = opts.multicast;
-    cfg.p2p = if opts.p2p {
+    cfg.p2p = if opts.tcp {
+        P2pMode::SupernodeTcp
+    } else if opts.p2p {
         P2pMode::Enabled
     } else {
         P2pMode::SupernodeOnly

@@ -42,6 +42,7 @@ mod report;
 mod resolver;
 mod setup;
 mod telemetry;
+mod tcp;
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -63,6 +64,7 @@ use crate::tap::Tap;
 use ends::{TapIo, Udp};
 use report::ErrorLog;
 use resolver::Resolver;
+use tcp::{LinkEvent, TcpLink};
 
 pub use n2n_sys::time::now;
 pub use report::log_packet_stats;
@@ -167,6 +169,10 @@ impl Driver {
                 gso: GsoBatch::new(MAX_DATAGRAM, MAX_SEGMENTS, GSO_MAX_BYTES),
                 gso_on,
                 errors: ErrorLog::default(),
+                tcp: setup.opts.tcp.then(|| {
+                    let ip = *setup.opts.bind.ip();
+                    TcpLink::new((!ip.is_unspecified()).then_some(ip.into()))
+                }),
             },
             edge: setup.edge,
             opts: setup.opts,
@@ -230,6 +236,9 @@ impl Driver {
             if let Some(r) = self.stop {
                 break r;
             }
+            if let Some(l) = &self.udp.tcp {
+                l.set_target(self.edge.current_supernode());
+            }
             // 4. Next wake-up.
             let deadline = self.next_deadline();
             // 5. Wait for an input and handle it.
@@ -263,6 +272,9 @@ impl Driver {
                     Ok(()) => self.on_socket_readable(true).await,
                     Err(e) => tracing::warn!("multicast socket: {e}"),
                 },
+                Some(ev) = maybe(self.udp.tcp.as_mut().map(|l| l.rx.recv())) => {
+                    self.on_link(ev).await;
+                }
                 () = maybe(deadline.map(|d| tokio::time::sleep_until(d.into()))) => {}
             }
         };
@@ -431,6 +443,40 @@ impl Driver {
             }
         }
         self.tap.flush().await;
+    }
+
+    /// Step 5: `-S2`: an event of the TCP connection to the supernode.
+    async fn on_link(&mut self, ev: LinkEvent) {
+        match ev {
+            LinkEvent::Up(sn, w) => {
+                tracing::info!("connected to supernode {sn} over TCP");
+                if let Some(l) = &mut self.udp.tcp {
+                    l.up(sn, w);
+                }
+                self.edge.tcp_connected(now());
+                self.send_transmits().await;
+            }
+            LinkEvent::Down(sn, why) => {
+                let was_up = self.udp.tcp.as_ref().and_then(TcpLink::connected) == Some(sn);
+                if let Some(l) = &mut self.udp.tcp {
+                    l.down(sn);
+                }
+                if was_up {
+                    tracing::warn!("TCP connection to supernode {sn} lost ({why}); reconnecting");
+                } else {
+                    tracing::debug!("TCP connection to supernode {sn}: {why}");
+                }
+            }
+            LinkEvent::Frame(sn, mut f) => {
+                let t = now();
+                if let Some(len) = decapsulate(&mut self.edge, t, sn, &mut f, false, &mut self.tap)
+                {
+                    self.tap.write_frame(len).await;
+                }
+                self.tap.flush().await;
+                self.send_transmits().await;
+            }
+        }
     }
 
     /// Step 5: A management request: replies, then its action.

@@ -22,5 +22,5 @@ pub mod sim;
 pub mod supernode;
 pub mod time;
 
-pub use output::Datagram;
+pub use output::{ConnId, Datagram, Dest};
 pub use time::{MAX_DATAGRAM, Now, Transmit};

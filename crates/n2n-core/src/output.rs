@@ -34,12 +34,63 @@ use rand_chacha::rand_core::Rng;
 
 use crate::time::{MAX_DATAGRAM, Now, Transmit};
 
+/// A TCP connection of the supernode (an edge using `-S2`), numbered by the
+/// driver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(pub u64);
+
+/// Where a datagram goes: a UDP socket address, or a TCP connection (with
+/// its peer's address, which is what the protocol reports for it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Dest {
+    /// A UDP destination.
+    Udp(SocketAddr),
+    /// A TCP connection (length-framed, wire.md §1) and its remote address.
+    Tcp(ConnId, SocketAddr),
+}
+
+impl Dest {
+    /// The socket address (the remote address of a TCP connection).
+    #[must_use]
+    pub fn addr(self) -> SocketAddr {
+        match self {
+            Dest::Udp(a) | Dest::Tcp(_, a) => a,
+        }
+    }
+
+    /// The connection, for a TCP destination.
+    #[must_use]
+    pub fn conn(self) -> Option<ConnId> {
+        match self {
+            Dest::Udp(_) => None,
+            Dest::Tcp(c, _) => Some(c),
+        }
+    }
+
+    /// `"UDP"` or `"TCP"` (management listings).
+    #[must_use]
+    pub fn proto(self) -> &'static str {
+        match self {
+            Dest::Udp(_) => "UDP",
+            Dest::Tcp(..) => "TCP",
+        }
+    }
+}
+
+impl From<SocketAddr> for Dest {
+    fn from(a: SocketAddr) -> Self {
+        Dest::Udp(a)
+    }
+}
+
 /// A queued datagram, owned by the driver from `poll_transmit` until it
 /// gives it back with `recycle_transmit`.
 #[derive(Debug)]
 pub struct Datagram {
-    /// Destination.
+    /// Destination address (for a TCP connection: its remote address).
     pub dst: SocketAddr,
+    /// The TCP connection to send it on (supernode only), `None` for UDP.
+    pub conn: Option<ConnId>,
     /// IP TTL (IPv6 hop limit) for this datagram only, `None` for the
     /// socket's default: see [`Transmit::ttl`].
     pub ttl: Option<u8>,
@@ -181,7 +232,7 @@ impl Output {
     /// Queue the first `len` bytes of `b` for `dst`.
     pub(crate) fn push(
         &mut self,
-        dst: SocketAddr,
+        dst: impl Into<Dest>,
         ttl: Option<u8>,
         b: TxBuf,
         len: usize,
@@ -194,8 +245,10 @@ impl Output {
             r = Queued::EvictedOldest;
         }
         let len = len.min(b.0.len());
+        let dst = dst.into();
         self.queue.push_back(Datagram {
-            dst,
+            dst: dst.addr(),
+            conn: dst.conn(),
             ttl,
             len,
             buf: b.0,
@@ -204,7 +257,12 @@ impl Output {
     }
 
     /// Queue a copy of `data` (at most [`MAX_DATAGRAM`] bytes are kept).
-    pub(crate) fn push_copy(&mut self, dst: SocketAddr, ttl: Option<u8>, data: &[u8]) -> Queued {
+    pub(crate) fn push_copy(
+        &mut self,
+        dst: impl Into<Dest>,
+        ttl: Option<u8>,
+        data: &[u8],
+    ) -> Queued {
         let mut b = self.take();
         let n = data.len().min(MAX_DATAGRAM);
         if let (Some(d), Some(s)) = (b.0.get_mut(..n), data.get(..n)) {
@@ -215,7 +273,7 @@ impl Output {
 
     /// Queue a copy of the most recently queued datagram for another
     /// destination (broadcast fan-out). `None` if the queue is empty.
-    pub(crate) fn push_copy_of_last(&mut self, dst: SocketAddr) -> Option<Queued> {
+    pub(crate) fn push_copy_of_last(&mut self, dst: impl Into<Dest>) -> Option<Queued> {
         let mut b = self.take();
         let Some(last) = self.queue.back() else {
             self.discard(b);
@@ -289,7 +347,7 @@ impl Output {
         &mut self,
         now: Now,
         rng: &mut ChaCha20Rng,
-        dst: SocketAddr,
+        dst: impl Into<Dest>,
         ttl: Option<u8>,
         seal: Option<&Seal<'_>>,
         write: F,

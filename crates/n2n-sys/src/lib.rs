@@ -39,5 +39,6 @@ pub mod notify;
 pub mod process;
 pub mod signals;
 pub mod tap;
+pub mod tcp;
 pub mod time;
 pub mod udp;

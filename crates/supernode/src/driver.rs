@@ -26,18 +26,26 @@
 mod report;
 mod setup;
 mod telemetry;
+pub mod tcp;
 
+use std::collections::HashMap;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::time::{Duration, Instant};
 
+use n2n_core::ConnId;
 use n2n_core::supernode::{MgmtAction, MgmtOutcome, ReloadRequest, Supernode};
 use n2n_sys::log::LogHandle;
 use n2n_sys::notify::Notifier;
 use n2n_sys::signals::{Signal, Signals};
 use n2n_sys::udp::{MMSG_BATCH, RecvBatch, Socket, UdpError};
 use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+
+use tcp::{TcpInput, TcpLimits};
 
 use crate::options::{SupernodeOptions, load_community_file};
 use report::{dump_registrations, log_event};
@@ -105,6 +113,13 @@ pub struct Driver {
     metrics: Option<SocketAddr>,
     /// `--metrics`, systemd watchdog and `STATUS=` (started in `run`).
     telemetry: Option<n2n_metrics::Telemetry<n2n_metrics::SupernodeSnapshot>>,
+    /// The TCP listeners, until the loop starts their accept tasks.
+    listeners: Vec<std::net::TcpListener>,
+    tcp_limits: TcpLimits,
+    tcp_rx: mpsc::Receiver<TcpInput>,
+    tcp_tx: Option<mpsc::Sender<TcpInput>>,
+    /// Writer queues of the open connections.
+    conns: HashMap<ConnId, mpsc::Sender<Vec<u8>>>,
 }
 
 impl Driver {
@@ -125,7 +140,19 @@ impl Driver {
             "supernode MAC address is {mac}{}",
             if opts.mac.is_some() { "" } else { " (random)" }
         );
+        let (tcp_tx, tcp_rx) = mpsc::channel(tcp::INPUT_QUEUE);
+        let mut listeners = vec![sockets.tcp];
+        listeners.extend(sockets.tcp6);
         Ok(Self {
+            listeners,
+            tcp_limits: TcpLimits {
+                max_connections: opts.tcp_max_connections,
+                idle_timeout: opts.tcp_idle_timeout,
+                frame_timeout: opts.tcp_frame_timeout,
+            },
+            tcp_rx,
+            tcp_tx: Some(tcp_tx),
+            conns: HashMap::new(),
             core,
             udp: Socket::new(sockets.udp)?,
             udp6: sockets.udp6.map(Socket::new).transpose()?,
@@ -185,6 +212,7 @@ impl Driver {
         )
         .await
         .map_err(|e| io::Error::new(e.source.kind(), e.to_string()))?;
+        self.start_tcp()?;
         tm.ready(&format!("listening on UDP {udp_addr}"));
         self.telemetry = Some(tm);
         tracing::info!("supernode started");
@@ -225,6 +253,7 @@ impl Driver {
                     Ok(()) => self.receive(true),
                     Err(e) => tracing::warn!("receive on the IPv6 socket failed: {e}"),
                 },
+                Some(input) = self.tcp_rx.recv() => self.on_tcp(input),
                 () = tokio::time::sleep_until(deadline.into()) => {}
             }
         };
@@ -280,6 +309,11 @@ impl Driver {
                 let Some(t) = self.core.poll_transmit() else {
                     break;
                 };
+                if let Some(c) = t.conn {
+                    self.send_tcp(c, t.bytes());
+                    self.core.recycle_transmit(t);
+                    continue;
+                }
                 if let Some(slot) = slots.get_mut(n) {
                     *slot = (t.len(), t.dst, None);
                 }
@@ -334,6 +368,62 @@ impl Driver {
             if let Some((d, from)) = self.rx.get_mut(i) {
                 self.core.handle_datagram(t, from, d);
             }
+        }
+    }
+
+    /// Start the accept tasks of the TCP listeners.
+    fn start_tcp(&mut self) -> io::Result<()> {
+        let Some(tx) = self.tcp_tx.take() else {
+            return Ok(());
+        };
+        let active = Arc::new(AtomicUsize::new(0));
+        let next_id = Arc::new(AtomicU64::new(1));
+        for l in self.listeners.drain(..) {
+            let l = tokio::net::TcpListener::from_std(l)?;
+            tracing::info!("supernode is listening on TCP {} (main)", l.local_addr()?);
+            tokio::spawn(tcp::accept_loop(
+                l,
+                tx.clone(),
+                self.tcp_limits,
+                Arc::clone(&active),
+                Arc::clone(&next_id),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Step 5: An event of the TCP side.
+    fn on_tcp(&mut self, input: TcpInput) {
+        match input {
+            TcpInput::Opened(id, peer, wtx) => {
+                tracing::debug!("TCP connection {} from {peer}", id.0);
+                self.conns.insert(id, wtx);
+                self.core.tcp_opened(id);
+            }
+            TcpInput::Frame(id, peer, mut f) => {
+                self.core.handle_tcp_frame(now(), id, peer, &mut f);
+            }
+            TcpInput::Closed(id, reason) => {
+                if let Some(r) = reason {
+                    tracing::debug!("TCP connection {} closed: {r}", id.0);
+                }
+                self.conns.remove(&id);
+                self.core.tcp_closed(now(), id, reason);
+            }
+            TcpInput::Refused => {
+                self.core.tcp_refused();
+            }
+        }
+    }
+
+    /// Queue one message for a TCP connection (framed).
+    fn send_tcp(&mut self, c: ConnId, msg: &[u8]) {
+        let ok = match (self.conns.get(&c), tcp::framed(msg)) {
+            (Some(w), Some(f)) => w.try_send(f).is_ok(),
+            _ => false,
+        };
+        if !ok {
+            self.core.transmit_failed();
         }
     }
 

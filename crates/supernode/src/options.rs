@@ -82,6 +82,12 @@ pub struct SupernodeOptions {
     pub foreground: bool,
     /// C trace level: 2 + number of `-v`.
     pub verbosity: u32,
+    /// `--tcp-max-connections`.
+    pub tcp_max_connections: usize,
+    /// `--tcp-idle-timeout`.
+    pub tcp_idle_timeout: std::time::Duration,
+    /// `--tcp-frame-timeout`.
+    pub tcp_frame_timeout: std::time::Duration,
     /// `-u`.
     pub uid: Option<u32>,
     /// `-g`.
@@ -186,7 +192,28 @@ struct Raw {
     communities: Option<PathBuf>,
     autoip: Option<AutoIpPool>,
     metrics: Option<SocketAddr>,
+    tcp_max_connections: Option<usize>,
+    tcp_idle_timeout: Option<u64>,
+    tcp_frame_timeout: Option<u64>,
     common: Common,
+}
+
+/// Default `--tcp-max-connections`.
+pub const DEFAULT_TCP_MAX_CONNECTIONS: usize = 1024;
+/// Default `--tcp-idle-timeout` (seconds; an edge re-registers every 20 s).
+pub const DEFAULT_TCP_IDLE_TIMEOUT: u64 = 120;
+/// Default `--tcp-frame-timeout` (seconds).
+pub const DEFAULT_TCP_FRAME_TIMEOUT: u64 = 10;
+
+fn positive(name: &str, v: Option<&str>, what: &str) -> Result<u64, CliError> {
+    let v = required(name, v)?;
+    match v.trim().parse::<u64>() {
+        Ok(n) if (1..=1_000_000).contains(&n) => Ok(n),
+        _ => Err(CliError::bad(
+            name,
+            format!("'{v}' is not {what} (1..1000000)"),
+        )),
+    }
 }
 
 /// `-p`: the socket address, and whether it was a bare port (which also
@@ -250,6 +277,16 @@ impl Raw {
                         .map_err(|e| CliError::bad(name, e.to_string()))?,
                 );
             }
+            Opt::TcpMaxConnections => {
+                self.tcp_max_connections =
+                    Some(positive(name, value, "a number of connections")? as usize);
+            }
+            Opt::TcpIdleTimeout => {
+                self.tcp_idle_timeout = Some(positive(name, value, "a number of seconds")?);
+            }
+            Opt::TcpFrameTimeout => {
+                self.tcp_frame_timeout = Some(positive(name, value, "a number of seconds")?);
+            }
             Opt::Common(c) => self.common.apply(c, name, value)?,
             Opt::Help => {}
         }
@@ -302,6 +339,15 @@ impl Raw {
             communities,
             autoip: self.autoip.unwrap_or_default(),
             mgmt_port,
+            tcp_max_connections: self
+                .tcp_max_connections
+                .unwrap_or(DEFAULT_TCP_MAX_CONNECTIONS),
+            tcp_idle_timeout: std::time::Duration::from_secs(
+                self.tcp_idle_timeout.unwrap_or(DEFAULT_TCP_IDLE_TIMEOUT),
+            ),
+            tcp_frame_timeout: std::time::Duration::from_secs(
+                self.tcp_frame_timeout.unwrap_or(DEFAULT_TCP_FRAME_TIMEOUT),
+            ),
             verbosity: common.verbosity(),
             mgmt_password: common
                 .mgmt_password

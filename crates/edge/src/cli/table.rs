@@ -89,8 +89,9 @@ const CONNECTION: &[OptDef<Opt>] = &[
         ),
         (
             "-S2",
-            "the same over TCP: NOT SUPPORTED by this edge\n\
-             (refused at start)",
+            "the same over one TCP connection to the\n\
+             supernode (reconnects with backoff; for sites\n\
+             that pass no UDP); -p only picks the address",
         ),
     ]),
     OptDef::short('i', Required, Opt::Interval)

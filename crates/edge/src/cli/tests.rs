@@ -292,7 +292,6 @@ fn password_rules() {
 #[test]
 fn refusals() {
     for (args, needle) in [
-        (&["-S2"][..], "-S2"),
         (&["-x", "5"][..], "-x"),
         (&["-n", "10.0.0.0/8:10.1.1.1"][..], "-n"),
         (&["-s", "x"][..], "-s"),
@@ -550,6 +549,7 @@ fn metrics_option() {
         let e = run(&["-c", "x", "-l", "a:1", "--metrics", bad]).unwrap_err();
         assert!(e.to_string().contains("--metrics"), "{e}");
     }
+}
 
 #[test]
 fn bridge_and_scripts() {

@@ -9,6 +9,7 @@ use n2n_offload::{Coalescer, GsoBatch, VNET_HDR_LEN};
 use n2n_sys::udp::{Socket, gso_unsupported};
 
 use super::report::ErrorLog;
+use super::tcp::TcpLink;
 use crate::tap::Tap;
 
 /// The UDP side: the main and discovery sockets and the GSO batch the
@@ -21,11 +22,20 @@ pub(super) struct Udp {
     /// Off with `N2N_UDP_GSO=0` or once the kernel refused to segment.
     pub(super) gso_on: bool,
     pub(super) errors: ErrorLog,
+    /// `-S2`: the connection that carries the datagrams for the current
+    /// supernode.
+    pub(super) tcp: Option<TcpLink>,
 }
 
 impl Udp {
     /// Send one datagram (with its own TTL if it has one).
     pub(super) async fn send(&mut self, data: &[u8], dst: SocketAddr, ttl: Option<u8>) {
+        if let Some(l) = &mut self.tcp
+            && l.routes(dst)
+        {
+            l.send(data);
+            return;
+        }
         if let Err(e) = self.main.send_to_ttl(data, dst, ttl).await {
             self.errors.send_failed(dst, data.len(), &e);
         }
@@ -44,6 +54,15 @@ impl Udp {
     /// datagram that did not join it becomes the next run.
     pub(super) async fn send_run(&mut self) {
         if let Some(b) = self.gso.batch() {
+            if let Some(l) = &mut self.tcp
+                && l.routes(b.dst)
+            {
+                for d in b.datagrams() {
+                    l.send(d);
+                }
+                self.gso.clear();
+                return;
+            }
             let mut sent = false;
             if b.count > 1
                 && self.gso_on

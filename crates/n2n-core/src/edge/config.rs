@@ -33,6 +33,12 @@ pub enum P2pMode {
     /// `-S1`: everything through the supernode; no REGISTER / REGISTER_ACK
     /// is ever sent (behaviour.md §5.6).
     SupernodeOnly,
+    /// `-S2`: the same over one TCP connection to the current supernode
+    /// (the driver carries the datagrams for the current supernode over
+    /// it, length-framed, wire.md §1); one REGISTER_SUPER attempt per
+    /// supernode before failing over (behaviour.md §2.2), no supernode
+    /// PINGs.
+    SupernodeTcp,
 }
 
 /// Supernode selection strategy (behaviour.md §4.2).

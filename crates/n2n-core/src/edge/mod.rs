@@ -448,6 +448,21 @@ impl Edge {
         })
     }
 
+    /// `-S2`: the driver's TCP connection to the current supernode
+    /// ([`current_supernode`](Self::current_supernode)) is established
+    /// (first connection, reconnection, or after failover): a REGISTER_SUPER
+    /// is queued at once for it.
+    pub fn tcp_connected(&mut self, now: Now) {
+        if !self.stopped {
+            self.reg.tcp_connected(now, &mut self.ctx);
+        }
+    }
+
+    /// `-S2` (datagrams for the current supernode go over TCP).
+    pub fn uses_tcp(&self) -> bool {
+        self.reg.is_tcp()
+    }
+
     /// Run the timers: registration first, then the purge.
     pub fn handle_timeout(&mut self, now: Now) {
         self.peers.check_known_socks();

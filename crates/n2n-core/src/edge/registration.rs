@@ -33,7 +33,7 @@ use n2n_proto::types::Mac;
 use n2n_proto::wire::{PeerInfo, RegisterSuperAck, RegisterSuperNak, VERSION_FIELD_LEN};
 use rand_chacha::rand_core::Rng;
 
-use super::config::{EdgeConfig, Selection, TapAddrMode};
+use super::config::{EdgeConfig, P2pMode, Selection, TapAddrMode};
 use super::ctx::Ctx;
 use super::peers::Peers;
 use super::stats::DropReason;
@@ -47,6 +47,8 @@ const BOOTSTRAP_TIMEOUT: Duration = Duration::from_secs(3);
 const SWEEP_INTERVAL: Duration = Duration::from_secs(30);
 const FIRST_SWEEP: Duration = Duration::from_secs(6);
 const ATTEMPTS: u8 = 3;
+/// The same over TCP (`-S2`).
+const ATTEMPTS_TCP: u8 = 1;
 const PING_BUDGET_FIRST: usize = 15;
 const PING_BUDGET: usize = 5;
 /// Supernode switches without a non-local P2P peer before the driver is
@@ -144,6 +146,10 @@ pub(super) struct Registration {
     phase: Phase,
     sn_wait: SnWait,
     attempts: u8,
+    /// 3, or 1 over TCP (behaviour.md §2.2).
+    max_attempts: u8,
+    /// `-S2`: one TCP connection to the current supernode only.
+    tcp: bool,
     /// The current supernode acknowledged us since the last switch.
     sn_confirmed: bool,
     reopen_count: u32,
@@ -175,7 +181,10 @@ impl Registration {
         // user/password (before its REGISTER_SUPER_ACK the edge has no
         // dynamic key, and a user/password supernode drops anything but a
         // REGISTER_SUPER under the static key): else the first `-l` it is.
-        let phase = if sns.len() > 1 && cfg.user_password.is_none() {
+        // Over TCP (`-S2`) only the current supernode is reachable: no PINGs.
+        let tcp = cfg.p2p == P2pMode::SupernodeTcp;
+        let max_attempts = if tcp { ATTEMPTS_TCP } else { ATTEMPTS };
+        let phase = if sns.len() > 1 && cfg.user_password.is_none() && !tcp {
             Phase::Pinging { deadline: now.mono }
         } else if cfg.tap_addr == TapAddrMode::Auto {
             Phase::AddrRequest {
@@ -190,7 +199,9 @@ impl Registration {
             cur: 0,
             phase,
             sn_wait: SnWait::Waiting,
-            attempts: ATTEMPTS,
+            attempts: max_attempts,
+            max_attempts,
+            tcp,
             sn_confirmed: false,
             reopen_count: 0,
             running_since: now.mono,
@@ -313,7 +324,7 @@ impl Registration {
         self.running_since = now.mono;
         self.sn_wait = SnWait::Waiting;
         self.last_register_req = None;
-        self.attempts = ATTEMPTS;
+        self.attempts = self.max_attempts;
         self.next_sweep = now.mono + FIRST_SWEEP;
     }
 
@@ -361,7 +372,7 @@ impl Registration {
                 sn.criterion = CRIT_BAD;
             }
             self.cur = self.best_supernode(Some(from));
-            self.attempts = ATTEMPTS;
+            self.attempts = self.max_attempts;
             self.sn_confirmed = false;
             self.switch_event(ctx, from, SwitchReason::Timeout);
             let ephemeral = ctx
@@ -394,6 +405,10 @@ impl Registration {
     /// Periodic supernode sweep (behaviour.md §4.2).
     fn sweep(&mut self, now: Now, ctx: &mut Ctx) {
         self.next_sweep = now.mono + SWEEP_INTERVAL;
+        if self.tcp {
+            // `-S2`: no PINGs to the others; only timeouts switch.
+            return;
+        }
         if self.sn_wait == SnWait::Registered {
             let best = self.best_supernode(None);
             if best != self.cur {
@@ -406,7 +421,7 @@ impl Registration {
                 self.switch_event(ctx, from, SwitchReason::Selection);
                 self.send_register_super(now, ctx, false);
                 self.sn_wait = SnWait::Waiting;
-                self.attempts = ATTEMPTS;
+                self.attempts = self.max_attempts;
                 self.last_register_req = Some(now.mono);
                 self.backoff = Duration::ZERO;
             }
@@ -575,7 +590,7 @@ impl Registration {
                     return Err(DropReason::StaleCookie);
                 }
                 self.sn_wait = SnWait::Registered;
-                self.attempts = ATTEMPTS;
+                self.attempts = self.max_attempts;
                 self.learn_sn_mac(idx, ack.src_mac);
                 self.learn_supernodes(now, ctx, ack);
                 let first = self.last_sup.is_none();
@@ -638,6 +653,25 @@ impl Registration {
         }
         ctx.event(Event::RegistrationNak { supernode: from });
         Ok(())
+    }
+
+    /// `-S2`: the driver's TCP connection to the current supernode is
+    /// (re)established: register on it now (a restarted supernode, or
+    /// another one after failover, does not know this edge).
+    pub(super) fn tcp_connected(&mut self, now: Now, ctx: &mut Ctx) {
+        if self.phase != Phase::Running {
+            // The bootstrap steps send their REGISTER_SUPER on their own timer.
+            return;
+        }
+        self.send_register_super(now, ctx, false);
+        self.sn_wait = SnWait::Waiting;
+        self.last_register_req = Some(now.mono);
+        self.backoff = Duration::ZERO;
+    }
+
+    /// Over TCP (`-S2`).
+    pub(super) fn is_tcp(&self) -> bool {
+        self.tcp
     }
 
     /// RE_REGISTER_SUPER from supernode `sn_idx` (see the module docs).

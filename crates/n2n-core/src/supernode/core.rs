@@ -42,9 +42,9 @@ use super::config::SupernodeConfig;
 use super::edges::{CommunityState, HeState, PURGE_INTERVAL};
 use super::io::Io;
 use super::reregister::ReRegisterLimiter;
-use super::stats::{RefuseReason, SupernodeStats};
+use super::stats::{DropReason, RefuseReason, SupernodeStats};
 use crate::Now;
-use crate::output::{Datagram, Output};
+use crate::output::{ConnId, Datagram, Output};
 
 /// Things worth logging.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,6 +74,13 @@ pub enum SupernodeEvent {
     },
     /// An edge left with UNREGISTER_SUPER.
     EdgeUnregistered {
+        /// Community.
+        community: Community,
+        /// Edge MAC.
+        mac: Mac,
+    },
+    /// An edge's TCP connection closed: the edge was removed.
+    EdgeClosed {
         /// Community.
         community: Community,
         /// Edge MAC.
@@ -118,8 +125,10 @@ pub struct EdgeInfo {
     pub dev_addr: DevAddr,
     /// Description.
     pub desc: DevDesc,
-    /// Public socket.
+    /// Public socket (for a TCP edge: its connection's remote address).
     pub sock: SocketAddr,
+    /// Registered over a TCP connection (`-S2`).
+    pub tcp: bool,
     /// Preferred socket.
     pub preferred: Option<PeerSock>,
     /// Unix seconds of the last registration.
@@ -261,6 +270,44 @@ impl Supernode {
     /// Datagrams waiting for [`poll_transmit`](Self::poll_transmit).
     pub fn pending_transmits(&self) -> usize {
         self.io.out.len()
+    }
+
+    /// A TCP connection was accepted (counted; the connection becomes an
+    /// edge's socket when a REGISTER_SUPER arrives on it).
+    pub fn tcp_opened(&mut self, _conn: ConnId) {
+        self.io.stats.tcp_opened = self.io.stats.tcp_opened.saturating_add(1);
+    }
+
+    /// A TCP connection was refused at the connection limit (counted).
+    pub fn tcp_refused(&mut self) {
+        self.io.stats.count_drop(DropReason::TcpConnectionLimit);
+    }
+
+    /// TCP connection `conn` is gone (closed by the peer, failed, or closed
+    /// by the driver for `reason`, which is counted). As C does
+    /// (behaviour.md §9.11), the edges registered through it are removed:
+    /// nothing can reach them any more; they re-register when they
+    /// reconnect. No message is sent.
+    pub fn tcp_closed(&mut self, _now: Now, conn: ConnId, reason: Option<DropReason>) {
+        self.io.stats.tcp_closed = self.io.stats.tcp_closed.saturating_add(1);
+        if let Some(r) = reason {
+            self.io.stats.count_drop(r);
+        }
+        for comm in self.communities.values_mut() {
+            let gone: Vec<Mac> = comm
+                .edges
+                .values()
+                .filter(|e| e.sock.conn() == Some(conn))
+                .map(|e| e.mac)
+                .collect();
+            for mac in gone {
+                comm.edges.remove(&mac);
+                self.io.event(SupernodeEvent::EdgeClosed {
+                    community: comm.field,
+                    mac,
+                });
+            }
+        }
     }
 
     /// Next event to log.

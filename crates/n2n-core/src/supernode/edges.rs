@@ -1,7 +1,7 @@
 //! Communities and their registered edges (behaviour.md §9.2, §9.4).
 
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use n2n_proto::auth;
@@ -40,11 +40,9 @@ impl HeState {
     }
 }
 
-/// Where a registered edge is reached: today the UDP socket its
-/// registration came from. The seam for TCP edges (`-S2`): a connection id
-/// joins the socket here, and the handlers that send to `Edge::sock` are the
-/// places to route by it.
-pub(crate) type EdgeSock = SocketAddr;
+/// Where a registered edge is reached: the UDP socket its registration came
+/// from, or its TCP connection (`-S2`).
+pub(crate) type EdgeSock = crate::output::Dest;
 
 /// A registered edge (the edge table is [`CommunityState::edges`], keyed by
 /// MAC).

@@ -26,7 +26,7 @@ impl Supernode {
     ) -> Result<(), DropReason> {
         let Inbound { from, hdr, msg, .. } = *inb;
         let comm = sender_community(&mut self.communities, now, inb, p.src_mac, true)?;
-        let sender = PeerSock::from(from);
+        let sender = PeerSock::from(from.addr());
         let ttl = hdr.ttl.saturating_sub(1);
         let mut hlen = wire::packet_header_len(Some(&sender));
         if comm.users {
@@ -88,7 +88,7 @@ impl Supernode {
             .get(&r.dst_mac)
             .ok_or(DropReason::UnknownDestination)?
             .sock;
-        let sender = PeerSock::from(from);
+        let sender = PeerSock::from(from.addr());
         let ttl = hdr.ttl.saturating_sub(1);
         let field = comm.field;
         let he = comm.active_he().map(|k| (k, HeKeyKind::Dynamic));
@@ -134,7 +134,7 @@ impl Supernode {
                 aflags: 0,
                 src_mac: self.cfg.mac,
                 mac: Mac::NULL,
-                sock: PeerSock::from(from),
+                sock: PeerSock::from(from.addr()),
                 preferred_sock: None,
                 load: 0,
                 uptime: u32::try_from(uptime).unwrap_or(u32::MAX),
@@ -153,7 +153,7 @@ impl Supernode {
             aflags: 0,
             src_mac: q.src_mac,
             mac: target.mac,
-            sock: PeerSock::from(target.sock),
+            sock: PeerSock::from(target.sock.addr()),
             preferred_sock: target.preferred,
             load: 0,
             uptime: 0,

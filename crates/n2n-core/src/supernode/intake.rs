@@ -17,12 +17,13 @@ use super::edges::{CommunityState, HeState, community_key};
 use super::io::{HeCtx, check_stamp, map_wire_err, seal};
 use super::stats::DropReason;
 use crate::Now;
+use crate::output::{ConnId, Dest};
 
 /// A decoded datagram on its way to a handler.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Inbound<'a> {
-    /// Source socket.
-    pub from: SocketAddr,
+    /// Source socket (UDP) or connection (TCP).
+    pub from: Dest,
     /// The community's lookup key.
     pub key: Community,
     /// Its common header.
@@ -60,7 +61,18 @@ impl Supernode {
     /// buffer is decrypted in place. Answers and relays are queued for
     /// [`poll_transmit`](Self::poll_transmit); every drop is counted.
     pub fn handle_datagram(&mut self, now: Now, from: SocketAddr, datagram: &mut [u8]) {
-        if let Err(r) = self.intake(now, from, datagram) {
+        if let Err(r) = self.intake(now, Dest::Udp(from), datagram) {
+            self.io.stats.count_drop(r);
+        }
+    }
+
+    /// Process one message (one frame, its length prefix removed) received
+    /// on TCP connection `conn` from `peer` (an edge using `-S2`): handled
+    /// like a datagram; answers and relays to that edge are queued for the
+    /// connection ([`Datagram::conn`](crate::Datagram::conn)).
+    pub fn handle_tcp_frame(&mut self, now: Now, conn: ConnId, peer: SocketAddr, frame: &mut [u8]) {
+        self.io.stats.tcp_frames = self.io.stats.tcp_frames.saturating_add(1);
+        if let Err(r) = self.intake(now, Dest::Tcp(conn, peer), frame) {
             self.io.stats.count_drop(r);
         }
     }
@@ -94,12 +106,7 @@ impl Supernode {
         Err(DropReason::HeNoKey)
     }
 
-    fn intake(
-        &mut self,
-        now: Now,
-        from: SocketAddr,
-        datagram: &mut [u8],
-    ) -> Result<(), DropReason> {
+    fn intake(&mut self, now: Now, from: Dest, datagram: &mut [u8]) -> Result<(), DropReason> {
         if datagram.len() < HEADER_LEN {
             return Err(DropReason::TooShort);
         }
@@ -185,7 +192,7 @@ impl Supernode {
 
     /// The RE_REGISTER_SUPER fast path (module docs of [`super`]): tell a
     /// sender that is not registered in `key` to re-register now.
-    fn re_register_unknown(&mut self, now: Now, from: SocketAddr, key: Community, mac: Mac) {
+    fn re_register_unknown(&mut self, now: Now, from: Dest, key: Community, mac: Mac) {
         if mac == self.cfg.mac || mac.is_multi_or_broadcast() {
             return;
         }
@@ -199,7 +206,7 @@ impl Supernode {
             None if self.allows(&key) => None,
             None => return,
         };
-        if !self.rereg.allow(from, now.mono) {
+        if !self.rereg.allow(from.addr(), now.mono) {
             self.io.stats.re_register_limited = self.io.stats.re_register_limited.saturating_add(1);
             return;
         }

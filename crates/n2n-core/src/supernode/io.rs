@@ -2,7 +2,6 @@
 //! events, randomness) and the small helpers every handler uses.
 
 use std::collections::VecDeque;
-use std::net::SocketAddr;
 
 use n2n_proto::auth::{ReceivedTrailer, SharedSecret};
 use n2n_proto::he::{self, CommunityHe, HeKeyKind};
@@ -12,7 +11,7 @@ use rand_chacha::ChaCha20Rng;
 use super::SupernodeEvent;
 use super::stats::{DropReason, SupernodeStats};
 use crate::Now;
-use crate::output::{Output, Seal, Trailer};
+use crate::output::{Dest, Output, Seal, Trailer};
 
 /// Events kept when the driver does not drain them.
 const MAX_EVENTS: usize = 4096;
@@ -49,7 +48,7 @@ impl Io {
     pub(super) fn send<F>(
         &mut self,
         now: Now,
-        dst: SocketAddr,
+        dst: Dest,
         seal: Option<Seal<'_>>,
         write: F,
     ) -> Result<(), DropReason>

@@ -202,8 +202,8 @@ impl Supernode {
                     i + 1,
                     tap,
                     mac_upper(&e.mac),
-                    e.sock.to_string(),
-                    "",
+                    e.sock.addr().to_string(),
+                    if e.sock.conn().is_some() { "TCP" } else { "" },
                     String::from_utf8_lossy(e.desc.name_bytes()),
                     format!("{seen:9}"),
                 ));
@@ -341,7 +341,7 @@ impl Supernode {
                         ("purgeable", Value::Int(1)),
                         ("macaddr", Value::Str(&mac)),
                         ("sockaddr", Value::Str(&sock)),
-                        ("proto", Value::Str("UDP")),
+                        ("proto", Value::Str(if e.tcp { "TCP" } else { "UDP" })),
                         ("desc", Value::Str(&desc)),
                         ("last_seen", Value::from(e.last_seen_unix)),
                     ]);

@@ -123,7 +123,7 @@ impl Supernode {
                 self.io.event(SupernodeEvent::EdgeRefused {
                     community: key,
                     mac: reg.edge_mac,
-                    sock: from,
+                    sock: from.addr(),
                     reason,
                 });
                 self.io
@@ -143,7 +143,7 @@ impl Supernode {
                     self.io.event(SupernodeEvent::EdgeRegistered {
                         community: key,
                         mac: reg.edge_mac,
-                        sock: from,
+                        sock: from.addr(),
                         ip,
                     });
                 }
@@ -160,7 +160,7 @@ impl Supernode {
                     src_mac: own_mac,
                     dev_addr: assigned,
                     lifetime: REGISTRATION_LIFETIME,
-                    sock: PeerSock::from(from),
+                    sock: PeerSock::from(from.addr()),
                     auth,
                     sn_list: SnList::EMPTY,
                     key_time: 0,

@@ -56,11 +56,19 @@ pub enum DropReason {
     /// verify (forged, tampered, or not under the static keys): dropped
     /// without an answer, as C does.
     BadTrailer,
+    /// TCP: a frame's length prefix exceeds the largest datagram
+    /// (wire.md §1); the connection was closed.
+    TcpFrameTooLong,
+    /// TCP: a connection refused at `--tcp-max-connections`.
+    TcpConnectionLimit,
+    /// TCP: a connection closed by `--tcp-idle-timeout` or
+    /// `--tcp-frame-timeout` (a frame left unfinished too long).
+    TcpTimeout,
 }
 
 impl DropReason {
     /// Number of reasons.
-    pub const COUNT: usize = 21;
+    pub const COUNT: usize = 24;
 
     /// Every reason, in counter order.
     pub const ALL: [DropReason; Self::COUNT] = [
@@ -85,6 +93,9 @@ impl DropReason {
         DropReason::AuthMismatch,
         DropReason::UnknownEdge,
         DropReason::BadTrailer,
+        DropReason::TcpFrameTooLong,
+        DropReason::TcpConnectionLimit,
+        DropReason::TcpTimeout,
     ];
 
     /// snake_case name (management `packetstats` rows, logs).
@@ -111,6 +122,9 @@ impl DropReason {
             DropReason::AuthMismatch => "auth_mismatch",
             DropReason::UnknownEdge => "unknown_edge",
             DropReason::BadTrailer => "bad_trailer",
+            DropReason::TcpFrameTooLong => "tcp_frame_too_long",
+            DropReason::TcpConnectionLimit => "tcp_connection_limit",
+            DropReason::TcpTimeout => "tcp_timeout",
         }
     }
 
@@ -198,6 +212,12 @@ pub struct SupernodeStats {
     pub re_register_sent: u64,
     /// RE_REGISTER_SUPER not sent because of the per-socket rate limit.
     pub re_register_limited: u64,
+    /// TCP connections opened (`-S2` edges).
+    pub tcp_opened: u64,
+    /// TCP connections closed.
+    pub tcp_closed: u64,
+    /// Frames received over TCP.
+    pub tcp_frames: u64,
     drops: [u64; DropReason::COUNT],
     refusals: [u64; RefuseReason::COUNT],
 }

@@ -62,6 +62,10 @@ pub fn event_line(ev: &SupernodeEvent) -> (bool, String) {
             false,
             format!("edge {mac} unregistered from community '{community}'"),
         ),
+        SupernodeEvent::EdgeClosed { community, mac } => (
+            false,
+            format!("edge {mac} of community '{community}' removed: its TCP connection closed"),
+        ),
         SupernodeEvent::EdgePurged { community, mac } => (
             false,
             format!("purged edge {mac} of community '{community}': not seen for 60 s"),

@@ -20,6 +20,10 @@ pub struct Sockets {
     pub udp6_error: Option<UdpError>,
     /// Management socket, 127.0.0.1:`-t`.
     pub mgmt: std::net::UdpSocket,
+    /// TCP listener on the main address (`-S2` edges).
+    pub tcp: std::net::TcpListener,
+    /// TCP listener on `[::]:port` beside the extra IPv6 UDP socket.
+    pub tcp6: Option<std::net::TcpListener>,
 }
 
 /// Bind a main socket with big buffers, retrying without them if the
@@ -66,11 +70,25 @@ pub fn bind_sockets(opts: &SupernodeOptions) -> Result<Sockets, UdpError> {
         opts.mgmt_port,
     ));
     let mgmt = bind_udp(&UdpConfig::new(mgmt_addr))?;
+    let tcp = n2n_sys::tcp::bind_listener(opts.bind, None).map_err(|err| UdpError::Io {
+        addr: opts.bind,
+        step: "TCP listen",
+        err,
+    })?;
+    let tcp6 = match (&udp6, opts.also_ipv6) {
+        (Some(_), true) => {
+            let a6 = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), opts.bind.port());
+            n2n_sys::tcp::bind_listener(a6, Some(true)).ok()
+        }
+        _ => None,
+    };
     Ok(Sockets {
         udp,
         udp6,
         udp6_error,
         mgmt,
+        tcp,
+        tcp6,
     })
 }
 

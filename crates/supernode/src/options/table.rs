@@ -18,6 +18,9 @@ pub(crate) enum Opt {
     Communities,
     AutoIp,
     Metrics,
+    TcpMaxConnections,
+    TcpIdleTimeout,
+    TcpFrameTimeout,
     Common(CommonOpt),
     Help,
 }
@@ -77,6 +80,24 @@ const OPTIONS: &[OptDef<Opt>] = &[
             "Serve Prometheus metrics (GET /metrics) and a\n\
              status page (GET /) over HTTP there; IP defaults\n\
              to 127.0.0.1 [default: off]",
+        ),
+    OptDef::long("tcp-max-connections", Required, Opt::TcpMaxConnections)
+        .value("<N>")
+        .help(
+            "Most TCP connections (-S2 edges) at once; further\n\
+             ones are closed at once [default: 1024]",
+        ),
+    OptDef::long("tcp-idle-timeout", Required, Opt::TcpIdleTimeout)
+        .value("<SECONDS>")
+        .help(
+            "Close a TCP connection that sent nothing for this\n\
+             long [default: 120]",
+        ),
+    OptDef::long("tcp-frame-timeout", Required, Opt::TcpFrameTimeout)
+        .value("<SECONDS>")
+        .help(
+            "Close a TCP connection whose frame stays incomplete\n\
+             this long (half-open, slowloris) [default: 10]",
         ),
     OptDef::both('f', "foreground", No, Opt::Common(CommonOpt::Foreground)).help(
         "Stay in the foreground (default: become a daemon\n\
