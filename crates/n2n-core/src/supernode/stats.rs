@@ -56,11 +56,20 @@ pub enum DropReason {
     /// verify (forged, tampered, or not under the static keys): dropped
     /// without an answer, as C does.
     BadTrailer,
+    /// REGISTER_SUPER of a new edge in a community that holds
+    /// `--max-edges-per-community` edges: dropped without an answer.
+    CommunityFull,
+    /// REGISTER_SUPER of a new edge while the supernode holds `--max-edges`
+    /// edges in all: dropped without an answer.
+    EdgeLimit,
+    /// REGISTER_SUPER that would create a community while the supernode
+    /// holds `--max-communities`: dropped without an answer.
+    CommunityLimit,
 }
 
 impl DropReason {
     /// Number of reasons.
-    pub const COUNT: usize = 21;
+    pub const COUNT: usize = 24;
 
     /// Every reason, in counter order.
     pub const ALL: [DropReason; Self::COUNT] = [
@@ -85,6 +94,9 @@ impl DropReason {
         DropReason::AuthMismatch,
         DropReason::UnknownEdge,
         DropReason::BadTrailer,
+        DropReason::CommunityFull,
+        DropReason::EdgeLimit,
+        DropReason::CommunityLimit,
     ];
 
     /// snake_case name (management `packetstats` rows, logs).
@@ -111,6 +123,9 @@ impl DropReason {
             DropReason::AuthMismatch => "auth_mismatch",
             DropReason::UnknownEdge => "unknown_edge",
             DropReason::BadTrailer => "bad_trailer",
+            DropReason::CommunityFull => "community_full",
+            DropReason::EdgeLimit => "edge_limit",
+            DropReason::CommunityLimit => "community_limit",
         }
     }
 
