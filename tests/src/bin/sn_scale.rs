@@ -58,7 +58,6 @@ fn main() {
     println!("flood: {} new MACs + {} new community names", cfg.flood, cfg.flood_communities);
     println!("flood processing rate           {:8.0} REGISTER_SUPER/s", r.flood_rate);
     println!("RSS after the flood             {:8.1} MiB (peak {:.1} MiB)", mib(r.rss_flood_kb), mib(r.rss_peak_kb));
-    println!("edges listed after the flood    {:8}", r.edges_after_flood);
     println!(
         "test clients relayed            {}/{} checks",
         r.relayed_during_flood, r.relay_checks
