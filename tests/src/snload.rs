@@ -112,7 +112,13 @@ impl Sn {
             mgmt = free_port().map_err(io)?;
         }
         let child = Command::new(&cfg.bin)
-            .args(["-f", "-p", &format!("127.0.0.1:{port}"), "-t", &mgmt.to_string()])
+            .args([
+                "-f",
+                "-p",
+                &format!("127.0.0.1:{port}"),
+                "-t",
+                &mgmt.to_string(),
+            ])
             .args(&cfg.args)
             .env_remove("N2N_FEDERATION")
             .env_remove("NOTIFY_SOCKET")
@@ -155,7 +161,8 @@ impl Sn {
         let mut b = vec![0u8; 65536];
         loop {
             let (n, _) = s.recv_from(&mut b).map_err(|e| format!("{req}: {e}"))?;
-            let v: serde_json::Value = serde_json::from_slice(&b[..n]).map_err(|e| e.to_string())?;
+            let v: serde_json::Value =
+                serde_json::from_slice(&b[..n]).map_err(|e| e.to_string())?;
             match v["_type"].as_str() {
                 Some("row") => rows.push(v),
                 Some("end") => return Ok(rows),
@@ -283,7 +290,9 @@ impl Client {
 /// One packet a → b relayed within 1 s?
 fn relayed_once(sn: SocketAddr, a: &Client, b: &Client) -> bool {
     let mut buf = vec![0u8; 2048];
-    b.sock.set_read_timeout(Some(Duration::from_millis(100))).ok();
+    b.sock
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .ok();
     for seq in 0..10 {
         let n = a.packet(&mut buf, b.mac, 0xfeed_0000 + seq);
         let _ = a.sock.send_to(&buf[..n], sn);
@@ -359,7 +368,12 @@ fn register_range(
         loop {
             while next < to && in_flight < 128 {
                 if !acked[next - from] {
-                    let n = reg_super(&mut buf, comms[next % comms.len()], load_mac(next), next as u32);
+                    let n = reg_super(
+                        &mut buf,
+                        comms[next % comms.len()],
+                        load_mac(next),
+                        next as u32,
+                    );
                     let _ = socks[next % socks.len()].send_to(&buf[..n], sn);
                     in_flight += 1;
                 }

@@ -41,7 +41,8 @@ fn build(supernodes: usize, communities: usize, per_community: usize) -> Net {
     for c in 0..communities {
         let mut ids = Vec::new();
         for i in 0..per_community {
-            let mut cfg = EdgeConfig::new(Community::new(&format!("c{c}")).unwrap(), sn_addrs.clone());
+            let mut cfg =
+                EdgeConfig::new(Community::new(&format!("c{c}")).unwrap(), sn_addrs.clone());
             let b = (k as u32).to_be_bytes();
             cfg.mac = Mac([2, 0x10, b[0], b[1], b[2], b[3]]);
             cfg.desc = format!("e{k}");

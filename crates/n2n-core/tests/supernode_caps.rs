@@ -19,9 +19,14 @@ fn flood_edge(community: &str, i: u32) -> TestEdge {
     let b = i.to_be_bytes();
     let mut e = TestEdge::new(community, 0, "198.18.7.1:40000", [10, 9, 0, 0]);
     e.mac = Mac([0x02, 0x77, b[0], b[1], b[2], b[3]]);
-    e.sock = format!("198.18.{}.{}:{}", 8 + (i % 4), 1 + (i % 200), 1024 + (i % 60_000))
-        .parse()
-        .unwrap();
+    e.sock = format!(
+        "198.18.{}.{}:{}",
+        8 + (i % 4),
+        1 + (i % 200),
+        1024 + (i % 60_000)
+    )
+    .parse()
+    .unwrap();
     e.dev_addr = DevAddr::UNSPECIFIED;
     e.token = [b[3]; 16];
     e
@@ -139,7 +144,11 @@ fn total_edge_cap_spans_communities() {
         .sn
         .handle_mgmt(sim.now, "127.0.0.1:1".parse().unwrap(), b"r 1 packetstats");
     let row = format!("\"reason\":\"edge_limit\",\"count\":{limit}");
-    assert!(out.replies.iter().any(|l| l.contains(&row)), "{:?}", out.replies);
+    assert!(
+        out.replies.iter().any(|l| l.contains(&row)),
+        "{:?}",
+        out.replies
+    );
 }
 
 #[test]

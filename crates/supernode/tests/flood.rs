@@ -28,8 +28,15 @@ fn registration_flood_is_bounded_and_counted() {
     let r = snload::run(&cfg).unwrap();
     println!("{r:#?}");
     assert_eq!(r.registered, 2_000, "{r:?}");
-    assert!(r.rss_peak_kb < RSS_BOUND_KB, "peak RSS {} KiB", r.rss_peak_kb);
-    assert_eq!(r.relayed_during_flood, r.relay_checks, "clients not relayed: {r:?}");
+    assert!(
+        r.rss_peak_kb < RSS_BOUND_KB,
+        "peak RSS {} KiB",
+        r.rss_peak_kb
+    );
+    assert_eq!(
+        r.relayed_during_flood, r.relay_checks,
+        "clients not relayed: {r:?}"
+    );
     // 102 000 registrations for 18 000 free places (a few may be lost on
     // loopback), 2 000 names for 80 free communities.
     assert!(r.drop_count("edge_limit") > 80_000, "{:?}", r.drops);

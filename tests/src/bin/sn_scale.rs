@@ -41,10 +41,23 @@ fn main() {
         }
     };
     let mib = |kb: u64| kb as f64 / 1024.0;
-    println!("RSS at start                    {:8.1} MiB", mib(r.rss_start_kb));
-    println!("RSS with {BASELINE_EDGES:>6} edges            {:8.1} MiB", mib(r.rss_baseline_kb));
-    println!("RSS with {:>6} edges            {:8.1} MiB", r.registered + 2, mib(r.rss_loaded_kb));
-    println!("registration rate (new edges)   {:8.0} REGISTER_SUPER/s", r.reg_rate);
+    println!(
+        "RSS at start                    {:8.1} MiB",
+        mib(r.rss_start_kb)
+    );
+    println!(
+        "RSS with {BASELINE_EDGES:>6} edges            {:8.1} MiB",
+        mib(r.rss_baseline_kb)
+    );
+    println!(
+        "RSS with {:>6} edges            {:8.1} MiB",
+        r.registered + 2,
+        mib(r.rss_loaded_kb)
+    );
+    println!(
+        "registration rate (new edges)   {:8.0} REGISTER_SUPER/s",
+        r.reg_rate
+    );
     println!(
         "relay rate, {BASELINE_EDGES:>6} edges          {:8.0} PACKET/s ({} lost)",
         r.relay_rate_baseline, r.relay_lost.0
@@ -55,9 +68,19 @@ fn main() {
         r.relay_rate_loaded,
         r.relay_lost.1
     );
-    println!("flood: {} new MACs + {} new community names", cfg.flood, cfg.flood_communities);
-    println!("flood processing rate           {:8.0} REGISTER_SUPER/s", r.flood_rate);
-    println!("RSS after the flood             {:8.1} MiB (peak {:.1} MiB)", mib(r.rss_flood_kb), mib(r.rss_peak_kb));
+    println!(
+        "flood: {} new MACs + {} new community names",
+        cfg.flood, cfg.flood_communities
+    );
+    println!(
+        "flood processing rate           {:8.0} REGISTER_SUPER/s",
+        r.flood_rate
+    );
+    println!(
+        "RSS after the flood             {:8.1} MiB (peak {:.1} MiB)",
+        mib(r.rss_flood_kb),
+        mib(r.rss_peak_kb)
+    );
     println!(
         "test clients relayed            {}/{} checks",
         r.relayed_during_flood, r.relay_checks

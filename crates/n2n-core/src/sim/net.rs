@@ -107,9 +107,9 @@ impl Sim {
         // Directly addressed public node, or a node on the same LAN.
         let at = |a: &SocketAddr| self.by_addr.get(a).map_or(&[][..], Vec::as_slice);
         if let Some(id) = at(&dst).iter().copied().find(|&id| {
-            self.nodes.get(id).is_some_and(|n| {
-                n.nat.is_none() || (n.lan.is_some() && n.lan == from_lan)
-            })
+            self.nodes
+                .get(id)
+                .is_some_and(|n| n.nat.is_none() || (n.lan.is_some() && n.lan == from_lan))
         }) {
             return Some(id);
         }

@@ -362,39 +362,39 @@ fn refresh_known(
     ok: bool,
     scheme_fits: bool,
 ) -> Result<EdgeChange, RefuseReason> {
-        if !ok {
-            // Another token for a registered MAC is refused (spoofing protection), except
-            // from the very socket the edge is registered at: that is the same edge
-            // restarted (killed without UNREGISTER_SUPER) with a fresh random token, which
-            // C would lock out until the purge (60-90 s). Relayed traffic keeps going to
-            // that socket, so whoever can forge its exact source address gains nothing.
-            if e.sock != r.sock || !scheme_fits {
-                return Err(RefuseReason::MacInUse);
-            }
-            e.auth = r.auth;
-            e.dev_addr = r.dev_addr;
-            e.desc = r.desc;
-            e.preferred = r.preferred;
-            e.cookie = r.cookie;
-            e.last_seen = r.now;
-            e.last_seen_unix = r.now_unix;
-            return Ok(EdgeChange::Restarted);
+    if !ok {
+        // Another token for a registered MAC is refused (spoofing protection), except
+        // from the very socket the edge is registered at: that is the same edge
+        // restarted (killed without UNREGISTER_SUPER) with a fresh random token, which
+        // C would lock out until the purge (60-90 s). Relayed traffic keeps going to
+        // that socket, so whoever can forge its exact source address gains nothing.
+        if e.sock != r.sock || !scheme_fits {
+            return Err(RefuseReason::MacInUse);
         }
-        let moved = e.sock != r.sock;
-        if moved {
-            e.dev_addr = r.dev_addr;
-            e.desc = r.desc;
-            e.sock = r.sock;
-            e.preferred = r.preferred;
-        }
+        e.auth = r.auth;
+        e.dev_addr = r.dev_addr;
+        e.desc = r.desc;
+        e.preferred = r.preferred;
         e.cookie = r.cookie;
         e.last_seen = r.now;
         e.last_seen_unix = r.now_unix;
-        Ok(if moved {
-            EdgeChange::Moved
-        } else {
-            EdgeChange::Refreshed
-        })
+        return Ok(EdgeChange::Restarted);
+    }
+    let moved = e.sock != r.sock;
+    if moved {
+        e.dev_addr = r.dev_addr;
+        e.desc = r.desc;
+        e.sock = r.sock;
+        e.preferred = r.preferred;
+    }
+    e.cookie = r.cookie;
+    e.last_seen = r.now;
+    e.last_seen_unix = r.now_unix;
+    Ok(if moved {
+        EdgeChange::Moved
+    } else {
+        EdgeChange::Refreshed
+    })
 }
 
 #[cfg(test)]

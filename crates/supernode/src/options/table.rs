@@ -73,13 +73,17 @@ const OPTIONS: &[OptDef<Opt>] = &[
             "Auto-IP pool: range of subnets handed to communities\n\
              [default: 10.128.0.0-10.255.255.0/24]",
         ),
-    OptDef::long("max-edges-per-community", Required, Opt::MaxEdgesPerCommunity)
-        .value("<N>")
-        .help(
-            "Edges one community may hold; a new edge beyond it\n\
+    OptDef::long(
+        "max-edges-per-community",
+        Required,
+        Opt::MaxEdgesPerCommunity,
+    )
+    .value("<N>")
+    .help(
+        "Edges one community may hold; a new edge beyond it\n\
              is dropped (counted as community_full)\n\
              [default: 4096]",
-        ),
+    ),
     OptDef::long("max-edges", Required, Opt::MaxEdges)
         .value("<N>")
         .help(

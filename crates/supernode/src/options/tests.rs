@@ -354,7 +354,11 @@ fn state_caps() {
     .unwrap();
     let cfg = o.core_config(Mac([2, 0, 0, 0, 0, 1]));
     assert_eq!(
-        (cfg.max_edges_per_community, cfg.max_edges, cfg.max_communities),
+        (
+            cfg.max_edges_per_community,
+            cfg.max_edges,
+            cfg.max_communities
+        ),
         (10, 20, 3)
     );
     for bad in ["0", "-1", "x", "10000001"] {
