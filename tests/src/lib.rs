@@ -39,6 +39,7 @@ pub mod perf;
 mod proc;
 mod results;
 pub mod scenario;
+pub mod snload;
 pub mod tapfwd;
 mod tools;
 mod topo;

@@ -32,7 +32,10 @@ use n2n_cli::{CliError, Common, Flavor, conffile, required, values};
 use n2n_core::mgmt::Password;
 use n2n_core::supernode::autoip::{AutoIpError, AutoIpPool};
 use n2n_core::supernode::community_list::{CommunityList, CommunityListError};
-use n2n_core::supernode::{SupernodeConfig, federation_field};
+use n2n_core::supernode::{
+    DEFAULT_MAX_COMMUNITIES, DEFAULT_MAX_EDGES, DEFAULT_MAX_EDGES_PER_COMMUNITY, SupernodeConfig,
+    federation_field,
+};
 use n2n_proto::types::Mac;
 
 use table::{Opt, TABLE};
@@ -74,6 +77,12 @@ pub struct SupernodeOptions {
     pub communities: Option<CommunityList>,
     /// Auto-IP pool (`-a`).
     pub autoip: AutoIpPool,
+    /// `--max-edges-per-community`.
+    pub max_edges_per_community: usize,
+    /// `--max-edges`.
+    pub max_edges: usize,
+    /// `--max-communities`.
+    pub max_communities: usize,
     /// Management UDP port on 127.0.0.1 (`-t`).
     pub mgmt_port: u16,
     /// Management password (`--management-password`).
@@ -195,6 +204,9 @@ struct Raw {
     tcp_max_connections: Option<usize>,
     tcp_idle_timeout: Option<u64>,
     tcp_frame_timeout: Option<u64>,
+    max_edges_per_community: Option<usize>,
+    max_edges: Option<usize>,
+    max_communities: Option<usize>,
     common: Common,
 }
 
@@ -287,6 +299,11 @@ impl Raw {
             Opt::TcpFrameTimeout => {
                 self.tcp_frame_timeout = Some(positive(name, value, "a number of seconds")?);
             }
+            Opt::MaxEdgesPerCommunity => {
+                self.max_edges_per_community = Some(parse_cap(name, value)?);
+            }
+            Opt::MaxEdges => self.max_edges = Some(parse_cap(name, value)?),
+            Opt::MaxCommunities => self.max_communities = Some(parse_cap(name, value)?),
             Opt::Common(c) => self.common.apply(c, name, value)?,
             Opt::Help => {}
         }
@@ -338,6 +355,11 @@ impl Raw {
             community_file: self.communities,
             communities,
             autoip: self.autoip.unwrap_or_default(),
+            max_edges_per_community: self
+                .max_edges_per_community
+                .unwrap_or(DEFAULT_MAX_EDGES_PER_COMMUNITY),
+            max_edges: self.max_edges.unwrap_or(DEFAULT_MAX_EDGES),
+            max_communities: self.max_communities.unwrap_or(DEFAULT_MAX_COMMUNITIES),
             mgmt_port,
             tcp_max_connections: self
                 .tcp_max_connections
@@ -359,6 +381,21 @@ impl Raw {
         })
     }
 }
+
+/// A cap (`--max-…`): a count 1..=10 000 000 (more is no cap, only a typo).
+fn parse_cap(name: &str, value: Option<&str>) -> Result<usize, CliError> {
+    let v = required(name, value)?;
+    match v.trim().parse::<usize>() {
+        Ok(n) if (1..=MAX_CAP).contains(&n) => Ok(n),
+        _ => Err(CliError::bad(
+            name,
+            format!("'{v}' is not a count 1..{MAX_CAP}"),
+        )),
+    }
+}
+
+/// Largest value of a `--max-…` cap.
+pub const MAX_CAP: usize = 10_000_000;
 
 /// Parse `xx:xx:xx:xx:xx:xx` (also `-` separated).
 pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
@@ -389,6 +426,9 @@ impl SupernodeOptions {
         cfg.communities.clone_from(&self.communities);
         cfg.community_file.clone_from(&self.community_file);
         cfg.auto_ip = self.autoip;
+        cfg.max_edges_per_community = self.max_edges_per_community;
+        cfg.max_edges = self.max_edges;
+        cfg.max_communities = self.max_communities;
         cfg.mgmt_password = Password::new(&self.mgmt_password);
         cfg.federation = federation_field(&self.federation);
         cfg.verbosity = u8::try_from(self.verbosity).unwrap_or(u8::MAX);

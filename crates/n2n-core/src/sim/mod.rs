@@ -138,6 +138,14 @@ pub struct Sim {
     pair_links: HashMap<(NodeId, NodeId), LinkParams>,
     heap: BinaryHeap<Reverse<(Instant, u64)>>,
     flights: HashMap<u64, InFlight>,
+    /// Node timers (`poll_timeout` when last armed); an entry that no
+    /// longer matches the node's `poll_timeout` is stale and skipped.
+    timers: BinaryHeap<Reverse<(Instant, NodeId)>>,
+    /// Nodes handed out mutably ([`Sim::edge_mut`]…): re-armed before the
+    /// next step.
+    rearm: Vec<NodeId>,
+    /// Nodes by bound address (datagram routing without a scan).
+    by_addr: HashMap<SocketAddr, Vec<NodeId>>,
     seq: u64,
     out: Vec<u8>,
     /// Every delivered datagram, when [`Sim::record`] is on.
@@ -175,6 +183,9 @@ impl Sim {
             pair_links: HashMap::new(),
             heap: BinaryHeap::new(),
             flights: HashMap::new(),
+            timers: BinaryHeap::new(),
+            rearm: Vec::new(),
+            by_addr: HashMap::new(),
             seq: 0,
             out: vec![0; MAX_DATAGRAM],
             trace: Vec::new(),
@@ -240,6 +251,7 @@ impl Sim {
             sn_events: Vec::new(),
         });
         let id = self.nodes.len() - 1;
+        self.by_addr.entry(addr).or_default().push(id);
         self.drain(id);
         id
     }
@@ -315,6 +327,7 @@ impl Sim {
             n.kind = NodeKind::Supernode(Box::new(Supernode::new(cfg, seed, now)));
             n.up = true;
         }
+        self.arm(id);
     }
 
     /// All nodes.
@@ -348,6 +361,7 @@ impl Sim {
     /// # Panics
     /// When the node is not an edge (tests only).
     pub fn edge_mut(&mut self, id: NodeId) -> &mut Edge {
+        self.rearm.push(id);
         #[allow(clippy::indexing_slicing)]
         match &mut self.nodes[id].kind {
             NodeKind::Edge(e) => e,
@@ -374,6 +388,7 @@ impl Sim {
     /// # Panics
     /// When the node is not a supernode (tests only).
     pub fn supernode_mut(&mut self, id: NodeId) -> &mut Supernode {
+        self.rearm.push(id);
         #[allow(clippy::indexing_slicing)]
         match &mut self.nodes[id].kind {
             NodeKind::Supernode(s) => s,
@@ -476,9 +491,35 @@ impl Sim {
         }
     }
 
-    fn next_event(&self) -> Option<Instant> {
+    /// Record node `id`'s current timer.
+    pub(super) fn arm(&mut self, id: NodeId) {
+        if let Some(t) = self.nodes.get(id).and_then(|n| self.node_timeout(n)) {
+            self.timers.push(Reverse((t, id)));
+        }
+    }
+
+    fn is_current(&self, t: Instant, id: NodeId) -> bool {
+        self.nodes.get(id).and_then(|n| self.node_timeout(n)) == Some(t)
+    }
+
+    /// Re-arm nodes handed out mutably, drop stale timer entries; the
+    /// earliest node timer.
+    fn next_timer(&mut self) -> Option<Instant> {
+        for id in std::mem::take(&mut self.rearm) {
+            self.arm(id);
+        }
+        while let Some(Reverse((t, id))) = self.timers.peek().copied() {
+            if self.is_current(t, id) {
+                return Some(t);
+            }
+            self.timers.pop();
+        }
+        None
+    }
+
+    fn next_event(&mut self) -> Option<Instant> {
         let net = self.heap.peek().map(|Reverse((t, _))| *t);
-        let timers = self.nodes.iter().filter_map(|n| self.node_timeout(n)).min();
+        let timers = self.next_timer();
         match (net, timers) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -510,7 +551,18 @@ impl Sim {
                 progressed = true;
             }
             let now = self.now;
-            for id in 0..self.nodes.len() {
+            self.next_timer();
+            let mut due_ids = Vec::new();
+            while let Some(Reverse((t, id))) = self.timers.peek().copied() {
+                if t > now.mono {
+                    break;
+                }
+                self.timers.pop();
+                due_ids.push(id);
+            }
+            due_ids.sort_unstable();
+            due_ids.dedup();
+            for id in due_ids {
                 let due = self
                     .nodes
                     .get(id)

@@ -105,8 +105,11 @@ impl Sim {
     fn resolve(&self, from: NodeId, src: SocketAddr, dst: SocketAddr) -> Option<NodeId> {
         let from_lan = self.nodes.get(from).and_then(|n| n.lan);
         // Directly addressed public node, or a node on the same LAN.
-        if let Some(id) = self.nodes.iter().position(|n| {
-            n.addr == dst && (n.nat.is_none() || (n.lan.is_some() && n.lan == from_lan))
+        let at = |a: &SocketAddr| self.by_addr.get(a).map_or(&[][..], Vec::as_slice);
+        if let Some(id) = at(&dst).iter().copied().find(|&id| {
+            self.nodes
+                .get(id)
+                .is_some_and(|n| n.nat.is_none() || (n.lan.is_some() && n.lan == from_lan))
         }) {
             return Some(id);
         }
@@ -116,9 +119,10 @@ impl Sim {
         };
         let nat_id = self.nats.iter().position(|n| n.public_ip == ip)?;
         let private = self.nats.get(nat_id)?.translate_in(dst.port(), src)?;
-        self.nodes
+        at(&private)
             .iter()
-            .position(|n| n.addr == private && n.nat == Some(nat_id))
+            .copied()
+            .find(|&id| self.nodes.get(id).is_some_and(|n| n.nat == Some(nat_id)))
     }
 
     pub(super) fn deliver(&mut self, f: InFlight) {
@@ -242,5 +246,6 @@ impl Sim {
         for (dst, data) in sends {
             self.route(id, dst, data);
         }
+        self.arm(id);
     }
 }

@@ -3,15 +3,13 @@
 //! subnets, the purge of silent edges and empty communities, and the
 //! listings.
 
-use std::collections::BTreeMap;
-
 use n2n_proto::he::{self, CommunityHe};
 use n2n_proto::types::Community;
 
 use super::autoip::Subnet;
 use super::community_list::CommunityList;
 use super::core::Supernode;
-use super::edges::{CommunityState, EDGE_TIMEOUT, HeState};
+use super::edges::{CommunityState, EDGE_TIMEOUT, EdgeTable, HeState};
 use super::users::{self, UserAuth};
 use super::{CommunityInfo, EdgeInfo, SupernodeEvent};
 use crate::Now;
@@ -72,7 +70,7 @@ impl Supernode {
                     he_state,
                     he: Some(keys),
                     subnet,
-                    edges: BTreeMap::new(),
+                    edges: EdgeTable::new(),
                     seq: self.seq,
                 },
             );
@@ -112,7 +110,7 @@ impl Supernode {
                 he_state: HeState::Plain,
                 he: None,
                 subnet,
-                edges: BTreeMap::new(),
+                edges: EdgeTable::new(),
                 seq: self.seq,
             },
         );

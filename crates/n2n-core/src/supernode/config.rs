@@ -14,6 +14,20 @@ pub const DEFAULT_VERSION: &str = "3.1.1";
 /// Default verbosity (C's TRACE_NORMAL).
 pub const DEFAULT_VERBOSITY: u8 = 2;
 
+/// Default `--max-edges-per-community`: a community is one broadcast
+/// domain and every broadcast is unicast to each of its edges, so beyond a
+/// few thousand edges ARP alone saturates the supernode; 4096 is sixteen
+/// times the default auto-IP subnet (/24).
+pub const DEFAULT_MAX_EDGES_PER_COMMUNITY: usize = 4096;
+/// Default `--max-communities`: far above what a site runs, still cheap
+/// (a dynamic community costs a few hundred bytes; creating one probes the
+/// auto-IP subnets of the others).
+pub const DEFAULT_MAX_COMMUNITIES: usize = 1024;
+/// Default `--max-edges` (all communities): about 300 bytes each, so a
+/// full table is some 20 MiB and the supernode stays well under 64 MiB
+/// whatever a flood of registrations sends.
+pub const DEFAULT_MAX_EDGES: usize = 65_536;
+
 /// Supernode configuration.
 #[derive(Debug, Clone)]
 pub struct SupernodeConfig {
@@ -35,11 +49,21 @@ pub struct SupernodeConfig {
     pub federation: Community,
     /// Initial verbosity (C trace level).
     pub verbosity: u8,
+    /// Edges per community (`--max-edges-per-community`); a new edge
+    /// beyond it is dropped ([`DropReason::CommunityFull`](super::DropReason)).
+    pub max_edges_per_community: usize,
+    /// Edges in all (`--max-edges`; [`DropReason::EdgeLimit`](super::DropReason)).
+    pub max_edges: usize,
+    /// Communities, fixed ones included (`--max-communities`); a dynamic
+    /// one beyond it is not created
+    /// ([`DropReason::CommunityLimit`](super::DropReason)).
+    pub max_communities: usize,
 }
 
 impl SupernodeConfig {
     /// Defaults as C's: spoofing protection on, version "3.1.1", open,
-    /// default pool, password `n2n`, federation `*Federation`.
+    /// default pool, password `n2n`, federation `*Federation`; plus the
+    /// caps of this implementation (C has none), at their defaults.
     pub fn new(mac: Mac) -> Self {
         Self {
             mac,
@@ -51,6 +75,9 @@ impl SupernodeConfig {
             mgmt_password: Password::default(),
             federation: Community::from_field(he::DEFAULT_FEDERATION_FIELD),
             verbosity: DEFAULT_VERBOSITY,
+            max_edges_per_community: DEFAULT_MAX_EDGES_PER_COMMUNITY,
+            max_edges: DEFAULT_MAX_EDGES,
+            max_communities: DEFAULT_MAX_COMMUNITIES,
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Communities and their registered edges (behaviour.md §9.2, §9.4).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
@@ -45,7 +45,7 @@ impl HeState {
 pub(crate) type EdgeSock = crate::output::Dest;
 
 /// A registered edge (the edge table is [`CommunityState::edges`], keyed by
-/// MAC).
+/// MAC, with an index by TAP address).
 #[derive(Debug, Clone)]
 pub(crate) struct Edge {
     pub(crate) mac: Mac,
@@ -85,8 +85,121 @@ pub(crate) struct CommunityState {
     pub(crate) he: Option<CommunityHe>,
     /// Auto-IP subnet (None when the pool is exhausted).
     pub(crate) subnet: Option<Subnet>,
-    pub(crate) edges: BTreeMap<Mac, Edge>,
+    pub(crate) edges: EdgeTable,
     pub(crate) seq: u64,
+}
+
+/// The edges of one community: a map by MAC (iteration in MAC order, the
+/// broadcast fan-out order) plus an index by TAP address, so that a
+/// registration costs O(log n), not a scan (IP spoofing check, auto-IP host
+/// choice).
+///
+/// The index is kept by [`insert`](Self::insert), [`remove`](Self::remove)
+/// and [`retain`](Self::retain). A change of `dev_addr` through
+/// [`get_mut`](Self::get_mut) must be followed by
+/// [`reindex`](Self::reindex); a stale index entry is never believed
+/// ([`mac_by_ip`](Self::mac_by_ip) checks it against the edge).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct EdgeTable {
+    by_mac: BTreeMap<Mac, Edge>,
+    by_ip: HashMap<Ipv4Addr, Mac>,
+}
+
+impl EdgeTable {
+    pub(crate) fn new() -> Self {
+        Self::default()
+    }
+
+    pub(crate) fn get(&self, mac: &Mac) -> Option<&Edge> {
+        self.by_mac.get(mac)
+    }
+
+    pub(crate) fn get_mut(&mut self, mac: &Mac) -> Option<&mut Edge> {
+        self.by_mac.get_mut(mac)
+    }
+
+    pub(crate) fn contains_key(&self, mac: &Mac) -> bool {
+        self.by_mac.contains_key(mac)
+    }
+
+    pub(crate) fn values(&self) -> impl Iterator<Item = &Edge> + '_ {
+        self.by_mac.values()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.by_mac.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.by_mac.is_empty()
+    }
+
+    /// Insert (or replace) the edge `mac` and index its TAP address.
+    pub(crate) fn insert(&mut self, mac: Mac, e: Edge) -> Option<Edge> {
+        let ip = e.dev_addr.ip;
+        let old = self.by_mac.insert(mac, e);
+        if let Some(o) = &old {
+            self.unindex(o.dev_addr.ip, mac);
+        }
+        self.index(ip, mac);
+        old
+    }
+
+    pub(crate) fn remove(&mut self, mac: &Mac) -> Option<Edge> {
+        let e = self.by_mac.remove(mac)?;
+        self.unindex(e.dev_addr.ip, *mac);
+        Some(e)
+    }
+
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(&Mac, &mut Edge) -> bool) {
+        let by_ip = &mut self.by_ip;
+        self.by_mac.retain(|mac, e| {
+            let k = keep(mac, e);
+            if !k && by_ip.get(&e.dev_addr.ip) == Some(mac) {
+                by_ip.remove(&e.dev_addr.ip);
+            }
+            k
+        });
+    }
+
+    /// Re-index edge `mac` after its `dev_addr` changed from `old_ip`.
+    pub(crate) fn reindex(&mut self, mac: Mac, old_ip: Ipv4Addr) {
+        let Some(ip) = self.by_mac.get(&mac).map(|e| e.dev_addr.ip) else {
+            return;
+        };
+        if ip != old_ip {
+            self.unindex(old_ip, mac);
+            self.index(ip, mac);
+        }
+    }
+
+    fn index(&mut self, ip: Ipv4Addr, mac: Mac) {
+        if !ip.is_unspecified() {
+            self.by_ip.insert(ip, mac);
+        }
+    }
+
+    fn unindex(&mut self, ip: Ipv4Addr, mac: Mac) {
+        if self.by_ip.get(&ip) == Some(&mac) {
+            self.by_ip.remove(&ip);
+        }
+    }
+
+    /// The MAC of a registered edge using TAP address `ip` (never for
+    /// 0.0.0.0). Two edges may share an address (a moved or restarted edge
+    /// may take one without the IP check); the index holds the last one.
+    pub(crate) fn mac_by_ip(&self, ip: Ipv4Addr) -> Option<Mac> {
+        if ip.is_unspecified() {
+            return None;
+        }
+        let mac = *self.by_ip.get(&ip)?;
+        (self.by_mac.get(&mac)?.dev_addr.ip == ip).then_some(mac)
+    }
+
+    /// Is TAP address `ip` used by a registered edge (auto-IP host choice)?
+    pub(crate) fn ip_in_use(&self, ip: Ipv4Addr) -> bool {
+        self.mac_by_ip(ip).is_some()
+    }
 }
 
 impl CommunityState {
@@ -117,26 +230,6 @@ impl CommunityState {
         } else {
             auth_matches(stored, presented)
         }
-    }
-
-    /// The MAC of a registered edge using TAP address `ip` (never for 0.0.0.0).
-    pub(crate) fn mac_by_ip(&self, ip: Ipv4Addr) -> Option<Mac> {
-        if ip.is_unspecified() {
-            return None;
-        }
-        self.edges
-            .values()
-            .find(|e| e.dev_addr.ip == ip)
-            .map(|e| e.mac)
-    }
-
-    /// TAP addresses in use (auto-IP host choice).
-    pub(crate) fn addresses_in_use(&self) -> Vec<Ipv4Addr> {
-        self.edges
-            .values()
-            .map(|e| e.dev_addr.ip)
-            .filter(|ip| !ip.is_unspecified())
-            .collect()
     }
 }
 
@@ -206,41 +299,12 @@ impl CommunityState {
             let Some(e) = self.edges.get_mut(&r.mac) else {
                 return Err(RefuseReason::MacInUse);
             };
-            if !ok {
-                // Another token for a registered MAC is refused (spoofing protection), except
-                // from the very socket the edge is registered at: that is the same edge
-                // restarted (killed without UNREGISTER_SUPER) with a fresh random token, which
-                // C would lock out until the purge (60-90 s). Relayed traffic keeps going to
-                // that socket, so whoever can forge its exact source address gains nothing.
-                if e.sock != r.sock || !scheme_fits {
-                    return Err(RefuseReason::MacInUse);
-                }
-                e.auth = r.auth;
-                e.dev_addr = r.dev_addr;
-                e.desc = r.desc;
-                e.preferred = r.preferred;
-                e.cookie = r.cookie;
-                e.last_seen = r.now;
-                e.last_seen_unix = r.now_unix;
-                return Ok(EdgeChange::Restarted);
-            }
-            let moved = e.sock != r.sock;
-            if moved {
-                e.dev_addr = r.dev_addr;
-                e.desc = r.desc;
-                e.sock = r.sock;
-                e.preferred = r.preferred;
-            }
-            e.cookie = r.cookie;
-            e.last_seen = r.now;
-            e.last_seen_unix = r.now_unix;
-            return Ok(if moved {
-                EdgeChange::Moved
-            } else {
-                EdgeChange::Refreshed
-            });
+            let old_ip = e.dev_addr.ip;
+            let res = refresh_known(e, r, ok, scheme_fits);
+            self.edges.reindex(r.mac, old_ip);
+            return res;
         }
-        if let Some(old_mac) = self.mac_by_ip(r.dev_addr.ip) {
+        if let Some(old_mac) = self.edges.mac_by_ip(r.dev_addr.ip) {
             let Some(old) = self.edges.get(&old_mac) else {
                 return Err(RefuseReason::IpInUse);
             };
@@ -290,6 +354,48 @@ impl CommunityState {
         );
         Ok(EdgeChange::Added)
     }
+}
+
+/// A registration of a known MAC (`ok`: its auth block matches).
+fn refresh_known(
+    e: &mut Edge,
+    r: &Registration,
+    ok: bool,
+    scheme_fits: bool,
+) -> Result<EdgeChange, RefuseReason> {
+    if !ok {
+        // Another token for a registered MAC is refused (spoofing protection), except
+        // from the very socket the edge is registered at: that is the same edge
+        // restarted (killed without UNREGISTER_SUPER) with a fresh random token, which
+        // C would lock out until the purge (60-90 s). Relayed traffic keeps going to
+        // that socket, so whoever can forge its exact source address gains nothing.
+        if e.sock != r.sock || !scheme_fits {
+            return Err(RefuseReason::MacInUse);
+        }
+        e.auth = r.auth;
+        e.dev_addr = r.dev_addr;
+        e.desc = r.desc;
+        e.preferred = r.preferred;
+        e.cookie = r.cookie;
+        e.last_seen = r.now;
+        e.last_seen_unix = r.now_unix;
+        return Ok(EdgeChange::Restarted);
+    }
+    let moved = e.sock != r.sock;
+    if moved {
+        e.dev_addr = r.dev_addr;
+        e.desc = r.desc;
+        e.sock = r.sock;
+        e.preferred = r.preferred;
+    }
+    e.cookie = r.cookie;
+    e.last_seen = r.now;
+    e.last_seen_unix = r.now_unix;
+    Ok(if moved {
+        EdgeChange::Moved
+    } else {
+        EdgeChange::Refreshed
+    })
 }
 
 #[cfg(test)]

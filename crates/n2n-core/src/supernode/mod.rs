@@ -44,7 +44,10 @@ mod reregister;
 pub mod stats;
 mod users;
 
-pub use self::config::{DEFAULT_VERBOSITY, DEFAULT_VERSION, SupernodeConfig, federation_field};
+pub use self::config::{
+    DEFAULT_MAX_COMMUNITIES, DEFAULT_MAX_EDGES, DEFAULT_MAX_EDGES_PER_COMMUNITY, DEFAULT_VERBOSITY,
+    DEFAULT_VERSION, SupernodeConfig, federation_field,
+};
 pub use self::core::{CommunityInfo, EdgeInfo, Supernode, SupernodeEvent};
 pub use self::register::REGISTRATION_LIFETIME;
 pub use edges::{EDGE_TIMEOUT, HeState, PURGE_INTERVAL};

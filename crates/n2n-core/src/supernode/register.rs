@@ -4,13 +4,13 @@
 //! [`super::edges`].
 
 use n2n_proto::he::{self, HeKeyKind};
-use n2n_proto::types::{Auth, DevAddr, PeerSock};
+use n2n_proto::types::{Auth, Community, DevAddr, PeerSock};
 use n2n_proto::wire::{
     self, Flags, Header, RegisterSuper, RegisterSuperAck, RegisterSuperNak, SnList, UnregisterSuper,
 };
 
 use super::SupernodeEvent;
-use super::autoip::choose_host;
+use super::autoip::choose_host_by;
 use super::core::Supernode;
 use super::edges::{EdgeChange, Registration};
 use super::intake::{Inbound, sender_community};
@@ -42,8 +42,12 @@ impl Supernode {
             if !self.allows(&key) {
                 return Err(DropReason::CommunityNotAllowed);
             }
+            if self.communities.len() >= self.cfg.max_communities {
+                return Err(DropReason::CommunityLimit);
+            }
             self.create_dynamic(key);
         }
+        self.check_edge_room(&key, reg)?;
         let own_mac = self.cfg.mac;
         let spoofing_protection = self.cfg.spoofing_protection;
         let now_stamp = now.he_stamp();
@@ -79,7 +83,7 @@ impl Supernode {
         let assigned = if refuse.is_ok() && wants_auto_ip(reg.dev_addr) {
             comm.subnet
                 .and_then(|s| {
-                    choose_host(s, reg.dev_desc.bytes(), &comm.addresses_in_use())
+                    choose_host_by(s, reg.dev_desc.bytes(), |a| comm.edges.ip_in_use(a))
                         .map(|ip| DevAddr::new(ip, s.bits))
                 })
                 .unwrap_or(DevAddr::UNSPECIFIED)
@@ -168,6 +172,33 @@ impl Supernode {
                 self.io.send(now, from, sealing, |b| ack.emit(&header, b))
             }
         }
+    }
+
+    /// The caps (`--max-edges-per-community`, `--max-edges`): a
+    /// registration that would add an entry to a full table is dropped
+    /// without an answer (a NAK would make the edge log a wrong reason; it
+    /// keeps retrying and gets in once there is room). Known MACs, an
+    /// address taken over by a re-keyed entry and the bootstrap null MAC add
+    /// nothing and always pass.
+    fn check_edge_room(&self, key: &Community, reg: &RegisterSuper) -> Result<(), DropReason> {
+        let Some(comm) = self.communities.get(key) else {
+            return Ok(());
+        };
+        let adds = !reg.edge_mac.is_null()
+            && !comm.edges.contains_key(&reg.edge_mac)
+            && comm.edges.mac_by_ip(reg.dev_addr.ip).is_none();
+        if !adds {
+            return Ok(());
+        }
+        if comm.edges.len() >= self.cfg.max_edges_per_community {
+            return Err(DropReason::CommunityFull);
+        }
+        // O(communities), only for a registration that adds an entry.
+        let total: usize = self.communities.values().map(|c| c.edges.len()).sum();
+        if total >= self.cfg.max_edges {
+            return Err(DropReason::EdgeLimit);
+        }
+        Ok(())
     }
 
     pub(super) fn on_unregister_super(

@@ -64,11 +64,20 @@ pub enum DropReason {
     /// TCP: a connection closed by `--tcp-idle-timeout` or
     /// `--tcp-frame-timeout` (a frame left unfinished too long).
     TcpTimeout,
+    /// REGISTER_SUPER of a new edge in a community that holds
+    /// `--max-edges-per-community` edges: dropped without an answer.
+    CommunityFull,
+    /// REGISTER_SUPER of a new edge while the supernode holds `--max-edges`
+    /// edges in all: dropped without an answer.
+    EdgeLimit,
+    /// REGISTER_SUPER that would create a community while the supernode
+    /// holds `--max-communities`: dropped without an answer.
+    CommunityLimit,
 }
 
 impl DropReason {
     /// Number of reasons.
-    pub const COUNT: usize = 24;
+    pub const COUNT: usize = 27;
 
     /// Every reason, in counter order.
     pub const ALL: [DropReason; Self::COUNT] = [
@@ -96,6 +105,9 @@ impl DropReason {
         DropReason::TcpFrameTooLong,
         DropReason::TcpConnectionLimit,
         DropReason::TcpTimeout,
+        DropReason::CommunityFull,
+        DropReason::EdgeLimit,
+        DropReason::CommunityLimit,
     ];
 
     /// snake_case name (management `packetstats` rows, logs).
@@ -125,6 +137,9 @@ impl DropReason {
             DropReason::TcpFrameTooLong => "tcp_frame_too_long",
             DropReason::TcpConnectionLimit => "tcp_connection_limit",
             DropReason::TcpTimeout => "tcp_timeout",
+            DropReason::CommunityFull => "community_full",
+            DropReason::EdgeLimit => "edge_limit",
+            DropReason::CommunityLimit => "community_limit",
         }
     }
 

@@ -21,6 +21,9 @@ pub(crate) enum Opt {
     TcpMaxConnections,
     TcpIdleTimeout,
     TcpFrameTimeout,
+    MaxEdgesPerCommunity,
+    MaxEdges,
+    MaxCommunities,
     Common(CommonOpt),
     Help,
 }
@@ -98,6 +101,30 @@ const OPTIONS: &[OptDef<Opt>] = &[
         .help(
             "Close a TCP connection whose frame stays incomplete\n\
              this long (half-open, slowloris) [default: 10]",
+        ),
+    OptDef::long(
+        "max-edges-per-community",
+        Required,
+        Opt::MaxEdgesPerCommunity,
+    )
+    .value("<N>")
+    .help(
+        "Edges one community may hold; a new edge beyond it\n\
+             is dropped (counted as community_full)\n\
+             [default: 4096]",
+    ),
+    OptDef::long("max-edges", Required, Opt::MaxEdges)
+        .value("<N>")
+        .help(
+            "Edges in all communities; a new edge beyond it is\n\
+             dropped (counted as edge_limit) [default: 65536]",
+        ),
+    OptDef::long("max-communities", Required, Opt::MaxCommunities)
+        .value("<N>")
+        .help(
+            "Communities (fixed ones included); a new one beyond\n\
+             it is not created (counted as community_limit)\n\
+             [default: 1024]",
         ),
     OptDef::both('f', "foreground", No, Opt::Common(CommonOpt::Foreground)).help(
         "Stay in the foreground (default: become a daemon\n\

@@ -351,3 +351,37 @@ fn metrics_option() {
         assert!(e.contains("--metrics"), "{e}");
     }
 }
+
+#[test]
+fn state_caps() {
+    let o = run(&["-f"]).unwrap();
+    assert_eq!(
+        (o.max_edges_per_community, o.max_edges, o.max_communities),
+        (4096, 65_536, 1024)
+    );
+    let o = run(&[
+        "-f",
+        "--max-edges-per-community",
+        "10",
+        "--max-edges=20",
+        "--max-communities",
+        "3",
+    ])
+    .unwrap();
+    let cfg = o.core_config(Mac([2, 0, 0, 0, 0, 1]));
+    assert_eq!(
+        (
+            cfg.max_edges_per_community,
+            cfg.max_edges,
+            cfg.max_communities
+        ),
+        (10, 20, 3)
+    );
+    for bad in ["0", "-1", "x", "10000001"] {
+        let e = match run(&["-f", "--max-edges", bad]) {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("--max-edges {bad} accepted"),
+        };
+        assert!(e.contains("--max-edges") && e.contains(bad), "{e}");
+    }
+}
