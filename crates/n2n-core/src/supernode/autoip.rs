@@ -289,6 +289,16 @@ pub fn choose_host(
     desc16: &[u8; DESC_FIELD],
     in_use: &[Ipv4Addr],
 ) -> Option<Ipv4Addr> {
+    choose_host_with(subnet, desc16, |a| in_use.contains(&a))
+}
+
+/// [`choose_host`] with the addresses in use given as a predicate (the
+/// supernode asks its address index).
+pub fn choose_host_with(
+    subnet: Subnet,
+    desc16: &[u8; DESC_FIELD],
+    in_use: impl Fn(Ipv4Addr) -> bool,
+) -> Option<Ipv4Addr> {
     let mask = subnet.mask();
     let net = u32::from(subnet.net) & mask;
     let host_max = !mask;
@@ -302,7 +312,7 @@ pub fn choose_host(
     if h == host_max {
         h -= 1;
     }
-    let free = |a: u32| !in_use.contains(&Ipv4Addr::from(a));
+    let free = |a: u32| !in_use(Ipv4Addr::from(a));
     let start = net | h;
     let down = (net + 1..=start).rev();
     let up = start + 1..net + host_max;

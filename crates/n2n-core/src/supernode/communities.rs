@@ -3,7 +3,7 @@
 //! subnets, the purge of silent edges and empty communities, and the
 //! listings.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use n2n_proto::he::{self, CommunityHe};
 use n2n_proto::types::Community;
@@ -73,6 +73,7 @@ impl Supernode {
                     he: Some(keys),
                     subnet,
                     edges: BTreeMap::new(),
+                    by_ip: BTreeSet::new(),
                     seq: self.seq,
                 },
             );
@@ -113,6 +114,7 @@ impl Supernode {
                 he: None,
                 subnet,
                 edges: BTreeMap::new(),
+                by_ip: BTreeSet::new(),
                 seq: self.seq,
             },
         );
@@ -127,9 +129,11 @@ impl Supernode {
         let io = &mut self.io;
         let mut empty = Vec::new();
         for (k, comm) in &mut self.communities {
+            let by_ip = &mut comm.by_ip;
             comm.edges.retain(|mac, e| {
                 let keep = now.mono.saturating_duration_since(e.last_seen) < EDGE_TIMEOUT;
                 if !keep {
+                    by_ip.remove(&(e.dev_addr.ip, *mac));
                     io.event(SupernodeEvent::EdgePurged {
                         community: *k,
                         mac: *mac,

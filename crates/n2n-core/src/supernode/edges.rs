@@ -1,6 +1,6 @@
 //! Communities and their registered edges (behaviour.md §9.2, §9.4).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -86,6 +86,10 @@ pub(crate) struct CommunityState {
     /// Auto-IP subnet (None when the pool is exhausted).
     pub(crate) subnet: Option<Subnet>,
     pub(crate) edges: BTreeMap<Mac, Edge>,
+    /// Index of `edges` by TAP address (0.0.0.0 not indexed): keeps
+    /// registration O(log n) in the community's edges. Maintained by the
+    /// methods below; nothing else inserts or removes edges.
+    pub(crate) by_ip: BTreeSet<(Ipv4Addr, Mac)>,
     pub(crate) seq: u64,
 }
 
@@ -119,24 +123,53 @@ impl CommunityState {
         }
     }
 
-    /// The MAC of a registered edge using TAP address `ip` (never for 0.0.0.0).
+    /// The MAC of a registered edge using TAP address `ip` (never for
+    /// 0.0.0.0; the smallest MAC if several do).
     pub(crate) fn mac_by_ip(&self, ip: Ipv4Addr) -> Option<Mac> {
         if ip.is_unspecified() {
             return None;
         }
-        self.edges
-            .values()
-            .find(|e| e.dev_addr.ip == ip)
-            .map(|e| e.mac)
+        self.by_ip
+            .range((ip, Mac([0; 6]))..=(ip, Mac([0xff; 6])))
+            .next()
+            .map(|(_, m)| *m)
     }
 
-    /// TAP addresses in use (auto-IP host choice).
-    pub(crate) fn addresses_in_use(&self) -> Vec<Ipv4Addr> {
-        self.edges
-            .values()
-            .map(|e| e.dev_addr.ip)
-            .filter(|ip| !ip.is_unspecified())
-            .collect()
+    /// Is `ip` the TAP address of a registered edge (auto-IP host choice)?
+    pub(crate) fn ip_in_use(&self, ip: Ipv4Addr) -> bool {
+        self.mac_by_ip(ip).is_some()
+    }
+
+    /// Insert (or replace) an edge, keeping the index.
+    fn insert_edge(&mut self, e: Edge) {
+        if let Some(old) = self.edges.remove(&e.mac) {
+            self.by_ip.remove(&(old.dev_addr.ip, old.mac));
+        }
+        if !e.dev_addr.ip.is_unspecified() {
+            self.by_ip.insert((e.dev_addr.ip, e.mac));
+        }
+        self.edges.insert(e.mac, e);
+    }
+
+    /// Remove an edge, keeping the index.
+    pub(crate) fn remove_edge(&mut self, mac: &Mac) -> Option<Edge> {
+        let e = self.edges.remove(mac)?;
+        self.by_ip.remove(&(e.dev_addr.ip, e.mac));
+        Some(e)
+    }
+
+    /// Change a registered edge's TAP address, keeping the index.
+    fn set_dev_addr(&mut self, mac: &Mac, a: DevAddr) {
+        let Some(e) = self.edges.get_mut(mac) else {
+            return;
+        };
+        if e.dev_addr.ip != a.ip {
+            self.by_ip.remove(&(e.dev_addr.ip, e.mac));
+            if !a.ip.is_unspecified() {
+                self.by_ip.insert((a.ip, e.mac));
+            }
+        }
+        e.dev_addr = a;
     }
 }
 
@@ -216,17 +249,16 @@ impl CommunityState {
                     return Err(RefuseReason::MacInUse);
                 }
                 e.auth = r.auth;
-                e.dev_addr = r.dev_addr;
                 e.desc = r.desc;
                 e.preferred = r.preferred;
                 e.cookie = r.cookie;
                 e.last_seen = r.now;
                 e.last_seen_unix = r.now_unix;
+                self.set_dev_addr(&r.mac, r.dev_addr);
                 return Ok(EdgeChange::Restarted);
             }
             let moved = e.sock != r.sock;
             if moved {
-                e.dev_addr = r.dev_addr;
                 e.desc = r.desc;
                 e.sock = r.sock;
                 e.preferred = r.preferred;
@@ -234,6 +266,9 @@ impl CommunityState {
             e.cookie = r.cookie;
             e.last_seen = r.now;
             e.last_seen_unix = r.now_unix;
+            if moved {
+                self.set_dev_addr(&r.mac, r.dev_addr);
+            }
             return Ok(if moved {
                 EdgeChange::Moved
             } else {
@@ -247,7 +282,7 @@ impl CommunityState {
             if !self.auth_ok(&old.auth, &r.auth) {
                 return Err(RefuseReason::IpInUse);
             }
-            let Some(mut e) = self.edges.remove(&old_mac) else {
+            let Some(mut e) = self.remove_edge(&old_mac) else {
                 return Err(RefuseReason::IpInUse);
             };
             e.mac = r.mac;
@@ -258,7 +293,7 @@ impl CommunityState {
             e.cookie = r.cookie;
             e.last_seen = r.now;
             e.last_seen_unix = r.now_unix;
-            self.edges.insert(r.mac, e);
+            self.insert_edge(e);
             return Ok(EdgeChange::Rekeyed(old_mac));
         }
         // Unknown edge: the scheme must fit the community.
@@ -271,9 +306,7 @@ impl CommunityState {
             r.auth
         };
         *seq += 1;
-        self.edges.insert(
-            r.mac,
-            Edge {
+        self.insert_edge(Edge {
                 mac: r.mac,
                 dev_addr: r.dev_addr,
                 desc: r.desc,
@@ -285,9 +318,33 @@ impl CommunityState {
                 last_seen_unix: r.now_unix,
                 stamp_prev: r.stamp_prev,
                 seq: *seq,
-            },
-        );
+        });
         Ok(EdgeChange::Added)
+    }
+
+    /// The checks of [`update_edge`](Self::update_edge) without changing
+    /// anything: an edge's registration forwarded by another supernode
+    /// (behaviour.md §9.3, "check only, never add").
+    pub(crate) fn check_edge(&self, r: &Registration) -> Result<(), RefuseReason> {
+        let scheme_fits = (r.auth.scheme() == Auth::SCHEME_USER_PASSWORD) == self.users;
+        if let Some(e) = self.edges.get(&r.mac) {
+            if self.auth_ok(&e.auth, &r.auth) || (e.sock == r.sock && scheme_fits) {
+                return Ok(());
+            }
+            return Err(RefuseReason::MacInUse);
+        }
+        if let Some(old) = self.mac_by_ip(r.dev_addr.ip).and_then(|m| self.edges.get(&m)) {
+            return if self.auth_ok(&old.auth, &r.auth) {
+                Ok(())
+            } else {
+                Err(RefuseReason::IpInUse)
+            };
+        }
+        if scheme_fits {
+            Ok(())
+        } else {
+            Err(RefuseReason::AuthSchemeMismatch)
+        }
     }
 }
 

@@ -44,8 +44,10 @@ pub enum DropReason {
     MulticastRegister,
     /// FROM_SUPERNODE set, but the source is not a federation member.
     FromUnknownSupernode,
-    /// Decrypted with the federation keys: federation is not supported.
-    FederationUnsupported,
+    /// Decrypts under the federation header keys, but its checksum does not
+    /// match this supernode's federation name field: a member of another
+    /// federation (`-F`), or a forgery.
+    FederationForged,
     /// REGISTER_SUPER carrying the supernode's own MAC.
     OwnMac,
     /// UNREGISTER_SUPER whose auth block does not match the registration.
@@ -56,11 +58,17 @@ pub enum DropReason {
     /// verify (forged, tampered, or not under the static keys): dropped
     /// without an answer, as C does.
     BadTrailer,
+    /// A plain (not header-encrypted) datagram naming the federation
+    /// community: federation traffic is always encrypted.
+    FederationPlain,
+    /// A new supernode while the federation table is full (the cap,
+    /// default [`super::DEFAULT_MAX_FEDERATION`]).
+    FederationFull,
 }
 
 impl DropReason {
     /// Number of reasons.
-    pub const COUNT: usize = 21;
+    pub const COUNT: usize = 23;
 
     /// Every reason, in counter order.
     pub const ALL: [DropReason; Self::COUNT] = [
@@ -80,11 +88,13 @@ impl DropReason {
         DropReason::UnknownDestination,
         DropReason::MulticastRegister,
         DropReason::FromUnknownSupernode,
-        DropReason::FederationUnsupported,
+        DropReason::FederationForged,
         DropReason::OwnMac,
         DropReason::AuthMismatch,
         DropReason::UnknownEdge,
         DropReason::BadTrailer,
+        DropReason::FederationPlain,
+        DropReason::FederationFull,
     ];
 
     /// snake_case name (management `packetstats` rows, logs).
@@ -106,11 +116,13 @@ impl DropReason {
             DropReason::UnknownDestination => "unknown_destination",
             DropReason::MulticastRegister => "multicast_register",
             DropReason::FromUnknownSupernode => "from_unknown_supernode",
-            DropReason::FederationUnsupported => "federation_unsupported",
+            DropReason::FederationForged => "federation_forged",
             DropReason::OwnMac => "own_mac",
             DropReason::AuthMismatch => "auth_mismatch",
             DropReason::UnknownEdge => "unknown_edge",
             DropReason::BadTrailer => "bad_trailer",
+            DropReason::FederationPlain => "federation_plain",
+            DropReason::FederationFull => "federation_full",
         }
     }
 
@@ -198,6 +210,13 @@ pub struct SupernodeStats {
     pub re_register_sent: u64,
     /// RE_REGISTER_SUPER not sent because of the per-socket rate limit.
     pub re_register_limited: u64,
+    /// Datagrams forwarded to federation members (one per member).
+    pub fed_forwarded: u64,
+    /// REGISTER_SUPERs sent to federation members.
+    pub fed_reg_sent: u64,
+    /// REGISTER_SUPERs received from federation members (federation
+    /// community).
+    pub fed_reg_received: u64,
     drops: [u64; DropReason::COUNT],
     refusals: [u64; RefuseReason::COUNT],
 }
