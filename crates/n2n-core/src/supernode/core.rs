@@ -225,6 +225,12 @@ impl Supernode {
             community_key(cfg.federation.field()),
             now,
         );
+        // C sets key_time when it loads a community file (0 without one).
+        let key_time = if cfg.communities.is_some() {
+            now.unix_secs() as u32
+        } else {
+            0
+        };
         let mut sn = Self {
             verbosity: cfg.verbosity,
             cfg,
@@ -240,7 +246,7 @@ impl Supernode {
             start: now,
             next_purge: now.mono + PURGE_INTERVAL,
             keep_running: true,
-            key_time: now.unix_secs() as u32,
+            key_time,
             federation_he,
             rereg,
             fed,
@@ -291,7 +297,12 @@ impl Supernode {
     }
 
     /// When to call [`handle_timeout`](Self::handle_timeout) next.
+    /// (Without federation members the federation run has nothing to do and
+    /// is not asked for.)
     pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.fed.peers.is_empty() && self.fed.assoc.is_empty() {
+            return Some(self.next_purge);
+        }
         Some(self.next_purge.min(self.fed.next_run))
     }
 

@@ -307,17 +307,17 @@ impl CommunityState {
         };
         *seq += 1;
         self.insert_edge(Edge {
-                mac: r.mac,
-                dev_addr: r.dev_addr,
-                desc: r.desc,
-                sock: r.sock,
-                preferred: r.preferred,
-                cookie: r.cookie,
-                auth,
-                last_seen: r.now,
-                last_seen_unix: r.now_unix,
-                stamp_prev: r.stamp_prev,
-                seq: *seq,
+            mac: r.mac,
+            dev_addr: r.dev_addr,
+            desc: r.desc,
+            sock: r.sock,
+            preferred: r.preferred,
+            cookie: r.cookie,
+            auth,
+            last_seen: r.now,
+            last_seen_unix: r.now_unix,
+            stamp_prev: r.stamp_prev,
+            seq: *seq,
         });
         Ok(EdgeChange::Added)
     }
@@ -333,7 +333,10 @@ impl CommunityState {
             }
             return Err(RefuseReason::MacInUse);
         }
-        if let Some(old) = self.mac_by_ip(r.dev_addr.ip).and_then(|m| self.edges.get(&m)) {
+        if let Some(old) = self
+            .mac_by_ip(r.dev_addr.ip)
+            .and_then(|m| self.edges.get(&m))
+        {
             return if self.auth_ok(&old.auth, &r.auth) {
                 Ok(())
             } else {

@@ -182,7 +182,13 @@ impl Federation {
     }
 
     /// Remember that `mac` of `community` is served by the member at `sn`.
-    pub(crate) fn associate(&mut self, community: Community, mac: Mac, sn: SocketAddr, now: Instant) {
+    pub(crate) fn associate(
+        &mut self,
+        community: Community,
+        mac: Mac,
+        sn: SocketAddr,
+        now: Instant,
+    ) {
         if mac.is_null() || mac.is_multi_or_broadcast() {
             return;
         }
@@ -194,7 +200,12 @@ impl Federation {
     }
 
     /// The member serving `mac`, if it is still alive.
-    pub(crate) fn associated(&self, community: Community, mac: Mac, now: Instant) -> Option<SocketAddr> {
+    pub(crate) fn associated(
+        &self,
+        community: Community,
+        mac: Mac,
+        now: Instant,
+    ) -> Option<SocketAddr> {
         let a = self.assoc.get(&(community, mac))?;
         self.peers
             .iter()
@@ -555,7 +566,10 @@ impl Supernode {
                 cookie: None,
                 stamp_prev: he::initial_prev(now_stamp),
             });
-            self.io.event(SupernodeEvent::FederationAdded { sock: addr, mac: e.mac });
+            self.io.event(SupernodeEvent::FederationAdded {
+                sock: addr,
+                mac: e.mac,
+            });
             // Learnt members are silent for 60 s by definition: register now
             // instead of at the next run.
             let j = self.fed.peers.len() - 1;

@@ -18,9 +18,9 @@ use super::core::Supernode;
 use super::federation::{Federation, send_to_federation};
 use super::intake::{Inbound, sender_community};
 use super::io::{Io, check_stamp, seal};
-use crate::output::Seal;
 use super::stats::DropReason;
 use crate::Now;
+use crate::output::Seal;
 
 impl Supernode {
     pub(super) fn on_packet(
@@ -30,7 +30,11 @@ impl Supernode {
         p: &Packet<'_>,
     ) -> Result<(), DropReason> {
         let Inbound {
-            from, key, hdr, msg, ..
+            from,
+            key,
+            hdr,
+            msg,
+            ..
         } = *inb;
         let from_sn = inb.from_sn();
         let comm = sender_community(
@@ -83,7 +87,14 @@ impl Supernode {
                 // And to the federation (behaviour.md §9.9); a supernode
                 // receiving it delivers it to its own edges only.
                 if first {
-                    send_to_federation(&self.fed, io, now, seal(he, Some(hlen), false), None, write)?;
+                    send_to_federation(
+                        &self.fed,
+                        io,
+                        now,
+                        seal(he, Some(hlen), false),
+                        None,
+                        write,
+                    )?;
                 } else {
                     for t in self.fed.forward_targets(now.mono, None) {
                         if io.out.push_copy_of_last(t).is_some() {
@@ -119,7 +130,11 @@ impl Supernode {
         r: &Register,
     ) -> Result<(), DropReason> {
         let Inbound {
-            from, key, hdr, msg, ..
+            from,
+            key,
+            hdr,
+            msg,
+            ..
         } = *inb;
         let from_sn = inb.from_sn();
         let comm = sender_community(
@@ -236,15 +251,22 @@ impl Supernode {
             // answer comes back through us (on_peer_info).
             let field = comm.field;
             let ttl = hdr.ttl.saturating_sub(1);
-            let n = send_to_federation(&self.fed, &mut self.io, now, seal(he, None, false), None, |b| {
-                let n = copy_clean(msg, &field, b)?;
-                let mut v = HeaderView::new_checked(&mut b[..n])?;
-                let mut f = v.flags();
-                f.insert(Flags::FROM_SUPERNODE);
-                v.set_flags(f);
-                v.set_ttl(ttl);
-                Ok(n)
-            })?;
+            let n = send_to_federation(
+                &self.fed,
+                &mut self.io,
+                now,
+                seal(he, None, false),
+                None,
+                |b| {
+                    let n = copy_clean(msg, &field, b)?;
+                    let mut v = HeaderView::new_checked(&mut b[..n])?;
+                    let mut f = v.flags();
+                    f.insert(Flags::FROM_SUPERNODE);
+                    v.set_flags(f);
+                    v.set_ttl(ttl);
+                    Ok(n)
+                },
+            )?;
             if n == 0 {
                 return Err(DropReason::UnknownDestination);
             }
@@ -274,7 +296,11 @@ impl Supernode {
         pi: &PeerInfo,
     ) -> Result<(), DropReason> {
         let Inbound {
-            from, key, hdr, msg, ..
+            from,
+            key,
+            hdr,
+            msg,
+            ..
         } = *inb;
         let comm = sender_community(
             &mut self.communities,

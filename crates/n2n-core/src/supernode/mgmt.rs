@@ -177,7 +177,13 @@ impl Supernode {
             let Some(c) = entry else {
                 cur.push_str("FEDERATION '-/-'\n");
                 out.push(std::mem::take(&mut cur));
-                for (i, p) in self.fed.peers.iter().filter(|p| p.addr.is_some()).enumerate() {
+                for (i, p) in self
+                    .fed
+                    .peers
+                    .iter()
+                    .filter(|p| p.addr.is_some())
+                    .enumerate()
+                {
                     n_edges += 1;
                     let sock = p.addr.map(|a| a.to_string()).unwrap_or_default();
                     let seen = now_s.saturating_sub(p.last_seen_unix);

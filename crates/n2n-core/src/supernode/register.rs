@@ -187,7 +187,9 @@ impl Supernode {
                         ..*reg
                     };
                     let sealing = match &user {
-                        Some((_, secret, _)) => comm.active_he().and_then(|k| seal_signed(k, secret)),
+                        Some((_, secret, _)) => {
+                            comm.active_he().and_then(|k| seal_signed(k, secret))
+                        }
                         None => seal(he_static, None, false),
                     };
                     let fhdr = Header {
