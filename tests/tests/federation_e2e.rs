@@ -53,7 +53,10 @@ fn three_federated_supernodes_failover() {
     let sn3_host = lab.host_on("sn3", &wan, &format!("{SN3_IP}/24")).unwrap();
     let sn4_host = lab.host_on("sn4", &wan, &format!("{SN4_IP}/24")).unwrap();
     let hosts: Vec<_> = (1..=3)
-        .map(|n| lab.host_on(&format!("e{n}"), &wan, &format!("198.18.0.{n}/24")).unwrap())
+        .map(|n| {
+            lab.host_on(&format!("e{n}"), &wan, &format!("198.18.0.{n}/24"))
+                .unwrap()
+        })
         .collect();
     let sn1_addr = format!("{SN_IP}:{SN_PORT}");
     let sn2_addr = format!("{SN2_IP}:{SN_PORT}");
@@ -73,7 +76,10 @@ fn three_federated_supernodes_failover() {
     .unwrap();
     // The federation forms: everybody knows both others.
     let formed = Instant::now();
-    let full = |s: &Supernode| s.mgmt("edges").is_ok_and(|r| federation_socks(&r).len() == 2);
+    let full = |s: &Supernode| {
+        s.mgmt("edges")
+            .is_ok_and(|r| federation_socks(&r).len() == 2)
+    };
     while !(full(&sn1) && full(&sn2) && full(&sn3)) && formed.elapsed() < Duration::from_secs(40) {
         sleep(Duration::from_millis(200));
     }
@@ -125,7 +131,9 @@ fn three_federated_supernodes_failover() {
     });
     assert!(forged, "{:?}", sn1.mgmt("packetstats"));
     assert!(
-        !federation_socks(&sn1.mgmt("edges").unwrap()).iter().any(|s| s.starts_with(SN4_IP)),
+        !federation_socks(&sn1.mgmt("edges").unwrap())
+            .iter()
+            .any(|s| s.starts_with(SN4_IP)),
         "the forged member is not in the federation"
     );
     drop(sn4);
@@ -146,8 +154,14 @@ fn three_federated_supernodes_failover() {
     let moved = moved.expect("e1 never moved off the dead supernode");
     let mut reach = None;
     while reach.is_none() && killed.elapsed() < Duration::from_secs(90) {
-        if ping(&hosts[0], "10.200.9.2", 56, 1, false).unwrap().received > 0
-            && ping(&hosts[0], "10.200.9.3", 56, 1, false).unwrap().received > 0
+        if ping(&hosts[0], "10.200.9.2", 56, 1, false)
+            .unwrap()
+            .received
+            > 0
+            && ping(&hosts[0], "10.200.9.3", 56, 1, false)
+                .unwrap()
+                .received
+                > 0
         {
             reach = Some(killed.elapsed().as_secs_f64());
         }
@@ -155,7 +169,9 @@ fn three_federated_supernodes_failover() {
     sc.metric("moved_after_s", format!("{moved:.1}"));
     let reach = reach.expect("e1 never reached its peers after the failover");
     sc.metric("failover_s", format!("{reach:.1}"));
-    eprintln!("failover: e1 registered elsewhere after {moved:.1} s, reached every peer after {reach:.1} s");
+    eprintln!(
+        "failover: e1 registered elsewhere after {moved:.1} s, reached every peer after {reach:.1} s"
+    );
     // Three unanswered REGISTER_SUPERs at the default 20 s interval + margin.
     assert!(reach < 45.0, "failover took {reach:.1} s");
     assert!(wait_ping(&hosts[1], "10.200.9.1", REG));
