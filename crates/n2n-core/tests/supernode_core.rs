@@ -799,9 +799,23 @@ fn supernode_traffic_and_odd_types_are_dropped() {
     ));
     hdr.flags = Flags::FROM_SUPERNODE;
     let plain = encode(&hdr, &Message::RegisterSuper(fr));
-    let enc = he_encrypt(&fed, &mut StampGenerator::new(), sim.now, &plain);
+    // Under the federation keys but another federation's name field: a
+    // forged member, ignored and counted.
+    let other = CommunityHe::with_static_keys(
+        *n2n_core::supernode::federation_field("other").field(),
+        n2n_proto::he::HeKeys::from_community_field(&n2n_proto::he::DEFAULT_FEDERATION_FIELD),
+    );
+    let enc = he_encrypt(&other, &mut StampGenerator::new(), sim.now, &plain);
     assert!(sim.feed(sock("198.51.100.99:7654"), &enc).is_empty());
-    assert_eq!(sim.drops(DropReason::FederationUnsupported), 1);
+    assert_eq!(sim.drops(DropReason::FederationForged), 1);
+    assert!(sim.sn.federation().is_empty());
+    // Plain, naming the federation: dropped.
+    assert!(sim.feed(sock("198.51.100.99:7654"), &plain).is_empty());
+    assert_eq!(sim.drops(DropReason::FederationPlain), 1);
+    // The real thing is a federation registration: answered, member added.
+    let enc = he_encrypt(&fed, &mut StampGenerator::new(), sim.now, &plain);
+    assert_eq!(sim.feed(sock("198.51.100.99:7654"), &enc).len(), 1);
+    assert_eq!(sim.sn.federation().len(), 1);
 }
 
 /// Random, truncated and mutated datagrams: never a panic, every dropped

@@ -120,6 +120,56 @@ pub struct Driver {
     tcp_tx: Option<mpsc::Sender<TcpInput>>,
     /// Writer queues of the open connections.
     conns: HashMap<ConnId, mpsc::Sender<Vec<u8>>>,
+    /// Results of the `-l` name resolver task (name, address).
+    resolved: tokio::sync::mpsc::Receiver<(String, Option<SocketAddr>)>,
+}
+
+/// How often `-l` names are resolved again.
+pub const RESOLVE_INTERVAL: Duration = Duration::from_secs(60);
+
+/// The `-l` resolver: every [`RESOLVE_INTERVAL`] each name is looked up
+/// (without blocking the main loop) and the result sent to the driver.
+/// IPv4 results are preferred unless `v6` (an IPv6 socket is open).
+fn spawn_resolver(
+    names: Vec<String>,
+    v6: bool,
+) -> tokio::sync::mpsc::Receiver<(String, Option<SocketAddr>)> {
+    let (tx, rx) = tokio::sync::mpsc::channel(names.len().max(1) * 2);
+    if names.iter().all(|n| n.parse::<SocketAddr>().is_ok()) {
+        return rx; // literal addresses only: nothing to resolve
+    }
+    tokio::spawn(async move {
+        loop {
+            for name in &names {
+                if name.parse::<SocketAddr>().is_ok() {
+                    continue;
+                }
+                let lookup = tokio::time::timeout(
+                    Duration::from_secs(5),
+                    tokio::net::lookup_host(name.as_str()),
+                )
+                .await;
+                let addr = match lookup {
+                    Ok(Ok(it)) => {
+                        let all: Vec<SocketAddr> = it.collect();
+                        all.iter()
+                            .find(|a| a.is_ipv4())
+                            .or_else(|| all.iter().find(|_| v6))
+                            .copied()
+                    }
+                    _ => None,
+                };
+                if addr.is_none() {
+                    tracing::warn!("supernode {name}: cannot resolve, retrying in 60 s");
+                }
+                if tx.send((name.clone(), addr)).await.is_err() {
+                    return;
+                }
+            }
+            tokio::time::sleep(RESOLVE_INTERVAL).await;
+        }
+    });
+    rx
 }
 
 impl Driver {
@@ -136,6 +186,7 @@ impl Driver {
         let cfg = opts.core_config(random_mac);
         let mac = cfg.mac;
         let core = Supernode::new(cfg, os_random()?, now());
+        let resolved = spawn_resolver(opts.supernodes.clone(), sockets.udp6.is_some());
         tracing::info!(
             "supernode MAC address is {mac}{}",
             if opts.mac.is_some() { "" } else { " (random)" }
@@ -166,6 +217,7 @@ impl Driver {
             send_errors: 0,
             metrics: opts.metrics,
             telemetry: None,
+            resolved,
         })
     }
 
@@ -254,6 +306,9 @@ impl Driver {
                     Err(e) => tracing::warn!("receive on the IPv6 socket failed: {e}"),
                 },
                 Some(input) = self.tcp_rx.recv() => self.on_tcp(input),
+                Some((name, addr)) = self.resolved.recv() => {
+                    self.core.set_federation_addr(now(), &name, addr);
+                }
                 () = tokio::time::sleep_until(deadline.into()) => {}
             }
         };

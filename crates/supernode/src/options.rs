@@ -33,8 +33,8 @@ use n2n_core::mgmt::Password;
 use n2n_core::supernode::autoip::{AutoIpError, AutoIpPool};
 use n2n_core::supernode::community_list::{CommunityList, CommunityListError};
 use n2n_core::supernode::{
-    DEFAULT_MAX_COMMUNITIES, DEFAULT_MAX_EDGES, DEFAULT_MAX_EDGES_PER_COMMUNITY, SupernodeConfig,
-    federation_field,
+    DEFAULT_MAX_COMMUNITIES, DEFAULT_MAX_EDGES, DEFAULT_MAX_EDGES_PER_COMMUNITY, FederationPeer,
+    SupernodeConfig, federation_field, federation_field_over,
 };
 use n2n_proto::types::Mac;
 
@@ -62,9 +62,13 @@ pub struct SupernodeOptions {
     /// `-p` was a bare port: also listen on `[::]:port` (IPv6 only socket;
     /// a failure to bind it is logged, not fatal).
     pub also_ipv6: bool,
-    /// Federation name without the leading `*` (`-F` / `N2N_FEDERATION`;
-    /// only "Federation" is accepted yet).
+    /// Federation name without the leading `*` (`-F` / `N2N_FEDERATION`).
     pub federation: String,
+    /// `N2N_FEDERATION` as found in the environment: C derives the
+    /// federation's header keys from it, not from `-F` (crypto.md §6).
+    pub federation_env: Option<String>,
+    /// Other supernodes of the federation (`-l host:port`, repeatable).
+    pub supernodes: Vec<String>,
     /// Supernode MAC (`-m`, bits fixed up); `None` = random at start.
     pub mac: Option<[u8; 6]>,
     /// MAC/IP spoofing protection (off with `-M`).
@@ -178,7 +182,10 @@ pub fn parse_with(
         return Err(OptionsError::NoArguments);
     }
     let args = conffile::expand(args, Flavor::Supernode, &|p| std::fs::read_to_string(p))?;
-    let mut raw = Raw::default();
+    let mut raw = Raw {
+        federation_env: env("N2N_FEDERATION"),
+        ..Raw::default()
+    };
     for o in n2n_cli::options(&TABLE, &args, env)? {
         if o.key == Opt::Help {
             return Ok(Parsed::Help(help()));
@@ -194,6 +201,7 @@ pub fn parse_with(
 struct Raw {
     bind: Option<(SocketAddr, bool)>,
     federation: Option<String>,
+    federation_env: Option<String>,
     supernodes: Vec<String>,
     mac: Option<[u8; 6]>,
     no_spoofing_protection: bool,
@@ -316,21 +324,10 @@ impl Raw {
             Some(b) => b,
             None => parse_local_port("-p", &DEFAULT_PORT.to_string())?,
         };
-        if !self.supernodes.is_empty() {
-            return Err(OptionsError::Unsupported {
-                option: "-l",
-                what: "federation with other supernodes is not implemented",
-            });
-        }
         let federation = self
             .federation
+            .filter(|f| !f.is_empty())
             .unwrap_or_else(|| DEFAULT_FEDERATION.to_owned());
-        if federation != DEFAULT_FEDERATION {
-            return Err(OptionsError::Unsupported {
-                option: "-F (or N2N_FEDERATION)",
-                what: "only the default federation name 'Federation' is implemented",
-            });
-        }
         let mgmt_port = self.common.mgmt_port.unwrap_or(DEFAULT_MGMT_PORT);
         if mgmt_port == bind.port() {
             return Err(CliError::bad(
@@ -349,6 +346,8 @@ impl Raw {
             bind,
             also_ipv6,
             federation,
+            federation_env: self.federation_env.filter(|e| !e.is_empty()),
+            supernodes: self.supernodes,
             mac: self.mac,
             spoofing_protection: !self.no_spoofing_protection,
             version: self.version.unwrap_or_else(|| DEFAULT_VERSION.to_owned()),
@@ -430,7 +429,23 @@ impl SupernodeOptions {
         cfg.max_edges = self.max_edges;
         cfg.max_communities = self.max_communities;
         cfg.mgmt_password = Password::new(&self.mgmt_password);
-        cfg.federation = federation_field(&self.federation);
+        // crypto.md §6: the keys come from the name C had before -F.
+        let base = self
+            .federation_env
+            .as_deref()
+            .map_or(n2n_proto::he::DEFAULT_FEDERATION_FIELD, |e| {
+                *federation_field(e).field()
+            });
+        cfg.federation_keys = base;
+        cfg.federation = federation_field_over(&base, &self.federation);
+        cfg.supernodes = self
+            .supernodes
+            .iter()
+            .map(|name| FederationPeer {
+                name: name.clone(),
+                addr: name.parse().ok(),
+            })
+            .collect();
         cfg.verbosity = u8::try_from(self.verbosity).unwrap_or(u8::MAX);
         cfg
     }

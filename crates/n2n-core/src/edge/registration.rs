@@ -645,8 +645,11 @@ impl Registration {
     ) -> Result<(), DropReason> {
         let expected = match self.phase {
             Phase::AddrRequest { cookie, .. } => cookie,
-            Phase::Running if self.sn_wait == SnWait::Waiting => Some(self.reg_cookie),
-            _ => None,
+            // behaviour.md §2: the right cookie is enough. In a federation
+            // the NAK of another supernode (spoofing protection) comes after
+            // the ACK of ours, through it.
+            Phase::Running => Some(self.reg_cookie),
+            Phase::Pinging { .. } => None,
         };
         if expected != Some(nak.cookie) {
             return Err(DropReason::StaleCookie);

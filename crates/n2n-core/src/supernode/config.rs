@@ -7,6 +7,7 @@ use n2n_proto::types::{Community, Mac};
 
 use super::autoip::AutoIpPool;
 use super::community_list::CommunityList;
+use super::federation::{DEFAULT_MAX_FEDERATION, FederationPeer};
 use crate::mgmt::Password;
 
 /// Default PONG version string.
@@ -47,6 +48,14 @@ pub struct SupernodeConfig {
     pub mgmt_password: Password,
     /// Federation name field (`*Federation`, or see [`federation_field`]).
     pub federation: Community,
+    /// The 20-byte field the federation's header keys are derived from
+    /// (crypto.md §6 quirk 1: `*Federation`, or `*` + `$N2N_FEDERATION`,
+    /// never `-F`).
+    pub federation_keys: [u8; 20],
+    /// Other supernodes of the federation (`-l`), resolved by the driver.
+    pub supernodes: Vec<FederationPeer>,
+    /// Cap on federation members (configured plus learnt).
+    pub max_federation: usize,
     /// Initial verbosity (C trace level).
     pub verbosity: u8,
     /// Edges per community (`--max-edges-per-community`); a new edge
@@ -74,6 +83,9 @@ impl SupernodeConfig {
             auto_ip: AutoIpPool::default(),
             mgmt_password: Password::default(),
             federation: Community::from_field(he::DEFAULT_FEDERATION_FIELD),
+            federation_keys: he::DEFAULT_FEDERATION_FIELD,
+            supernodes: Vec::new(),
+            max_federation: DEFAULT_MAX_FEDERATION,
             verbosity: DEFAULT_VERBOSITY,
             max_edges_per_community: DEFAULT_MAX_EDGES_PER_COMMUNITY,
             max_edges: DEFAULT_MAX_EDGES,
@@ -86,7 +98,13 @@ impl SupernodeConfig {
 /// name + NUL` written over `*Federation`, residue kept; at most 17
 /// characters of `name` are used.
 pub fn federation_field(name: &str) -> Community {
-    let mut f = he::DEFAULT_FEDERATION_FIELD;
+    federation_field_over(&he::DEFAULT_FEDERATION_FIELD, name)
+}
+
+/// [`federation_field`] written over `base` instead of `*Federation` (with
+/// `N2N_FEDERATION` set, C writes `-F` over the field built from it).
+pub fn federation_field_over(base: &[u8; 20], name: &str) -> Community {
+    let mut f = *base;
     let n = name.len().min(17);
     f[0] = b'*';
     for (d, s) in f[1..].iter_mut().zip(&name.as_bytes()[..n]) {

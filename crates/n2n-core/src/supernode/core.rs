@@ -23,23 +23,25 @@
 //! return `None`, then ask [`Supernode::poll_timeout`] when to call
 //! `handle_timeout` next. One timer: the purge every [`PURGE_INTERVAL`].
 //!
-//! Federation (`-l` peers) is not implemented: FROM_SUPERNODE traffic is
-//! dropped, unknown unicast is dropped (never flooded), REGISTER_SUPER_ACKs
-//! list no supernodes. The federation still appears as the `-/-` community
-//! in management output, as in C.
+//! * `federation.rs`: the federated supernodes (`-l`, learnt, registered
+//!   with us), their registration exchange, ACK lists, associations.
+//!
+//! Timers: the purge every [`PURGE_INTERVAL`] and the federation run every
+//! [`super::FED_INTERVAL`].
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use n2n_proto::he::{self, CommunityHe, HeKeys};
+use n2n_proto::he::{CommunityHe, HeKeys};
 use n2n_proto::types::{Community, DevAddr, DevDesc, Mac, PeerSock};
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
 
 use super::autoip::Subnet;
 use super::config::SupernodeConfig;
-use super::edges::{CommunityState, HeState, PURGE_INTERVAL};
+use super::edges::{CommunityState, HeState, PURGE_INTERVAL, community_key};
+use super::federation::{FED_INTERVAL, Federation};
 use super::io::Io;
 use super::reregister::ReRegisterLimiter;
 use super::stats::{DropReason, RefuseReason, SupernodeStats};
@@ -104,6 +106,47 @@ pub enum SupernodeEvent {
     CommunityRemoved {
         /// Community.
         community: Community,
+    },
+    /// A supernode joined the federation table (registered with us, or
+    /// learnt from an ACK list).
+    FederationAdded {
+        /// Its socket.
+        sock: SocketAddr,
+        /// Its MAC.
+        mac: Mac,
+    },
+    /// A learnt federation member was purged (silent for 90 s).
+    FederationPurged {
+        /// Its socket.
+        sock: Option<SocketAddr>,
+        /// Its MAC.
+        mac: Mac,
+    },
+    /// A federation member's larger key_time was adopted (crypto.md §5.6).
+    KeyTimeAdopted {
+        /// The new key_time.
+        key_time: u32,
+    },
+    /// A local edge registered at another supernode of the federation: it
+    /// was removed here.
+    EdgeMoved {
+        /// Community.
+        community: Community,
+        /// Edge MAC.
+        mac: Mac,
+        /// The supernode it registered at.
+        supernode: SocketAddr,
+    },
+    /// Another supernode of the federation refused a local edge's
+    /// registration (MAC or IP held there with another token): the NAK was
+    /// passed on and the edge removed here.
+    EdgeRefusedByFederation {
+        /// Community.
+        community: Community,
+        /// Edge MAC.
+        mac: Mac,
+        /// The refusing supernode.
+        supernode: SocketAddr,
     },
     /// A community's header-encryption mode was locked by its first datagram.
     HeLocked {
@@ -171,6 +214,7 @@ pub struct Supernode {
     pub(super) key_time: u32,
     pub(super) federation_he: CommunityHe,
     pub(super) rereg: ReRegisterLimiter,
+    pub(super) fed: Federation,
 }
 
 impl Supernode {
@@ -179,11 +223,26 @@ impl Supernode {
     pub fn new(cfg: SupernodeConfig, rng_seed: [u8; 32], now: Now) -> Self {
         let federation_he = CommunityHe::with_static_keys(
             *cfg.federation.field(),
-            HeKeys::from_community_field(&he::DEFAULT_FEDERATION_FIELD),
+            HeKeys::from_community_field(&cfg.federation_keys),
         );
         let list = cfg.communities.clone();
         let mut rng = ChaCha20Rng::from_seed(rng_seed);
         let rereg = ReRegisterLimiter::new(rng.next_u64());
+        let mut token = [0u8; 16];
+        rng.fill_bytes(&mut token);
+        let fed = Federation::new(
+            &cfg.supernodes,
+            cfg.max_federation,
+            token,
+            community_key(cfg.federation.field()),
+            now,
+        );
+        // C sets key_time when it loads a community file (0 without one).
+        let key_time = if cfg.communities.is_some() {
+            now.unix_secs() as u32
+        } else {
+            0
+        };
         let mut sn = Self {
             verbosity: cfg.verbosity,
             cfg,
@@ -199,9 +258,10 @@ impl Supernode {
             start: now,
             next_purge: now.mono + PURGE_INTERVAL,
             keep_running: true,
-            key_time: now.unix_secs() as u32,
+            key_time,
             federation_he,
             rereg,
+            fed,
         };
         // C loads the community file before it adds the federation.
         sn.load_fixed(list.as_ref());
@@ -231,8 +291,14 @@ impl Supernode {
     }
 
     /// Run timers: every 30 s purge edges silent for 60 s and empty
-    /// dynamic communities.
+    /// dynamic communities; every 10 s the federation run (purge, re-register).
     pub fn handle_timeout(&mut self, now: Now) {
+        if now.mono >= self.fed.next_run {
+            while self.fed.next_run <= now.mono {
+                self.fed.next_run += FED_INTERVAL;
+            }
+            self.federation_run(now);
+        }
         if now.mono < self.next_purge {
             return;
         }
@@ -243,8 +309,13 @@ impl Supernode {
     }
 
     /// When to call [`handle_timeout`](Self::handle_timeout) next.
+    /// (Without federation members the federation run has nothing to do and
+    /// is not asked for.)
     pub fn poll_timeout(&self) -> Option<Instant> {
-        Some(self.next_purge)
+        if self.fed.peers.is_empty() && self.fed.assoc.is_empty() {
+            return Some(self.next_purge);
+        }
+        Some(self.next_purge.min(self.fed.next_run))
     }
 
     /// The next queued datagram. Send [`Datagram::bytes`] to

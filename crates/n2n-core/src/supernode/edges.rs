@@ -311,7 +311,7 @@ impl CommunityState {
             if !self.auth_ok(&old.auth, &r.auth) {
                 return Err(RefuseReason::IpInUse);
             }
-            let Some(mut e) = self.edges.remove(&old_mac) else {
+            let Some(mut e) = self.remove_edge(&old_mac) else {
                 return Err(RefuseReason::IpInUse);
             };
             e.mac = r.mac;
@@ -353,6 +353,42 @@ impl CommunityState {
             },
         );
         Ok(EdgeChange::Added)
+    }
+
+    /// The checks of [`update_edge`](Self::update_edge) without changing
+    /// anything: an edge's registration forwarded by another supernode
+    /// (behaviour.md §9.3, "check only, never add").
+    pub(crate) fn check_edge(&self, r: &Registration) -> Result<(), RefuseReason> {
+        let scheme_fits = (r.auth.scheme() == Auth::SCHEME_USER_PASSWORD) == self.users;
+        if let Some(e) = self.edges.get(&r.mac) {
+            if self.auth_ok(&e.auth, &r.auth) || (e.sock == r.sock && scheme_fits) {
+                return Ok(());
+            }
+            return Err(RefuseReason::MacInUse);
+        }
+        if let Some(old) = self
+            .edges
+            .mac_by_ip(r.dev_addr.ip)
+            .and_then(|m| self.edges.get(&m))
+        {
+            return if self.auth_ok(&old.auth, &r.auth) {
+                Ok(())
+            } else {
+                Err(RefuseReason::IpInUse)
+            };
+        }
+        if scheme_fits {
+            Ok(())
+        } else {
+            Err(RefuseReason::AuthSchemeMismatch)
+        }
+    }
+}
+
+impl CommunityState {
+    /// Remove an edge (and its index entry).
+    pub(crate) fn remove_edge(&mut self, mac: &Mac) -> Option<Edge> {
+        self.edges.remove(mac)
     }
 }
 

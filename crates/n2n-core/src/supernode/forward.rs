@@ -2,20 +2,25 @@
 //! destination edge (or every edge of the community for broadcasts), and
 //! the answers to QUERY_PEER: PONG for a PING, PEER_INFO for a lookup.
 //!
-//! Where federation plugs in: a unicast destination that is not in the
-//! community's edge table is dropped ([`DropReason::UnknownDestination`])
-//! today; with `-l` peers it goes to the other supernodes instead, and
-//! broadcasts go to them too.
+//! Federation: a unicast destination that is not in the community's edge
+//! table goes to the associated supernode, else to every federation member
+//! seen within 90 s (never flooded to the community's own edges); a
+//! broadcast from an edge goes to the members too. From a member, only
+//! local delivery (no loops).
 
 use n2n_proto::he::HeKeyKind;
 use n2n_proto::types::{Community, Mac, PeerSock};
-use n2n_proto::wire::{self, Header, HeaderView, Packet, PeerInfo, QueryPeer, Register, WireError};
+use n2n_proto::wire::{
+    self, Flags, Header, HeaderView, Packet, PeerInfo, QueryPeer, Register, WireError,
+};
 
 use super::core::Supernode;
+use super::federation::{Federation, send_to_federation};
 use super::intake::{Inbound, sender_community};
-use super::io::{check_stamp, seal};
+use super::io::{Io, check_stamp, seal};
 use super::stats::DropReason;
 use crate::Now;
+use crate::output::Seal;
 
 impl Supernode {
     pub(super) fn on_packet(
@@ -24,17 +29,43 @@ impl Supernode {
         inb: &Inbound<'_>,
         p: &Packet<'_>,
     ) -> Result<(), DropReason> {
-        let Inbound { from, hdr, msg, .. } = *inb;
-        let comm = sender_community(&mut self.communities, now, inb, p.src_mac, true)?;
+        let Inbound {
+            from,
+            key,
+            hdr,
+            msg,
+            ..
+        } = *inb;
+        let from_sn = inb.from_sn();
+        let comm = sender_community(
+            &mut self.communities,
+            &mut self.fed,
+            now,
+            inb,
+            p.src_mac,
+            true,
+        )?;
         let sender = PeerSock::from(from.addr());
         let ttl = hdr.ttl.saturating_sub(1);
-        let mut hlen = wire::packet_header_len(Some(&sender));
+        let field = comm.field;
+        // From an edge: re-encoded (SOCKET|FROM_SUPERNODE, TTL − 1, its
+        // socket). From a supernode: unchanged (behaviour.md §9.5).
+        let mut hlen = if from_sn {
+            wire::packet_header_len(p.sock.as_ref())
+        } else {
+            wire::packet_header_len(Some(&sender))
+        };
         if comm.users {
             // crypto.md §4.6: the stream cipher's IV is hidden too.
             hlen += p.payload.len().min(16);
         }
-        let field = comm.field;
-        let write = |b: &mut [u8]| relay(msg, sender, ttl, &field, b);
+        let write = |b: &mut [u8]| {
+            if from_sn {
+                copy_clean(msg, &field, b)
+            } else {
+                relay(msg, sender, ttl, &field, b)
+            }
+        };
         let he = comm.active_he().map(|k| (k, HeKeyKind::Dynamic));
         let io = &mut self.io;
         if p.dst_mac.is_multi_or_broadcast() {
@@ -52,17 +83,46 @@ impl Supernode {
                 io.stats.broadcast = io.stats.broadcast.saturating_add(1);
                 io.stats.last_fwd = now.unix_secs();
             }
+            if !from_sn {
+                // And to the federation (behaviour.md §9.9); a supernode
+                // receiving it delivers it to its own edges only.
+                if first {
+                    send_to_federation(
+                        &self.fed,
+                        io,
+                        now,
+                        seal(he, Some(hlen), false),
+                        None,
+                        write,
+                    )?;
+                } else {
+                    for t in self.fed.forward_targets(now.mono, None) {
+                        if io.out.push_copy_of_last(t).is_some() {
+                            io.stats.fed_forwarded = io.stats.fed_forwarded.saturating_add(1);
+                        }
+                    }
+                }
+            }
             if !first && let Some(e) = comm.edges.get_mut(&p.src_mac) {
                 e.relayed = e.relayed.saturating_add(1);
             }
             Ok(())
+        } else if let Some(e) = comm.edges.get(&p.dst_mac) {
+            io.send(now, e.sock, seal(he, Some(hlen), false), write)?;
+            io.stats.fwd = io.stats.fwd.saturating_add(1);
+            io.stats.last_fwd = now.unix_secs();
+            if let Some(e) = comm.edges.get_mut(&p.src_mac) {
+                e.relayed = e.relayed.saturating_add(1);
+            }
+            Ok(())
+        } else if from_sn {
+            Err(DropReason::UnknownDestination)
         } else {
-            let dst = comm
-                .edges
-                .get(&p.dst_mac)
-                .ok_or(DropReason::UnknownDestination)?
-                .sock;
-            io.send(now, dst, seal(he, Some(hlen), false), write)?;
+            let sealing = seal(he, Some(hlen), false);
+            let n = forward_unknown(&self.fed, io, now, key, p.dst_mac, sealing, write)?;
+            if n == 0 {
+                return Err(DropReason::UnknownDestination);
+            }
             io.stats.fwd = io.stats.fwd.saturating_add(1);
             io.stats.last_fwd = now.unix_secs();
             if let Some(e) = comm.edges.get_mut(&p.src_mac) {
@@ -78,23 +138,54 @@ impl Supernode {
         inb: &Inbound<'_>,
         r: &Register,
     ) -> Result<(), DropReason> {
-        let Inbound { from, hdr, msg, .. } = *inb;
-        let comm = sender_community(&mut self.communities, now, inb, r.src_mac, false)?;
+        let Inbound {
+            from,
+            key,
+            hdr,
+            msg,
+            ..
+        } = *inb;
+        let from_sn = inb.from_sn();
+        let comm = sender_community(
+            &mut self.communities,
+            &mut self.fed,
+            now,
+            inb,
+            r.src_mac,
+            false,
+        )?;
         if r.dst_mac.is_multi_or_broadcast() {
             return Err(DropReason::MulticastRegister);
         }
-        let dst = comm
-            .edges
-            .get(&r.dst_mac)
-            .ok_or(DropReason::UnknownDestination)?
-            .sock;
         let sender = PeerSock::from(from.addr());
         let ttl = hdr.ttl.saturating_sub(1);
         let field = comm.field;
         let he = comm.active_he().map(|k| (k, HeKeyKind::Dynamic));
-        self.io.send(now, dst, seal(he, None, false), |b| {
-            relay(msg, sender, ttl, &field, b)
-        })?;
+        let write = |b: &mut [u8]| {
+            if from_sn {
+                copy_clean(msg, &field, b)
+            } else {
+                relay(msg, sender, ttl, &field, b)
+            }
+        };
+        if let Some(e) = comm.edges.get(&r.dst_mac) {
+            self.io.send(now, e.sock, seal(he, None, false), write)?;
+        } else if from_sn {
+            return Err(DropReason::UnknownDestination);
+        } else {
+            let n = forward_unknown(
+                &self.fed,
+                &mut self.io,
+                now,
+                key,
+                r.dst_mac,
+                seal(he, None, false),
+                write,
+            )?;
+            if n == 0 {
+                return Err(DropReason::UnknownDestination);
+            }
+        }
         self.io.stats.fwd = self.io.stats.fwd.saturating_add(1);
         self.io.stats.last_fwd = now.unix_secs();
         Ok(())
@@ -107,11 +198,18 @@ impl Supernode {
         q: &QueryPeer,
     ) -> Result<(), DropReason> {
         let Inbound {
-            from, key, he: ctx, ..
+            from,
+            key,
+            hdr,
+            msg,
+            he: ctx,
         } = *inb;
         let now_stamp = now.he_stamp();
         let header = Header::from_supernode(key);
         if q.is_ping() {
+            if inb.from_sn() {
+                return Err(DropReason::UnexpectedType);
+            }
             let allowed = self.allows(&key);
             let he = match self.communities.get_mut(&key) {
                 Some(comm) => {
@@ -144,11 +242,45 @@ impl Supernode {
                 .io
                 .send(now, from, seal(he, None, false), |b| pong.emit(&header, b));
         }
-        let comm = sender_community(&mut self.communities, now, inb, q.src_mac, true)?;
-        let target = comm
-            .edges
-            .get(&q.target_mac)
-            .ok_or(DropReason::UnknownDestination)?;
+        let from_sn = inb.from_sn();
+        let comm = sender_community(
+            &mut self.communities,
+            &mut self.fed,
+            now,
+            inb,
+            q.src_mac,
+            true,
+        )?;
+        let he = comm.active_he().map(|k| (k, HeKeyKind::Dynamic));
+        let Some(target) = comm.edges.get(&q.target_mac) else {
+            if from_sn {
+                return Err(DropReason::UnknownDestination);
+            }
+            // Ask the federation (flags |= FROM_SUPERNODE, TTL − 1); the
+            // answer comes back through us (on_peer_info).
+            let field = comm.field;
+            let ttl = hdr.ttl.saturating_sub(1);
+            let n = send_to_federation(
+                &self.fed,
+                &mut self.io,
+                now,
+                seal(he, None, false),
+                None,
+                |b| {
+                    let n = copy_clean(msg, &field, b)?;
+                    let mut v = HeaderView::new_checked(&mut b[..n])?;
+                    let mut f = v.flags();
+                    f.insert(Flags::FROM_SUPERNODE);
+                    v.set_flags(f);
+                    v.set_ttl(ttl);
+                    Ok(n)
+                },
+            )?;
+            if n == 0 {
+                return Err(DropReason::UnknownDestination);
+            }
+            return Ok(());
+        };
         let info = PeerInfo {
             aflags: 0,
             src_mac: q.src_mac,
@@ -159,10 +291,89 @@ impl Supernode {
             uptime: 0,
             version: [0; wire::VERSION_FIELD_LEN],
         };
-        let he = comm.active_he().map(|k| (k, HeKeyKind::Dynamic));
         self.io
             .send(now, from, seal(he, None, false), |b| info.emit(&header, b))
     }
+
+    /// PEER_INFO from a federation member answering a QUERY_PEER we
+    /// forwarded (behaviour.md §9.5): remember where the target is, pass it
+    /// on to the asking edge (TTL − 1).
+    pub(super) fn on_peer_info(
+        &mut self,
+        now: Now,
+        inb: &Inbound<'_>,
+        pi: &PeerInfo,
+    ) -> Result<(), DropReason> {
+        let Inbound {
+            from,
+            key,
+            hdr,
+            msg,
+            ..
+        } = *inb;
+        let comm = sender_community(
+            &mut self.communities,
+            &mut self.fed,
+            now,
+            inb,
+            pi.src_mac,
+            false,
+        )?;
+        if pi.src_mac.is_null() {
+            return Err(DropReason::UnexpectedType);
+        }
+        let dst = comm
+            .edges
+            .get(&pi.src_mac)
+            .ok_or(DropReason::UnknownDestination)?
+            .sock;
+        let field = comm.field;
+        let he = comm.active_he().map(|k| (k, HeKeyKind::Dynamic));
+        let ttl = hdr.ttl.saturating_sub(1);
+        self.fed.associate(key, pi.mac, from.addr(), now.mono);
+        self.io.send(now, dst, seal(he, None, false), |b| {
+            let n = copy_clean(msg, &field, b)?;
+            HeaderView::new_checked(&mut b[..n])?.set_ttl(ttl);
+            Ok(n)
+        })
+    }
+}
+
+/// A unicast for `dst` that is not a local edge, from an edge: to the
+/// associated supernode, else to every federation member seen within 90 s
+/// (behaviour.md §9.8). Returns how many got it.
+fn forward_unknown<F>(
+    fed: &Federation,
+    io: &mut Io,
+    now: Now,
+    community: Community,
+    dst: Mac,
+    sealing: Option<Seal<'_>>,
+    write: F,
+) -> Result<usize, DropReason>
+where
+    F: FnOnce(&mut [u8]) -> Result<usize, WireError>,
+{
+    match fed.associated(community, dst, now.mono) {
+        Some(sn) => {
+            io.send(now, sn.into(), sealing, write)?;
+            io.stats.fed_forwarded = io.stats.fed_forwarded.saturating_add(1);
+            Ok(1)
+        }
+        None => send_to_federation(fed, io, now, sealing, None, write),
+    }
+}
+
+/// The message copied as it is, the community field rewritten clean.
+fn copy_clean(msg: &[u8], field: &Community, out: &mut [u8]) -> Result<usize, WireError> {
+    let n = msg.len();
+    let have = out.len();
+    let dst = out
+        .get_mut(..n)
+        .ok_or(WireError::Truncated { need: n, have })?;
+    dst.copy_from_slice(msg);
+    HeaderView::new_checked(&mut *dst)?.set_community(field);
+    Ok(n)
 }
 
 /// PACKET/REGISTER relay re-encode (TTL, SOCKET|FROM_SUPERNODE, sender's

@@ -7,13 +7,14 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use n2n_proto::auth;
-use n2n_proto::he::HeKeyKind;
+use n2n_proto::he::{self, HeError, HeKeyKind};
 use n2n_proto::types::{Community, Mac};
 use n2n_proto::wire::{self, Flags, HEADER_LEN, Header, HeaderView, Message};
 
 use super::SupernodeEvent;
 use super::core::Supernode;
 use super::edges::{CommunityState, HeState, community_key};
+use super::federation::Federation;
 use super::io::{HeCtx, check_stamp, map_wire_err, seal};
 use super::stats::DropReason;
 use crate::Now;
@@ -34,11 +35,21 @@ pub(super) struct Inbound<'a> {
     pub he: Option<HeCtx>,
 }
 
-/// The community of `inb`, once the header-encryption stamp of its sender
-/// `mac` is verified against that edge's previous one (crypto.md §4.5;
-/// `jitter`: reordering tolerated).
+impl Inbound<'_> {
+    /// FROM_SUPERNODE set (intake made sure the sender is a federation
+    /// member, except for the federation's own REGISTER_SUPER).
+    pub(super) fn from_sn(&self) -> bool {
+        self.hdr.flags.contains(Flags::FROM_SUPERNODE)
+    }
+}
+
+/// The community of `inb`, once the header-encryption stamp is verified
+/// (crypto.md §4.5; `jitter`: reordering tolerated) against the previous
+/// one of its sender: the federation member at the source socket for
+/// FROM_SUPERNODE datagrams, else the edge `mac`.
 pub(super) fn sender_community<'c>(
     communities: &'c mut BTreeMap<Community, CommunityState>,
+    fed: &mut Federation,
     now: Now,
     inb: &Inbound<'_>,
     mac: Mac,
@@ -47,12 +58,12 @@ pub(super) fn sender_community<'c>(
     let comm = communities
         .get_mut(&inb.key)
         .ok_or(DropReason::UnknownCommunity)?;
-    check_stamp(
-        inb.he,
-        now.he_stamp(),
-        comm.edges.get_mut(&mac).map(|e| &mut e.stamp_prev),
-        jitter,
-    )?;
+    let prev = if inb.from_sn() {
+        fed.stamp_prev_mut(inb.from.addr())
+    } else {
+        comm.edges.get_mut(&mac).map(|e| &mut e.stamp_prev)
+    };
+    check_stamp(inb.he, now.he_stamp(), prev, jitter)?;
     Ok(comm)
 }
 
@@ -78,6 +89,41 @@ impl Supernode {
     }
 
     fn try_decrypt(&self, datagram: &mut [u8]) -> Result<(Community, HeCtx, usize), DropReason> {
+        // Federation first: its traffic must never be read as a community's.
+        match he::decrypt(
+            datagram,
+            self.federation_he.static_keys(),
+            self.federation_he.name_field(),
+        ) {
+            Ok(d) => {
+                return Ok((
+                    self.fed.key,
+                    HeCtx {
+                        kind: HeKeyKind::Static,
+                        stamp: d.stamp,
+                        trailer: None,
+                    },
+                    d.len,
+                ));
+            }
+            Err(HeError::ChecksumMismatch) => {
+                // The federation keys opened it, but the name field is not
+                // ours: another federation (-F), or a forgery. (A community
+                // datagram does so only by a 2^-16 chance: try those first.)
+                return match self.try_decrypt_communities(datagram) {
+                    Err(DropReason::HeNoKey) => Err(DropReason::FederationForged),
+                    r => r,
+                };
+            }
+            Err(_) => {}
+        }
+        self.try_decrypt_communities(datagram)
+    }
+
+    fn try_decrypt_communities(
+        &self,
+        datagram: &mut [u8],
+    ) -> Result<(Community, HeCtx, usize), DropReason> {
         for (k, c) in &self.communities {
             if c.he_state == HeState::Plain {
                 continue;
@@ -100,9 +146,6 @@ impl Supernode {
                 ));
             }
         }
-        if self.federation_he.decrypt(datagram).is_ok() {
-            return Err(DropReason::FederationUnsupported);
-        }
         Err(DropReason::HeNoKey)
     }
 
@@ -114,6 +157,9 @@ impl Supernode {
         let (key, ctx, len) = if wire::looks_plain(datagram) {
             let hv = HeaderView::new_checked(&*datagram).map_err(map_wire_err)?;
             let key = community_key(hv.community_field());
+            if key == self.fed.key {
+                return Err(DropReason::FederationPlain);
+            }
             if let Some(c) = self.communities.get(&key)
                 && c.he_state == HeState::Encrypted
             {
@@ -139,12 +185,27 @@ impl Supernode {
                 encrypted: ctx.is_some(),
             });
         }
-        if hdr.flags.contains(Flags::FROM_SUPERNODE) {
-            // No federation peers: no supernode is known.
+        let is_fed = key == self.fed.key;
+        if hdr.flags.contains(Flags::FROM_SUPERNODE)
+            && self.fed.index_by_addr(from.addr()).is_none()
+            && !(is_fed && matches!(m, Message::RegisterSuper(_)))
+        {
+            // behaviour.md §9.1 step 5: only a supernode's own registration
+            // in the federation may come from an unknown socket.
             return Err(DropReason::FromUnknownSupernode);
         }
         if hdr.ttl == 0 {
             return Err(DropReason::TtlExpired);
+        }
+        if is_fed {
+            let inb = Inbound {
+                from,
+                key,
+                hdr,
+                msg,
+                he: ctx,
+            };
+            return self.on_federation(now, &inb, &m);
         }
         if let (Some(c), Some(comm)) = (ctx, self.communities.get(&key))
             && comm.users
@@ -158,7 +219,9 @@ impl Supernode {
         {
             return Err(DropReason::StaticKeyMisuse);
         }
+        let from_sn = hdr.flags.contains(Flags::FROM_SUPERNODE);
         let probe = match &m {
+            _ if from_sn => None,
             Message::Packet(p) => Some(p.src_mac),
             Message::Register(r) => Some(r.src_mac),
             Message::QueryPeer(q) if !q.is_ping() => Some(q.src_mac),
@@ -177,6 +240,8 @@ impl Supernode {
             Message::Packet(p) => self.on_packet(now, &inb, &p),
             Message::Register(r) => self.on_register(now, &inb, &r),
             Message::QueryPeer(q) => self.on_query_peer(now, &inb, &q),
+            Message::PeerInfo(p) if from_sn => self.on_peer_info(now, &inb, &p),
+            Message::RegisterSuperNak(n) if from_sn => self.on_nak(now, &inb, &n),
             _ => Err(DropReason::UnexpectedType),
         };
         if let Some(mac) = probe

@@ -178,6 +178,27 @@ impl Supernode {
             let Some(c) = entry else {
                 cur.push_str("FEDERATION '-/-'\n");
                 out.push(std::mem::take(&mut cur));
+                for (i, p) in self
+                    .fed
+                    .peers
+                    .iter()
+                    .filter(|p| p.addr.is_some())
+                    .enumerate()
+                {
+                    n_edges += 1;
+                    let sock = p.addr.map(|a| a.to_string()).unwrap_or_default();
+                    let seen = now_s.saturating_sub(p.last_seen_unix);
+                    out.push(format!(
+                        "{:4} | {:<19} | {:<17} | {:<21} {:<3} | {:<15} | {:>9}\n",
+                        i + 1,
+                        "",
+                        mac_upper(&p.mac),
+                        sock,
+                        "",
+                        "",
+                        format!("{seen:9}"),
+                    ));
+                }
                 continue;
             };
             let kind = if c.fixed {
@@ -321,6 +342,25 @@ impl Supernode {
                 }
             }
             "edges" => {
+                // The federation's members first, as C lists them.
+                for p in self.fed.peers.iter().filter(|p| p.addr.is_some()) {
+                    let mac = if p.mac.is_null() {
+                        String::new()
+                    } else {
+                        mac_upper(&p.mac)
+                    };
+                    let sock = p.addr.map(|a| a.to_string()).unwrap_or_default();
+                    r.row(&[
+                        ("community", Value::Str("-/-")),
+                        ("ip4addr", Value::Str("")),
+                        ("purgeable", Value::from(p.name.is_none())),
+                        ("macaddr", Value::Str(&mac)),
+                        ("sockaddr", Value::Str(&sock)),
+                        ("proto", Value::Str("UDP")),
+                        ("desc", Value::Str("")),
+                        ("last_seen", Value::from(p.last_seen_unix)),
+                    ]);
+                }
                 for e in self.edges() {
                     let name = name_str(&e.community);
                     let ip = if e.dev_addr.ip.is_unspecified() {

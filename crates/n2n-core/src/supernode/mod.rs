@@ -35,6 +35,7 @@ mod communities;
 mod config;
 mod core;
 mod edges;
+mod federation;
 mod forward;
 mod intake;
 mod io;
@@ -46,9 +47,13 @@ mod users;
 
 pub use self::config::{
     DEFAULT_MAX_COMMUNITIES, DEFAULT_MAX_EDGES, DEFAULT_MAX_EDGES_PER_COMMUNITY, DEFAULT_VERBOSITY,
-    DEFAULT_VERSION, SupernodeConfig, federation_field,
+    DEFAULT_VERSION, SupernodeConfig, federation_field, federation_field_over,
 };
 pub use self::core::{CommunityInfo, EdgeInfo, Supernode, SupernodeEvent};
+pub use self::federation::{
+    ASSOC_TIMEOUT, DEFAULT_MAX_FEDERATION, FED_FORWARD_WITHIN, FED_INTERVAL, FED_LIST_WITHIN,
+    FED_PURGE_AFTER, FED_REREGISTER_AFTER, FederationInfo, FederationPeer, MAX_ASSOCIATIONS,
+};
 pub use self::register::REGISTRATION_LIFETIME;
 pub use edges::{EDGE_TIMEOUT, HeState, PURGE_INTERVAL};
 pub use mgmt::{MgmtAction, MgmtOutcome, ReloadRequest};

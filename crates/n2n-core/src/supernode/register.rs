@@ -6,13 +6,15 @@
 use n2n_proto::he::{self, HeKeyKind};
 use n2n_proto::types::{Auth, Community, DevAddr, PeerSock};
 use n2n_proto::wire::{
-    self, Flags, Header, RegisterSuper, RegisterSuperAck, RegisterSuperNak, SnList, UnregisterSuper,
+    self, Flags, Header, Message, RegisterSuper, RegisterSuperAck, RegisterSuperNak, SnListBuf,
+    UnregisterSuper,
 };
 
 use super::SupernodeEvent;
 use super::autoip::choose_host_by;
 use super::core::Supernode;
 use super::edges::{EdgeChange, Registration};
+use super::federation::send_to_federation;
 use super::intake::{Inbound, sender_community};
 use super::io::{check_stamp, seal, seal_signed};
 use super::stats::{DropReason, RefuseReason};
@@ -51,7 +53,18 @@ impl Supernode {
         let own_mac = self.cfg.mac;
         let spoofing_protection = self.cfg.spoofing_protection;
         let now_stamp = now.he_stamp();
-        let comm = sender_community(&mut self.communities, now, inb, reg.edge_mac, false)?;
+        let from_sn = inb.from_sn();
+        // An edge's registration forwarded by another supernode: checked
+        // against the local table, never added (behaviour.md §9.3).
+        let forwarded = from_sn && reg.sock.is_some();
+        let comm = sender_community(
+            &mut self.communities,
+            &mut self.fed,
+            now,
+            inb,
+            reg.edge_mac,
+            false,
+        )?;
         // User/password (crypto.md §5.4, §5.5): a listed user's trailer must
         // verify (else a silent drop, as C); an unlisted key is refused below.
         let user = match &comm.user_auth {
@@ -80,7 +93,7 @@ impl Supernode {
             }
             (true, None) => Err(RefuseReason::AuthSchemeMismatch),
         };
-        let assigned = if refuse.is_ok() && wants_auto_ip(reg.dev_addr) {
+        let assigned = if refuse.is_ok() && !forwarded && wants_auto_ip(reg.dev_addr) {
             comm.subnet
                 .and_then(|s| {
                     choose_host_by(s, reg.dev_desc.bytes(), |a| comm.edges.ip_in_use(a))
@@ -90,25 +103,30 @@ impl Supernode {
         } else {
             DevAddr::UNSPECIFIED
         };
+        let r = Registration {
+            mac: reg.edge_mac,
+            dev_addr: reg.dev_addr,
+            desc: reg.dev_desc,
+            // A forwarded registration carries the edge's public socket.
+            sock: match (forwarded, reg.sock) {
+                (true, Some(s)) => s.addr().into(),
+                _ => from,
+            },
+            preferred: if forwarded { None } else { reg.sock },
+            cookie: reg.cookie,
+            auth: reg.auth,
+            now: now.mono,
+            now_unix: now.unix_secs(),
+            stamp_prev: ctx.map_or_else(|| he::initial_prev(now_stamp), |c| c.stamp),
+        };
         let outcome = match refuse {
             Err(r) => Err(r),
             Ok(()) if reg.edge_mac.is_null() => Ok(None), // bootstrap: not stored
-            Ok(()) => {
-                let r = Registration {
-                    mac: reg.edge_mac,
-                    dev_addr: reg.dev_addr,
-                    desc: reg.dev_desc,
-                    sock: from,
-                    preferred: reg.sock,
-                    cookie: reg.cookie,
-                    auth: reg.auth,
-                    now: now.mono,
-                    now_unix: now.unix_secs(),
-                    stamp_prev: ctx.map_or_else(|| he::initial_prev(now_stamp), |c| c.stamp),
-                };
-                comm.update_edge(&r, spoofing_protection, &mut self.seq)
-                    .map(Some)
-            }
+            Ok(()) if forwarded => comm.check_edge(&r).map(|()| None),
+            Ok(()) if from_sn => Ok(None), // a supernode's own: check only
+            Ok(()) => comm
+                .update_edge(&r, spoofing_protection, &mut self.seq)
+                .map(Some),
         };
         let he_static = comm.active_he().map(|k| (k, HeKeyKind::Static));
         let header = Header {
@@ -127,13 +145,25 @@ impl Supernode {
                 self.io.event(SupernodeEvent::EdgeRefused {
                     community: key,
                     mac: reg.edge_mac,
-                    sock: from.addr(),
+                    sock: r.sock.addr(),
                     reason,
                 });
                 self.io
                     .send(now, from, seal(he_static, None, comm.users), |b| {
                         nak.emit(&header, b)
                     })
+            }
+            Ok(_) if forwarded => {
+                // The edge is at the supernode `from` now.
+                if let Some(e) = comm.remove_edge(&reg.edge_mac) {
+                    self.io.event(SupernodeEvent::EdgeMoved {
+                        community: key,
+                        mac: e.mac,
+                        supernode: from.addr(),
+                    });
+                }
+                self.fed.associate(key, reg.edge_mac, from.addr(), now.mono);
+                Ok(())
             }
             Ok(change) => {
                 let ip = if assigned.is_unspecified() {
@@ -151,6 +181,30 @@ impl Supernode {
                         ip,
                     });
                 }
+                if !from_sn && !reg.edge_mac.is_null() {
+                    // Spread it over the federation (behaviour.md §9.3):
+                    // SOCKET|FROM_SUPERNODE, TTL 2, the edge's public socket,
+                    // static key, the user's trailer.
+                    self.fed.assoc.remove(&(key, reg.edge_mac));
+                    let fwd = RegisterSuper {
+                        sock: Some(PeerSock::from(from.addr())),
+                        ..*reg
+                    };
+                    let sealing = match &user {
+                        Some((_, secret, _)) => {
+                            comm.active_he().and_then(|k| seal_signed(k, secret))
+                        }
+                        None => seal(he_static, None, false),
+                    };
+                    let fhdr = Header {
+                        ttl: wire::DEFAULT_TTL,
+                        flags: Flags::SOCKET | Flags::FROM_SUPERNODE,
+                        community: comm.field,
+                    };
+                    let _ = send_to_federation(&self.fed, &mut self.io, now, sealing, None, |b| {
+                        wire::encode(&fhdr, &Message::RegisterSuper(fwd), b)
+                    });
+                }
                 // The answer token hands over D; the trailer is the user's.
                 let (auth, sealing) = match &user {
                     Some((token, secret, d)) => (
@@ -159,6 +213,8 @@ impl Supernode {
                     ),
                     None => (Auth::NONE, seal(he_static, None, false)),
                 };
+                let mut list = SnListBuf::new();
+                self.fed.fill_list(now.mono, from.addr(), &mut list);
                 let ack = RegisterSuperAck {
                     cookie: reg.cookie,
                     src_mac: own_mac,
@@ -166,7 +222,7 @@ impl Supernode {
                     lifetime: REGISTRATION_LIFETIME,
                     sock: PeerSock::from(from.addr()),
                     auth,
-                    sn_list: SnList::EMPTY,
+                    sn_list: list.as_list(),
                     key_time: 0,
                 };
                 self.io.send(now, from, sealing, |b| ack.emit(&header, b))
@@ -201,6 +257,44 @@ impl Supernode {
         Ok(())
     }
 
+    /// REGISTER_SUPER_NAK from a federation member (behaviour.md §9.5): the
+    /// refused edge is ours: pass the NAK on (TTL − 1, static key) and
+    /// remove the edge.
+    pub(super) fn on_nak(
+        &mut self,
+        now: Now,
+        inb: &Inbound<'_>,
+        nak: &RegisterSuperNak,
+    ) -> Result<(), DropReason> {
+        let Inbound { from, key, hdr, .. } = *inb;
+        let comm = sender_community(
+            &mut self.communities,
+            &mut self.fed,
+            now,
+            inb,
+            nak.src_mac,
+            false,
+        )?;
+        let Some(e) = comm.remove_edge(&nak.src_mac) else {
+            return Err(DropReason::UnknownEdge);
+        };
+        let header = Header {
+            ttl: hdr.ttl.saturating_sub(1),
+            flags: hdr.flags,
+            community: comm.field,
+        };
+        let he_static = comm.active_he().map(|k| (k, HeKeyKind::Static));
+        self.io.event(SupernodeEvent::EdgeRefusedByFederation {
+            community: key,
+            mac: e.mac,
+            supernode: from.addr(),
+        });
+        self.io
+            .send(now, e.sock, seal(he_static, None, comm.users), |b| {
+                nak.emit(&header, b)
+            })
+    }
+
     pub(super) fn on_unregister_super(
         &mut self,
         now: Now,
@@ -208,6 +302,9 @@ impl Supernode {
         u: &UnregisterSuper,
     ) -> Result<(), DropReason> {
         let Inbound { key, he: ctx, .. } = *inb;
+        if inb.from_sn() {
+            return Err(DropReason::UnexpectedType);
+        }
         let now_stamp = now.he_stamp();
         let comm = self
             .communities
@@ -228,7 +325,7 @@ impl Supernode {
         if !auth_ok {
             return Err(DropReason::AuthMismatch);
         }
-        comm.edges.remove(&u.src_mac);
+        comm.remove_edge(&u.src_mac);
         self.io.event(SupernodeEvent::EdgeUnregistered {
             community: key,
             mac: u.src_mac,

@@ -44,8 +44,10 @@ pub enum DropReason {
     MulticastRegister,
     /// FROM_SUPERNODE set, but the source is not a federation member.
     FromUnknownSupernode,
-    /// Decrypted with the federation keys: federation is not supported.
-    FederationUnsupported,
+    /// Decrypts under the federation header keys, but its checksum does not
+    /// match this supernode's federation name field: a member of another
+    /// federation (`-F`), or a forgery.
+    FederationForged,
     /// REGISTER_SUPER carrying the supernode's own MAC.
     OwnMac,
     /// UNREGISTER_SUPER whose auth block does not match the registration.
@@ -73,11 +75,17 @@ pub enum DropReason {
     /// REGISTER_SUPER that would create a community while the supernode
     /// holds `--max-communities`: dropped without an answer.
     CommunityLimit,
+    /// A plain (not header-encrypted) datagram naming the federation
+    /// community: federation traffic is always encrypted.
+    FederationPlain,
+    /// A new supernode while the federation table is full (the cap,
+    /// default [`super::DEFAULT_MAX_FEDERATION`]).
+    FederationFull,
 }
 
 impl DropReason {
     /// Number of reasons.
-    pub const COUNT: usize = 27;
+    pub const COUNT: usize = 29;
 
     /// Every reason, in counter order.
     pub const ALL: [DropReason; Self::COUNT] = [
@@ -97,7 +105,7 @@ impl DropReason {
         DropReason::UnknownDestination,
         DropReason::MulticastRegister,
         DropReason::FromUnknownSupernode,
-        DropReason::FederationUnsupported,
+        DropReason::FederationForged,
         DropReason::OwnMac,
         DropReason::AuthMismatch,
         DropReason::UnknownEdge,
@@ -108,6 +116,8 @@ impl DropReason {
         DropReason::CommunityFull,
         DropReason::EdgeLimit,
         DropReason::CommunityLimit,
+        DropReason::FederationPlain,
+        DropReason::FederationFull,
     ];
 
     /// snake_case name (management `packetstats` rows, logs).
@@ -129,7 +139,7 @@ impl DropReason {
             DropReason::UnknownDestination => "unknown_destination",
             DropReason::MulticastRegister => "multicast_register",
             DropReason::FromUnknownSupernode => "from_unknown_supernode",
-            DropReason::FederationUnsupported => "federation_unsupported",
+            DropReason::FederationForged => "federation_forged",
             DropReason::OwnMac => "own_mac",
             DropReason::AuthMismatch => "auth_mismatch",
             DropReason::UnknownEdge => "unknown_edge",
@@ -140,6 +150,8 @@ impl DropReason {
             DropReason::CommunityFull => "community_full",
             DropReason::EdgeLimit => "edge_limit",
             DropReason::CommunityLimit => "community_limit",
+            DropReason::FederationPlain => "federation_plain",
+            DropReason::FederationFull => "federation_full",
         }
     }
 
@@ -233,6 +245,13 @@ pub struct SupernodeStats {
     pub tcp_closed: u64,
     /// Frames received over TCP.
     pub tcp_frames: u64,
+    /// Datagrams forwarded to federation members (one per member).
+    pub fed_forwarded: u64,
+    /// REGISTER_SUPERs sent to federation members.
+    pub fed_reg_sent: u64,
+    /// REGISTER_SUPERs received from federation members (federation
+    /// community).
+    pub fed_reg_received: u64,
     drops: [u64; DropReason::COUNT],
     refusals: [u64; RefuseReason::COUNT],
 }

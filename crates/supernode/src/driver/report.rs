@@ -90,6 +90,39 @@ pub fn event_line(ev: &SupernodeEvent) -> (bool, String) {
                 }
             ),
         ),
+        SupernodeEvent::FederationAdded { sock, mac } => (
+            false,
+            format!("federation: supernode {mac} at {sock} added"),
+        ),
+        SupernodeEvent::FederationPurged { sock, mac } => (
+            true,
+            format!(
+                "federation: supernode {mac} at {} silent for 90 s, removed",
+                sock.map_or_else(|| "?".to_owned(), |s| s.to_string())
+            ),
+        ),
+        SupernodeEvent::KeyTimeAdopted { key_time } => (
+            false,
+            format!("federation: adopted a peer's key_time {key_time}, dynamic keys renewed"),
+        ),
+        SupernodeEvent::EdgeMoved {
+            community,
+            mac,
+            supernode,
+        } => (
+            false,
+            format!("edge {mac} of '{community}' moved to supernode {supernode}"),
+        ),
+        SupernodeEvent::EdgeRefusedByFederation {
+            community,
+            mac,
+            supernode,
+        } => (
+            true,
+            format!(
+                "edge {mac} of '{community}' refused by supernode {supernode} (spoofing protection)"
+            ),
+        ),
         other => (false, format!("{other:?}")),
     }
 }

@@ -41,14 +41,16 @@ const OPTIONS: &[OptDef<Opt>] = &[
     OptDef::short('F', Required, Opt::Federation)
         .value("<NAME>")
         .help(
-            "Federation name (only the default is supported\n\
-             yet) [env: N2N_FEDERATION] [default: Federation]",
+            "Federation name, shared by all supernodes of a\n\
+             federation (at most 17 characters; pick your own,\n\
+             the default is for testing only)\n\
+             [env: N2N_FEDERATION] [default: Federation]",
         ),
     OptDef::short('l', Required, Opt::Supernode)
         .value("<HOST:PORT>")
         .help(
-            "Another supernode of the federation, repeatable\n\
-             (not supported yet)",
+            "Another supernode of the federation, repeatable;\n\
+             names are re-resolved every 60 s",
         ),
     OptDef::short('m', Required, Opt::Mac).value("<MAC>").help(
         "Supernode MAC address (multicast bit cleared,\n\
@@ -173,9 +175,13 @@ options after it on the command line win.",
         key: Opt::Federation,
     }],
     epilogue: "\
-NOT SUPPORTED YET
- Refused at start with an error: federation (-l, a -F or N2N_FEDERATION
- other than 'Federation').
+FEDERATION
+ Supernodes started with the same -F name and at least one -l between
+ them form a federation: they register with each other, forward edges'
+ registrations, unknown unicast, broadcasts and peer queries, and hand
+ edges the list of supernodes in every REGISTER_SUPER_ACK, so edges fail
+ over to any of them. As in C the header keys of the federation traffic
+ come from 'Federation' (or N2N_FEDERATION), not from -F.
 
 EXIT STATUS
  0 after a clean stop (SIGINT, SIGTERM, management `stop`), 2 for a

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::panic)]
 
 use super::*;
+use n2n_proto::types::Mac;
 use std::io::Write as _;
 
 fn args(a: &[&str]) -> Vec<String> {
@@ -152,11 +153,7 @@ fn community_file_errors() {
 #[test]
 fn refused_and_bad_values() {
     let msg = |a: &[&str]| run(a).unwrap_err().to_string();
-    let e = msg(&["-l", "sn.example.net:7654"]);
-    assert!(e.contains("-l") && e.contains("not supported yet"), "{e}");
     assert!(msg(&["-l", "nocolon"]).contains("no ':port'"));
-    let e = msg(&["-F", "myfed"]);
-    assert!(e.contains("-F") && e.contains("not supported yet"), "{e}");
     assert!(msg(&["-p", "70000"]).starts_with("option -p:"));
     assert!(msg(&["-p", "0"]).starts_with("option -p:"));
     assert!(msg(&["-p", "::1"]).starts_with("option -p:"));
@@ -263,13 +260,22 @@ fn mac_parsing() {
 #[test]
 fn environment_and_getopt_forms() {
     let env = |k: &str| (k == "N2N_FEDERATION").then(|| "envfed".to_owned());
-    let e = parse_with(&args(&["-f"]), &env).unwrap_err().to_string();
-    assert!(
-        e.contains("N2N_FEDERATION") && e.contains("not supported yet"),
-        "{e}"
-    );
-    // The command line wins over the environment.
-    assert!(parse_with(&args(&["-F", "Federation"]), &env).is_ok());
+    let Parsed::Run(o) = parse_with(&args(&["-f"]), &env).unwrap() else {
+        panic!("runs")
+    };
+    assert_eq!(o.federation, "envfed");
+    let cfg = o.core_config(Mac([2, 0, 0, 0, 0, 1]));
+    // Keys and name field both from the environment's name.
+    assert_eq!(cfg.federation_keys, *federation_field("envfed").field());
+    assert_eq!(cfg.federation, federation_field("envfed"));
+    // The command line wins over the environment for the name, not the keys
+    // (crypto.md §6: C derived them before parsing -F).
+    let Parsed::Run(o) = parse_with(&args(&["-F", "myfed"]), &env).unwrap() else {
+        panic!("runs")
+    };
+    let cfg = o.core_config(Mac([2, 0, 0, 0, 0, 1]));
+    assert_eq!(cfg.federation_keys, *federation_field("envfed").field());
+    assert_eq!(cfg.federation.field(), b"*myfed\0\0ion\0\0\0\0\0\0\0\0\0");
     let empty = |_: &str| Some(String::new());
     assert!(parse_with(&args(&["-f"]), &empty).is_ok());
     // Clusters, attached values, abbreviated long options.
@@ -283,9 +289,28 @@ fn environment_and_getopt_forms() {
     // Later wins.
     let o = run(&["-p", "7001", "-p", "7002", "-t", "1", "-t", "2"]).unwrap();
     assert_eq!((o.bind.port(), o.mgmt_port), (7002, 2));
-    // Every -l is checked, then refused.
+    // Every -l is checked.
     let e = run(&["-l", "a:1", "-l", "b"]).unwrap_err().to_string();
     assert!(e.contains("option -l") && e.contains("no ':port'"), "{e}");
+    // -l accumulates; literal addresses are resolved at once, names later.
+    let o = run(&[
+        "-l",
+        "198.18.0.1:7654",
+        "-l",
+        "sn.example.net:7654",
+        "-F",
+        "myfed",
+    ])
+    .unwrap();
+    assert_eq!(o.supernodes, ["198.18.0.1:7654", "sn.example.net:7654"]);
+    let cfg = o.core_config(Mac([2, 0, 0, 0, 0, 1]));
+    assert_eq!(
+        cfg.supernodes[0].addr,
+        Some("198.18.0.1:7654".parse().unwrap())
+    );
+    assert_eq!(cfg.supernodes[1].addr, None);
+    assert_eq!(cfg.federation, federation_field("myfed"));
+    assert_eq!(cfg.federation_keys, n2n_proto::he::DEFAULT_FEDERATION_FIELD);
 }
 
 #[test]
