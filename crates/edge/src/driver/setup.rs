@@ -132,6 +132,8 @@ impl Driver {
             tracing::debug!("TAP {}: checksum and TCP segmentation offload on", t.name());
         }
         self.tap.dev = Some(t);
+        // The TAP is up and configured: a parent waiting without -f exits.
+        n2n_sys::process::startup_done();
         Ok(())
     }
 
