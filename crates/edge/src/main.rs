@@ -156,7 +156,8 @@ fn run(opts: EdgeOptions) -> ExitCode {
             );
         }
     };
-    let log = match n2n_cli::daemon::detach_and_log(
+    // Without -f the parent returns once the TAP is configured (C's order).
+    let log = match n2n_cli::daemon::detach_when_ready_and_log(
         PROGRAM,
         opts.foreground,
         u32::from(opts.verbosity),
@@ -242,6 +243,7 @@ fn run(opts: EdgeOptions) -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             tracing::error!("{e}");
+            n2n_sys::process::startup_failed(&e.to_string());
             return ExitCode::from(cli::EXIT_USAGE);
         }
     };
@@ -249,6 +251,7 @@ fn run(opts: EdgeOptions) -> ExitCode {
         Ok(s) => s,
         Err(e) => {
             tracing::error!("{e}");
+            n2n_sys::process::startup_failed(&e.to_string());
             return ExitCode::FAILURE;
         }
     };
@@ -256,6 +259,7 @@ fn run(opts: EdgeOptions) -> ExitCode {
         Ok(e) => e,
         Err(e) => {
             tracing::error!("{e}");
+            n2n_sys::process::startup_failed(&e.to_string());
             return ExitCode::from(cli::EXIT_USAGE);
         }
     };
@@ -273,6 +277,7 @@ fn run(opts: EdgeOptions) -> ExitCode {
         Ok(r) => r,
         Err(e) => {
             tracing::error!("cannot start the async runtime: {e}");
+            n2n_sys::process::startup_failed(&format!("cannot start the async runtime: {e}"));
             return ExitCode::FAILURE;
         }
     };
@@ -297,6 +302,7 @@ fn run(opts: EdgeOptions) -> ExitCode {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");
+            n2n_sys::process::startup_failed(&e.to_string());
             if let Some(n) = Notifier::from_env() {
                 let _ = n.stopping(&format!("failed: {e}"));
             }

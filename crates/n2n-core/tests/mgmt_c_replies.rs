@@ -209,7 +209,7 @@ fn replay_to(r: &Role, limit: u64, ask_us: u64) -> (Edge, Now) {
     let mut edge = Edge::new(r.cfg.clone(), [0x5a; 32], at(first.us)).unwrap();
     edge.set_local_addr(format!("0.0.0.0:{}", r.me.port()).parse().unwrap());
     let mut cookie = 0u32;
-    let mut track = |edge: &mut Edge, cookie: &mut u32| {
+    let track = |edge: &mut Edge, cookie: &mut u32| {
         for (_, b) in drain(edge) {
             let p = plain(he, &b);
             if p.len() >= 28 && msg_type(&p) == 5 {

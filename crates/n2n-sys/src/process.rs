@@ -32,6 +32,99 @@ pub fn daemonize() -> Result<(), ProcessError> {
     nix::unistd::daemon(false, false).map_err(ProcessError::Daemon)
 }
 
+/// The write end of the start-up pipe of [`daemonize_until_ready`], in
+/// the daemon.
+static STARTUP: std::sync::Mutex<Option<std::io::PipeWriter>> = std::sync::Mutex::new(None);
+
+/// Byte that tells the waiting parent the daemon is up.
+const READY_BYTE: u8 = 0;
+
+/// Like [`daemonize`], but the parent process waits until the daemon
+/// calls [`startup_done`] (it then exits 0) or [`startup_failed`] (it
+/// prints the message to its stderr as `<program>: <message>` and exits
+/// 1); if the daemon exits before either, the parent exits 1 with a
+/// message pointing to the log. C n2n's edge daemonizes only once its TAP
+/// is configured; this gives scripts the same guarantee.
+///
+/// Returns in the daemon only. Must be called before any thread is
+/// started.
+pub fn daemonize_until_ready(program: &str) -> Result<(), ProcessError> {
+    use std::io::{Read, Write};
+    let os = |e: std::io::Error| {
+        ProcessError::Daemon(nix::Error::from_raw(e.raw_os_error().unwrap_or(0)))
+    };
+    let (mut rx, tx) = std::io::pipe().map_err(os)?;
+    // SAFETY: called before any other thread exists (documented contract),
+    // so the child may run arbitrary code after the fork.
+    match unsafe { nix::unistd::fork() }.map_err(ProcessError::Daemon)? {
+        nix::unistd::ForkResult::Parent { .. } => {
+            drop(tx);
+            let mut msg = Vec::new();
+            let _ = rx.read_to_end(&mut msg);
+            let code = match msg.split_first() {
+                Some((&READY_BYTE, _)) => 0,
+                Some(_) => {
+                    let text = String::from_utf8_lossy(&msg);
+                    let _ = writeln!(std::io::stderr(), "{program}: {}", text.trim_end());
+                    1
+                }
+                None => {
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "{program}: the daemon stopped during start-up (see the system log)"
+                    );
+                    1
+                }
+            };
+            // SAFETY: `_exit` ends the process without running the
+            // child's duplicated atexit handlers or flushing shared stdio.
+            unsafe { libc::_exit(code) }
+        }
+        nix::unistd::ForkResult::Child => {
+            drop(rx);
+            nix::unistd::setsid().map_err(ProcessError::Daemon)?;
+            std::env::set_current_dir("/").map_err(os)?;
+            let null = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open("/dev/null")
+                .map_err(os)?;
+            for n in 0..3 {
+                // SAFETY: dup2 onto the standard descriptors 0..2, which
+                // this process owns; `null` stays open until after.
+                if unsafe { libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), n) } < 0 {
+                    return Err(ProcessError::Daemon(nix::Error::last()));
+                }
+            }
+            *STARTUP.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx);
+            Ok(())
+        }
+    }
+}
+
+/// Tell the parent waiting in [`daemonize_until_ready`] that the daemon is
+/// up (no effect otherwise, or when already told).
+pub fn startup_done() {
+    use std::io::Write;
+    if let Some(mut tx) = STARTUP.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        let _ = tx.write_all(&[READY_BYTE]);
+    }
+}
+
+/// Tell the parent waiting in [`daemonize_until_ready`] that start-up
+/// failed with `message` (no effect otherwise, or when already told).
+pub fn startup_failed(message: &str) {
+    use std::io::Write;
+    if let Some(mut tx) = STARTUP.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        let msg = if message.is_empty() {
+            "start-up failed"
+        } else {
+            message
+        };
+        let _ = tx.write_all(msg.as_bytes());
+    }
+}
+
 /// The user C n2n drops to by default: `n2n` if it exists, else `nobody`
 /// (uid and primary gid).
 pub fn default_user() -> Option<(u32, u32)> {

@@ -2,7 +2,7 @@
 //! mutations start from every datagram of the C captures) on the main
 //! port, plus garbage on the management port. Afterwards the supernode
 //! must be alive, register a new edge, list it correctly, show the drops
-//! in `packetstats`, and have stayed within a memory bound.
+//! in `drops`, and have stayed within a memory bound.
 //!
 //! Knobs: `N2N_HOSTILE_COUNT` (datagrams, default 100000),
 //! `N2N_HOSTILE_SEED` (generator seed), `N2N_VECTORS_DIR`.

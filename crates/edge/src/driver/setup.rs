@@ -160,6 +160,9 @@ impl Driver {
         }
         self.tap.dev = Some(t);
         self.run_hook(crate::hooks::Hook::Up, addr).await;
+        // The TAP is up and configured (and --up-script has run): a parent
+        // waiting without -f exits.
+        n2n_sys::process::startup_done();
         Ok(())
     }
 

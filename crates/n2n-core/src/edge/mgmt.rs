@@ -430,10 +430,6 @@ impl Edge {
                 ("selection", Value::Str(&sel)),
                 ("last_seen", unix_of(now, sn.last_seen).into()),
                 ("uptime", sn.uptime.into()),
-                (
-                    "proto",
-                    if self.reg.is_tcp() { "TCP" } else { "UDP" }.into(),
-                ),
             ]);
         }
     }
