@@ -106,8 +106,17 @@ fn all_images(net: &VcNet, sum: &str) -> Duration {
                 let out_s = out.to_string_lossy().into_owned();
                 vm.exec_timeout(
                     &[
-                        "curl", "-sS", "--retry", "3", "--max-time", "240",
-                        "--tftp-blksize", "1468", "-o", &out_s, &url,
+                        "curl",
+                        "-sS",
+                        "--retry",
+                        "3",
+                        "--max-time",
+                        "240",
+                        "--tftp-blksize",
+                        "1468",
+                        "-o",
+                        &out_s,
+                        &url,
                     ],
                     Duration::from_secs(300),
                 )
@@ -197,7 +206,15 @@ fn gap_around(vm: &Netns, dst: &str, bound: Duration, fault: impl FnOnce()) -> f
 fn federated_virtual_cluster() {
     if !require_tools(
         "field/vcluster",
-        &["ip", "nft", "ping", "iperf3", "dnsmasq", "curl", "sha256sum"],
+        &[
+            "ip",
+            "nft",
+            "ping",
+            "iperf3",
+            "dnsmasq",
+            "curl",
+            "sha256sum",
+        ],
     ) {
         return;
     }
