@@ -172,8 +172,11 @@ impl Sn {
         }
     }
 
+    /// C's `packetstats` rows and our `drops` rows.
     fn packetstats(&self) -> Result<Vec<serde_json::Value>, String> {
-        self.ask("r 1 packetstats")
+        let mut rows = self.ask("r 1 packetstats")?;
+        rows.extend(self.ask("r 2 drops")?);
+        Ok(rows)
     }
 
     /// REGISTER_SUPER handled: counted ones plus those dropped by a cap

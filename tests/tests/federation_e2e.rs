@@ -126,10 +126,10 @@ fn three_federated_supernodes_failover() {
     )
     .unwrap();
     let forged = wait_until(Duration::from_secs(15), Duration::from_millis(200), || {
-        sn1.mgmt("packetstats")
+        sn1.mgmt("drops")
             .is_ok_and(|r| drop_count(&r, "federation_forged") > 0)
     });
-    assert!(forged, "{:?}", sn1.mgmt("packetstats"));
+    assert!(forged, "{:?}", sn1.mgmt("drops"));
     assert!(
         !federation_socks(&sn1.mgmt("edges").unwrap())
             .iter()

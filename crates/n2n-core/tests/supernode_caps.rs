@@ -139,10 +139,10 @@ fn total_edge_cap_spans_communities() {
     assert_eq!(full + limit, 10_000 - 1498);
     assert!(limit > 0, "full {full} limit {limit}");
     assert!(relayed(&mut sim, &a, &b));
-    // Visible in management packetstats.
+    // Visible in management (our `drops` command).
     let out = sim
         .sn
-        .handle_mgmt(sim.now, "127.0.0.1:1".parse().unwrap(), b"r 1 packetstats");
+        .handle_mgmt(sim.now, "127.0.0.1:1".parse().unwrap(), b"r 1 drops");
     let row = format!("\"reason\":\"edge_limit\",\"count\":{limit}");
     assert!(
         out.replies.iter().any(|l| l.contains(&row)),
