@@ -99,10 +99,11 @@ fn tcp_edges_ping_iperf_restart_and_udp_blocked() {
             .unwrap_or_else(|| panic!("{m} not listed: {rows:?}"));
         assert_eq!(r["proto"], want, "{r:?}");
     }
-    // The edge's own `supernodes` rows are C's (no `proto` field there); the
-    // supernode's `edges` rows above carry C's `proto` field.
     let s = edges[0].supernodes().unwrap();
-    assert!(s.iter().any(|r| r["current"] != 0), "{s:?}");
+    assert!(
+        s.iter().any(|r| r["proto"] == "TCP" && r["current"] != 0),
+        "{s:?}"
+    );
 
     // iperf3: -S2 pair and -S1 pair, same run.
     let secs = 3;

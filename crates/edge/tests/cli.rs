@@ -144,7 +144,6 @@ fn refused_options_name_the_option() {
         "requires ChaCha20 (-A4) or SPECK (-A5)",
     );
     refused(&with(&["-P", "somekey"]), "-P");
-    refused(&with(&["-S2"]), "-S2");
     refused(&with(&["-x", "3"]), "-x");
     refused(&with(&["-n", "10.0.0.0/8:10.1.0.1"]), "-n");
     refused(&with(&["-s", "x"]), "-s");
@@ -155,7 +154,8 @@ fn refused_options_name_the_option() {
     refused(&with(&["-A9", "-k", "k"]), "-A9");
     refused(&with(&["--select-rtt=yes"]), "--select-rtt");
     refused(&with(&["-d"]), "-d");
-    let o = run(&with(&["-S2"]));
+    // (-S2 is accepted now: TCP to the supernode.)
+    let o = run(&with(&["-x", "3"]));
     assert!(stderr(&o).contains("not supported"), "{}", stderr(&o));
 }
 

@@ -421,7 +421,7 @@ impl Edge {
                 .or_else(|| sn.name.clone())
                 .unwrap_or_default();
             let sel = self.selection_str(i);
-            r.row(&[
+            let fields = [
                 ("version", version.as_str().into()),
                 ("purgeable", sn.purgeable.into()),
                 ("current", self.current_flag(i).into()),
@@ -430,7 +430,15 @@ impl Edge {
                 ("selection", Value::Str(&sel)),
                 ("last_seen", unix_of(now, sn.last_seen).into()),
                 ("uptime", sn.uptime.into()),
-            ]);
+                // `-S2` only (C's rows have no such field): how it is reached.
+                ("proto", "TCP".into()),
+            ];
+            let n = if self.reg.is_tcp() {
+                fields.len()
+            } else {
+                fields.len() - 1
+            };
+            r.row(fields.get(..n).unwrap_or(&fields));
         }
     }
 
