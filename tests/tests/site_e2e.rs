@@ -7,8 +7,7 @@
 //!
 //! Clusters: a (two containers behind an endpoint-independent NAT), b (one, EIM NAT), c (one,
 //! symmetric NAT); each supernode on the underlay. Federation: the plan writes the
-//! supernodes' `-l` lines; a supernode that refuses `-l` (federation not on this branch) is
-//! reported loudly and started without them; the edges list every supernode anyway.
+//! supernodes' `-l` lines, the supernodes federate, and the edges list every supernode.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
@@ -50,8 +49,7 @@ fn site_bin() -> PathBuf {
 }
 
 /// `supernode` from the host folder as `supernode.service` runs it; `-c` points at the
-/// folder's community.list (install.sh copies it to /etc/n2n). Without federation support the
-/// `-l` lines are dropped, loudly.
+/// folder's community.list (install.sh copies it to /etc/n2n).
 fn start_supernode(ns: &Netns, folder: &Path) -> (Proc, bool) {
     let conf = std::fs::read_to_string(folder.join("supernode.conf")).unwrap();
     let list = folder.join("community.list");
@@ -65,27 +63,9 @@ fn start_supernode(ns: &Netns, folder: &Path) -> (Proc, bool) {
     let b = bin.to_string_lossy().into_owned();
     let l = local.to_string_lossy().into_owned();
     let p = ns.spawn("supernode", &[&b, &l, "-f"]).unwrap();
+    // Federation is part of the supernode: one that exits here is a failure.
     if let Ok(Some(_)) = p.wait_timeout(Duration::from_secs(2)) {
-        let err = p.stderr();
-        assert!(err.contains("-l"), "supernode failed: {err}");
-        loud(&format!(
-            "site_e2e: the supernode refuses federation (-l): {}; starting it WITHOUT the \
-             generated -l lines (remove this fallback once federation is merged)",
-            err.trim()
-        ));
-        let nofed: String = conf
-            .lines()
-            .filter(|x| !x.starts_with("-l="))
-            .map(|x| format!("{x}\n"))
-            .collect();
-        std::fs::write(&local, nofed).unwrap();
-        let p = ns.spawn("supernode-nofed", &[&b, &l, "-f"]).unwrap();
-        assert!(
-            p.wait_timeout(Duration::from_secs(1)).unwrap().is_none(),
-            "{}",
-            p.stderr()
-        );
-        return (p, false);
+        panic!("supernode failed: {}", p.stderr());
     }
     (p, true)
 }
