@@ -132,7 +132,7 @@ fn scale(supernodes: usize, communities: usize, per_community: usize) -> usize {
         - before;
     let got = net.edges[0][1..]
         .iter()
-        .filter(|&&id| net.sim.take_tap(id).iter().any(|g| *g == f))
+        .filter(|&&id| net.sim.take_tap(id).contains(&f))
         .count();
     net.sim.record = false;
     println!(

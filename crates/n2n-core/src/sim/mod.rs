@@ -144,6 +144,10 @@ pub struct Sim {
     /// Nodes handed out mutably ([`Sim::edge_mut`]…): re-armed before the
     /// next step.
     rearm: Vec<NodeId>,
+    /// Last armed timer per node (no duplicate heap entries).
+    armed: Vec<Option<Instant>>,
+    /// Scratch list of due nodes (reused: the hot path does not allocate).
+    due: Vec<NodeId>,
     /// Nodes by bound address (datagram routing without a scan).
     by_addr: HashMap<SocketAddr, Vec<NodeId>>,
     seq: u64,
@@ -185,6 +189,8 @@ impl Sim {
             flights: HashMap::new(),
             timers: BinaryHeap::new(),
             rearm: Vec::new(),
+            armed: Vec::new(),
+            due: Vec::new(),
             by_addr: HashMap::new(),
             seq: 0,
             out: vec![0; MAX_DATAGRAM],
@@ -493,8 +499,17 @@ impl Sim {
 
     /// Record node `id`'s current timer.
     pub(super) fn arm(&mut self, id: NodeId) {
-        if let Some(t) = self.nodes.get(id).and_then(|n| self.node_timeout(n)) {
-            self.timers.push(Reverse((t, id)));
+        let t = self.nodes.get(id).and_then(|n| self.node_timeout(n));
+        if self.armed.len() <= id {
+            self.armed.resize(id + 1, None);
+        }
+        if let Some(slot) = self.armed.get_mut(id)
+            && *slot != t
+        {
+            *slot = t;
+            if let Some(t) = t {
+                self.timers.push(Reverse((t, id)));
+            }
         }
     }
 
@@ -505,18 +520,20 @@ impl Sim {
     /// Re-arm nodes handed out mutably, drop stale timer entries; the
     /// earliest node timer.
     fn next_timer(&mut self) -> Option<Instant> {
-        // Drained in place: the list keeps its capacity, so `edge_mut` does
-        // not allocate (the allocation tests count around it).
-        let mut rearm = std::mem::take(&mut self.rearm);
-        for id in rearm.drain(..) {
+        while let Some(id) = self.rearm.pop() {
             self.arm(id);
         }
-        self.rearm = rearm;
         while let Some(Reverse((t, id))) = self.timers.peek().copied() {
             if self.is_current(t, id) {
                 return Some(t);
             }
             self.timers.pop();
+            if let Some(slot) = self.armed.get_mut(id)
+                && *slot == Some(t)
+            {
+                *slot = None; // the node's timer moved: re-armed below
+                self.rearm.push(id);
+            }
         }
         None
     }
@@ -556,23 +573,28 @@ impl Sim {
             }
             let now = self.now;
             self.next_timer();
-            let mut due_ids = Vec::new();
+            let mut due_ids = std::mem::take(&mut self.due);
+            due_ids.clear();
             while let Some(Reverse((t, id))) = self.timers.peek().copied() {
                 if t > now.mono {
                     break;
                 }
                 self.timers.pop();
+                if let Some(slot) = self.armed.get_mut(id) {
+                    *slot = None;
+                }
                 due_ids.push(id);
             }
             due_ids.sort_unstable();
             due_ids.dedup();
-            for id in due_ids {
+            for &id in &due_ids {
                 let due = self
                     .nodes
                     .get(id)
                     .and_then(|n| self.node_timeout(n))
                     .is_some_and(|t| t <= now.mono);
                 if !due {
+                    self.arm(id);
                     continue;
                 }
                 if let Some(n) = self.nodes.get_mut(id) {
@@ -584,6 +606,7 @@ impl Sim {
                 self.drain(id);
                 progressed = true;
             }
+            self.due = due_ids;
             if !progressed {
                 break;
             }
