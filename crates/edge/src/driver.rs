@@ -41,8 +41,8 @@ mod ends;
 mod report;
 mod resolver;
 mod setup;
-mod telemetry;
 mod tcp;
+mod telemetry;
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};

@@ -255,7 +255,10 @@ fn management_matches_c() {
             if req.ends_with(" help") {
                 // C's rows, then our own `drops` command (README), then end.
                 let n = replies.len();
-                assert!(n >= 2 && replies[n - 2].contains("\"cmd\":\"drops\""), "{replies:?}");
+                assert!(
+                    n >= 2 && replies[n - 2].contains("\"cmd\":\"drops\""),
+                    "{replies:?}"
+                );
                 replies.remove(n - 2);
             }
             assert_eq!(&replies, expect, "{name}: '{req}'");

@@ -25,8 +25,8 @@
 
 mod report;
 mod setup;
-mod telemetry;
 pub mod tcp;
+mod telemetry;
 
 use std::collections::HashMap;
 use std::io;

@@ -81,30 +81,20 @@ fn no_arguments_is_a_usage_error() {
 }
 
 #[test]
-fn unsupported_options_are_refused_by_name() {
-    let e = config_error(&run(&["-f", "-l", "sn2.example.net:7654"]));
+fn federation_options_are_accepted() {
+    // -F and -l start a federated supernode (behaviour.md §9.10); C lists
+    // the federation community as `-/-`.
+    let inst = Instance::start(&["-F", "myfed", "-l", "127.0.0.1:9"]);
+    let rows = inst.ask(b"r 1 communities");
     assert!(
-        e.contains("option -l") && e.contains("not supported yet"),
-        "{e}"
+        rows.iter()
+            .any(|r| r.contains("\"community\":\"-/-\"") && r.contains("\"is_federation\":1")),
+        "{rows:?}"
     );
+}
 
-    let e = config_error(&run(&["-f", "-F", "myfed"]));
-    assert!(
-        e.contains("option -F") && e.contains("not supported yet"),
-        "{e}"
-    );
-
-    let o = Command::new(BIN)
-        .args(["-f"])
-        .env("N2N_FEDERATION", "envfed")
-        .output()
-        .unwrap();
-    let e = config_error(&o);
-    assert!(
-        e.contains("N2N_FEDERATION") && e.contains("not supported yet"),
-        "{e}"
-    );
-
+#[test]
+fn broken_user_keys_name_their_line() {
     let dir = tempfile::tempdir().unwrap();
     let list = dir.path().join("community.list");
     // User lines are accepted now; a broken key names its line and user.
