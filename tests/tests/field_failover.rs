@@ -1,6 +1,6 @@
 //! The field, part 3: two supernodes given with `-l` twice; the first one dies.
 //!
-//! Two independent (not federated: this supernode refuses `-l`) supernodes on the underlay.
+//! Two independent (not federated: no `-l` between them) supernodes on the underlay.
 //! Two pairs of edges behind their own EIM NATs list both (`-l sn1 -l sn2`); only the first
 //! one runs while they start, so all of them choose it. Then the second one starts, the first
 //! is SIGKILLed, and the edges must move to the second one (three unanswered REGISTER_SUPERs,

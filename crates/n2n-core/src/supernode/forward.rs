@@ -36,7 +36,7 @@ impl Supernode {
             msg,
             ..
         } = *inb;
-        let from_sn = inb.from_sn();
+        let from_sn = inb.by_supernode();
         let comm = sender_community(
             &mut self.communities,
             &mut self.fed,
@@ -145,7 +145,7 @@ impl Supernode {
             msg,
             ..
         } = *inb;
-        let from_sn = inb.from_sn();
+        let from_sn = inb.by_supernode();
         let comm = sender_community(
             &mut self.communities,
             &mut self.fed,
@@ -207,7 +207,7 @@ impl Supernode {
         let now_stamp = now.he_stamp();
         let header = Header::from_supernode(key);
         if q.is_ping() {
-            if inb.from_sn() {
+            if inb.by_supernode() {
                 return Err(DropReason::UnexpectedType);
             }
             let allowed = self.allows(&key);
@@ -242,7 +242,7 @@ impl Supernode {
                 .io
                 .send(now, from, seal(he, None, false), |b| pong.emit(&header, b));
         }
-        let from_sn = inb.from_sn();
+        let from_sn = inb.by_supernode();
         let comm = sender_community(
             &mut self.communities,
             &mut self.fed,

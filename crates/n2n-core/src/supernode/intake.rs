@@ -38,7 +38,7 @@ pub(super) struct Inbound<'a> {
 impl Inbound<'_> {
     /// FROM_SUPERNODE set (intake made sure the sender is a federation
     /// member, except for the federation's own REGISTER_SUPER).
-    pub(super) fn from_sn(&self) -> bool {
+    pub(super) fn by_supernode(&self) -> bool {
         self.hdr.flags.contains(Flags::FROM_SUPERNODE)
     }
 }
@@ -58,7 +58,7 @@ pub(super) fn sender_community<'c>(
     let comm = communities
         .get_mut(&inb.key)
         .ok_or(DropReason::UnknownCommunity)?;
-    let prev = if inb.from_sn() {
+    let prev = if inb.by_supernode() {
         fed.stamp_prev_mut(inb.from.addr())
     } else {
         comm.edges.get_mut(&mac).map(|e| &mut e.stamp_prev)

@@ -53,7 +53,7 @@ impl Supernode {
         let own_mac = self.cfg.mac;
         let spoofing_protection = self.cfg.spoofing_protection;
         let now_stamp = now.he_stamp();
-        let from_sn = inb.from_sn();
+        let from_sn = inb.by_supernode();
         // An edge's registration forwarded by another supernode: checked
         // against the local table, never added (behaviour.md §9.3).
         let forwarded = from_sn && reg.sock.is_some();
@@ -302,7 +302,7 @@ impl Supernode {
         u: &UnregisterSuper,
     ) -> Result<(), DropReason> {
         let Inbound { key, he: ctx, .. } = *inb;
-        if inb.from_sn() {
+        if inb.by_supernode() {
             return Err(DropReason::UnexpectedType);
         }
         let now_stamp = now.he_stamp();
