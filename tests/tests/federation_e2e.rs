@@ -67,7 +67,12 @@ fn three_federated_supernodes_failover() {
         sn_opts(&["-F", "e2efed", "-l", &sn2_addr]),
     )
     .unwrap();
-    let sn2 = Supernode::start(&sn2_host, "supernode-2", sn_opts(&["-F", "e2efed"])).unwrap();
+    let sn2 = Supernode::start(
+        &sn2_host,
+        "supernode-2",
+        sn_opts(&["-F", "e2efed", "--metrics", "9650"]),
+    )
+    .unwrap();
     let sn3 = Supernode::start(
         &sn3_host,
         "supernode-3",
@@ -89,6 +94,21 @@ fn three_federated_supernodes_failover() {
     for s in [&sn1, &sn2, &sn3] {
         assert!(full(s), "{:?}", s.mgmt("edges"));
     }
+    // sn2 learnt both members (it has no -l): its metrics and status page
+    // show them (snapshots are published once a second).
+    n2n_tests::install::ensure_program("curl").unwrap();
+    let shown = wait_until(Duration::from_secs(10), Duration::from_millis(300), || {
+        let m = sn2_host
+            .exec(&["curl", "-s", "http://127.0.0.1:9650/metrics"])
+            .unwrap_or_default();
+        let page = sn2_host
+            .exec(&["curl", "-s", "http://127.0.0.1:9650/"])
+            .unwrap_or_default();
+        m.contains("n2n_supernode_federation_supernodes 2")
+            && page.contains(SN_IP)
+            && page.contains(SN3_IP)
+    });
+    assert!(shown, "sn2's metrics/status page do not list both federation members");
 
     let sns = [&sn1_addr, &sn2_addr, &sn3_addr];
     let edges: Vec<Edge> = (1..=3u16)

@@ -3,7 +3,7 @@
 
 use n2n_core::supernode::Supernode;
 use n2n_core::supernode::stats::DropReason;
-use n2n_metrics::{CommunityView, EdgeView, SupernodeSnapshot, text_field};
+use n2n_metrics::{CommunityView, EdgeView, SupernodeSnapshot, SupernodeView, text_field};
 
 /// The core's state as a [`SupernodeSnapshot`].
 pub(super) fn snapshot(core: &Supernode, now_unix: u64) -> SupernodeSnapshot {
@@ -42,8 +42,20 @@ pub(super) fn snapshot(core: &Supernode, now_unix: u64) -> SupernodeSnapshot {
         now_unix,
         federation_name: text_field(core.config().federation.name_bytes()),
         communities,
-        // The core has no federation peers yet (-l is refused).
-        federation: Vec::new(),
+        // Federation members with a known address (`-l` ones still
+        // unresolved are left out). C's wire has no version for them.
+        federation: core
+            .federation()
+            .into_iter()
+            .filter_map(|f| {
+                Some(SupernodeView {
+                    mac: f.mac.0,
+                    sockaddr: f.addr?,
+                    version: String::new(),
+                    last_seen_unix: f.last_seen_unix,
+                })
+            })
+            .collect(),
         forwarded: vec![("unicast", st.fwd), ("broadcast", st.broadcast)],
         drops: DropReason::ALL
             .iter()
