@@ -108,7 +108,10 @@ fn three_federated_supernodes_failover() {
             && page.contains(SN_IP)
             && page.contains(SN3_IP)
     });
-    assert!(shown, "sn2's metrics/status page do not list both federation members");
+    assert!(
+        shown,
+        "sn2's metrics/status page do not list both federation members"
+    );
 
     let sns = [&sn1_addr, &sn2_addr, &sn3_addr];
     let edges: Vec<Edge> = (1..=3u16)
