@@ -150,8 +150,23 @@ fn sample_pings(vms: &[(&Netns, Ipv4Addr)]) {
                         "{} cannot reach {dst}",
                         src.role()
                     );
-                    let r = ping(src, &dst, 1472, 3, true).unwrap();
-                    assert_eq!(r.received, 3, "{} -> {dst} 1472 DF: {r:?}", src.role());
+                    // 3 of 3 full-size unfragmentable pings in one run; a
+                    // run with a loss (120 pingers at once on 2 cores) is
+                    // retried, at most three runs.
+                    let mut runs = Vec::new();
+                    for _ in 0..3 {
+                        let r = ping(src, &dst, 1472, 3, true).unwrap();
+                        let ok = r.received == 3;
+                        runs.push(r);
+                        if ok {
+                            break;
+                        }
+                    }
+                    assert!(
+                        runs.last().is_some_and(|r| r.received == 3),
+                        "{} -> {dst} 1472 DF: {runs:?}",
+                        src.role()
+                    );
                 });
             }
         }
