@@ -56,7 +56,7 @@ pub use mgmt::{
     MGMT_TIMEOUT, MgmtClient, UdpEchoServer, mgmt_query, mgmt_query_timeout, mgmt_rows,
     udp_exchange, udp_whoami,
 };
-pub use netns::{Lab, NS_PREFIX, Netns};
+pub use netns::{Lab, NS_PREFIX, NeighTableGuard, Netns};
 pub use nix::sys::signal::Signal;
 pub use proc::{KILL_GRACE, Proc};
 pub use results::{

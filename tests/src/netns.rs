@@ -421,3 +421,62 @@ impl Drop for Netns {
         }
     }
 }
+
+/// The kernel's IPv4 neighbour table is one table for all network namespaces: its limits
+/// `net.ipv4.neigh.default.gc_thresh{1,2,3}` (default 128/512/1024) count the entries of every
+/// namespace together and can only be set from the initial namespace. A test whose namespaces
+/// hold more neighbours than that (64 edges that each resolve 63 others: 4032 entries) loses
+/// entries to "neighbour table overflow" — ARP replies that are never stored — unless the limits
+/// are raised. This guard raises them for its lifetime (never lowers them) and restores the
+/// values it changed when the last guard of the process is dropped. It touches no address,
+/// route or device of the initial namespace.
+#[derive(Debug)]
+pub struct NeighTableGuard(());
+
+/// (live guards, the values found before the first one raised them).
+static NEIGH_GUARDS: Mutex<(usize, Vec<(&'static str, String)>)> = Mutex::new((0, Vec::new()));
+
+/// Raised in this order (thresh3 first, so it never falls below thresh2), restored in reverse.
+const NEIGH_THRESH: [&str; 3] = [
+    "/proc/sys/net/ipv4/neigh/default/gc_thresh3",
+    "/proc/sys/net/ipv4/neigh/default/gc_thresh2",
+    "/proc/sys/net/ipv4/neigh/default/gc_thresh1",
+];
+
+impl NeighTableGuard {
+    /// Make room for at least `entries` neighbour entries across all namespaces
+    /// (`gc_thresh1` and `gc_thresh2` ≥ `entries`: below them the garbage collector leaves
+    /// entries alone; `gc_thresh3` ≥ 2 × `entries`: the hard limit).
+    pub fn reserve(entries: usize) -> Result<NeighTableGuard> {
+        let mut g = NEIGH_GUARDS.lock().unwrap_or_else(|e| e.into_inner());
+        for (path, want) in NEIGH_THRESH.iter().zip([2 * entries, entries, entries]) {
+            let old = std::fs::read_to_string(path).map_err(io_err(format!("reading {path}")))?;
+            let old = old.trim().to_string();
+            if old.parse::<usize>().is_ok_and(|v| v >= want) {
+                continue;
+            }
+            std::fs::write(path, want.to_string())
+                .map_err(io_err(format!("raising {path} to {want}")))?;
+            eprintln!("n2n-tests: {path} raised from {old} to {want} while this test runs");
+            if !g.1.iter().any(|(p, _)| p == path) {
+                g.1.push((path, old));
+            }
+        }
+        g.0 += 1;
+        Ok(NeighTableGuard(()))
+    }
+}
+
+impl Drop for NeighTableGuard {
+    fn drop(&mut self) {
+        let mut g = NEIGH_GUARDS.lock().unwrap_or_else(|e| e.into_inner());
+        g.0 = g.0.saturating_sub(1);
+        if g.0 == 0 {
+            for (path, old) in g.1.drain(..).rev() {
+                if let Err(e) = std::fs::write(path, &old) {
+                    eprintln!("n2n-tests: could not restore {path} to {old}: {e}");
+                }
+            }
+        }
+    }
+}
