@@ -311,7 +311,7 @@ impl CommunityState {
             if !self.auth_ok(&old.auth, &r.auth) {
                 return Err(RefuseReason::IpInUse);
             }
-            let Some(mut e) = self.remove_edge(&old_mac) else {
+            let Some(mut e) = self.edges.remove(&old_mac) else {
                 return Err(RefuseReason::IpInUse);
             };
             e.mac = r.mac;
@@ -382,13 +382,6 @@ impl CommunityState {
         } else {
             Err(RefuseReason::AuthSchemeMismatch)
         }
-    }
-}
-
-impl CommunityState {
-    /// Remove an edge (and its index entry).
-    pub(crate) fn remove_edge(&mut self, mac: &Mac) -> Option<Edge> {
-        self.edges.remove(mac)
     }
 }
 

@@ -155,7 +155,7 @@ impl Supernode {
             }
             Ok(_) if forwarded => {
                 // The edge is at the supernode `from` now.
-                if let Some(e) = comm.remove_edge(&reg.edge_mac) {
+                if let Some(e) = comm.edges.remove(&reg.edge_mac) {
                     self.io.event(SupernodeEvent::EdgeMoved {
                         community: key,
                         mac: e.mac,
@@ -275,7 +275,7 @@ impl Supernode {
             nak.src_mac,
             false,
         )?;
-        let Some(e) = comm.remove_edge(&nak.src_mac) else {
+        let Some(e) = comm.edges.remove(&nak.src_mac) else {
             return Err(DropReason::UnknownEdge);
         };
         let header = Header {
@@ -325,7 +325,7 @@ impl Supernode {
         if !auth_ok {
             return Err(DropReason::AuthMismatch);
         }
-        comm.remove_edge(&u.src_mac);
+        comm.edges.remove(&u.src_mac);
         self.io.event(SupernodeEvent::EdgeUnregistered {
             community: key,
             mac: u.src_mac,
