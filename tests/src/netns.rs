@@ -431,10 +431,14 @@ impl Drop for Netns {
 /// values it changed when the last guard of the process is dropped. It touches no address,
 /// route or device of the initial namespace.
 #[derive(Debug)]
-pub struct NeighTableGuard(());
+pub struct NeighTableGuard {
+    entries: usize,
+}
 
-/// (live guards, the values found before the first one raised them).
-static NEIGH_GUARDS: Mutex<(usize, Vec<(&'static str, String)>)> = Mutex::new((0, Vec::new()));
+/// (live guards, the entries they reserve together, the values found before the first one
+/// raised them).
+static NEIGH_GUARDS: Mutex<(usize, usize, Vec<(&'static str, String)>)> =
+    Mutex::new((0, 0, Vec::new()));
 
 /// Raised in this order (thresh3 first, so it never falls below thresh2), restored in reverse.
 const NEIGH_THRESH: [&str; 3] = [
@@ -444,12 +448,15 @@ const NEIGH_THRESH: [&str; 3] = [
 ];
 
 impl NeighTableGuard {
-    /// Make room for at least `entries` neighbour entries across all namespaces
-    /// (`gc_thresh1` and `gc_thresh2` ≥ `entries`: below them the garbage collector leaves
-    /// entries alone; `gc_thresh3` ≥ 2 × `entries`: the hard limit).
+    /// Make room for `entries` more neighbour entries across all namespaces, on top of what
+    /// the other live guards reserved (tests of one binary run in parallel, and the table is
+    /// one for all of them): `gc_thresh1` and `gc_thresh2` ≥ the sum (below `gc_thresh1` the
+    /// periodic garbage collector leaves entries alone; above it, stale ones go after
+    /// `gc_stale_time`), `gc_thresh3` ≥ 2 × the sum (the hard limit).
     pub fn reserve(entries: usize) -> Result<NeighTableGuard> {
         let mut g = NEIGH_GUARDS.lock().unwrap_or_else(|e| e.into_inner());
-        for (path, want) in NEIGH_THRESH.iter().zip([2 * entries, entries, entries]) {
+        let total = g.1 + entries;
+        for (path, want) in NEIGH_THRESH.iter().zip([2 * total, total, total]) {
             let old = std::fs::read_to_string(path).map_err(io_err(format!("reading {path}")))?;
             let old = old.trim().to_string();
             if old.parse::<usize>().is_ok_and(|v| v >= want) {
@@ -458,12 +465,13 @@ impl NeighTableGuard {
             std::fs::write(path, want.to_string())
                 .map_err(io_err(format!("raising {path} to {want}")))?;
             eprintln!("n2n-tests: {path} raised from {old} to {want} while this test runs");
-            if !g.1.iter().any(|(p, _)| p == path) {
-                g.1.push((path, old));
+            if !g.2.iter().any(|(p, _)| p == path) {
+                g.2.push((path, old));
             }
         }
         g.0 += 1;
-        Ok(NeighTableGuard(()))
+        g.1 = total;
+        Ok(NeighTableGuard { entries })
     }
 }
 
@@ -471,8 +479,9 @@ impl Drop for NeighTableGuard {
     fn drop(&mut self) {
         let mut g = NEIGH_GUARDS.lock().unwrap_or_else(|e| e.into_inner());
         g.0 = g.0.saturating_sub(1);
+        g.1 = g.1.saturating_sub(self.entries);
         if g.0 == 0 {
-            for (path, old) in g.1.drain(..).rev() {
+            for (path, old) in g.2.drain(..).rev() {
                 if let Err(e) = std::fs::write(path, &old) {
                     eprintln!("n2n-tests: could not restore {path} to {old}: {e}");
                 }

@@ -194,16 +194,20 @@ fn many_edges(layout: SnLayout, name: &str, prefix: &str) {
     );
     sc.metric("sn_cpu_storm_pct", fmt_cpu(cpu_storm.stop(tps)));
     // Every edge's kernel resolved every other edge (the storm really happened).
-    let resolved = hosts[N / 2]
+    let neigh = hosts[N / 2]
         .ip(&["-4", "neigh", "show", "dev", "n2n0"])
-        .unwrap()
-        .lines()
-        .filter(|l| l.contains("lladdr"))
-        .count();
+        .unwrap();
+    let resolved = neigh.lines().filter(|l| l.contains("lladdr")).count();
     assert!(
         resolved >= N - 1,
-        "edge {} resolved {resolved} neighbours",
-        N / 2
+        "edge {} resolved {resolved} neighbours; its table:\n{neigh}\ngc_thresh1/2/3: {:?}",
+        N / 2,
+        [1, 2, 3].map(|k| std::fs::read_to_string(format!(
+            "/proc/sys/net/ipv4/neigh/default/gc_thresh{k}"
+        ))
+        .unwrap_or_default()
+        .trim()
+        .to_string())
     );
     sc.metric(
         "sn_broadcast_relayed",
