@@ -435,10 +435,21 @@ pub struct NeighTableGuard {
     entries: usize,
 }
 
-/// (live guards, the entries they reserve together, the values found before the first one
-/// raised them).
-static NEIGH_GUARDS: Mutex<(usize, usize, Vec<(&'static str, String)>)> =
-    Mutex::new((0, 0, Vec::new()));
+/// The live guards of the process.
+struct NeighGuards {
+    /// How many.
+    live: usize,
+    /// The entries they reserve together.
+    entries: usize,
+    /// The values found before the first one raised them.
+    saved: Vec<(&'static str, String)>,
+}
+
+static NEIGH_GUARDS: Mutex<NeighGuards> = Mutex::new(NeighGuards {
+    live: 0,
+    entries: 0,
+    saved: Vec::new(),
+});
 
 /// Raised in this order (thresh3 first, so it never falls below thresh2), restored in reverse.
 const NEIGH_THRESH: [&str; 3] = [
@@ -455,7 +466,7 @@ impl NeighTableGuard {
     /// `gc_stale_time`), `gc_thresh3` ≥ 2 × the sum (the hard limit).
     pub fn reserve(entries: usize) -> Result<NeighTableGuard> {
         let mut g = NEIGH_GUARDS.lock().unwrap_or_else(|e| e.into_inner());
-        let total = g.1 + entries;
+        let total = g.entries + entries;
         for (path, want) in NEIGH_THRESH.iter().zip([2 * total, total, total]) {
             let old = std::fs::read_to_string(path).map_err(io_err(format!("reading {path}")))?;
             let old = old.trim().to_string();
@@ -465,12 +476,12 @@ impl NeighTableGuard {
             std::fs::write(path, want.to_string())
                 .map_err(io_err(format!("raising {path} to {want}")))?;
             eprintln!("n2n-tests: {path} raised from {old} to {want} while this test runs");
-            if !g.2.iter().any(|(p, _)| p == path) {
-                g.2.push((path, old));
+            if !g.saved.iter().any(|(p, _)| p == path) {
+                g.saved.push((path, old));
             }
         }
-        g.0 += 1;
-        g.1 = total;
+        g.live += 1;
+        g.entries = total;
         Ok(NeighTableGuard { entries })
     }
 }
@@ -478,10 +489,10 @@ impl NeighTableGuard {
 impl Drop for NeighTableGuard {
     fn drop(&mut self) {
         let mut g = NEIGH_GUARDS.lock().unwrap_or_else(|e| e.into_inner());
-        g.0 = g.0.saturating_sub(1);
-        g.1 = g.1.saturating_sub(self.entries);
-        if g.0 == 0 {
-            for (path, old) in g.2.drain(..).rev() {
+        g.live = g.live.saturating_sub(1);
+        g.entries = g.entries.saturating_sub(self.entries);
+        if g.live == 0 {
+            for (path, old) in g.saved.drain(..).rev() {
                 if let Err(e) = std::fs::write(path, &old) {
                     eprintln!("n2n-tests: could not restore {path} to {old}: {e}");
                 }
