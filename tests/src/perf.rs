@@ -233,6 +233,9 @@ pub struct PerfConfig {
     pub udp_mbps: u32,
     /// Echo requests per RTT measurement (0.2 s apart).
     pub ping_count: u32,
+    /// `--ab DIR`: the previous `edge` and `supernode` in DIR, measured row by row
+    /// interleaved with the binaries under test.
+    pub ab: Option<PathBuf>,
 }
 
 impl Default for PerfConfig {
@@ -248,6 +251,7 @@ impl Default for PerfConfig {
             udp_len: 64,
             udp_mbps: 0,
             ping_count: 20,
+            ab: None,
         }
     }
 }
@@ -271,6 +275,8 @@ options:
   --udp-len BYTES     UDP payload of the packets/s test (default 64)
   --udp-rate MBITS    UDP target rate, 0 = unlimited as in iperf3 -b 0 (default 0)
   --pings N           echo requests per RTT measurement (default 20; --quick: 5)
+  --ab DIR            A/B: DIR/edge and DIR/supernode (e.g. the previous release) are measured
+                      too, each row old then new, interleaved in one run
   -h, --help          this help
 
 Binaries: $N2N_BIN_EDGE / $N2N_BIN_SUPERNODE if set, else `cargo build --release` of the
@@ -322,6 +328,7 @@ impl PerfConfig {
                 }
                 "--udp-len" => c.udp_len = num(opt, value().as_ref())?,
                 "--udp-rate" => c.udp_mbps = num(opt, value().as_ref())?,
+                "--ab" => c.ab = Some(PathBuf::from(value().ok_or("--ab needs a directory")?)),
                 other => return Err(format!("unknown argument `{other}` (see --help)")),
             }
         }
@@ -1121,6 +1128,8 @@ pub struct Row {
     pub tcp_mbps: Vec<f64>,
     /// TCP retransmissions of each run.
     pub tcp_retransmits: Vec<u64>,
+    /// Wall-clock seconds of all TCP runs together (what `cpu_pct` is a share of).
+    pub tcp_elapsed_s: Option<f64>,
     /// Small-packet UDP runs.
     pub udp: Vec<UdpRun>,
     /// Average ping RTT (idle), ms.
@@ -1163,6 +1172,29 @@ impl Row {
     /// Median UDP loss %.
     pub fn udp_loss_median(&self) -> Option<f64> {
         median(&self.udp.iter().map(|u| u.loss_pct).collect::<Vec<_>>())
+    }
+    /// Median TCP retransmissions per run.
+    pub fn retransmits_median(&self) -> Option<f64> {
+        median(
+            &self
+                .tcp_retransmits
+                .iter()
+                .map(|&r| r as f64)
+                .collect::<Vec<_>>(),
+        )
+    }
+    /// CPU-seconds each process spent per GB (10^9 bytes) of TCP goodput during the TCP
+    /// runs: the cost figure that stays meaningful on a host with more cores.
+    pub fn cpu_s_per_gb(&self, seconds_per_run: u32) -> Option<PerProc<Option<f64>>> {
+        let gb = self.tcp_mbps.iter().sum::<f64>() * f64::from(seconds_per_run) / 8000.0;
+        let elapsed = self.tcp_elapsed_s?;
+        let cpu = self.cpu_pct?;
+        let per = |p: Option<f64>| p.filter(|_| gb > 0.0).map(|p| p / 100.0 * elapsed / gb);
+        Some(PerProc {
+            edge_a: per(cpu.edge_a),
+            edge_b: per(cpu.edge_b),
+            supernode: per(cpu.supernode),
+        })
     }
 }
 
@@ -1212,6 +1244,7 @@ fn measure_paths(
     let rcv0 = rcvbuf_snapshot(lab);
     let host0 = host_cpu_snapshot();
     let meter = cpu.map(|(pids, _)| CpuMeter::start(pids));
+    let started = Instant::now();
     for _ in 0..cfg.runs {
         check_stop()?;
         let r = iperf3_client(&lab.a, IpAddr::V4(dst), IPERF_PORT, cfg.seconds, None)?;
@@ -1222,6 +1255,7 @@ fn measure_paths(
     }
     if let (Some(m), Some((_, hz))) = (meter, cpu) {
         row.cpu_pct = PerProc::from_vec(&m.stop(hz));
+        row.tcp_elapsed_s = Some(started.elapsed().as_secs_f64());
     }
     if let (Some(a), Some(b)) = (host0, host_cpu_snapshot()) {
         let cpus = thread::available_parallelism().map_or(1, std::num::NonZero::get);
@@ -1446,6 +1480,9 @@ impl Report {
             "added_rtt_busy_ms": added_busy,
             "ping": r.ping_received.map(|(rx, tx)| json!({"received": rx, "sent": tx})),
             "cpu_pct_during_tcp": r.cpu_pct.as_ref().map(per),
+            "tcp_elapsed_s": r.tcp_elapsed_s,
+            "cpu_s_per_gb": r.cpu_s_per_gb(self.config.seconds).as_ref().map(per),
+            "tcp_retransmits_median": r.retransmits_median(),
             "host_cpu_busy_pct_during_tcp": r.host_busy_pct,
             "peak_rss_kib": r.peak_rss_kib.as_ref().map(per_u),
             "rcvbuf_errors_delta": {
@@ -1477,6 +1514,7 @@ impl Report {
                 "udp_rate_mbps": self.config.udp_mbps,
                 "ping_count": self.config.ping_count,
                 "up_timeout_s": self.config.up_timeout.as_secs(),
+                "ab_old_binaries": self.config.ab.as_ref().map(|d| d.display().to_string()),
             },
             "host": {
                 "cpus": thread::available_parallelism().map(|n| n.get()).ok(),
@@ -1518,10 +1556,11 @@ impl Report {
         );
         let _ = writeln!(
             s,
-            "{:<26} {:>9} {:>6} {:>9} {:>6} {:>6} {:>8} {:>7} {:>7} {:>15} {:>5} {:>14} {:>15} {:>8}",
+            "{:<30} {:>9} {:>6} {:>6} {:>9} {:>6} {:>6} {:>8} {:>7} {:>7} {:>15} {:>17} {:>5} {:>14} {:>15} {:>8}",
             "path",
             "TCP Mb/s",
             "x raw",
+            "retr",
             "UDP kpps",
             "x raw",
             "loss%",
@@ -1529,12 +1568,13 @@ impl Report {
             "+ms",
             "+ms bsy",
             "CPU% A/B/SN",
+            "CPU-s/GB A/B/SN",
             "host%",
             "RSS MiB A/B/SN",
             "rcvbuf TCP/UDP",
             "direct"
         );
-        let _ = writeln!(s, "{}", "-".repeat(156));
+        let _ = writeln!(s, "{}", "-".repeat(179));
         let base_tcp = self.baseline.tcp_median();
         let base_pps = self.baseline.udp_pps_median();
         let rows = std::iter::once(&self.baseline)
@@ -1560,6 +1600,14 @@ impl Report {
                     f(p.supernode, 0)
                 )
             });
+            let cpu_gb = r.cpu_s_per_gb(c.seconds).map_or("-".to_string(), |p| {
+                format!(
+                    "{}/{}/{}",
+                    f(p.edge_a, 2),
+                    f(p.edge_b, 2),
+                    f(p.supernode, 2)
+                )
+            });
             let mib = |k: Option<u64>| f(k.map(|k| k as f64 / 1024.0), 1);
             let rss = r.peak_rss_kib.map_or("-".to_string(), |p| {
                 format!("{}/{}/{}", mib(p.edge_a), mib(p.edge_b), mib(p.supernode))
@@ -1580,10 +1628,11 @@ impl Report {
             };
             let _ = writeln!(
                 s,
-                "{:<26} {:>9} {:>6} {:>9} {:>6} {:>6} {:>8} {:>7} {:>7} {:>15} {:>5} {:>14} {:>15} {:>8}",
+                "{:<30} {:>9} {:>6} {:>6} {:>9} {:>6} {:>6} {:>8} {:>7} {:>7} {:>15} {:>17} {:>5} {:>14} {:>15} {:>8}",
                 name,
                 f(r.tcp_median(), 1),
                 f(tr, 3),
+                f(r.retransmits_median(), 0),
                 f(r.udp_pps_median().map(|p| p / 1000.0), 1),
                 f(ur, 3),
                 f(r.udp_loss_median(), 1),
@@ -1591,6 +1640,7 @@ impl Report {
                 f(added, 3),
                 f(added_busy, 3),
                 cpu,
+                cpu_gb,
                 f(r.host_busy_pct, 0),
                 rss,
                 rcv,
@@ -1614,7 +1664,9 @@ impl Report {
              direct = UDP packets the edges sent straight to each other (dropped on arrival when \
              relayed); floor = the smallest TAP<->UDP forwarder (poll, one read/sendto per frame, \
              no header/cipher/batching/offloads, TAP MTU {FWD_MTU}): what any user-space tunnel \
-             pays on this machine; host% = all CPUs during TCP, % of one CPU; logs: {}",
+             pays on this machine; host% = all CPUs during TCP, % of one CPU; retr = TCP \
+             retransmissions per run (median); CPU-s/GB = CPU-seconds of each process per GB \
+             of TCP goodput; logs: {}",
             self.log_dir.display()
         );
         s
@@ -1663,18 +1715,38 @@ pub fn run(cfg: &PerfConfig) -> Result<Report> {
         Some(Err(e)) => report.fatal = Some(format!("n2n binaries: {e}")),
         Some(Ok(bins)) => {
             let hz = clock_ticks_per_sec();
+            // A/B: the previous binaries first, then the new ones, row by row.
+            let mut sets = Vec::new();
+            if let Some(dir) = &cfg.ab {
+                let old = Binaries {
+                    edge: dir.join("edge"),
+                    supernode: dir.join("supernode"),
+                };
+                match [&old.edge, &old.supernode].iter().find(|p| !p.is_file()) {
+                    Some(missing) => {
+                        report.fatal = Some(format!("--ab: {} is not a file", missing.display()));
+                    }
+                    None => sets.push(("old ", old)),
+                }
+            }
+            if report.fatal.is_none() {
+                sets.push((if cfg.ab.is_some() { "new " } else { "" }, bins.clone()));
+            }
             'rows: for &cipher in &cfg.ciphers {
                 for mode in [Mode::P2p, Mode::Relayed] {
-                    if stop_requested() {
-                        report.fatal = Some("interrupted".into());
-                        break 'rows;
+                    for (label, set) in &sets {
+                        if stop_requested() {
+                            report.fatal = Some("interrupted".into());
+                            break 'rows;
+                        }
+                        eprintln!("n2n-throughput: {label}{} {}", cipher.name, mode.name());
+                        let mut row = measure_tunnel(&lab, set, cfg, cipher, mode, hz);
+                        row.name = format!("{label}{}", row.name);
+                        if let Some(e) = &row.error {
+                            eprintln!("n2n-throughput:   FAILED: {e}");
+                        }
+                        report.tunnel.push(row);
                     }
-                    eprintln!("n2n-throughput: {} {}", cipher.name, mode.name());
-                    let row = measure_tunnel(&lab, &bins, cfg, cipher, mode, hz);
-                    if let Some(e) = &row.error {
-                        eprintln!("n2n-throughput:   FAILED: {e}");
-                    }
-                    report.tunnel.push(row);
                 }
             }
             report.binaries = Some(bins);
@@ -1700,6 +1772,34 @@ mod tests {
     }
 
     #[test]
+    fn cpu_seconds_per_gigabyte() {
+        // Two 5-s runs at 800 Mbit/s = 1 GB in 10 s; edge A at 50 % = 5 CPU-s.
+        let r = Row {
+            tcp_mbps: vec![800.0, 800.0],
+            tcp_retransmits: vec![3, 10, 7],
+            tcp_elapsed_s: Some(10.0),
+            cpu_pct: Some(PerProc {
+                edge_a: Some(50.0),
+                edge_b: Some(25.0),
+                supernode: None,
+            }),
+            ..Row::default()
+        };
+        let g = r.cpu_s_per_gb(5).unwrap();
+        assert!((g.edge_a.unwrap() - 5.0).abs() < 1e-9, "{g:?}");
+        assert!((g.edge_b.unwrap() - 2.5).abs() < 1e-9, "{g:?}");
+        assert_eq!(g.supernode, None);
+        assert_eq!(r.retransmits_median(), Some(7.0));
+        // No goodput, no figure; no CPU meter, no row.
+        let idle = Row {
+            tcp_mbps: vec![0.0],
+            ..r.clone()
+        };
+        assert_eq!(idle.cpu_s_per_gb(5).unwrap().edge_a, None);
+        assert!(Row::default().cpu_s_per_gb(5).is_none());
+    }
+
+    #[test]
     fn cli() {
         let d = cfg(&[]);
         assert_eq!((d.runs, d.seconds, d.ping_count), (3, 5, 20));
@@ -1719,7 +1819,13 @@ mod tests {
         assert_eq!(j.json.as_deref(), Some(Path::new("/tmp/x.json")));
         assert_eq!((j.seconds, j.udp_mbps), (9, 300));
         assert_eq!(args(&["-h"]).unwrap(), Invocation::Help);
+        assert_eq!(d.ab, None);
+        assert_eq!(
+            cfg(&["--ab", "/opt/old"]).ab.as_deref(),
+            Some(Path::new("/opt/old"))
+        );
         for bad in [
+            &["--ab"][..],
             &["--runs"][..],
             &["--runs", "x"],
             &["--runs", "0"],

@@ -94,6 +94,9 @@ pub const SEG_FRAME_MAX: usize = 1452 - n2n_proto::wire::MAX_PACKET_OVERHEAD;
 pub const OFFLOAD_ENV: &str = "N2N_TAP_OFFLOAD";
 /// Environment variable: `0` sends segmented bursts one datagram at a time.
 pub const UDP_GSO_ENV: &str = "N2N_UDP_GSO";
+/// Environment variable: `0` reads one datagram per receive slot (no
+/// `UDP_GRO`).
+pub const UDP_GRO_ENV: &str = "N2N_UDP_GRO";
 /// Receive slot: larger than any datagram the core accepts, so that an
 /// oversized one is seen whole (and dropped by the core) instead of cut.
 const RECV_BUF: usize = 65_536;
@@ -161,6 +164,18 @@ impl Driver {
         let mgmt =
             UdpSocket::from_std(setup.mgmt).map_err(io("registering the management socket"))?;
         let gso_on = std::env::var_os(UDP_GSO_ENV).is_none_or(|v| v != "0");
+        // Only a batch made for UDP_GRO reads the segment sizes: a socket
+        // gets it only if the batch is one (also when it is reopened).
+        let gro_on = std::env::var_os(UDP_GRO_ENV).is_none_or(|v| v != "0")
+            && main
+                .enable_gro()
+                .inspect_err(|e| tracing::debug!("UDP_GRO not available ({e})"))
+                .is_ok();
+        let rx = if gro_on {
+            RecvBatch::with_gro(RECV_BATCH)
+        } else {
+            RecvBatch::new(RECV_BATCH, RECV_BUF)
+        };
         Ok(Self {
             resolver: Resolver::new(setup.names, main.is_ipv6()),
             udp: Udp {
@@ -168,6 +183,7 @@ impl Driver {
                 mcast: None,
                 gso: GsoBatch::new(MAX_DATAGRAM, MAX_SEGMENTS, GSO_MAX_BYTES),
                 gso_on,
+                gro_on,
                 errors: ErrorLog::default(),
                 tcp: setup.opts.tcp.then(|| {
                     let ip = *setup.opts.bind.ip();
@@ -185,7 +201,7 @@ impl Driver {
                 gro: Coalescer::new(),
                 errors: ErrorLog::default(),
             },
-            rx: RecvBatch::new(RECV_BATCH, RECV_BUF),
+            rx,
             mgmt,
             mgmt_buf: buffer(MAX_DATAGRAM),
             subs: Subscriptions::new(),
@@ -430,11 +446,19 @@ impl Driver {
             let n = sock.recv_ready(&mut self.rx);
             let t = now();
             for i in 0..n {
-                if let Some((dgram, from)) = self.rx.get_mut(i)
-                    && let Some(len) =
-                        decapsulate(&mut self.edge, t, from, dgram, via_multicast, &mut self.tap)
-                {
-                    self.tap.write_frame(len).await;
+                if let Some((dgrams, from)) = self.rx.datagrams(i) {
+                    for dgram in dgrams {
+                        if let Some(len) = decapsulate(
+                            &mut self.edge,
+                            t,
+                            from,
+                            dgram,
+                            via_multicast,
+                            &mut self.tap,
+                        ) {
+                            self.tap.write_frame(len).await;
+                        }
+                    }
                 }
                 self.send_transmits().await;
             }

@@ -7,14 +7,17 @@
 //!    that keeps the sockets ready);
 //! 2. execute pending transmits: every queued datagram (`poll_transmit`
 //!    into one of [`SEND_BATCH`] reusable buffers, sent with one
-//!    `sendmmsg` per run of datagrams for the same socket);
+//!    `sendmmsg` per run of datagrams for the same socket, in which each
+//!    run of equal-sized datagrams for one destination is one
+//!    `UDP_SEGMENT` message whose iovecs are the pooled buffers: no copy);
 //! 3. log the core's events (`poll_event`);
 //! 4. compute the next wake-up (`poll_timeout`, at most [`IDLE_TICK`]
 //!    away);
 //! 5. wait for the first of, in this priority: a signal, a management
 //!    request (`handle_mgmt`), datagrams on the main socket(s), the
 //!    wake-up. A readable main socket is read with one `recvmmsg` of up to
-//!    [`RECV_BATCH`] datagrams (`handle_datagram` each, sources unmapped)
+//!    [`RECV_BATCH`] datagrams, or [`GRO_BATCH`] `UDP_GRO` buffers of
+//!    several (`handle_datagram` each datagram, sources unmapped)
 //!    before the outputs are flushed again.
 //!
 //! Nothing on the hot path allocates: the receive and transmit buffer
@@ -65,6 +68,9 @@ pub use n2n_sys::udp::SOCKET_BUFFER;
 /// Datagrams read per wake-up (one `recvmmsg`) before the outputs are
 /// flushed.
 pub const RECV_BATCH: usize = MMSG_BATCH;
+/// Receive slots with `UDP_GRO`: each holds up to 64 KiB of datagrams of
+/// one source.
+pub const GRO_BATCH: usize = 16;
 /// Datagrams drained from the core and sent per `sendmmsg`.
 pub const SEND_BATCH: usize = MMSG_BATCH;
 /// A placeholder address for unused batch slots.
@@ -122,6 +128,24 @@ pub struct Driver {
     conns: HashMap<ConnId, mpsc::Sender<Vec<u8>>>,
     /// Results of the `-l` name resolver task (name, address).
     resolved: tokio::sync::mpsc::Receiver<(String, Option<SocketAddr>)>,
+}
+
+/// The receive buffers: with `UDP_GRO` on the main socket(s) (datagrams
+/// of one source read as one buffer, cut again before the core sees them),
+/// else [`RECV_BATCH`] slots of one datagram.
+fn receive_batch(udp: &Socket, udp6: Option<&Socket>) -> RecvBatch {
+    match udp.enable_gro() {
+        Ok(()) => {
+            if let Some(Err(e)) = udp6.map(Socket::enable_gro) {
+                tracing::debug!("UDP_GRO on the IPv6 socket: {e}");
+            }
+            RecvBatch::with_gro(GRO_BATCH)
+        }
+        Err(e) => {
+            tracing::debug!("UDP_GRO not available ({e}): one datagram per receive slot");
+            RecvBatch::new(RECV_BATCH, RECV_BUF)
+        }
+    }
 }
 
 /// How often `-l` names are resolved again.
@@ -194,6 +218,9 @@ impl Driver {
         let (tcp_tx, tcp_rx) = mpsc::channel(tcp::INPUT_QUEUE);
         let mut listeners = vec![sockets.tcp];
         listeners.extend(sockets.tcp6);
+        let udp = Socket::new(sockets.udp)?;
+        let udp6 = sockets.udp6.map(Socket::new).transpose()?;
+        let rx = receive_batch(&udp, udp6.as_ref());
         Ok(Self {
             listeners,
             tcp_limits: TcpLimits {
@@ -205,14 +232,14 @@ impl Driver {
             tcp_tx: Some(tcp_tx),
             conns: HashMap::new(),
             core,
-            udp: Socket::new(sockets.udp)?,
-            udp6: sockets.udp6.map(Socket::new).transpose()?,
+            udp,
+            udp6,
             udp6_error: sockets.udp6_error,
             mgmt: UdpSocket::from_std(sockets.mgmt)?,
             log,
             notifier,
             community_file: opts.community_file.clone(),
-            rx: RecvBatch::new(RECV_BATCH, RECV_BUF),
+            rx,
             tbufs: Vec::with_capacity(SEND_BATCH),
             send_errors: 0,
             metrics: opts.metrics,
@@ -408,8 +435,9 @@ impl Driver {
             .fold(tick, Instant::min)
     }
 
-    /// Step 5: Read up to [`RECV_BATCH`] datagrams from one main socket
-    /// (one `recvmmsg`) into the core.
+    /// Step 5: Read up to [`RECV_BATCH`] datagrams (or [`GRO_BATCH`]
+    /// coalesced buffers) from one main socket (one `recvmmsg`) into the
+    /// core, one datagram at a time.
     fn receive(&mut self, v6: bool) {
         let sock = if v6 {
             self.udp6.as_ref()
@@ -420,8 +448,10 @@ impl Driver {
         let n = sock.recv_ready(&mut self.rx);
         let t = now();
         for i in 0..n {
-            if let Some((d, from)) = self.rx.get_mut(i) {
-                self.core.handle_datagram(t, from, d);
+            if let Some((dgrams, from)) = self.rx.datagrams(i) {
+                for d in dgrams {
+                    self.core.handle_datagram(t, from, d);
+                }
             }
         }
     }

@@ -352,6 +352,12 @@ impl Driver {
             });
         match new {
             Ok((s, local)) => {
+                if self.udp.gro_on
+                    && let Err(e) = s.enable_gro()
+                {
+                    // Not coalesced, the datagrams are read one per slot.
+                    tracing::debug!("UDP_GRO on the reopened socket: {e}");
+                }
                 self.udp.main = s;
                 self.edge.set_local_addr(local);
                 tracing::info!(

@@ -135,16 +135,65 @@ pub fn send_many(
     fd: std::os::fd::BorrowedFd<'_>,
     msgs: &[(&[u8], SocketAddr)],
 ) -> io::Result<usize> {
-    send_many_mapped(fd, msgs, false)
+    send_many_mapped(fd, msgs, false, false)
+}
+
+/// [`send_many`], with each run of equal-sized datagrams for one
+/// destination sent as one `UDP_SEGMENT` message of the `sendmmsg` (the
+/// datagrams are its iovecs, nothing is copied). Returns the number of
+/// datagrams sent; [`gso_unsupported`] on the error tells to fall back to
+/// [`send_many`].
+#[cfg(target_os = "linux")]
+pub fn send_many_segmented(
+    fd: std::os::fd::BorrowedFd<'_>,
+    msgs: &[(&[u8], SocketAddr)],
+) -> io::Result<usize> {
+    send_many_mapped(fd, msgs, false, true)
+}
+
+/// Largest payload of one `UDP_SEGMENT` send this module builds (below the
+/// 65 507-byte UDP limit, with room for the kernel's own headers).
+const GSO_MAX_BYTES: usize = 65_000;
+
+/// How many of `msgs` (from the first) form one segmented send: the same
+/// destination, the same length, except that the last may be shorter; at most
+/// [`MAX_SEGMENTS`] and [`GSO_MAX_BYTES`]. 1 when no run starts here.
+fn gso_run(msgs: &[(&[u8], SocketAddr)]) -> usize {
+    let Some(&(first, dst)) = msgs.first() else {
+        return 0;
+    };
+    let seg = first.len();
+    if seg == 0 {
+        return 1;
+    }
+    let mut n = 1;
+    let mut bytes = seg;
+    for &(d, to) in msgs.iter().skip(1).take(MAX_SEGMENTS - 1) {
+        if to != dst || d.len() > seg || d.is_empty() || bytes + d.len() > GSO_MAX_BYTES {
+            break;
+        }
+        n += 1;
+        bytes += d.len();
+        if d.len() < seg {
+            break;
+        }
+    }
+    n
 }
 
 /// [`send_many`], with IPv4 destinations written IPv4-mapped when
-/// `v6_socket` ([`super::to_socket`]).
+/// `v6_socket` ([`super::to_socket`]). With `gso`, each run of datagrams
+/// for one destination ([`gso_run`]) goes out as one message of the
+/// `sendmmsg`: its datagrams are the iovecs (no copy), `UDP_SEGMENT` their
+/// length, and the kernel cuts it into the same datagrams again. Returns
+/// the number of datagrams sent; an error concerns the first message
+/// ([`gso_unsupported`]: send again without `gso`).
 #[cfg(target_os = "linux")]
 pub(super) fn send_many_mapped(
     fd: std::os::fd::BorrowedFd<'_>,
     msgs: &[(&[u8], SocketAddr)],
     v6_socket: bool,
+    gso: bool,
 ) -> io::Result<usize> {
     let msgs = msgs.get(..msgs.len().min(MMSG_BATCH)).unwrap_or(&[]);
     if msgs.is_empty() {
@@ -155,23 +204,64 @@ pub(super) fn send_many_mapped(
     let mut iov: [libc::iovec; MMSG_BATCH] = unsafe { std::mem::zeroed() };
     let mut names: [libc::sockaddr_storage; MMSG_BATCH] = unsafe { std::mem::zeroed() };
     let mut hdrs: [libc::mmsghdr; MMSG_BATCH] = unsafe { std::mem::zeroed() };
-    for ((data, dst), ((v, ss), h)) in msgs
-        .iter()
-        .zip(iov.iter_mut().zip(names.iter_mut()).zip(hdrs.iter_mut()))
-    {
+    // 8-byte aligned room for one cmsghdr carrying a u16, per message.
+    let mut control = [[0u64; 4]; MMSG_BATCH];
+    // SAFETY: CMSG_SPACE only computes a size.
+    let space = unsafe { libc::CMSG_SPACE(2) } as usize;
+    let gso = gso && space <= std::mem::size_of::<[u64; 4]>();
+    for (v, (data, _)) in iov.iter_mut().zip(msgs) {
         v.iov_base = data.as_ptr().cast_mut().cast();
         v.iov_len = data.len();
-        h.msg_hdr.msg_namelen = encode_addr(super::to_socket(*dst, v6_socket), ss);
-        h.msg_hdr.msg_name = (&raw mut *ss).cast();
-        h.msg_hdr.msg_iov = &raw mut *v;
-        h.msg_hdr.msg_iovlen = 1;
     }
-    let n = libc::c_uint::try_from(msgs.len()).unwrap_or(0);
-    // SAFETY: the first `n` headers point at live entries of `iov` and
-    // `names` and at the payloads borrowed in `msgs`, all valid for the
-    // call; the fd is borrowed, hence open.
+    // Datagrams per message, to turn the kernel's message count into ours.
+    let mut per_msg = [0usize; MMSG_BATCH];
+    let mut nmsg = 0;
+    let mut at = 0;
+    while let Some(rest) = msgs.get(at..).filter(|r| !r.is_empty()) {
+        let run = if gso { gso_run(rest) } else { 1 };
+        let (Some(h), Some(ss), Some(ctl), Some(count), Some(v), Some(&(first, dst))) = (
+            hdrs.get_mut(nmsg),
+            names.get_mut(nmsg),
+            control.get_mut(nmsg),
+            per_msg.get_mut(nmsg),
+            iov.get_mut(at..at + run),
+            rest.first(),
+        ) else {
+            break;
+        };
+        h.msg_hdr.msg_namelen = encode_addr(super::to_socket(dst, v6_socket), ss);
+        h.msg_hdr.msg_name = (&raw mut *ss).cast();
+        h.msg_hdr.msg_iov = v.as_mut_ptr();
+        h.msg_hdr.msg_iovlen = run as _;
+        if run > 1 {
+            h.msg_hdr.msg_control = ctl.as_mut_ptr().cast();
+            h.msg_hdr.msg_controllen = space as _;
+            let seg = u16::try_from(first.len()).unwrap_or(u16::MAX);
+            // SAFETY: the header points at `ctl`, large enough for one
+            // cmsghdr and its u16 (checked with `gso` above); CMSG_FIRSTHDR
+            // is non-null since msg_controllen >= sizeof(cmsghdr); the u16
+            // is written unaligned into its data area.
+            unsafe {
+                let cmsg = libc::CMSG_FIRSTHDR(&raw const h.msg_hdr);
+                if !cmsg.is_null() {
+                    (*cmsg).cmsg_level = libc::SOL_UDP;
+                    (*cmsg).cmsg_type = UDP_SEGMENT;
+                    (*cmsg).cmsg_len = libc::CMSG_LEN(2) as _;
+                    std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<u16>(), seg);
+                }
+            }
+        }
+        *count = run;
+        nmsg += 1;
+        at += run;
+    }
+    let n = libc::c_uint::try_from(nmsg).unwrap_or(0);
+    // SAFETY: the first `n` headers point at live entries of `iov`,
+    // `names` and `control` and at the payloads borrowed in `msgs`, all
+    // valid for the call; the fd is borrowed, hence open.
     let rc = unsafe { libc::sendmmsg(fd.as_raw_fd(), hdrs.as_mut_ptr(), n, 0) };
-    usize::try_from(rc).map_err(|_| io::Error::last_os_error())
+    let sent = usize::try_from(rc).map_err(|_| io::Error::last_os_error())?;
+    Ok(per_msg.iter().take(sent).sum())
 }
 
 /// Receive up to `bufs.len()` (at most [`MMSG_BATCH`]) datagrams with one
@@ -184,7 +274,7 @@ pub fn recv_many<B: AsMut<[u8]>>(
     bufs: &mut [B],
     meta: &mut [(usize, Option<SocketAddr>)],
 ) -> io::Result<usize> {
-    recv_into(fd, bufs.iter_mut().map(AsMut::as_mut), meta)
+    recv_into(fd, bufs.iter_mut().map(AsMut::as_mut), meta, None)
 }
 
 /// [`recv_many`] into the buffers `slots` yields (at most `meta.len()`
@@ -194,6 +284,7 @@ fn recv_into<'a>(
     fd: std::os::fd::BorrowedFd<'_>,
     slots: impl Iterator<Item = &'a mut [u8]>,
     meta: &mut [(usize, Option<SocketAddr>)],
+    mut gro: Option<&mut [GroSlot]>,
 ) -> io::Result<usize> {
     // SAFETY: as in `send_many`.
     let mut iov: [libc::iovec; MMSG_BATCH] = unsafe { std::mem::zeroed() };
@@ -211,6 +302,11 @@ fn recv_into<'a>(
             libc::socklen_t::try_from(std::mem::size_of::<libc::sockaddr_storage>()).unwrap_or(0);
         h.msg_hdr.msg_iov = &raw mut *v;
         h.msg_hdr.msg_iovlen = 1;
+        if let Some(g) = gro.as_deref_mut().and_then(|g| g.get_mut(count)) {
+            g.segment = 0;
+            h.msg_hdr.msg_control = g.control.as_mut_ptr().cast();
+            h.msg_hdr.msg_controllen = std::mem::size_of_val(&g.control) as _;
+        }
         count += 1;
     }
     if count == 0 {
@@ -242,8 +338,75 @@ fn recv_into<'a>(
             decode_addr(ss, h.msg_hdr.msg_namelen),
         );
     }
+    if let Some(g) = gro {
+        for (slot, h) in g.iter_mut().zip(hdrs.iter()).take(got.min(count)) {
+            slot.segment = gro_segment(&h.msg_hdr);
+        }
+    }
     Ok(got.min(count))
 }
+
+/// `UDP_GRO` (`linux/udp.h`): UDP receive offload.
+#[cfg(target_os = "linux")]
+pub const UDP_GRO: libc::c_int = 104;
+
+/// The control buffer of one receive slot with `UDP_GRO`, and the segment
+/// size the kernel reported in it (0: one datagram).
+#[derive(Clone, Copy, Default)]
+struct GroSlot {
+    control: [u64; 4],
+    segment: usize,
+}
+
+/// The `UDP_GRO` segment size in the control messages of a received
+/// `msghdr` (0 if there is none: the buffer holds one datagram).
+#[cfg(target_os = "linux")]
+fn gro_segment(h: &libc::msghdr) -> usize {
+    if h.msg_control.is_null() || (h.msg_flags & libc::MSG_CTRUNC) != 0 {
+        return 0;
+    }
+    // SAFETY: `h` is a header the kernel filled in: msg_control points at
+    // the slot's control buffer (live for this call) and msg_controllen is
+    // what the kernel wrote there; CMSG_FIRSTHDR/CMSG_NXTHDR stay inside it;
+    // the int is read unaligned from the data area of a header whose
+    // length covers it.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(h);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_UDP
+                && (*c).cmsg_type == UDP_GRO
+                && (*c).cmsg_len as usize >= libc::CMSG_LEN(4) as usize
+            {
+                let v = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<libc::c_int>());
+                return usize::try_from(v).unwrap_or(0);
+            }
+            c = libc::CMSG_NXTHDR(h, c);
+        }
+    }
+    0
+}
+
+/// The datagrams of one receive slot ([`RecvBatch::datagrams`]).
+#[derive(Debug)]
+pub struct Datagrams<'a> {
+    chunks: std::slice::ChunksMut<'a, u8>,
+    /// The slot held an empty datagram: yield it once.
+    empty: bool,
+}
+
+impl<'a> Iterator for Datagrams<'a> {
+    type Item = &'a mut [u8];
+
+    fn next(&mut self) -> Option<&'a mut [u8]> {
+        if std::mem::take(&mut self.empty) {
+            return Some(&mut []);
+        }
+        self.chunks.next()
+    }
+}
+
+/// Bytes of one [`RecvBatch::with_gro`] slot: the largest UDP payload.
+pub const GRO_BUF: usize = 65_535;
 
 /// The receive buffers of one `recvmmsg`: `count` (at most
 /// [`MMSG_BATCH`]) slots of `size` bytes in one allocation, allocated once
@@ -256,6 +419,8 @@ pub struct RecvBatch {
     stride: usize,
     size: usize,
     meta: Box<[(usize, Option<SocketAddr>)]>,
+    /// With `UDP_GRO`: one control buffer and segment size per slot.
+    gro: Option<Box<[GroSlot]>>,
     got: usize,
 }
 
@@ -279,7 +444,28 @@ impl RecvBatch {
             stride,
             size,
             meta: vec![(0, None); count].into_boxed_slice(),
+            gro: None,
             got: 0,
+        }
+    }
+
+    /// `count` slots of [`GRO_BUF`] bytes for a socket with `UDP_GRO`
+    /// enabled ([`super::enable_gro`]): a slot may hold several datagrams
+    /// of one source, cut with [`Self::segment`].
+    pub fn with_gro(count: usize) -> Self {
+        let mut b = Self::new(count, GRO_BUF);
+        b.gro = Some(vec![GroSlot::default(); b.meta.len()].into_boxed_slice());
+        b
+    }
+
+    /// The size of the datagrams in slot `i` of the last [`Self::recv`]:
+    /// the kernel's `UDP_GRO` segment size when it coalesced several, else
+    /// the slot's length (the last datagram of a slot may be shorter).
+    pub fn segment(&self, i: usize) -> usize {
+        let whole = self.meta.get(i).map_or(0, |m| m.0);
+        match self.gro.as_ref().and_then(|g| g.get(i)) {
+            Some(g) if g.segment > 0 && g.segment < whole => g.segment,
+            _ => whole,
         }
     }
 
@@ -293,7 +479,7 @@ impl RecvBatch {
             .buf
             .chunks_exact_mut(self.stride)
             .map(|c| c.get_mut(..size).unwrap_or_default());
-        let n = recv_into(fd, slots, &mut self.meta)?;
+        let n = recv_into(fd, slots, &mut self.meta, self.gro.as_deref_mut())?;
         for m in self.meta.iter_mut().take(n) {
             m.1 = m.1.map(from_socket);
         }
@@ -309,6 +495,22 @@ impl RecvBatch {
     /// Whether the last [`Self::recv`] got nothing.
     pub fn is_empty(&self) -> bool {
         self.got == 0
+    }
+
+    /// The datagrams of slot `i` of the last [`Self::recv`] (several with
+    /// `UDP_GRO`, cut at [`Self::segment`]; an empty datagram is one empty
+    /// slice) and their (unmapped) source; `None` as for [`Self::get_mut`].
+    pub fn datagrams(&mut self, i: usize) -> Option<(Datagrams<'_>, SocketAddr)> {
+        let seg = self.segment(i).max(1);
+        let (buf, from) = self.get_mut(i)?;
+        let empty = buf.is_empty();
+        Some((
+            Datagrams {
+                chunks: buf.chunks_mut(seg),
+                empty,
+            },
+            from,
+        ))
     }
 
     /// Datagram `i` of the last [`Self::recv`] and its (unmapped) source;
@@ -353,6 +555,123 @@ mod tests {
         }
         assert_eq!(got, data);
         Ok(())
+    }
+
+    #[test]
+    fn gso_runs_are_cut_where_destination_or_length_changes() {
+        let a: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let b: SocketAddr = "127.0.0.1:2".parse().unwrap();
+        let (x, y, z) = ([0u8; 100], [0u8; 60], [0u8; 120]);
+        let run = |m: &[(&[u8], SocketAddr)]| gso_run(m);
+        assert_eq!(run(&[]), 0);
+        assert_eq!(run(&[(&x, a)]), 1);
+        // Equal lengths, one destination; the shorter last one belongs to the run.
+        assert_eq!(run(&[(&x, a), (&x, a), (&y, a), (&x, a)]), 3);
+        // Another destination or a longer datagram ends it.
+        assert_eq!(run(&[(&x, a), (&x, b)]), 1);
+        assert_eq!(run(&[(&x, a), (&z, a)]), 1);
+        assert_eq!(run(&[(&[], a), (&[], a)]), 1);
+        // At most MAX_SEGMENTS, and at most GSO_MAX_BYTES.
+        let many = vec![(&x[..], a); 100];
+        assert_eq!(run(&many), MAX_SEGMENTS);
+        let big = [0u8; 1500];
+        let bigs = vec![(&big[..], a); 60];
+        assert_eq!(run(&bigs), GSO_MAX_BYTES / 1500);
+    }
+
+    #[test]
+    fn segmented_batch_arrives_as_the_same_datagrams_in_order() {
+        use std::os::fd::AsFd as _;
+        let rx = bind_udp(&UdpConfig::new("127.0.0.1:0".parse().unwrap())).unwrap();
+        let rx2 = bind_udp(&UdpConfig::new("127.0.0.1:0".parse().unwrap())).unwrap();
+        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let (a, b) = (rx.local_addr().unwrap(), rx2.local_addr().unwrap());
+        // Runs for a (equal sizes, one shorter tail), a single one for b, a run again.
+        let mut payloads: Vec<(Vec<u8>, SocketAddr)> = Vec::new();
+        for i in 0..20u8 {
+            payloads.push((vec![i; 1400], a));
+        }
+        payloads.push((vec![99; 700], a));
+        payloads.push((vec![100; 1400], b));
+        for i in 0..30u8 {
+            payloads.push((vec![i.wrapping_add(150); 1000], a));
+        }
+        let msgs: Vec<(&[u8], SocketAddr)> =
+            payloads.iter().map(|(p, d)| (p.as_slice(), *d)).collect();
+        let mut sent = 0;
+        while sent < msgs.len() {
+            match send_many_segmented(tx.as_fd(), &msgs[sent..]) {
+                Ok(n) => {
+                    assert!(n >= 1, "{n}");
+                    sent += n;
+                }
+                // Kernel without UDP GSO: nothing to check.
+                Err(e) if gso_unsupported(&e) => return,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(sent, msgs.len());
+        for (sock, dst) in [(&rx, a), (&rx2, b)] {
+            sock.set_read_timeout(Some(std::time::Duration::from_secs(2)))
+                .unwrap();
+            let mut buf = [0u8; 2000];
+            for (p, _) in payloads.iter().filter(|(_, d)| *d == dst) {
+                let (n, from) = sock.recv_from(&mut buf).unwrap();
+                assert_eq!(&buf[..n], &p[..]);
+                assert_eq!(from, tx.local_addr().unwrap());
+            }
+            sock.set_nonblocking(true).unwrap();
+            assert!(
+                sock.recv_from(&mut buf).is_err(),
+                "an extra datagram for {dst}"
+            );
+        }
+    }
+
+    #[test]
+    fn gro_batch_hands_back_the_datagrams_in_order() {
+        use std::os::fd::AsFd as _;
+        let rx = bind_udp(&UdpConfig::new("127.0.0.1:0".parse().unwrap())).unwrap();
+        if super::super::enable_gro(&rx).is_err() {
+            return; // kernel without UDP_GRO
+        }
+        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let data: Vec<u8> = (0..14_000u32).map(|i| (i % 253) as u8).collect();
+        let mut want: Vec<Vec<u8>> = Vec::new();
+        match send_segments(tx.as_fd(), &data, 1400, rx.local_addr().unwrap()) {
+            Ok(_) => want.extend(data.chunks(1400).map(<[u8]>::to_vec)),
+            Err(e) if gso_unsupported(&e) => {}
+            Err(e) => panic!("{e}"),
+        }
+        tx.send_to(b"single", rx.local_addr().unwrap()).unwrap();
+        want.push(b"single".to_vec());
+        // An empty datagram is handed out as one empty slice.
+        tx.send_to(b"", rx.local_addr().unwrap()).unwrap();
+        want.push(Vec::new());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let mut batch = RecvBatch::with_gro(8);
+        let mut got: Vec<Vec<u8>> = Vec::new();
+        let mut coalesced = false;
+        for _ in 0..10 {
+            let n = match batch.recv(rx.as_fd()) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => panic!("{e}"),
+            };
+            for i in 0..n {
+                let whole = batch.get_mut(i).unwrap().0.len();
+                coalesced |= batch.segment(i) < whole;
+                let (d, from) = batch.datagrams(i).unwrap();
+                assert_eq!(from, tx.local_addr().unwrap());
+                got.extend(d.map(|d| d.to_vec()));
+            }
+        }
+        assert_eq!(got, want);
+        // A segmented send over loopback reaches a GRO socket in one piece.
+        assert!(
+            coalesced || want.len() == 1,
+            "no buffer held more than one datagram"
+        );
     }
 
     #[test]

@@ -6,11 +6,12 @@
 mod batch;
 mod socket;
 
-#[cfg(target_os = "linux")]
-pub use batch::UDP_SEGMENT;
 pub use batch::{
-    MAX_SEGMENTS, MMSG_BATCH, RecvBatch, gso_unsupported, recv_many, send_many, send_segments,
+    Datagrams, GRO_BUF, MAX_SEGMENTS, MMSG_BATCH, RecvBatch, gso_unsupported, recv_many, send_many,
+    send_many_segmented, send_segments,
 };
+#[cfg(target_os = "linux")]
+pub use batch::{UDP_GRO, UDP_SEGMENT};
 pub use socket::Socket;
 
 use std::io;
@@ -133,6 +134,16 @@ fn set_int(
     } else {
         Err(io::Error::last_os_error())
     }
+}
+
+/// Turn on UDP receive offload (`UDP_GRO`, Linux ≥ 5.0) on a bound socket:
+/// datagrams of one source that arrive together (GRO of the NIC, or a
+/// `UDP_SEGMENT` send that crossed a veth unsegmented) are read as one
+/// buffer with their segment size ([`RecvBatch::with_gro`]). An error
+/// means the kernel does not offer it: keep reading one datagram per slot.
+#[cfg(target_os = "linux")]
+pub fn enable_gro(sock: &impl std::os::fd::AsFd) -> io::Result<()> {
+    set_int(&socket2::SockRef::from(sock), libc::SOL_UDP, UDP_GRO, 1)
 }
 
 #[cfg(any(target_os = "linux", target_os = "android"))]

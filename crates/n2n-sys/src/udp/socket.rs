@@ -5,10 +5,11 @@
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::AsFd as _;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::io::Interest;
 
-use super::batch::{RecvBatch, send_many_mapped, send_segments};
+use super::batch::{RecvBatch, gso_unsupported, send_many_mapped, send_segments};
 use super::{restore_ttl, set_ttl, to_socket};
 
 /// A non-blocking UDP socket registered with tokio. On an IPv6 socket,
@@ -18,6 +19,9 @@ use super::{restore_ttl, set_ttl, to_socket};
 pub struct Socket {
     io: tokio::net::UdpSocket,
     v6: bool,
+    /// Whether [`Self::send_many`] segments runs (cleared for good the
+    /// first time the kernel or the path refuses `UDP_SEGMENT`).
+    gso: AtomicBool,
 }
 
 impl Socket {
@@ -27,6 +31,7 @@ impl Socket {
         Ok(Self {
             io: tokio::net::UdpSocket::from_std(sock)?,
             v6,
+            gso: AtomicBool::new(true),
         })
     }
 
@@ -134,23 +139,42 @@ impl Socket {
 
     /// Send `msgs` in order with one `sendmmsg` (see
     /// [`super::send_many`]: the count sent, an error concerns the first);
-    /// waits while the socket buffer is full.
+    /// waits while the socket buffer is full. Runs of equal-sized
+    /// datagrams for one destination go out as one `UDP_SEGMENT` message
+    /// each ([`super::send_many_segmented`]) until the kernel refuses
+    /// segmentation once; from then on one message per datagram.
     pub async fn send_many(&self, msgs: &[(&[u8], SocketAddr)]) -> io::Result<usize> {
         loop {
+            let gso = self.gso.load(Ordering::Relaxed);
             match self.io.try_io(Interest::WRITABLE, || {
-                send_many_mapped(self.io.as_fd(), msgs, self.v6)
+                send_many_mapped(self.io.as_fd(), msgs, self.v6, gso)
             }) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.io.writable().await?,
+                Err(e) if gso && gso_unsupported(&e) => {
+                    tracing::debug!("UDP segmentation refused ({e}): one message per datagram");
+                    self.gso.store(false, Ordering::Relaxed);
+                }
                 r => return r,
             }
         }
+    }
+
+    /// Turn on `UDP_GRO` ([`super::enable_gro`]); read with a
+    /// [`RecvBatch::with_gro`] batch then.
+    pub fn enable_gro(&self) -> io::Result<()> {
+        super::enable_gro(&self.io)
+    }
+
+    /// Whether [`Self::send_many`] still segments runs.
+    pub fn segments_runs(&self) -> bool {
+        self.gso.load(Ordering::Relaxed)
     }
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
-    use super::super::{UdpConfig, bind_udp, gso_unsupported};
+    use super::super::{UdpConfig, bind_udp};
     use super::*;
 
     fn dual_stack_or_v4() -> std::net::UdpSocket {
