@@ -155,15 +155,23 @@ pub fn send_many_segmented(
 /// 65 507-byte UDP limit, with room for the kernel's own headers).
 const GSO_MAX_BYTES: usize = 65_000;
 
+/// Largest datagram [`send_many_segmented`] segments: what fits a 1500-byte
+/// MTU unfragmented with IPv6 (1500 − 40 − 8). The kernel cannot fragment the
+/// segments of a `UDP_SEGMENT` send (it refuses the whole message), while a
+/// larger datagram sent alone may still be fragmented (DF clear, as C n2n
+/// sends): the relay of a 1500-byte frame stays possible.
+pub const GSO_MAX_SEGMENT: usize = 1452;
+
 /// How many of `msgs` (from the first) form one segmented send: the same
-/// destination, the same length, except that the last may be shorter; at most
-/// [`MAX_SEGMENTS`] and [`GSO_MAX_BYTES`]. 1 when no run starts here.
+/// destination, the same length (at most [`GSO_MAX_SEGMENT`]), except that
+/// the last may be shorter; at most [`MAX_SEGMENTS`] and [`GSO_MAX_BYTES`].
+/// 1 when no run starts here.
 fn gso_run(msgs: &[(&[u8], SocketAddr)]) -> usize {
     let Some(&(first, dst)) = msgs.first() else {
         return 0;
     };
     let seg = first.len();
-    if seg == 0 {
+    if seg == 0 || seg > GSO_MAX_SEGMENT {
         return 1;
     }
     let mut n = 1;
@@ -574,9 +582,12 @@ mod tests {
         // At most MAX_SEGMENTS, and at most GSO_MAX_BYTES.
         let many = vec![(&x[..], a); 100];
         assert_eq!(run(&many), MAX_SEGMENTS);
-        let big = [0u8; 1500];
+        let big = [0u8; 1400];
         let bigs = vec![(&big[..], a); 60];
-        assert_eq!(run(&bigs), GSO_MAX_BYTES / 1500);
+        assert_eq!(run(&bigs), GSO_MAX_BYTES / 1400);
+        // Datagrams that would need fragmenting on a 1500-byte MTU go alone.
+        let jumbo = [0u8; GSO_MAX_SEGMENT + 1];
+        assert_eq!(run(&[(&jumbo, a), (&jumbo, a)]), 1);
     }
 
     #[test]

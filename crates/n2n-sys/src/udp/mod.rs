@@ -7,8 +7,8 @@ mod batch;
 mod socket;
 
 pub use batch::{
-    Datagrams, GRO_BUF, MAX_SEGMENTS, MMSG_BATCH, RecvBatch, gso_unsupported, recv_many, send_many,
-    send_many_segmented, send_segments,
+    Datagrams, GRO_BUF, GSO_MAX_SEGMENT, MAX_SEGMENTS, MMSG_BATCH, RecvBatch, gso_unsupported,
+    recv_many, send_many, send_many_segmented, send_segments,
 };
 #[cfg(target_os = "linux")]
 pub use batch::{UDP_GRO, UDP_SEGMENT};

@@ -12,6 +12,13 @@ use tokio::io::Interest;
 use super::batch::{RecvBatch, gso_unsupported, send_many_mapped, send_segments};
 use super::{restore_ttl, set_ttl, to_socket};
 
+/// Errors of a segmented send that a send without segmentation may not
+/// have: no offload (`EIO`), a segment larger than the path allows
+/// (`EINVAL`, `EMSGSIZE`).
+fn refused_segmentation(e: &io::Error) -> bool {
+    gso_unsupported(e) || e.raw_os_error() == Some(libc::EMSGSIZE)
+}
+
 /// A non-blocking UDP socket registered with tokio. On an IPv6 socket,
 /// IPv4 destinations are written IPv4-mapped; received sources come back
 /// unmapped ([`super::from_socket`]), so callers only see plain addresses.
@@ -141,8 +148,10 @@ impl Socket {
     /// [`super::send_many`]: the count sent, an error concerns the first);
     /// waits while the socket buffer is full. Runs of equal-sized
     /// datagrams for one destination go out as one `UDP_SEGMENT` message
-    /// each ([`super::send_many_segmented`]) until the kernel refuses
-    /// segmentation once; from then on one message per datagram.
+    /// each ([`super::send_many_segmented`]; datagrams over
+    /// [`super::GSO_MAX_SEGMENT`] bytes go alone, so they can still be
+    /// fragmented). A run the path refuses is sent again one message per
+    /// datagram; without offload (`EIO`) segmentation stays off.
     pub async fn send_many(&self, msgs: &[(&[u8], SocketAddr)]) -> io::Result<usize> {
         loop {
             let gso = self.gso.load(Ordering::Relaxed);
@@ -150,9 +159,24 @@ impl Socket {
                 send_many_mapped(self.io.as_fd(), msgs, self.v6, gso)
             }) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.io.writable().await?,
-                Err(e) if gso && gso_unsupported(&e) => {
-                    tracing::debug!("UDP segmentation refused ({e}): one message per datagram");
-                    self.gso.store(false, Ordering::Relaxed);
+                // EIO: no segmentation offload at all: off for good. EINVAL /
+                // EMSGSIZE: this run does not fit the path (e.g. a smaller
+                // MTU): these datagrams go one per message, with fragmentation.
+                Err(e) if gso && refused_segmentation(&e) => {
+                    if e.raw_os_error() == Some(libc::EIO) {
+                        tracing::debug!("UDP segmentation refused ({e}): one message per datagram");
+                        self.gso.store(false, Ordering::Relaxed);
+                    }
+                    return loop {
+                        match self.io.try_io(Interest::WRITABLE, || {
+                            send_many_mapped(self.io.as_fd(), msgs, self.v6, false)
+                        }) {
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                                self.io.writable().await?;
+                            }
+                            r => break r,
+                        }
+                    };
                 }
                 r => return r,
             }
