@@ -1592,22 +1592,18 @@ impl Report {
                 (Some(t), Some(b)) if tunnel => Some(t - b),
                 _ => None,
             };
-            let cpu = r.cpu_pct.map_or("-".to_string(), |p| {
-                format!(
-                    "{}/{}/{}",
-                    f(p.edge_a, 0),
-                    f(p.edge_b, 0),
-                    f(p.supernode, 0)
-                )
-            });
-            let cpu_gb = r.cpu_s_per_gb(c.seconds).map_or("-".to_string(), |p| {
-                format!(
-                    "{}/{}/{}",
-                    f(p.edge_a, 2),
-                    f(p.edge_b, 2),
-                    f(p.supernode, 2)
-                )
-            });
+            let per = |p: Option<PerProc<Option<f64>>>, prec: usize| {
+                p.map_or("-".to_string(), |p| {
+                    format!(
+                        "{}/{}/{}",
+                        f(p.edge_a, prec),
+                        f(p.edge_b, prec),
+                        f(p.supernode, prec)
+                    )
+                })
+            };
+            let cpu = per(r.cpu_pct, 0);
+            let cpu_gb = per(r.cpu_s_per_gb(c.seconds), 2);
             let mib = |k: Option<u64>| f(k.map(|k| k as f64 / 1024.0), 1);
             let rss = r.peak_rss_kib.map_or("-".to_string(), |p| {
                 format!("{}/{}/{}", mib(p.edge_a), mib(p.edge_b), mib(p.supernode))

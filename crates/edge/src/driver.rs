@@ -165,7 +165,8 @@ impl Driver {
             UdpSocket::from_std(setup.mgmt).map_err(io("registering the management socket"))?;
         let gso_on = std::env::var_os(UDP_GSO_ENV).is_none_or(|v| v != "0");
         // Only a batch made for UDP_GRO reads the segment sizes: a socket
-        // gets it only if the batch is one (also when it is reopened).
+        // gets it only if the batch is one (`RecvBatch::reads_gro`, also
+        // when it is reopened).
         let gro_on = std::env::var_os(UDP_GRO_ENV).is_none_or(|v| v != "0")
             && main
                 .enable_gro()
@@ -183,7 +184,6 @@ impl Driver {
                 mcast: None,
                 gso: GsoBatch::new(MAX_DATAGRAM, MAX_SEGMENTS, GSO_MAX_BYTES),
                 gso_on,
-                gro_on,
                 errors: ErrorLog::default(),
                 tcp: setup.opts.tcp.then(|| {
                     let ip = *setup.opts.bind.ip();

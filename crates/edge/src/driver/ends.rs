@@ -21,9 +21,6 @@ pub(super) struct Udp {
     pub(super) gso: GsoBatch,
     /// Off with `N2N_UDP_GSO=0` or once the kernel refused to segment.
     pub(super) gso_on: bool,
-    /// `UDP_GRO` is on for the main socket and the receive batch reads its
-    /// segment sizes (off with `N2N_UDP_GRO=0` or where the kernel has none).
-    pub(super) gro_on: bool,
     pub(super) errors: ErrorLog,
     /// `-S2`: the connection that carries the datagrams for the current
     /// supernode.

@@ -352,7 +352,7 @@ impl Driver {
             });
         match new {
             Ok((s, local)) => {
-                if self.udp.gro_on
+                if self.rx.reads_gro()
                     && let Err(e) = s.enable_gro()
                 {
                     // Not coalesced, the datagrams are read one per slot.

@@ -26,8 +26,8 @@ fn refused_segmentation(e: &io::Error) -> bool {
 pub struct Socket {
     io: tokio::net::UdpSocket,
     v6: bool,
-    /// Whether [`Self::send_many`] segments runs (cleared for good the
-    /// first time the kernel or the path refuses `UDP_SEGMENT`).
+    /// Whether [`Self::send_many`] segments runs (cleared for good when
+    /// the kernel has no segmentation offload, `EIO`).
     gso: AtomicBool,
 }
 
@@ -153,30 +153,22 @@ impl Socket {
     /// fragmented). A run the path refuses is sent again one message per
     /// datagram; without offload (`EIO`) segmentation stays off.
     pub async fn send_many(&self, msgs: &[(&[u8], SocketAddr)]) -> io::Result<usize> {
+        let mut gso = self.gso.load(Ordering::Relaxed);
         loop {
-            let gso = self.gso.load(Ordering::Relaxed);
             match self.io.try_io(Interest::WRITABLE, || {
                 send_many_mapped(self.io.as_fd(), msgs, self.v6, gso)
             }) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.io.writable().await?,
                 // EIO: no segmentation offload at all: off for good. EINVAL /
                 // EMSGSIZE: this run does not fit the path (e.g. a smaller
-                // MTU): these datagrams go one per message, with fragmentation.
+                // MTU): this call sends one message per datagram (fragmented
+                // if need be).
                 Err(e) if gso && refused_segmentation(&e) => {
                     if e.raw_os_error() == Some(libc::EIO) {
                         tracing::debug!("UDP segmentation refused ({e}): one message per datagram");
                         self.gso.store(false, Ordering::Relaxed);
                     }
-                    return loop {
-                        match self.io.try_io(Interest::WRITABLE, || {
-                            send_many_mapped(self.io.as_fd(), msgs, self.v6, false)
-                        }) {
-                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                                self.io.writable().await?;
-                            }
-                            r => break r,
-                        }
-                    };
+                    gso = false;
                 }
                 r => return r,
             }
@@ -187,11 +179,6 @@ impl Socket {
     /// [`RecvBatch::with_gro`] batch then.
     pub fn enable_gro(&self) -> io::Result<()> {
         super::enable_gro(&self.io)
-    }
-
-    /// Whether [`Self::send_many`] still segments runs.
-    pub fn segments_runs(&self) -> bool {
-        self.gso.load(Ordering::Relaxed)
     }
 }
 
