@@ -5,7 +5,16 @@
 //! DHCP, socket reopening) is in [`setup`], name re-resolution in
 //! [`resolver`], the log wording in [`report`].
 //!
-//! One current-thread loop, like the supernode's:
+//! One loop on the edge's main thread, blocking in `poll(2)`
+//! ([`n2n_sys::poll`]) on the TAP, the main, discovery and management
+//! sockets and a waker: a frame or a datagram wakes the thread straight
+//! into its handler, with no async reactor in between (that hop cost an
+//! idle tunnel ~0.07 ms per round trip). What is slow or waits on the
+//! network runs as tasks on a tokio runtime with one worker thread
+//! ([`background`]): name resolution, the `-S2` connection, signals, the
+//! metrics server; netlink and the scripts are awaited from the loop
+//! (`block_on`, never per packet). Their results come back through
+//! channels that poke the waker. Each pass:
 //! 1. run the timers that are due (`handle_timeout`, name re-resolution,
 //!    the multicast join retry, the DHCP address poll);
 //! 2. execute pending transmits (`poll_transmit`: control datagrams, the
@@ -14,12 +23,12 @@
 //!    supernode assigned an address, notify systemd, reopen the socket;
 //!    log them all), and leave if a stop was asked for;
 //! 4. compute the next wake-up (`poll_timeout` and the driver's timers);
-//! 5. wait for the first of: a signal, a management request, a resolver
-//!    result, frames on the TAP, datagrams on the main or the discovery
-//!    socket, the wake-up; handle it. Not biased: the TAP and the sockets
-//!    are both data inputs and must not starve each other.
+//! 5. wait until a descriptor is ready or the wake-up is due; handle
+//!    every ready one (waker: signals, resolver results, TCP link events;
+//!    then management, TAP, main, discovery socket), each a bounded
+//!    batch, so the TAP and the sockets do not starve each other.
 //!
-//! TAP → network: readiness is awaited once, then up to [`BATCH`] reads.
+//! TAP → network: up to [`BATCH`] reads per readiness.
 //! With offloads a read is one frame (its checksum completed) or a TCP
 //! super-segment cut into frames of at most [`SEG_FRAME_MAX`] bytes, so
 //! that each datagram fits a 1500-byte underlay unfragmented (still one
@@ -37,6 +46,7 @@
 //! Every call into the core's data and timer API is in the section "Calls
 //! into the core" at the end.
 
+mod background;
 mod ends;
 mod report;
 mod resolver;
@@ -46,6 +56,7 @@ mod telemetry;
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::os::fd::AsFd as _;
 use std::time::{Duration, Instant};
 
 use n2n_core::edge::events::{MgmtDatagram, Subscriptions};
@@ -54,13 +65,14 @@ use n2n_core::{MAX_DATAGRAM, Now};
 use n2n_offload::{Coalescer, GsoBatch, Read, VNET_HDR_LEN, gso::GSO_MAX_BYTES};
 use n2n_sys::log::LogHandle;
 use n2n_sys::notify::Notifier;
+use n2n_sys::poll::Waker;
 use n2n_sys::signals::{Signal, Signals};
-use n2n_sys::udp::{MAX_SEGMENTS, RecvBatch, Socket};
-use tokio::net::UdpSocket;
+use n2n_sys::udp::{MAX_SEGMENTS, RecvBatch, SyncSocket};
+use tokio::sync::mpsc;
 
 use crate::cli::EdgeOptions;
 use crate::sock::MainSocketConfig;
-use crate::tap::Tap;
+use background::Background;
 use ends::{TapIo, Udp};
 use report::ErrorLog;
 use resolver::Resolver;
@@ -73,6 +85,8 @@ pub use setup::{DriverError, Setup, netmask};
 /// TAP reads, or datagrams, per readiness event before the other inputs
 /// get a turn.
 pub const BATCH: usize = 64;
+/// Management requests handled per readiness event.
+pub const MGMT_BATCH: usize = 16;
 /// Datagrams read per `recvmmsg` (up to [`BATCH`] per readiness event).
 /// Each slot holds a whole datagram (64 KiB): 16 keeps the pages
 /// they touch few.
@@ -123,7 +137,8 @@ pub struct Driver {
     tap: TapIo,
     /// Datagrams of one `recvmmsg`.
     rx: RecvBatch,
-    mgmt: UdpSocket,
+    /// Non-blocking, in the loop's `poll` set.
+    mgmt: std::net::UdpSocket,
     mgmt_buf: Box<[u8]>,
     /// Management event subscribers (one per topic: tag and address).
     subs: Subscriptions,
@@ -138,18 +153,14 @@ pub struct Driver {
     stop: Option<StopReason>,
     /// `--metrics`, systemd watchdog and `STATUS=` (started in `run`).
     telemetry: Option<n2n_metrics::Telemetry<n2n_metrics::EdgeSnapshot>>,
+    /// The runtime of the background tasks, the loop's waker.
+    bg: Background,
+    /// Signals, forwarded by a task (started in `run`).
+    signals: Option<mpsc::Receiver<Signal>>,
 }
 
 fn buffer(n: usize) -> Box<[u8]> {
     vec![0u8; n].into_boxed_slice()
-}
-
-/// `f`, or never if there is none (an absent TAP, socket or deadline).
-async fn maybe<F: Future>(f: Option<F>) -> F::Output {
-    match f {
-        Some(f) => f.await,
-        None => std::future::pending().await,
-    }
 }
 
 fn earliest(deadlines: impl IntoIterator<Item = Option<Instant>>) -> Option<Instant> {
@@ -157,12 +168,15 @@ fn earliest(deadlines: impl IntoIterator<Item = Option<Instant>>) -> Option<Inst
 }
 
 impl Driver {
-    /// Register the sockets with the runtime; call inside it.
-    pub fn new(setup: Setup) -> Result<Self, DriverError> {
+    /// The loop of `setup`; its background tasks run on `rt`, which must
+    /// keep a worker thread (a multi-thread runtime with one worker).
+    pub fn new(setup: Setup, rt: tokio::runtime::Handle) -> Result<Self, DriverError> {
         let io = |what| move |source| DriverError::Io { what, source };
-        let main = Socket::new(setup.main.sock).map_err(io("registering the main socket"))?;
-        let mgmt =
-            UdpSocket::from_std(setup.mgmt).map_err(io("registering the management socket"))?;
+        let bg = Background::new(rt, Waker::new().map_err(io("creating the loop's eventfd"))?);
+        let main = SyncSocket::new(setup.main.sock).map_err(io("preparing the main socket"))?;
+        let mgmt = setup.mgmt;
+        mgmt.set_nonblocking(true)
+            .map_err(io("preparing the management socket"))?;
         let gso_on = std::env::var_os(UDP_GSO_ENV).is_none_or(|v| v != "0");
         // Only a batch made for UDP_GRO reads the segment sizes: a socket
         // gets it only if the batch is one (`RecvBatch::reads_gro`, also
@@ -178,7 +192,7 @@ impl Driver {
             RecvBatch::new(RECV_BATCH, RECV_BUF)
         };
         Ok(Self {
-            resolver: Resolver::new(setup.names, main.is_ipv6()),
+            resolver: Resolver::new(setup.names, main.is_ipv6(), &bg),
             udp: Udp {
                 main,
                 mcast: None,
@@ -187,7 +201,7 @@ impl Driver {
                 errors: ErrorLog::default(),
                 tcp: setup.opts.tcp.then(|| {
                     let ip = *setup.opts.bind.ip();
-                    TcpLink::new((!ip.is_unspecified()).then_some(ip.into()))
+                    TcpLink::new((!ip.is_unspecified()).then_some(ip.into()), &bg)
                 }),
             },
             edge: setup.edge,
@@ -214,6 +228,8 @@ impl Driver {
             ready: false,
             stop: None,
             telemetry: None,
+            bg,
+            signals: None,
         })
     }
 
@@ -225,30 +241,38 @@ impl Driver {
         }
     }
 
-    /// Run until SIGINT/SIGTERM or management `stop`.
-    pub async fn run(mut self, mut signals: Signals) -> Result<StopReason, DriverError> {
+    /// Run until SIGINT/SIGTERM or management `stop` (on this thread;
+    /// `signals` were installed in the runtime given to [`Self::new`]).
+    pub fn run(mut self, mut signals: Signals) -> Result<StopReason, DriverError> {
+        let (tx, rx) = self.bg.channel(8);
+        self.signals = Some(rx);
+        self.bg.spawn(async move {
+            loop {
+                if tx.send(signals.recv().await).await.is_err() {
+                    return;
+                }
+            }
+        });
         // Before the TAP set-up drops privileges (a low port stays possible).
-        self.telemetry = Some(
-            n2n_metrics::Telemetry::start(
-                self.opts.metrics,
-                n2n_metrics::EdgeSnapshot::default(),
-                n2n_metrics::EdgeExporter::new,
-                self.notifier.clone(),
-                Instant::now(),
-            )
-            .await?,
-        );
-        self.start().await?;
+        let telemetry = self.bg.block_on(n2n_metrics::Telemetry::start(
+            self.opts.metrics,
+            n2n_metrics::EdgeSnapshot::default(),
+            n2n_metrics::EdgeExporter::new,
+            self.notifier.clone(),
+            Instant::now(),
+        ))?;
+        self.telemetry = Some(telemetry);
+        self.start()?;
         tracing::info!("management interface on 127.0.0.1:{}", self.opts.mgmt_port);
         tracing::info!("edge started");
 
         let reason = loop {
             // 1. Timers that are due.
-            self.run_timers().await;
+            self.run_timers();
             // 2. Pending transmits.
-            self.send_transmits().await;
+            self.send_transmits();
             // 3. Events; stop when asked to.
-            self.handle_events().await?;
+            self.handle_events()?;
             if let Some(r) = self.stop {
                 break r;
             }
@@ -257,51 +281,17 @@ impl Driver {
             }
             // 4. Next wake-up.
             let deadline = self.next_deadline();
-            // 5. Wait for an input and handle it.
-            let tap_ready = self.tap.dev.as_ref().map(Tap::readable);
-            let mcast_ready = self.udp.mcast.as_ref().map(Socket::readable);
-            tokio::select! {
-                sig = signals.recv() => {
-                    if sig.is_stop() {
-                        tracing::info!("{} received", sig.name());
-                        self.stop = Some(StopReason::Signal(sig));
-                    } else {
-                        tracing::debug!("{} ignored", sig.name());
-                    }
-                }
-                r = self.mgmt.recv_from(&mut self.mgmt_buf) => match r {
-                    Ok((n, from)) => self.on_mgmt(n, from).await,
-                    Err(e) => tracing::warn!("management socket: {e}"),
-                },
-                Some(results) = self.resolver.rx.recv() => {
-                    self.resolver.apply(&mut self.edge, results);
-                }
-                r = maybe(tap_ready) => match r {
-                    Ok(()) => self.on_tap_readable().await?,
-                    Err(e) => return Err(self.tap_read_error(e)),
-                },
-                r = self.udp.main.readable() => match r {
-                    Ok(()) => self.on_socket_readable(false).await,
-                    Err(e) => tracing::warn!("main socket: {e}"),
-                },
-                r = maybe(mcast_ready) => match r {
-                    Ok(()) => self.on_socket_readable(true).await,
-                    Err(e) => tracing::warn!("multicast socket: {e}"),
-                },
-                Some(ev) = maybe(self.udp.tcp.as_mut().map(|l| l.rx.recv())) => {
-                    self.on_link(ev).await;
-                }
-                () = maybe(deadline.map(|d| tokio::time::sleep_until(d.into()))) => {}
-            }
+            // 5. Wait for inputs and handle them.
+            self.wait_and_handle(deadline)?;
         };
 
         tracing::info!("shutting down...");
         self.edge.shutdown(now());
-        self.send_transmits().await;
+        self.send_transmits();
         // The "cleared" peer events to the subscribers.
         while let Some(ev) = poll_event(&mut self.edge) {
             let out = self.subs.on_event(&ev);
-            self.send_mgmt(&out).await;
+            self.send_mgmt(&out);
         }
         log_packet_stats(self.edge.stats());
         let why = match reason {
@@ -309,8 +299,88 @@ impl Driver {
             StopReason::Management => "stop requested on the management port".to_owned(),
         };
         self.notify(|n| n.stopping(&format!("shutting down: {why}")));
-        self.close_tap().await;
+        self.close_tap();
         Ok(reason)
+    }
+
+    /// Step 5: Block until a descriptor is ready or `deadline`; handle
+    /// what is ready.
+    fn wait_and_handle(&mut self, deadline: Option<Instant>) -> Result<(), DriverError> {
+        const WAKER: usize = 0;
+        const MGMT: usize = 1;
+        const MAIN: usize = 2;
+        let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        let (ready, tap_i, mcast_i) = {
+            let waker = self.bg.waker().as_fd();
+            let mut fds = [waker; 5];
+            fds[MGMT] = self.mgmt.as_fd();
+            fds[MAIN] = self.udp.main.as_fd();
+            let mut n = MAIN + 1;
+            let mut add = |fd| {
+                fds[n] = fd;
+                n += 1;
+                n - 1
+            };
+            let tap_i = self.tap.dev.as_ref().map(|t| add(t.as_fd()));
+            let mcast_i = self.udp.mcast.as_ref().map(|m| add(m.as_fd()));
+            let fds = fds.get(..n).unwrap_or_default();
+            let ready = n2n_sys::poll::wait(fds, timeout).map_err(|source| DriverError::Io {
+                what: "waiting for input",
+                source,
+            })?;
+            (ready, tap_i, mcast_i)
+        };
+        if ready.is_set(WAKER) {
+            self.on_wake();
+        }
+        if ready.is_set(MGMT) {
+            self.on_mgmt_readable();
+        }
+        if tap_i.is_some_and(|i| ready.is_set(i)) {
+            self.on_tap_readable()?;
+        }
+        if ready.is_set(MAIN) {
+            self.on_socket_readable(false);
+        }
+        if mcast_i.is_some_and(|i| ready.is_set(i)) {
+            self.on_socket_readable(true);
+        }
+        Ok(())
+    }
+
+    /// Step 5: The waker: what the background tasks queued (all of it:
+    /// the waker was reset first, a message after that wakes again).
+    fn on_wake(&mut self) {
+        self.bg.waker().drain();
+        while let Some(sig) = self.signals.as_mut().and_then(|r| r.try_recv().ok()) {
+            if sig.is_stop() {
+                tracing::info!("{} received", sig.name());
+                self.stop = Some(StopReason::Signal(sig));
+            } else {
+                tracing::debug!("{} ignored", sig.name());
+            }
+        }
+        while let Ok(results) = self.resolver.rx.try_recv() {
+            self.resolver.apply(&mut self.edge, results);
+        }
+        while let Some(ev) = self.udp.tcp.as_mut().and_then(|l| l.rx.try_recv().ok()) {
+            self.on_link(ev);
+        }
+    }
+
+    /// Step 5: Management requests, up to [`MGMT_BATCH`].
+    fn on_mgmt_readable(&mut self) {
+        for _ in 0..MGMT_BATCH {
+            match self.mgmt.recv_from(&mut self.mgmt_buf) {
+                Ok((n, from)) => self.on_mgmt(n, from),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    tracing::warn!("management socket: {e}");
+                    break;
+                }
+            }
+        }
     }
 
     fn tap_read_error(&self, e: io::Error) -> DriverError {
@@ -321,7 +391,7 @@ impl Driver {
     }
 
     /// Step 1: The driver's timers that are due, and the core's.
-    async fn run_timers(&mut self) {
+    fn run_timers(&mut self) {
         let t = now();
         if poll_timeout(&self.edge).is_some_and(|d| d <= t.mono) {
             handle_timeout(&mut self.edge, t);
@@ -334,7 +404,7 @@ impl Driver {
         }
         if self.dhcp_next.is_some_and(|d| d <= t.mono) {
             self.dhcp_next = Some(t.mono + DHCP_POLL);
-            self.poll_dhcp_address().await;
+            self.poll_dhcp_address();
         }
         if let Some(tm) = &mut self.telemetry
             && tm.deadline().is_some_and(|d| d <= t.mono)
@@ -349,13 +419,13 @@ impl Driver {
     }
 
     /// Step 3: Log every event; act on those that need the driver.
-    async fn handle_events(&mut self) -> Result<(), DriverError> {
+    fn handle_events(&mut self) -> Result<(), DriverError> {
         while let Some(ev) = poll_event(&mut self.edge) {
             report::log_event(&ev, self.edge.uses_user_password());
             let out = self.subs.on_event(&ev);
-            self.send_mgmt(&out).await;
+            self.send_mgmt(&out);
             match ev {
-                Event::AssignAddress(a) => self.on_assigned(a).await?,
+                Event::AssignAddress(a) => self.on_assigned(a)?,
                 Event::Registered { supernode, .. } if !self.ready => {
                     self.ready = true;
                     let addr = self.edge.tap_addr();
@@ -388,7 +458,7 @@ impl Driver {
     }
 
     /// Step 5: Frames from the TAP → datagrams.
-    async fn on_tap_readable(&mut self) -> Result<(), DriverError> {
+    fn on_tap_readable(&mut self) -> Result<(), DriverError> {
         for _ in 0..BATCH {
             let Some(dev) = &self.tap.dev else { break };
             let n = match dev.try_recv(&mut self.tap.read) {
@@ -419,22 +489,22 @@ impl Driver {
                                 && let Some(f) = self.tap.seg.get(..len)
                                 && encapsulate(edge, t, f, &mut udp.gso)
                             {
-                                udp.send_run().await;
+                                udp.send_run();
                             }
                         }
                     }
                     Err(e) => tracing::debug!("dropping a {n}-byte TAP read: {e}"),
                 }
             }
-            self.udp.flush().await;
-            self.send_transmits().await;
+            self.udp.flush();
+            self.send_transmits();
         }
         Ok(())
     }
 
     /// Step 5: Datagrams from the main (or discovery) socket → frames for the
     /// TAP, and what the core answers.
-    async fn on_socket_readable(&mut self, via_multicast: bool) {
+    fn on_socket_readable(&mut self, via_multicast: bool) {
         for _ in 0..BATCH / RECV_BATCH {
             let sock = match via_multicast {
                 false => &self.udp.main,
@@ -456,21 +526,21 @@ impl Driver {
                             via_multicast,
                             &mut self.tap,
                         ) {
-                            self.tap.write_frame(len).await;
+                            self.tap.write_frame(len);
                         }
                     }
                 }
-                self.send_transmits().await;
+                self.send_transmits();
             }
             if n < RECV_BATCH {
                 break;
             }
         }
-        self.tap.flush().await;
+        self.tap.flush();
     }
 
     /// Step 5: `-S2`: an event of the TCP connection to the supernode.
-    async fn on_link(&mut self, ev: LinkEvent) {
+    fn on_link(&mut self, ev: LinkEvent) {
         match ev {
             LinkEvent::Up(sn, w) => {
                 tracing::info!("connected to supernode {sn} over TCP");
@@ -478,7 +548,7 @@ impl Driver {
                     l.up(sn, w);
                 }
                 self.edge.tcp_connected(now());
-                self.send_transmits().await;
+                self.send_transmits();
             }
             LinkEvent::Down(sn, why) => {
                 let was_up = self.udp.tcp.as_ref().and_then(TcpLink::connected) == Some(sn);
@@ -495,16 +565,16 @@ impl Driver {
                 let t = now();
                 if let Some(len) = decapsulate(&mut self.edge, t, sn, &mut f, false, &mut self.tap)
                 {
-                    self.tap.write_frame(len).await;
+                    self.tap.write_frame(len);
                 }
-                self.tap.flush().await;
-                self.send_transmits().await;
+                self.tap.flush();
+                self.send_transmits();
             }
         }
     }
 
     /// Step 5: A management request: replies, then its action.
-    async fn on_mgmt(&mut self, n: usize, from: SocketAddr) {
+    fn on_mgmt(&mut self, n: usize, from: SocketAddr) {
         let request = self.mgmt_buf.get(..n).unwrap_or_default();
         let outcome = self.edge.handle_mgmt(now(), from, request);
         let mut replies: Vec<MgmtDatagram> =
@@ -529,7 +599,7 @@ impl Driver {
             }
             _ => {}
         }
-        self.send_mgmt(&replies).await;
+        self.send_mgmt(&replies);
         match outcome.action {
             None
             | Some(
@@ -551,13 +621,13 @@ impl Driver {
 
     /// Management datagrams (replies, subscription notices, events), in
     /// order; a failed send is logged and skips the rest for that address.
-    async fn send_mgmt(&self, out: &[MgmtDatagram]) {
+    fn send_mgmt(&self, out: &[MgmtDatagram]) {
         let mut failed: Vec<SocketAddr> = Vec::new();
         for (to, line) in out {
             if failed.contains(to) {
                 continue;
             }
-            if let Err(e) = self.mgmt.send_to(line.as_bytes(), to).await {
+            if let Err(e) = self.mgmt.send_to(line.as_bytes(), to) {
                 tracing::warn!("management datagram to {to} failed: {e}");
                 failed.push(*to);
             }
@@ -569,9 +639,9 @@ impl Driver {
     // (Configuration setters and `handle_mgmt` are called where used.)
 
     /// Step 2: Send every datagram the core queued.
-    async fn send_transmits(&mut self) {
+    fn send_transmits(&mut self) {
         while let Some(d) = self.edge.poll_transmit() {
-            self.udp.send(d.bytes(), d.dst, d.ttl).await;
+            self.udp.send(d.bytes(), d.dst, d.ttl);
             self.edge.recycle_transmit(d);
         }
     }

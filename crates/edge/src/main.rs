@@ -7,9 +7,10 @@
 //! Start-up order: parse the options; bind the main and management sockets
 //! (errors still reach the terminal); daemonize unless `-f`; start logging
 //! (stderr, or syslog as a daemon); resolve the supernode names; build the
-//! sans-IO core; then, in a current-thread tokio runtime, open the TAP (at
-//! once with `-a`, after the supernode assigned an address otherwise), drop
-//! privileges and run [`driver::Driver`].
+//! sans-IO core; start the background runtime (one tokio worker thread);
+//! then, on this thread, run [`driver::Driver`]: it opens the TAP (at once
+//! with `-a`, after the supernode assigned an address otherwise), drops
+//! privileges and loops.
 
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::process::ExitCode;
@@ -270,7 +271,11 @@ fn run(opts: EdgeOptions) -> ExitCode {
     }
     edge.set_local_addr(local);
 
-    let runtime = match tokio::runtime::Builder::new_current_thread()
+    // The background tasks' runtime: one worker thread; the loop runs on
+    // this thread (driver.rs).
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("edge-bg")
         .enable_all()
         .build()
     {
@@ -291,13 +296,16 @@ fn run(opts: EdgeOptions) -> ExitCode {
         log,
         notifier: Notifier::from_env(),
     };
-    let result = runtime.block_on(async {
-        let signals = Signals::new().map_err(|source| driver::DriverError::Io {
-            what: "installing signal handlers",
-            source,
-        })?;
-        Driver::new(setup)?.run(signals).await
-    });
+    let result = (|| {
+        let signals = {
+            let _rt = runtime.enter();
+            Signals::new().map_err(|source| driver::DriverError::Io {
+                what: "installing signal handlers",
+                source,
+            })?
+        };
+        Driver::new(setup, runtime.handle().clone())?.run(signals)
+    })();
     match result {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {

@@ -3,15 +3,17 @@
 //! The device is opened with `tun-rs` (`/dev/net/tun`, `IFF_TAP | IFF_NO_PI`,
 //! plus `IFF_VNET_HDR` and TCP/checksum offloads when [`TapConfig::offload`])
 //! and configured over rtnetlink (MAC, MTU, IPv4 address, up), in the
-//! network namespace of the calling thread. Frames are read and written
-//! asynchronously (tokio), one Ethernet frame (no FCS) per call.
+//! network namespace of the calling thread. The descriptor is
+//! non-blocking and belongs to no runtime: the edge's data-path thread
+//! waits for it with `poll(2)` ([`n2n_sys::poll`]) and reads and writes
+//! one Ethernet frame (no FCS) per call.
 //!
 //! If a device of the requested name already exists it is reused when it is
 //! a TAP device (as C n2n does, e.g. a persistent `ip tuntap add … mode tap`
 //! device); any other kind of device is an error naming the problem.
 //!
-//! [`Tap::open`] and every method must run inside a tokio runtime (a netlink
-//! connection task is spawned on it). All netlink sockets are created when
+//! [`Tap::open`] and the address methods must run inside a tokio runtime (a
+//! netlink connection task is spawned on it). All netlink sockets are created when
 //! the device is opened, so the device keeps being configured in the
 //! namespace it was opened in.
 
@@ -27,7 +29,7 @@ use netlink_packet_route::link::{
     InfoData, InfoKind, InfoTun, LinkAttribute, LinkInfo, LinkMessage,
 };
 use rtnetlink::{Handle, LinkUnspec};
-use tun_rs::{AsyncDevice, DeviceBuilder, Layer};
+use tun_rs::{DeviceBuilder, Layer, SyncDevice};
 
 /// Ethernet header length (destination, source, EtherType).
 pub const ETH_HLEN: usize = 14;
@@ -123,7 +125,7 @@ pub enum TapError {
 
 /// An open, configured TAP device.
 pub struct Tap {
-    dev: AsyncDevice,
+    dev: SyncDevice,
     name: String,
     index: u32,
     mac: [u8; 6],
@@ -251,6 +253,12 @@ async fn find_link(nl: &Handle, name: &str) -> io::Result<Option<LinkMessage>> {
     }
 }
 
+impl std::os::fd::AsFd for Tap {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.dev.as_fd()
+    }
+}
+
 impl Tap {
     /// Create (or attach to an existing TAP device of the same name),
     /// set MAC and MTU, set the IPv4 address if given, and bring it up.
@@ -283,7 +291,8 @@ impl Tap {
                 .layer(Layer::L2)
                 .inherit_enable_state()
                 .offload(offload)
-                .build_async()
+                .build_sync()
+                .and_then(|d| d.set_nonblocking(true).map(|()| d))
         };
         let mut vnet_hdr = false;
         let mut built = None;
@@ -566,32 +575,30 @@ impl Tap {
             .find_map(Self::message_addr))
     }
 
-    /// Read one Ethernet frame into `buf`; returns its length. A buffer of
-    /// [`Self::max_frame_len`] bytes holds every frame the kernel sends.
-    pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.dev.recv(buf).await
-    }
-
-    /// Write one Ethernet frame (destination MAC first, no FCS).
-    pub async fn send(&self, frame: &[u8]) -> io::Result<usize> {
-        self.dev.send(frame).await
-    }
-
-    /// Wait until a frame can be read (cancel safe; pair with
-    /// [`Self::try_recv`]).
-    pub async fn readable(&self) -> io::Result<()> {
-        self.dev.readable().await
-    }
-
-    /// Read one frame if one is queued (`WouldBlock` otherwise).
+    /// Read one frame if one is queued (`WouldBlock` otherwise); returns
+    /// its length. A buffer of [`Self::max_frame_len`] bytes (plus the
+    /// virtio-net header and a TCP super-segment with offloads) holds
+    /// every frame the kernel sends.
     pub fn try_recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.dev.try_recv(buf)
+        self.dev.recv(buf)
     }
 
-    /// Write one frame without waiting (`WouldBlock` when the device
-    /// cannot take it now).
+    /// Write one frame (destination MAC first, no FCS) without waiting
+    /// (`WouldBlock` when the device cannot take it now).
     pub fn try_send(&self, frame: &[u8]) -> io::Result<usize> {
-        self.dev.try_send(frame)
+        self.dev.send(frame)
+    }
+
+    /// Write one frame; if the device cannot take it now, wait for it (at
+    /// most `wait`) and try once more.
+    pub fn send(&self, frame: &[u8], wait: std::time::Duration) -> io::Result<usize> {
+        match self.try_send(frame) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                n2n_sys::poll::wait_writable(self.dev.as_fd(), wait)?;
+                self.try_send(frame)
+            }
+            r => r,
+        }
     }
 
     /// Whether reads and writes carry a virtio-net header (offloads on).

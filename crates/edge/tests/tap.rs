@@ -204,12 +204,19 @@ async fn read_until(
     mut want: impl FnMut(&[u8]) -> bool,
 ) -> Vec<u8> {
     let mut buf = vec![0u8; 65536];
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
     loop {
-        let n = tokio::time::timeout_at(deadline, tap.recv(&mut buf))
-            .await
-            .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
-            .unwrap();
+        let n = loop {
+            match tap.try_recv(&mut buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    let left = deadline
+                        .checked_duration_since(std::time::Instant::now())
+                        .unwrap_or_else(|| panic!("timed out waiting for {what}"));
+                    n2n_sys::poll::wait(&[std::os::fd::AsFd::as_fd(tap)], Some(left)).unwrap();
+                }
+                r => break r.unwrap(),
+            }
+        };
         let f = &buf[..n];
         assert!(
             n <= tap.max_frame_len(),
@@ -226,13 +233,10 @@ async fn read_until(
         {
             let sender_ip: [u8; 4] = f[28..32].try_into().unwrap();
             let sender_mac: [u8; 6] = f[22..28].try_into().unwrap();
-            tap.send(&arp_reply(
-                PEER_MAC,
-                peer_ip.octets(),
-                sender_mac,
-                sender_ip,
-            ))
-            .await
+            tap.send(
+                &arp_reply(PEER_MAC, peer_ip.octets(), sender_mac, sender_ip),
+                Duration::from_secs(1),
+            )
             .unwrap();
         }
     }
@@ -335,7 +339,8 @@ fn arp_ping_and_full_size_frames_round_trip_through_the_kernel() {
         assert_eq!(tap.max_frame_len(), 1514);
 
         // ARP: who has 10.77.0.1? The kernel answers through the TAP.
-        tap.send(&arp_request(PEER_MAC, peer, me)).await.unwrap();
+        tap.send(&arp_request(PEER_MAC, peer, me), Duration::from_secs(1))
+            .unwrap();
         let reply = read_until(&tap, peer, "the ARP reply", |f| {
             f.len() >= 42 && f[12..14] == [8, 6] && f[20..22] == [0, 2]
         })
@@ -352,7 +357,7 @@ fn arp_ping_and_full_size_frames_round_trip_through_the_kernel() {
             let payload: Vec<u8> = (0..size).map(|i| (i * 7 + usize::from(id)) as u8).collect();
             let frame = icmp_echo(peer, me, TAP_MAC, id, &payload);
             assert_eq!(frame.len(), 14 + 20 + 8 + size);
-            tap.send(&frame).await.unwrap();
+            tap.send(&frame, Duration::from_secs(1)).unwrap();
             let reply = read_until(&tap, peer, "the ICMP echo reply", |f| {
                 f.len() >= 42
                     && f[12..14] == [8, 0]

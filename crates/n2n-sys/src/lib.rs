@@ -36,6 +36,7 @@
 pub mod cmdline;
 pub mod log;
 pub mod notify;
+pub mod poll;
 pub mod process;
 pub mod signals;
 pub mod tap;

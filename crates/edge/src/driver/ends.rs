@@ -2,11 +2,10 @@
 //! GSO batch the encapsulation writes into) and the TAP side (device,
 //! buffers, the coalescer in front of it).
 
-use std::io;
 use std::net::SocketAddr;
 
 use n2n_offload::{Coalescer, GsoBatch, VNET_HDR_LEN};
-use n2n_sys::udp::{Socket, gso_unsupported};
+use n2n_sys::udp::{SyncSocket, gso_unsupported};
 
 use super::report::ErrorLog;
 use super::tcp::TcpLink;
@@ -16,8 +15,8 @@ use crate::tap::Tap;
 /// encapsulation writes into.
 #[derive(Debug)]
 pub(super) struct Udp {
-    pub(super) main: Socket,
-    pub(super) mcast: Option<Socket>,
+    pub(super) main: SyncSocket,
+    pub(super) mcast: Option<SyncSocket>,
     pub(super) gso: GsoBatch,
     /// Off with `N2N_UDP_GSO=0` or once the kernel refused to segment.
     pub(super) gso_on: bool,
@@ -29,30 +28,30 @@ pub(super) struct Udp {
 
 impl Udp {
     /// Send one datagram (with its own TTL if it has one).
-    pub(super) async fn send(&mut self, data: &[u8], dst: SocketAddr, ttl: Option<u8>) {
+    pub(super) fn send(&mut self, data: &[u8], dst: SocketAddr, ttl: Option<u8>) {
         if let Some(l) = &mut self.tcp
             && l.routes(dst)
         {
             l.send(data);
             return;
         }
-        if let Err(e) = self.main.send_to_ttl(data, dst, ttl).await {
+        if let Err(e) = self.main.send_to_ttl(data, dst, ttl) {
             self.errors.send_failed(dst, data.len(), &e);
         }
     }
 
     /// Send everything collected (a datagram that did not join the last
     /// run goes out after it).
-    pub(super) async fn flush(&mut self) {
+    pub(super) fn flush(&mut self) {
         while !self.gso.is_empty() {
-            self.send_run().await;
+            self.send_run();
         }
     }
 
     /// Send the collected run: one `sendmsg` with `UDP_SEGMENT`, or one
     /// datagram at a time if there is one or the kernel cannot segment. A
     /// datagram that did not join it becomes the next run.
-    pub(super) async fn send_run(&mut self) {
+    pub(super) fn send_run(&mut self) {
         if let Some(b) = self.gso.batch() {
             if let Some(l) = &mut self.tcp
                 && l.routes(b.dst)
@@ -68,7 +67,7 @@ impl Udp {
                 && self.gso_on
                 && let Ok(seg) = u16::try_from(b.segment)
             {
-                match self.main.send_segments(b.data, seg, b.dst).await {
+                match self.main.send_segments(b.data, seg, b.dst) {
                     Ok(_) => sent = true,
                     Err(e) if gso_unsupported(&e) => {
                         tracing::info!(
@@ -89,7 +88,7 @@ impl Udp {
             }
             if !sent {
                 for d in b.datagrams() {
-                    if let Err(e) = self.main.send_to(d, b.dst).await {
+                    if let Err(e) = self.main.send_to(d, b.dst) {
                         self.errors.send_failed(b.dst, d.len(), &e);
                     }
                 }
@@ -123,43 +122,42 @@ impl TapIo {
     /// The `len`-byte frame in [`Self::frame_buf`] → TAP: TCP segments are
     /// merged into one GSO write, anything else goes out behind the zero
     /// virtio-net header (or bare without offloads).
-    pub(super) async fn write_frame(&mut self, len: usize) {
+    pub(super) fn write_frame(&mut self, len: usize) {
         let Some(tap) = &self.dev else { return };
         let frame = self.out.get(VNET_HDR_LEN..VNET_HDR_LEN + len);
         let Some(frame) = frame else { return };
         if !tap.vnet_hdr() {
-            return tap_write(tap, frame, &mut self.errors).await;
+            return tap_write(tap, frame, &mut self.errors);
         }
         if self.gro.add(frame) {
             return;
         }
         if !self.gro.is_empty() {
-            tap_write(tap, self.gro.take(), &mut self.errors).await;
+            tap_write(tap, self.gro.take(), &mut self.errors);
         }
         if !self.gro.add(frame)
             && let Some(f) = self.out.get(..VNET_HDR_LEN + len)
         {
-            tap_write(tap, f, &mut self.errors).await;
+            tap_write(tap, f, &mut self.errors);
         }
     }
 
     /// Write what the coalescer holds.
-    pub(super) async fn flush(&mut self) {
+    pub(super) fn flush(&mut self) {
         if let Some(tap) = &self.dev
             && !self.gro.is_empty()
         {
-            tap_write(tap, self.gro.take(), &mut self.errors).await;
+            tap_write(tap, self.gro.take(), &mut self.errors);
         }
     }
 }
 
+/// How long a TAP write waits for the device to take a frame.
+const TAP_WRITE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Write one frame to the TAP.
-async fn tap_write(tap: &Tap, frame: &[u8], errors: &mut ErrorLog) {
-    let r = match tap.try_send(frame) {
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => tap.send(frame).await,
-        r => r,
-    };
-    if let Err(e) = r {
+fn tap_write(tap: &Tap, frame: &[u8], errors: &mut ErrorLog) {
+    if let Err(e) = tap.send(frame, TAP_WRITE_WAIT) {
         let (len, name) = (frame.len(), tap.name());
         errors.report(
             format_args!("writing {len} bytes to TAP {name} failed: {e}"),

@@ -9,6 +9,8 @@ use std::time::Instant;
 use n2n_core::edge::Edge;
 use tokio::sync::mpsc;
 
+use super::background::{Background, Tx};
+
 use crate::resolve::{self, SupernodeName};
 
 /// Background re-resolution of `-l` names.
@@ -20,19 +22,25 @@ pub(super) struct Resolver {
     allow_v6: bool,
     next: Instant,
     in_flight: bool,
-    tx: mpsc::UnboundedSender<Vec<(usize, io::Result<SocketAddr>)>>,
-    pub(super) rx: mpsc::UnboundedReceiver<Vec<(usize, io::Result<SocketAddr>)>>,
+    bg: Background,
+    tx: Tx<Vec<(usize, io::Result<SocketAddr>)>>,
+    pub(super) rx: mpsc::Receiver<Vec<(usize, io::Result<SocketAddr>)>>,
 }
 
 impl Resolver {
-    pub(super) fn new(names: Vec<(SupernodeName, Option<SocketAddr>)>, allow_v6: bool) -> Self {
+    pub(super) fn new(
+        names: Vec<(SupernodeName, Option<SocketAddr>)>,
+        allow_v6: bool,
+        bg: &Background,
+    ) -> Self {
         let failed: Vec<bool> = names.iter().map(|(_, a)| a.is_none()).collect();
         let period = if failed.iter().any(|f| *f) {
             resolve::RETRY
         } else {
             resolve::REFRESH
         };
-        let (tx, rx) = mpsc::unbounded_channel();
+        // One round in flight at a time.
+        let (tx, rx) = bg.channel(2);
         Self {
             current: names.iter().map(|(_, a)| *a).collect(),
             names: names.into_iter().map(|(n, _)| n).collect(),
@@ -40,6 +48,7 @@ impl Resolver {
             allow_v6,
             next: Instant::now() + period,
             in_flight: false,
+            bg: bg.clone(),
             tx,
             rx,
         }
@@ -57,12 +66,12 @@ impl Resolver {
         let names = self.names.clone();
         let tx = self.tx.clone();
         let allow_v6 = self.allow_v6;
-        tokio::spawn(async move {
+        self.bg.spawn(async move {
             let mut out = Vec::with_capacity(names.len());
             for (i, n) in names.iter().enumerate() {
                 out.push((i, resolve::resolve(&n.text, allow_v6).await));
             }
-            let _ = tx.send(out);
+            let _ = tx.send(out).await;
         });
     }
 

@@ -11,7 +11,7 @@ use n2n_proto::types::DevAddr;
 use n2n_sys::log::LogHandle;
 use n2n_sys::notify::Notifier;
 use n2n_sys::process::{PrivilegeDrop, ProcessError, drop_privileges};
-use n2n_sys::udp::{Socket, UdpError};
+use n2n_sys::udp::{SyncSocket, UdpError};
 
 use super::{Driver, MCAST_PORT, MCAST_RETRY, OFFLOAD_ENV};
 use crate::cli::{EdgeOptions, TapAddress};
@@ -93,7 +93,7 @@ fn offload_wanted() -> bool {
 impl Driver {
     /// Before the loop: the TAP right away unless the supernode is to
     /// assign its address, and the discovery socket.
-    pub(super) async fn start(&mut self) -> Result<(), DriverError> {
+    pub(super) fn start(&mut self) -> Result<(), DriverError> {
         for (option, path) in [
             ("--up-script", &self.opts.up_script),
             ("--down-script", &self.opts.down_script),
@@ -105,11 +105,11 @@ impl Driver {
         }
         match self.opts.tap_address {
             TapAddress::Static { ip, prefix } => {
-                self.open_tap(Some((ip, prefix))).await?;
+                self.open_tap(Some((ip, prefix)))?;
                 self.drop_privileges()?;
             }
             TapAddress::Dhcp => {
-                self.open_tap(None).await?;
+                self.open_tap(None)?;
                 self.drop_privileges()?;
                 self.dhcp_next = Some(Instant::now());
             }
@@ -125,17 +125,17 @@ impl Driver {
     }
 
     /// Open the TAP (MAC from the core, MTU `-M`, address if known).
-    async fn open_tap(&mut self, addr: Option<(Ipv4Addr, u8)>) -> Result<(), DriverError> {
+    fn open_tap(&mut self, addr: Option<(Ipv4Addr, u8)>) -> Result<(), DriverError> {
         let mac = self.edge.mac().0;
-        let t = Tap::open(&TapConfig {
+        let cfg = TapConfig {
             name: self.opts.tap_name.clone(),
             mac,
             mtu: self.opts.mtu,
             ipv4: addr,
             offload: offload_wanted(),
             bridge: self.opts.bridge.clone(),
-        })
-        .await?;
+        };
+        let t = self.bg.block_on(Tap::open(&cfg))?;
         if let Some(br) = t.bridge() {
             tracing::info!(
                 "TAP {} enslaved to bridge {br} (the address is on {br})",
@@ -159,7 +159,7 @@ impl Driver {
             tracing::debug!("TAP {}: checksum and TCP segmentation offload on", t.name());
         }
         self.tap.dev = Some(t);
-        self.run_hook(crate::hooks::Hook::Up, addr).await;
+        self.run_hook(crate::hooks::Hook::Up, addr);
         // The TAP is up and configured (and --up-script has run): a parent
         // waiting without -f exits.
         n2n_sys::process::startup_done();
@@ -167,7 +167,7 @@ impl Driver {
     }
 
     /// Run `--up-script` / `--down-script` if given.
-    pub(super) async fn run_hook(&self, hook: crate::hooks::Hook, addr: Option<(Ipv4Addr, u8)>) {
+    pub(super) fn run_hook(&self, hook: crate::hooks::Hook, addr: Option<(Ipv4Addr, u8)>) {
         use crate::hooks::{Hook, HookEnv, SCRIPT_TIMEOUT, run};
         let path = match hook {
             Hook::Up => &self.opts.up_script,
@@ -183,21 +183,21 @@ impl Driver {
             community: self.opts.community.clone(),
             bridge: self.opts.bridge.clone().unwrap_or_default(),
         };
-        run(path, hook, &env, SCRIPT_TIMEOUT).await;
+        self.bg.block_on(run(path, hook, &env, SCRIPT_TIMEOUT));
     }
 
     /// At a clean stop: the down-script, then the bridge address off.
-    pub(super) async fn close_tap(&mut self) {
+    pub(super) fn close_tap(&mut self) {
         if self.tap.dev.is_none() {
             return;
         }
         let addr = match &self.tap.dev {
-            Some(t) => t.ipv4().await.ok().flatten(),
+            Some(t) => self.bg.block_on(t.ipv4()).ok().flatten(),
             None => None,
         };
-        self.run_hook(crate::hooks::Hook::Down, addr).await;
+        self.run_hook(crate::hooks::Hook::Down, addr);
         if let Some(t) = &self.tap.dev
-            && let Err(e) = t.release().await
+            && let Err(e) = self.bg.block_on(t.release())
         {
             tracing::warn!("{e}");
         }
@@ -205,14 +205,14 @@ impl Driver {
 
     /// The supernode assigned an address: open the TAP with it (and drop
     /// privileges), or change the address of the open one.
-    pub(super) async fn on_assigned(&mut self, a: DevAddr) -> Result<(), DriverError> {
+    pub(super) fn on_assigned(&mut self, a: DevAddr) -> Result<(), DriverError> {
         match &self.tap.dev {
             None => {
-                self.open_tap(Some((a.ip, a.prefix))).await?;
+                self.open_tap(Some((a.ip, a.prefix)))?;
                 self.drop_privileges()?;
             }
             Some(t) => {
-                if let Err(e) = t.set_ipv4(a.ip, a.prefix).await {
+                if let Err(e) = self.bg.block_on(t.set_ipv4(a.ip, a.prefix)) {
                     tracing::error!("cannot change the TAP address to {a}: {e}");
                 }
             }
@@ -269,7 +269,7 @@ impl Driver {
             return;
         }
         match sock::bind_multicast(MCAST_PORT).and_then(|s| {
-            Socket::new(s).map_err(|err| UdpError::Io {
+            SyncSocket::new(s).map_err(|err| UdpError::Io {
                 addr: SocketAddr::from((Ipv4Addr::UNSPECIFIED, MCAST_PORT)),
                 step: "register",
                 err,
@@ -290,7 +290,10 @@ impl Driver {
             std::net::IpAddr::V4(g) => g,
             std::net::IpAddr::V6(_) => return,
         };
-        match s.get_ref().join_multicast_v4(group, Ipv4Addr::UNSPECIFIED) {
+        match s
+            .get_ref()
+            .join_multicast_v4(&group, &Ipv4Addr::UNSPECIFIED)
+        {
             Ok(()) => {
                 self.mcast_next = None;
                 tracing::debug!("joined local multicast group {group}:{MCAST_PORT}");
@@ -307,9 +310,9 @@ impl Driver {
     }
 
     /// DHCP mode: what address does the TAP have now?
-    pub(super) async fn poll_dhcp_address(&mut self) {
+    pub(super) fn poll_dhcp_address(&mut self) {
         let Some(tap) = &self.tap.dev else { return };
-        let addr = match tap.ipv4().await {
+        let addr = match self.bg.block_on(tap.ipv4()) {
             Ok(a) => a,
             Err(e) => {
                 tracing::warn!("reading the TAP address failed: {e}");
@@ -347,7 +350,7 @@ impl Driver {
             .map_err(|e| e.to_string())
             .and_then(|m| {
                 let local = m.local_addr().map_err(|e| e.to_string())?;
-                let s = Socket::new(m.sock).map_err(|e| e.to_string())?;
+                let s = SyncSocket::new(m.sock).map_err(|e| e.to_string())?;
                 Ok((s, local))
             });
         match new {

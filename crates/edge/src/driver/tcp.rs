@@ -20,6 +20,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{mpsc, watch};
 
+use super::background::{Background, Tx};
+
 /// First reconnection delay.
 pub const BACKOFF_MIN: Duration = Duration::from_millis(250);
 /// Longest reconnection delay.
@@ -51,12 +53,12 @@ pub(super) struct TcpLink {
 }
 
 impl TcpLink {
-    /// Start the link task (inside the runtime); `bind`: local address
-    /// to connect from (`None`: any).
-    pub(super) fn new(bind: Option<IpAddr>) -> Self {
+    /// Start the link task on the runtime; `bind`: local address to
+    /// connect from (`None`: any).
+    pub(super) fn new(bind: Option<IpAddr>, bg: &Background) -> Self {
         let (target, target_rx) = watch::channel(None);
-        let (tx, rx) = mpsc::channel(1024);
-        tokio::spawn(link_task(target_rx, tx, bind));
+        let (tx, rx) = bg.channel(1024);
+        bg.spawn(link_task(target_rx, tx, bind));
         Self {
             target,
             rx,
@@ -131,7 +133,7 @@ async fn connect(dst: SocketAddr, bind: Option<IpAddr>) -> std::io::Result<TcpSt
 
 async fn link_task(
     mut target: watch::Receiver<Option<SocketAddr>>,
-    tx: mpsc::Sender<LinkEvent>,
+    tx: Tx<LinkEvent>,
     bind: Option<IpAddr>,
 ) {
     let mut backoff = BACKOFF_MIN;
@@ -165,7 +167,7 @@ async fn link_task(
 async fn run_connection(
     st: TcpStream,
     dst: SocketAddr,
-    tx: &mpsc::Sender<LinkEvent>,
+    tx: &Tx<LinkEvent>,
     target: &mut watch::Receiver<Option<SocketAddr>>,
 ) -> String {
     let (mut rd, mut wr) = st.into_split();

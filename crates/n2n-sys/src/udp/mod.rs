@@ -12,7 +12,7 @@ pub use batch::{
 };
 #[cfg(target_os = "linux")]
 pub use batch::{UDP_GRO, UDP_SEGMENT};
-pub use socket::Socket;
+pub use socket::{SYNC_SEND_WAIT, Socket, SyncSocket};
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
