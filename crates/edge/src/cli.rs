@@ -68,6 +68,8 @@ pub const MIN_MTU: u16 = 68;
 pub const MAX_MTU: u16 = 1950;
 /// Default management port.
 pub const DEFAULT_MGMT_PORT: u16 = 5644;
+/// Most data-path threads (`--threads`).
+pub const MAX_THREADS: usize = 64;
 /// Default registration interval (seconds).
 pub const DEFAULT_REGISTER_INTERVAL: u32 = 20;
 /// Default TAP device name.
@@ -216,6 +218,9 @@ pub struct EdgeOptions {
     /// `--bridge` (extension): the existing Linux bridge the TAP is
     /// enslaved to; the overlay address then goes on the bridge.
     pub bridge: Option<String>,
+    /// `--threads` (extension): data-path threads (TAP queues and
+    /// `SO_REUSEPORT` sockets), 1 = C's single thread.
+    pub threads: usize,
     /// `--up-script` (extension): run once the TAP is up.
     pub up_script: Option<std::path::PathBuf>,
     /// `--down-script` (extension): run before the TAP goes away.
@@ -326,6 +331,7 @@ impl EdgeOptions {
             ("gid", opt(self.gid.map(|g| g.to_string()))),
             ("metrics", opt(self.metrics.map(|m| m.to_string()))),
             ("bridge", opt(self.bridge.clone())),
+            ("threads", self.threads.to_string()),
             (
                 "up_script",
                 opt(self.up_script.as_ref().map(|p| p.display().to_string())),
@@ -395,6 +401,7 @@ struct Raw {
     fed_key: Option<PublicKey>,
     rules: Vec<TrafficRule>,
     bridge: Option<String>,
+    threads: Option<usize>,
     up_script: Option<String>,
     down_script: Option<String>,
     common: Common,
@@ -610,6 +617,20 @@ fn apply(raw: &mut Raw, key: Opt, name: &str, value: Option<&str>) -> Result<(),
             values::ifname(name, v)?;
             raw.bridge = Some(v.to_owned());
         }
+        Opt::Threads => {
+            let v = required(name, value)?;
+            raw.threads = Some(
+                v.parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=MAX_THREADS).contains(n))
+                    .ok_or_else(|| {
+                        CliError::bad(
+                            name,
+                            format!("'{v}' is not a thread count (1..={MAX_THREADS})"),
+                        )
+                    })?,
+            );
+        }
         Opt::UpScript => raw.up_script = Some(values::script(name, required(name, value)?)?),
         Opt::DownScript => raw.down_script = Some(values::script(name, required(name, value)?)?),
         Opt::Common(c) => raw.common.apply(c, name, value)?,
@@ -736,6 +757,14 @@ fn validate(raw: Raw, host_name: &dyn Fn() -> Option<String>) -> Result<EdgeOpti
         DESC_MAX,
         &mut warnings,
     )?;
+    let mut threads = raw.threads.unwrap_or(1);
+    if threads > 1 && raw.supernode_only == Some(2) {
+        warnings.push(format!(
+            "--threads {threads}: -S2 carries the datagrams for the supernode over one \
+             TCP connection: running one data-path thread"
+        ));
+        threads = 1;
+    }
     let common = raw.common;
     let verbosity = u8::try_from(common.verbosity()).unwrap_or(u8::MAX);
 
@@ -783,6 +812,7 @@ fn validate(raw: Raw, host_name: &dyn Fn() -> Option<String>) -> Result<EdgeOpti
         gid: common.gid,
         metrics: raw.metrics,
         bridge: raw.bridge,
+        threads,
         up_script: raw.up_script.map(std::path::PathBuf::from),
         down_script: raw.down_script.map(std::path::PathBuf::from),
         warnings,

@@ -136,6 +136,7 @@ fn run(opts: EdgeOptions) -> ExitCode {
         bind: opts.bind,
         tos: opts.tos,
         pmtu_discovery: opts.pmtu_discovery,
+        reuse_port: opts.threads > 1,
     };
     let main = match sock::bind_main(&main_cfg) {
         Ok(m) => m,

@@ -38,6 +38,9 @@ pub struct MainSocketConfig {
     pub tos: Option<u8>,
     /// `-D`: set DF (`IP_MTU_DISCOVER` = do). Default false = don't.
     pub pmtu_discovery: bool,
+    /// `--threads` > 1: `SO_REUSEPORT`, so that [`bind_lane`] can add
+    /// sockets on the same address and port.
+    pub reuse_port: bool,
 }
 
 /// The bound main socket (std, non-blocking: ready for
@@ -78,7 +81,22 @@ fn udp_config(bind: SocketAddr, cfg: &MainSocketConfig) -> UdpConfig {
         Pmtud::Dont
     });
     u.tos = cfg.tos.map(u32::from);
+    u.reuse_port = cfg.reuse_port;
     u
+}
+
+/// One more socket on the main socket's address and port (`SO_REUSEPORT`,
+/// the main socket must have been bound with [`MainSocketConfig::reuse_port`]),
+/// with its options: a data-path thread's. The peers see one address.
+pub fn bind_lane(main: &MainSocket, cfg: &MainSocketConfig) -> Result<UdpSocket, UdpError> {
+    let mut cfg = *cfg;
+    cfg.reuse_port = true;
+    let local = main.sock.local_addr().map_err(|err| UdpError::Io {
+        addr: SocketAddr::V4(cfg.bind),
+        step: "getsockname",
+        err,
+    })?;
+    bind_udp(&udp_config(local, &cfg))
 }
 
 /// Bind and configure the main socket: dual stack when `-p` names no
@@ -156,6 +174,7 @@ mod tests {
             bind: SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0),
             tos: None,
             pmtu_discovery: false,
+            reuse_port: false,
         };
         let s = bind_main_socket(&cfg).unwrap();
         assert_eq!(mtu_discover_mode(&s).unwrap(), libc::IP_PMTUDISC_DONT);
@@ -180,6 +199,7 @@ mod tests {
             bind: SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0),
             tos: Some(0x20),
             pmtu_discovery: false,
+            reuse_port: false,
         };
         let m = bind_main(&cfg).unwrap();
         assert_eq!(mtu_discover_mode(&m.sock).unwrap(), libc::IP_PMTUDISC_DONT);
@@ -216,5 +236,38 @@ mod tests {
         let a = bind_multicast(0).unwrap();
         let port = a.local_addr().unwrap().port();
         let _b = bind_multicast(port).unwrap();
+    }
+
+    #[test]
+    fn lane_sockets_share_the_main_socket_port() {
+        let cfg = MainSocketConfig {
+            bind: SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0),
+            tos: Some(0x10),
+            pmtu_discovery: true,
+            reuse_port: true,
+        };
+        let m = bind_main(&cfg).unwrap();
+        let lane = bind_lane(&m, &cfg).unwrap();
+        assert_eq!(lane.local_addr().unwrap(), m.sock.local_addr().unwrap());
+        assert_eq!(tos(&lane).unwrap(), 0x10);
+        assert_eq!(mtu_discover_mode(&lane).unwrap(), libc::IP_PMTUDISC_DO);
+        // The peer sees one address whichever socket sends.
+        let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+        peer.set_read_timeout(Some(std::time::Duration::from_secs(2)))
+            .unwrap();
+        let to = peer.local_addr().unwrap();
+        m.sock.send_to(b"a", to).unwrap();
+        lane.send_to(b"b", to).unwrap();
+        let mut buf = [0u8; 4];
+        let (_, f1) = peer.recv_from(&mut buf).unwrap();
+        let (_, f2) = peer.recv_from(&mut buf).unwrap();
+        assert_eq!(f1, f2);
+        // Without SO_REUSEPORT on the main socket a lane cannot bind.
+        let single = MainSocketConfig {
+            reuse_port: false,
+            ..cfg
+        };
+        let m1 = bind_main(&single).unwrap();
+        assert!(bind_lane(&m1, &single).is_err());
     }
 }

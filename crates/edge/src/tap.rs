@@ -56,6 +56,11 @@ pub struct TapConfig {
     /// on a bridge port is not answered), and only the address this edge
     /// set is ever removed from it.
     pub bridge: Option<String>,
+    /// Queues to open (`IFF_MULTI_QUEUE` when more than one, `--threads`):
+    /// the kernel spreads the flows it sends over them. If the device
+    /// cannot have several (an existing single-queue TAP) one is opened,
+    /// with a warning.
+    pub queues: usize,
 }
 
 /// Why the TAP could not be set up.
@@ -123,14 +128,79 @@ pub enum TapError {
     },
 }
 
+/// One queue of the TAP: a non-blocking descriptor that reads and writes
+/// frames (with a virtio-net header first if offloads are on). The extra
+/// queues of a multi-queue device ([`Tap::take_queues`]) go to the
+/// data-path threads.
+pub struct TapQueue {
+    dev: SyncDevice,
+    vnet_hdr: bool,
+    name: String,
+}
+
+impl fmt::Debug for TapQueue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TapQueue")
+            .field("name", &self.name)
+            .field("vnet_hdr", &self.vnet_hdr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::os::fd::AsFd for TapQueue {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.dev.as_fd()
+    }
+}
+
+impl TapQueue {
+    /// Read one frame if one is queued (`WouldBlock` otherwise); returns
+    /// its length. A buffer of [`Tap::max_frame_len`] bytes (plus the
+    /// virtio-net header and a TCP super-segment with offloads) holds
+    /// every frame the kernel sends.
+    pub fn try_recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.dev.recv(buf)
+    }
+
+    /// Write one frame (destination MAC first, no FCS) without waiting
+    /// (`WouldBlock` when the device cannot take it now).
+    pub fn try_send(&self, frame: &[u8]) -> io::Result<usize> {
+        self.dev.send(frame)
+    }
+
+    /// Write one frame; if the device cannot take it now, wait for it (at
+    /// most `wait`) and try once more.
+    pub fn send(&self, frame: &[u8], wait: std::time::Duration) -> io::Result<usize> {
+        match self.try_send(frame) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                n2n_sys::poll::wait_writable(self.dev.as_fd(), wait)?;
+                self.try_send(frame)
+            }
+            r => r,
+        }
+    }
+
+    /// Whether reads and writes carry a virtio-net header (offloads on).
+    pub fn vnet_hdr(&self) -> bool {
+        self.vnet_hdr
+    }
+
+    /// Interface name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
 /// An open, configured TAP device.
 pub struct Tap {
-    dev: SyncDevice,
+    /// The first queue.
+    q: TapQueue,
+    /// The other queues, until taken.
+    extra: Vec<TapQueue>,
     name: String,
     index: u32,
     mac: [u8; 6],
     mtu: u16,
-    vnet_hdr: bool,
     /// Where the IPv4 address goes: the TAP, or the bridge with `--bridge`.
     addr_index: u32,
     bridge: Option<String>,
@@ -255,7 +325,15 @@ async fn find_link(nl: &Handle, name: &str) -> io::Result<Option<LinkMessage>> {
 
 impl std::os::fd::AsFd for Tap {
     fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        self.dev.as_fd()
+        self.q.as_fd()
+    }
+}
+
+impl std::ops::Deref for Tap {
+    type Target = TapQueue;
+    /// The first queue's reads and writes.
+    fn deref(&self) -> &TapQueue {
+        &self.q
     }
 }
 
@@ -285,20 +363,49 @@ impl Tap {
             })?;
         }
 
-        let build = |offload: bool| {
+        let build = |offload: bool, multi: bool| {
             DeviceBuilder::new()
                 .name(name.clone())
                 .layer(Layer::L2)
                 .inherit_enable_state()
                 .offload(offload)
+                .multi_queue(multi)
                 .build_sync()
                 .and_then(|d| d.set_nonblocking(true).map(|()| d))
+        };
+        let build_queues = |offload: bool| {
+            let mut multi = cfg.queues > 1;
+            let d = match build(offload, multi) {
+                Err(e) if multi => {
+                    tracing::warn!(
+                        "TAP {name}: cannot open {} queues ({e}): one data-path thread",
+                        cfg.queues
+                    );
+                    multi = false;
+                    build(offload, false)
+                }
+                r => r,
+            }?;
+            let mut extra = Vec::new();
+            if multi {
+                for _ in 1..cfg.queues {
+                    let q = d.try_clone()?;
+                    q.set_nonblocking(true)?;
+                    if offload {
+                        n2n_sys::tap::enable_tcp_offloads(q.as_fd())?;
+                    }
+                    extra.push(q);
+                }
+            }
+            if offload {
+                n2n_sys::tap::enable_tcp_offloads(d.as_fd())?;
+            }
+            Ok::<_, io::Error>((d, extra))
         };
         let mut vnet_hdr = false;
         let mut built = None;
         if cfg.offload {
-            match build(true).and_then(|d| n2n_sys::tap::enable_tcp_offloads(d.as_fd()).map(|()| d))
-            {
+            match build_queues(true) {
                 Ok(d) => {
                     vnet_hdr = true;
                     built = Some(Ok(d));
@@ -308,8 +415,9 @@ impl Tap {
                 }
             }
         }
-        let dev = built.unwrap_or_else(|| build(false)).map_err(|source| {
-            match source.raw_os_error() {
+        let (dev, extra) = built
+            .unwrap_or_else(|| build_queues(false))
+            .map_err(|source| match source.raw_os_error() {
                 Some(libc::EBUSY) => TapError::Busy { name: name.clone() },
                 Some(libc::EPERM | libc::EACCES) => TapError::Permission {
                     name: name.clone(),
@@ -323,8 +431,7 @@ impl Tap {
                     name: name.clone(),
                     source,
                 },
-            }
-        })?;
+            })?;
 
         let index = find_link(&nl, &name)
             .await
@@ -358,13 +465,18 @@ impl Tap {
             }
         }
 
-        let tap = Tap {
+        let queue = |dev| TapQueue {
             dev,
+            vnet_hdr,
+            name: name.clone(),
+        };
+        let tap = Tap {
+            extra: extra.into_iter().map(queue).collect(),
+            q: queue(dev),
             name: name.clone(),
             index,
             mac: cfg.mac,
             mtu: cfg.mtu,
-            vnet_hdr,
             addr_index,
             bridge: cfg.bridge.clone(),
             bridge_addr: std::sync::Mutex::new(None),
@@ -575,40 +687,10 @@ impl Tap {
             .find_map(Self::message_addr))
     }
 
-    /// Read one frame if one is queued (`WouldBlock` otherwise); returns
-    /// its length. A buffer of [`Self::max_frame_len`] bytes (plus the
-    /// virtio-net header and a TCP super-segment with offloads) holds
-    /// every frame the kernel sends.
-    pub fn try_recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.dev.recv(buf)
-    }
-
-    /// Write one frame (destination MAC first, no FCS) without waiting
-    /// (`WouldBlock` when the device cannot take it now).
-    pub fn try_send(&self, frame: &[u8]) -> io::Result<usize> {
-        self.dev.send(frame)
-    }
-
-    /// Write one frame; if the device cannot take it now, wait for it (at
-    /// most `wait`) and try once more.
-    pub fn send(&self, frame: &[u8], wait: std::time::Duration) -> io::Result<usize> {
-        match self.try_send(frame) {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                n2n_sys::poll::wait_writable(self.dev.as_fd(), wait)?;
-                self.try_send(frame)
-            }
-            r => r,
-        }
-    }
-
-    /// Whether reads and writes carry a virtio-net header (offloads on).
-    pub fn vnet_hdr(&self) -> bool {
-        self.vnet_hdr
-    }
-
-    /// Interface name.
-    pub fn name(&self) -> &str {
-        &self.name
+    /// The queues after the first (`TapConfig::queues` − 1 of them if
+    /// the device has several), once.
+    pub fn take_queues(&mut self) -> Vec<TapQueue> {
+        std::mem::take(&mut self.extra)
     }
 
     /// Interface index.

@@ -282,6 +282,7 @@ fn tap_is_created_with_requested_name_mac_mtu_address_and_up() {
             ipv4: Some((Ipv4Addr::new(10, 77, 0, 1), 24)),
             offload: false,
             bridge: None,
+            queues: 1,
         })
         .await
         .unwrap();
@@ -333,6 +334,7 @@ fn arp_ping_and_full_size_frames_round_trip_through_the_kernel() {
             ipv4: Some((me, 24)),
             offload: false,
             bridge: None,
+            queues: 1,
         })
         .await
         .unwrap();
@@ -405,6 +407,7 @@ fn existing_devices_reused_when_tap_refused_otherwise() {
         ipv4: Some((Ipv4Addr::new(10, 1, 1, 1), 24)),
         offload: false,
         bridge: None,
+        queues: 1,
     };
     let nsname = ns.name.clone();
     ns.block_on(|| async {
@@ -471,6 +474,7 @@ fn df_off_lets_full_size_datagrams_cross_a_1500_byte_link() {
                 bind: SocketAddrV4::new(Ipv4Addr::new(10, 99, 0, 1), 0),
                 tos: None,
                 pmtu_discovery,
+                reuse_port: false,
             })
             .unwrap();
             s.set_nonblocking(false).unwrap();

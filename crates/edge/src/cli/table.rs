@@ -38,6 +38,7 @@ pub(crate) enum Opt {
     Metric,
     Route,
     Bridge,
+    Threads,
     UpScript,
     DownScript,
     Common(CommonOpt),
@@ -220,6 +221,14 @@ const OVERLAY: &[OptDef<Opt>] = &[
              bridge right after it is configured; the -a address\n\
              then goes on the bridge (an address on a bridge\n\
              port would not answer). Use with -r",
+        ),
+    OptDef::long("threads", Required, Opt::Threads)
+        .value("<n>")
+        .help(
+            "(extension) data-path threads, 1..=64 (default 1):\n\
+             n TAP queues and n sockets on the -p port, flows\n\
+             spread over them by the kernel; the control plane\n\
+             stays on one thread. Not with -S2",
         ),
     OptDef::long("up-script", Required, Opt::UpScript)
         .value("<path>")

@@ -617,3 +617,34 @@ fn bridge_and_scripts_in_a_config_file() {
         Some(std::path::Path::new("/usr/local/lib/n2n/up hook"))
     );
 }
+
+#[test]
+fn threads() {
+    assert_eq!(run(&["-c", "x", "-l", "a:1"]).unwrap().threads, 1);
+    let o = run(&["-c", "x", "-l", "a:1", "--threads", "4"]).unwrap();
+    assert_eq!(o.threads, 4);
+    assert!(o.describe().contains("threads: 4\n"));
+    assert_eq!(
+        run(&["-c", "x", "-l", "a:1", "--threads=64"])
+            .unwrap()
+            .threads,
+        64
+    );
+    for bad in ["0", "65", "two", "-1", ""] {
+        let e = run(&["-c", "x", "-l", "a:1", "--threads", bad])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("--threads") && e.contains("1..=64"),
+            "{bad}: {e}"
+        );
+    }
+    // -S2: one thread, with a warning.
+    let t = run(&["-c", "x", "-l", "a:1", "-S2", "--threads", "2"]).unwrap();
+    assert_eq!(t.threads, 1);
+    assert!(
+        t.warnings.iter().any(|w| w.contains("--threads 2")),
+        "{:?}",
+        t.warnings
+    );
+}

@@ -134,6 +134,8 @@ impl Driver {
             ipv4: addr,
             offload: offload_wanted(),
             bridge: self.opts.bridge.clone(),
+            // One queue until the data-path lanes read the others.
+            queues: 1,
         };
         let t = self.bg.block_on(Tap::open(&cfg))?;
         if let Some(br) = t.bridge() {

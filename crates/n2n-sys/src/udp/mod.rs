@@ -47,6 +47,10 @@ pub struct UdpConfig {
     pub tos: Option<u32>,
     /// `SO_REUSEADDR`.
     pub reuse_address: bool,
+    /// `SO_REUSEPORT`: more sockets of this user may bind the same
+    /// address; the kernel spreads incoming datagrams over them by their
+    /// 4-tuple (the edge's data-path threads).
+    pub reuse_port: bool,
     /// Also `SO_RCVBUFFORCE` / `SO_SNDBUFFORCE` with the sizes above, past
     /// `net.core.[rw]mem_max` (needs CAP_NET_ADMIN; without it the capped
     /// sizes stay, silently).
@@ -64,6 +68,7 @@ impl UdpConfig {
             pmtud: None,
             tos: None,
             reuse_address: false,
+            reuse_port: false,
             force_buffers: false,
         }
     }
@@ -208,6 +213,10 @@ pub fn bind_udp(cfg: &UdpConfig) -> Result<std::net::UdpSocket, UdpError> {
     if cfg.reuse_address {
         sock.set_reuse_address(true)
             .map_err(|e| fail("SO_REUSEADDR", e))?;
+    }
+    if cfg.reuse_port {
+        sock.set_reuse_port(true)
+            .map_err(|e| fail("SO_REUSEPORT", e))?;
     }
     if let Some(n) = cfg.recv_buffer {
         sock.set_recv_buffer_size(n)
