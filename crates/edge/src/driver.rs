@@ -28,19 +28,11 @@
 //!    then management, TAP, main, discovery socket), each a bounded
 //!    batch, so the TAP and the sockets do not starve each other.
 //!
-//! TAP → network: up to [`BATCH`] reads per readiness.
-//! With offloads a read is one frame (its checksum completed) or a TCP
-//! super-segment cut into frames of at most [`SEG_FRAME_MAX`] bytes, so
-//! that each datagram fits a 1500-byte underlay unfragmented (still one
-//! n2n PACKET per frame). `encapsulate` writes each datagram straight into
-//! the free slot of the GSO batch; a read's datagrams leave in one
-//! `sendmsg` with `UDP_SEGMENT` per run of equal sizes and destination,
-//! then the control transmits.
-//!
-//! Network → TAP: `recvmmsg` of up to [`RECV_BATCH`] datagrams, up to
-//! [`BATCH`] per readiness event; each is `decapsulate`d behind a zero
-//! virtio-net header; in-order TCP segments are merged into one GSO write
-//! to the TAP, the rest written as they are.
+//! The data path itself is [`lane`]: lane 0 runs in this loop; with
+//! `--threads N`, N − 1 more run on their own threads ([`worker`]), each
+//! with a TAP queue and a socket on the main port, all calling into the one
+//! core behind a mutex. The control plane (timers, transmits of timers and
+//! management, events, management) stays here.
 //!
 //! All buffers are allocated once; nothing on the data path allocates.
 //! Every call into the core's data and timer API is in the section "Calls
@@ -48,35 +40,41 @@
 
 mod background;
 mod ends;
+mod lane;
 mod report;
 mod resolver;
 mod setup;
 mod tcp;
 mod telemetry;
+mod worker;
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::os::fd::AsFd as _;
+use std::sync::{Arc, Mutex, MutexGuard, mpsc as std_mpsc};
 use std::time::{Duration, Instant};
 
 use n2n_core::edge::events::{MgmtDatagram, Subscriptions};
 use n2n_core::edge::{Edge, Event, MgmtAction, SwitchReason};
 use n2n_core::{MAX_DATAGRAM, Now};
-use n2n_offload::{Coalescer, GsoBatch, Read, VNET_HDR_LEN, gso::GSO_MAX_BYTES};
+use n2n_offload::{GsoBatch, VNET_HDR_LEN};
 use n2n_sys::log::LogHandle;
 use n2n_sys::notify::Notifier;
 use n2n_sys::poll::Waker;
 use n2n_sys::signals::{Signal, Signals};
-use n2n_sys::udp::{MAX_SEGMENTS, RecvBatch, SyncSocket};
+use n2n_sys::udp::{RecvBatch, SyncSocket};
 use tokio::sync::mpsc;
 
 use crate::cli::EdgeOptions;
 use crate::sock::MainSocketConfig;
+use crate::tap::Tap;
 use background::Background;
 use ends::{TapIo, Udp};
+use lane::Lane;
 use report::ErrorLog;
 use resolver::Resolver;
 use tcp::{LinkEvent, TcpLink};
+use worker::{Deadline, LaneSockets, Shared, Workers};
 
 pub use n2n_sys::time::now;
 pub use report::log_packet_stats;
@@ -130,13 +128,18 @@ pub enum StopReason {
 /// The running edge.
 #[derive(Debug)]
 pub struct Driver {
-    edge: Edge,
+    /// The one core: this loop and the data-path threads lock it.
+    edge: Arc<Mutex<Edge>>,
     opts: EdgeOptions,
-    udp: Udp,
+    /// Lane 0: the TAP (queue 0), the main and discovery sockets.
+    lane: Lane<Tap>,
     main_cfg: MainSocketConfig,
-    tap: TapIo,
-    /// Datagrams of one `recvmmsg`.
-    rx: RecvBatch,
+    /// `--threads` > 1: the other lanes.
+    workers: Workers,
+    /// What the workers share with this loop.
+    shared: Shared,
+    /// Events the workers took from the core.
+    worker_events: std_mpsc::Receiver<Event>,
     /// Non-blocking, in the loop's `poll` set.
     mgmt: std::net::UdpSocket,
     mgmt_buf: Box<[u8]>,
@@ -161,6 +164,13 @@ pub struct Driver {
 
 fn buffer(n: usize) -> Box<[u8]> {
     vec![0u8; n].into_boxed_slice()
+}
+
+/// The core, also when a thread panicked holding it (its state is whole
+/// between calls: every call either finishes or drops its input).
+fn lock(edge: &Mutex<Edge>) -> MutexGuard<'_, Edge> {
+    edge.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn earliest(deadlines: impl IntoIterator<Item = Option<Instant>>) -> Option<Instant> {
@@ -191,31 +201,37 @@ impl Driver {
         } else {
             RecvBatch::new(RECV_BATCH, RECV_BUF)
         };
+        let edge = Arc::new(Mutex::new(setup.edge));
+        let (events, worker_events) = std_mpsc::channel();
+        let shared = Shared {
+            edge: edge.clone(),
+            control: bg.waker_arc(),
+            deadline: Arc::new(Deadline::new()),
+            events,
+        };
         Ok(Self {
             resolver: Resolver::new(setup.names, main.is_ipv6(), &bg),
-            udp: Udp {
-                main,
-                mcast: None,
-                gso: GsoBatch::new(MAX_DATAGRAM, MAX_SEGMENTS, GSO_MAX_BYTES),
-                gso_on,
-                errors: ErrorLog::default(),
-                tcp: setup.opts.tcp.then(|| {
-                    let ip = *setup.opts.bind.ip();
-                    TcpLink::new((!ip.is_unspecified()).then_some(ip.into()), &bg)
-                }),
+            lane: Lane {
+                tap: TapIo::new(None),
+                udp: Udp {
+                    main,
+                    mcast: None,
+                    gso: lane::gso_batch(),
+                    gso_on,
+                    errors: ErrorLog::default(),
+                    tcp: setup.opts.tcp.then(|| {
+                        let ip = *setup.opts.bind.ip();
+                        TcpLink::new((!ip.is_unspecified()).then_some(ip.into()), &bg)
+                    }),
+                },
+                rx,
             },
-            edge: setup.edge,
+            edge,
             opts: setup.opts,
             main_cfg: setup.main_cfg,
-            tap: TapIo {
-                dev: None,
-                read: buffer(TAP_READ_BUF),
-                seg: buffer(MAX_DATAGRAM),
-                out: buffer(VNET_HDR_LEN + MAX_DATAGRAM),
-                gro: Coalescer::new(),
-                errors: ErrorLog::default(),
-            },
-            rx,
+            workers: Workers::default(),
+            shared,
+            worker_events,
             mgmt,
             mgmt_buf: buffer(MAX_DATAGRAM),
             subs: Subscriptions::new(),
@@ -276,24 +292,27 @@ impl Driver {
             if let Some(r) = self.stop {
                 break r;
             }
-            if let Some(l) = &self.udp.tcp {
-                l.set_target(self.edge.current_supernode());
+            if let Some(l) = &self.lane.udp.tcp {
+                l.set_target(lock(&self.edge).current_supernode());
             }
-            // 4. Next wake-up.
+            // 4. Next wake-up (the workers wake this loop if the core's
+            // moves earlier).
             let deadline = self.next_deadline();
+            self.shared.deadline.set(deadline);
             // 5. Wait for inputs and handle them.
             self.wait_and_handle(deadline)?;
         };
 
         tracing::info!("shutting down...");
-        self.edge.shutdown(now());
+        self.workers.stop();
+        lock(&self.edge).shutdown(now());
         self.send_transmits();
         // The "cleared" peer events to the subscribers.
-        while let Some(ev) = poll_event(&mut self.edge) {
+        while let Some(ev) = self.next_event() {
             let out = self.subs.on_event(&ev);
             self.send_mgmt(&out);
         }
-        log_packet_stats(self.edge.stats());
+        log_packet_stats(lock(&self.edge).stats());
         let why = match reason {
             StopReason::Signal(s) => format!("{} received", s.name()),
             StopReason::Management => "stop requested on the management port".to_owned(),
@@ -314,15 +333,15 @@ impl Driver {
             let waker = self.bg.waker().as_fd();
             let mut fds = [waker; 5];
             fds[MGMT] = self.mgmt.as_fd();
-            fds[MAIN] = self.udp.main.as_fd();
+            fds[MAIN] = self.lane.udp.main.as_fd();
             let mut n = MAIN + 1;
             let mut add = |fd| {
                 fds[n] = fd;
                 n += 1;
                 n - 1
             };
-            let tap_i = self.tap.dev.as_ref().map(|t| add(t.as_fd()));
-            let mcast_i = self.udp.mcast.as_ref().map(|m| add(m.as_fd()));
+            let tap_i = self.lane.tap.dev.as_ref().map(|t| add(t.as_fd()));
+            let mcast_i = self.lane.udp.mcast.as_ref().map(|m| add(m.as_fd()));
             let fds = fds.get(..n).unwrap_or_default();
             let ready = n2n_sys::poll::wait(fds, timeout).map_err(|source| DriverError::Io {
                 what: "waiting for input",
@@ -340,10 +359,10 @@ impl Driver {
             self.on_tap_readable()?;
         }
         if ready.is_set(MAIN) {
-            self.on_socket_readable(false);
+            self.lane.on_socket_readable(&self.edge, false);
         }
         if mcast_i.is_some_and(|i| ready.is_set(i)) {
-            self.on_socket_readable(true);
+            self.lane.on_socket_readable(&self.edge, true);
         }
         Ok(())
     }
@@ -361,9 +380,15 @@ impl Driver {
             }
         }
         while let Ok(results) = self.resolver.rx.try_recv() {
-            self.resolver.apply(&mut self.edge, results);
+            self.resolver.apply(&mut lock(&self.edge), results);
         }
-        while let Some(ev) = self.udp.tcp.as_mut().and_then(|l| l.rx.try_recv().ok()) {
+        while let Some(ev) = self
+            .lane
+            .udp
+            .tcp
+            .as_mut()
+            .and_then(|l| l.rx.try_recv().ok())
+        {
             self.on_link(ev);
         }
     }
@@ -393,8 +418,11 @@ impl Driver {
     /// Step 1: The driver's timers that are due, and the core's.
     fn run_timers(&mut self) {
         let t = now();
-        if poll_timeout(&self.edge).is_some_and(|d| d <= t.mono) {
-            handle_timeout(&mut self.edge, t);
+        {
+            let mut e = lock(&self.edge);
+            if poll_timeout(&e).is_some_and(|d| d <= t.mono) {
+                handle_timeout(&mut e, t);
+            }
         }
         if self.resolver.deadline().is_some_and(|d| d <= t.mono) {
             self.resolver.start();
@@ -409,7 +437,7 @@ impl Driver {
         if let Some(tm) = &mut self.telemetry
             && tm.deadline().is_some_and(|d| d <= t.mono)
         {
-            let edge = &self.edge;
+            let edge = &*lock(&self.edge);
             tm.tick(
                 t.mono,
                 || telemetry::snapshot(edge),
@@ -420,15 +448,15 @@ impl Driver {
 
     /// Step 3: Log every event; act on those that need the driver.
     fn handle_events(&mut self) -> Result<(), DriverError> {
-        while let Some(ev) = poll_event(&mut self.edge) {
-            report::log_event(&ev, self.edge.uses_user_password());
+        while let Some(ev) = self.next_event() {
+            report::log_event(&ev, lock(&self.edge).uses_user_password());
             let out = self.subs.on_event(&ev);
             self.send_mgmt(&out);
             match ev {
                 Event::AssignAddress(a) => self.on_assigned(a)?,
                 Event::Registered { supernode, .. } if !self.ready => {
                     self.ready = true;
-                    let addr = self.edge.tap_addr();
+                    let addr = lock(&self.edge).tap_addr();
                     let status = format!("registered to {supernode}, TAP address {addr}");
                     if let Some(t) = &mut self.telemetry {
                         t.ready(&status);
@@ -446,10 +474,15 @@ impl Driver {
         Ok(())
     }
 
+    /// The core's next event, or one a worker took from it.
+    fn next_event(&mut self) -> Option<Event> {
+        poll_event(&mut lock(&self.edge)).or_else(|| self.worker_events.try_recv().ok())
+    }
+
     /// Step 4: The earliest of the core's and the driver's deadlines.
     fn next_deadline(&self) -> Option<Instant> {
         earliest([
-            poll_timeout(&self.edge),
+            poll_timeout(&lock(&self.edge)),
             self.resolver.deadline(),
             self.dhcp_next,
             self.mcast_next,
@@ -457,86 +490,35 @@ impl Driver {
         ])
     }
 
-    /// Step 5: Frames from the TAP → datagrams.
-    fn on_tap_readable(&mut self) -> Result<(), DriverError> {
-        for _ in 0..BATCH {
-            let Some(dev) = &self.tap.dev else { break };
-            let n = match dev.try_recv(&mut self.tap.read) {
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(self.tap_read_error(e)),
-            };
-            let vnet = dev.vnet_hdr();
-            let t = now();
-            let (edge, udp) = (&mut self.edge, &mut self.udp);
-            let Some(read) = self.tap.read.get_mut(..n) else {
-                continue;
-            };
-            if !vnet {
-                encapsulate(edge, t, read, &mut udp.gso);
-            } else {
-                match n2n_offload::classify(read, SEG_FRAME_MAX) {
-                    Ok(Read::Frame { start, end }) => {
-                        if let Some(f) = read.get(start..end) {
-                            encapsulate(edge, t, f, &mut udp.gso);
-                        }
-                    }
-                    Ok(Read::Tso(tso)) => {
-                        let whole = read.get(VNET_HDR_LEN..).unwrap_or_default();
-                        for i in 0..tso.count() {
-                            if let Some(len) = tso.segment(whole, i, &mut self.tap.seg)
-                                && let Some(f) = self.tap.seg.get(..len)
-                                && encapsulate(edge, t, f, &mut udp.gso)
-                            {
-                                udp.send_run();
-                            }
-                        }
-                    }
-                    Err(e) => tracing::debug!("dropping a {n}-byte TAP read: {e}"),
-                }
-            }
-            self.udp.flush();
-            self.send_transmits();
+    /// `--threads`: a worker for each of these TAP queues, with a socket
+    /// on the main socket's port.
+    fn start_workers(&mut self, queues: Vec<crate::tap::TapQueue>) -> Result<(), DriverError> {
+        if queues.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        let local = self
+            .lane
+            .udp
+            .main
+            .local_addr()
+            .map_err(|source| DriverError::Io {
+                what: "reading the main socket's address",
+                source,
+            })?;
+        let socks = LaneSockets {
+            cfg: self.main_cfg,
+            local,
+            gro: self.lane.rx.reads_gro(),
+            gso: self.lane.udp.gso_on,
+        };
+        self.workers.start(queues, socks, &self.shared)
     }
 
-    /// Step 5: Datagrams from the main (or discovery) socket → frames for the
-    /// TAP, and what the core answers.
-    fn on_socket_readable(&mut self, via_multicast: bool) {
-        for _ in 0..BATCH / RECV_BATCH {
-            let sock = match via_multicast {
-                false => &self.udp.main,
-                true => match &self.udp.mcast {
-                    Some(s) => s,
-                    None => return,
-                },
-            };
-            let n = sock.recv_ready(&mut self.rx);
-            let t = now();
-            for i in 0..n {
-                if let Some((dgrams, from)) = self.rx.datagrams(i) {
-                    for dgram in dgrams {
-                        if let Some(len) = decapsulate(
-                            &mut self.edge,
-                            t,
-                            from,
-                            dgram,
-                            via_multicast,
-                            &mut self.tap,
-                        ) {
-                            self.tap.write_frame(len);
-                        }
-                    }
-                }
-                self.send_transmits();
-            }
-            if n < RECV_BATCH {
-                break;
-            }
-        }
-        self.tap.flush();
+    /// Step 5: Frames from lane 0's TAP queue.
+    fn on_tap_readable(&mut self) -> Result<(), DriverError> {
+        self.lane
+            .on_tap_readable(&self.edge)
+            .map_err(|e| self.tap_read_error(e))
     }
 
     /// Step 5: `-S2`: an event of the TCP connection to the supernode.
@@ -544,15 +526,15 @@ impl Driver {
         match ev {
             LinkEvent::Up(sn, w) => {
                 tracing::info!("connected to supernode {sn} over TCP");
-                if let Some(l) = &mut self.udp.tcp {
+                if let Some(l) = &mut self.lane.udp.tcp {
                     l.up(sn, w);
                 }
-                self.edge.tcp_connected(now());
+                lock(&self.edge).tcp_connected(now());
                 self.send_transmits();
             }
             LinkEvent::Down(sn, why) => {
-                let was_up = self.udp.tcp.as_ref().and_then(TcpLink::connected) == Some(sn);
-                if let Some(l) = &mut self.udp.tcp {
+                let was_up = self.lane.udp.tcp.as_ref().and_then(TcpLink::connected) == Some(sn);
+                if let Some(l) = &mut self.lane.udp.tcp {
                     l.down(sn);
                 }
                 if was_up {
@@ -563,11 +545,11 @@ impl Driver {
             }
             LinkEvent::Frame(sn, mut f) => {
                 let t = now();
-                if let Some(len) = decapsulate(&mut self.edge, t, sn, &mut f, false, &mut self.tap)
-                {
-                    self.tap.write_frame(len);
+                let out = self.lane.tap.frame_buf();
+                if let Some(len) = decapsulate(&mut lock(&self.edge), t, sn, &mut f, false, out) {
+                    self.lane.tap.write_frame(len);
                 }
-                self.tap.flush();
+                self.lane.tap.flush();
                 self.send_transmits();
             }
         }
@@ -576,7 +558,7 @@ impl Driver {
     /// Step 5: A management request: replies, then its action.
     fn on_mgmt(&mut self, n: usize, from: SocketAddr) {
         let request = self.mgmt_buf.get(..n).unwrap_or_default();
-        let outcome = self.edge.handle_mgmt(now(), from, request);
+        let outcome = lock(&self.edge).handle_mgmt(now(), from, request);
         let mut replies: Vec<MgmtDatagram> =
             outcome.replies.into_iter().map(|r| (from, r)).collect();
         match &outcome.action {
@@ -640,10 +622,7 @@ impl Driver {
 
     /// Step 2: Send every datagram the core queued.
     fn send_transmits(&mut self) {
-        while let Some(d) = self.edge.poll_transmit() {
-            self.udp.send(d.bytes(), d.dst, d.ttl);
-            self.edge.recycle_transmit(d);
-        }
+        self.lane.send_transmits(&self.edge);
     }
 }
 
@@ -665,9 +644,9 @@ fn decapsulate(
     from: SocketAddr,
     dgram: &mut [u8],
     mcast: bool,
-    tap: &mut TapIo,
+    out: &mut [u8],
 ) -> Option<usize> {
-    edge.decapsulate(t, from, dgram, mcast, tap.frame_buf())
+    edge.decapsulate(t, from, dgram, mcast, out)
 }
 
 fn poll_event(edge: &mut Edge) -> Option<Event> {

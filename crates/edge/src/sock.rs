@@ -85,17 +85,13 @@ fn udp_config(bind: SocketAddr, cfg: &MainSocketConfig) -> UdpConfig {
     u
 }
 
-/// One more socket on the main socket's address and port (`SO_REUSEPORT`,
-/// the main socket must have been bound with [`MainSocketConfig::reuse_port`]),
-/// with its options: a data-path thread's. The peers see one address.
-pub fn bind_lane(main: &MainSocket, cfg: &MainSocketConfig) -> Result<UdpSocket, UdpError> {
+/// One more socket on the main socket's bound address and port `local`
+/// (`SO_REUSEPORT`: the main socket must have been bound with
+/// [`MainSocketConfig::reuse_port`]), with its options: a data-path
+/// thread's. The peers see one address.
+pub fn bind_lane(local: SocketAddr, cfg: &MainSocketConfig) -> Result<UdpSocket, UdpError> {
     let mut cfg = *cfg;
     cfg.reuse_port = true;
-    let local = main.sock.local_addr().map_err(|err| UdpError::Io {
-        addr: SocketAddr::V4(cfg.bind),
-        step: "getsockname",
-        err,
-    })?;
     bind_udp(&udp_config(local, &cfg))
 }
 
@@ -247,7 +243,7 @@ mod tests {
             reuse_port: true,
         };
         let m = bind_main(&cfg).unwrap();
-        let lane = bind_lane(&m, &cfg).unwrap();
+        let lane = bind_lane(m.sock.local_addr().unwrap(), &cfg).unwrap();
         assert_eq!(lane.local_addr().unwrap(), m.sock.local_addr().unwrap());
         assert_eq!(tos(&lane).unwrap(), 0x10);
         assert_eq!(mtu_discover_mode(&lane).unwrap(), libc::IP_PMTUDISC_DO);
@@ -268,6 +264,6 @@ mod tests {
             ..cfg
         };
         let m1 = bind_main(&single).unwrap();
-        assert!(bind_lane(&m1, &single).is_err());
+        assert!(bind_lane(m1.sock.local_addr().unwrap(), &single).is_err());
     }
 }

@@ -258,12 +258,22 @@ impl<K: Copy + PartialEq + 'static> Table<K> {
                 .map(|e| self.find(e.key).map(OptDef::name).unwrap_or_default())
                 .collect();
             let verb = if opts.len() == 1 { "is" } else { "are" };
-            let _ = writeln!(
-                out,
-                "\nENVIRONMENT\n {}   used when {} {verb} not given",
+            let line = format!(
+                " {}   used when {} {verb} not given",
                 names.join(", "),
                 opts.join(", ")
             );
+            // Too wide for a terminal: the names on a line of their own.
+            let line = if line.len() > 80 {
+                format!(
+                    " {}\n   used when {} {verb} not given",
+                    names.join(", "),
+                    opts.join(", ")
+                )
+            } else {
+                line
+            };
+            let _ = writeln!(out, "\nENVIRONMENT\n{line}");
         }
         if !self.epilogue.is_empty() {
             let _ = writeln!(out, "\n{}", self.epilogue);

@@ -225,7 +225,8 @@ const OVERLAY: &[OptDef<Opt>] = &[
     OptDef::long("threads", Required, Opt::Threads)
         .value("<n>")
         .help(
-            "(extension) data-path threads, 1..=64 (default 1):\n\
+            "(extension) data-path threads, 1..=64 (default 1,\n\
+             or environment N2N_THREADS):\n\
              n TAP queues and n sockets on the -p port, flows\n\
              spread over them by the kernel; the control plane\n\
              stays on one thread. Not with -S2",
@@ -320,6 +321,10 @@ Long options take '--name=value' or '--name value'.",
         EnvVar {
             name: "N2N_PASSWORD",
             key: Opt::Password,
+        },
+        EnvVar {
+            name: "N2N_THREADS",
+            key: Opt::Threads,
         },
     ],
     epilogue: "\

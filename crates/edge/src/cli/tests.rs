@@ -491,11 +491,10 @@ fn help_is_rendered_from_the_table() {
             Doc::Hidden => assert_eq!(def.short, Some('s'), "only -s is hidden"),
         }
     }
-    assert!(
-        help.contains(
-            " N2N_KEY, N2N_COMMUNITY, N2N_PASSWORD   used when -k, -c, -J are not given\n"
-        )
-    );
+    assert!(help.contains(
+        " N2N_KEY, N2N_COMMUNITY, N2N_PASSWORD, N2N_THREADS\n   \
+             used when -k, -c, -J, --threads are not given\n"
+    ));
     assert!(help.starts_with("edge: n2n v3 edge"));
     assert!(help.ends_with("(the message names the problem)\n"));
     // No line wider than the terminal but the one that always was.
@@ -639,6 +638,23 @@ fn threads() {
             "{bad}: {e}"
         );
     }
+    // The environment's count, overridden by the option.
+    let env = |k: &str| (k == "N2N_THREADS").then(|| "3".to_string());
+    let args = |a: &[&str]| a.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    let Invocation::Run(o) = parse_args(&args(&["-c", "x", "-l", "a:1"]), &env, &host).unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(o.threads, 3);
+    let inv = parse_args(
+        &args(&["-c", "x", "-l", "a:1", "--threads", "2"]),
+        &env,
+        &host,
+    );
+    let Invocation::Run(o) = inv.unwrap() else {
+        panic!()
+    };
+    assert_eq!(o.threads, 2);
     // -S2: one thread, with a warning.
     let t = run(&["-c", "x", "-l", "a:1", "-S2", "--threads", "2"]).unwrap();
     assert_eq!(t.threads, 1);

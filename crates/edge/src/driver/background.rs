@@ -32,6 +32,11 @@ impl Background {
         &self.waker
     }
 
+    /// The waker, for threads that wake the loop themselves.
+    pub(super) fn waker_arc(&self) -> Arc<Waker> {
+        self.waker.clone()
+    }
+
     /// Run `f` on the runtime.
     pub(super) fn spawn<F>(&self, f: F)
     where

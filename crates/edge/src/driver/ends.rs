@@ -4,12 +4,14 @@
 
 use std::net::SocketAddr;
 
+use n2n_core::MAX_DATAGRAM;
 use n2n_offload::{Coalescer, GsoBatch, VNET_HDR_LEN};
 use n2n_sys::udp::{SyncSocket, gso_unsupported};
 
 use super::report::ErrorLog;
 use super::tcp::TcpLink;
-use crate::tap::Tap;
+use super::{TAP_READ_BUF, buffer};
+use crate::tap::TapQueue;
 
 /// The UDP side: the main and discovery sockets and the GSO batch the
 /// encapsulation writes into.
@@ -98,10 +100,11 @@ impl Udp {
     }
 }
 
-/// The TAP side: the device (once open) and its buffers.
+/// The TAP side: the device or one of its queues (once open) and its
+/// buffers.
 #[derive(Debug)]
-pub(super) struct TapIo {
-    pub(super) dev: Option<Tap>,
+pub(super) struct TapIo<D> {
+    pub(super) dev: Option<D>,
     /// One read (virtio-net header first if offloads are on).
     pub(super) read: Box<[u8]>,
     /// One frame cut from a TCP super-segment.
@@ -113,7 +116,21 @@ pub(super) struct TapIo {
     pub(super) errors: ErrorLog,
 }
 
-impl TapIo {
+impl<D> TapIo<D> {
+    /// Buffers for a device that is not open yet.
+    pub(super) fn new(dev: Option<D>) -> Self {
+        Self {
+            dev,
+            read: buffer(TAP_READ_BUF),
+            seg: buffer(MAX_DATAGRAM),
+            out: buffer(VNET_HDR_LEN + MAX_DATAGRAM),
+            gro: Coalescer::new(),
+            errors: ErrorLog::default(),
+        }
+    }
+}
+
+impl<D: std::ops::Deref<Target = TapQueue>> TapIo<D> {
     /// Where `decapsulate` writes a frame.
     pub(super) fn frame_buf(&mut self) -> &mut [u8] {
         self.out.get_mut(VNET_HDR_LEN..).unwrap_or_default()
@@ -156,7 +173,7 @@ impl TapIo {
 const TAP_WRITE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Write one frame to the TAP.
-fn tap_write(tap: &Tap, frame: &[u8], errors: &mut ErrorLog) {
+fn tap_write(tap: &TapQueue, frame: &[u8], errors: &mut ErrorLog) {
     if let Err(e) = tap.send(frame, TAP_WRITE_WAIT) {
         let (len, name) = (frame.len(), tap.name());
         errors.report(

@@ -13,7 +13,7 @@ use n2n_sys::notify::Notifier;
 use n2n_sys::process::{PrivilegeDrop, ProcessError, drop_privileges};
 use n2n_sys::udp::{SyncSocket, UdpError};
 
-use super::{Driver, MCAST_PORT, MCAST_RETRY, OFFLOAD_ENV};
+use super::{Driver, MCAST_PORT, MCAST_RETRY, OFFLOAD_ENV, lock};
 use crate::cli::{EdgeOptions, TapAddress};
 use crate::resolve::SupernodeName;
 use crate::sock::{self, MainSocketConfig};
@@ -126,7 +126,7 @@ impl Driver {
 
     /// Open the TAP (MAC from the core, MTU `-M`, address if known).
     fn open_tap(&mut self, addr: Option<(Ipv4Addr, u8)>) -> Result<(), DriverError> {
-        let mac = self.edge.mac().0;
+        let mac = lock(&self.edge).mac().0;
         let cfg = TapConfig {
             name: self.opts.tap_name.clone(),
             mac,
@@ -134,10 +134,10 @@ impl Driver {
             ipv4: addr,
             offload: offload_wanted(),
             bridge: self.opts.bridge.clone(),
-            // One queue until the data-path lanes read the others.
-            queues: 1,
+            queues: self.opts.threads,
         };
-        let t = self.bg.block_on(Tap::open(&cfg))?;
+        let mut t = self.bg.block_on(Tap::open(&cfg))?;
+        let queues = t.take_queues();
         if let Some(br) = t.bridge() {
             tracing::info!(
                 "TAP {} enslaved to bridge {br} (the address is on {br})",
@@ -160,7 +160,8 @@ impl Driver {
         if t.vnet_hdr() {
             tracing::debug!("TAP {}: checksum and TCP segmentation offload on", t.name());
         }
-        self.tap.dev = Some(t);
+        self.lane.tap.dev = Some(t);
+        self.start_workers(queues)?;
         self.run_hook(crate::hooks::Hook::Up, addr);
         // The TAP is up and configured (and --up-script has run): a parent
         // waiting without -f exits.
@@ -175,7 +176,7 @@ impl Driver {
             Hook::Up => &self.opts.up_script,
             Hook::Down => &self.opts.down_script,
         };
-        let (Some(path), Some(t)) = (path, &self.tap.dev) else {
+        let (Some(path), Some(t)) = (path, &self.lane.tap.dev) else {
             return;
         };
         let env = HookEnv {
@@ -190,15 +191,15 @@ impl Driver {
 
     /// At a clean stop: the down-script, then the bridge address off.
     pub(super) fn close_tap(&mut self) {
-        if self.tap.dev.is_none() {
+        if self.lane.tap.dev.is_none() {
             return;
         }
-        let addr = match &self.tap.dev {
+        let addr = match &self.lane.tap.dev {
             Some(t) => self.bg.block_on(t.ipv4()).ok().flatten(),
             None => None,
         };
         self.run_hook(crate::hooks::Hook::Down, addr);
-        if let Some(t) = &self.tap.dev
+        if let Some(t) = &self.lane.tap.dev
             && let Err(e) = self.bg.block_on(t.release())
         {
             tracing::warn!("{e}");
@@ -208,7 +209,7 @@ impl Driver {
     /// The supernode assigned an address: open the TAP with it (and drop
     /// privileges), or change the address of the open one.
     pub(super) fn on_assigned(&mut self, a: DevAddr) -> Result<(), DriverError> {
-        match &self.tap.dev {
+        match &self.lane.tap.dev {
             None => {
                 self.open_tap(Some((a.ip, a.prefix)))?;
                 self.drop_privileges()?;
@@ -267,7 +268,7 @@ impl Driver {
 
     /// Bind the discovery socket if the core wants it and try to join.
     fn setup_multicast(&mut self) {
-        if !self.edge.wants_multicast_discovery() {
+        if !lock(&self.edge).wants_multicast_discovery() {
             return;
         }
         match sock::bind_multicast(MCAST_PORT).and_then(|s| {
@@ -278,7 +279,7 @@ impl Driver {
             })
         }) {
             Ok(s) => {
-                self.udp.mcast = Some(s);
+                self.lane.udp.mcast = Some(s);
                 self.join_multicast();
             }
             Err(e) => tracing::warn!("local peer discovery off: {e}"),
@@ -287,7 +288,9 @@ impl Driver {
 
     /// Join the discovery group; retried every [`MCAST_RETRY`] on failure.
     pub(super) fn join_multicast(&mut self) {
-        let Some(s) = &self.udp.mcast else { return };
+        let Some(s) = &self.lane.udp.mcast else {
+            return;
+        };
         let group = match n2n_core::edge::MULTICAST_DISCOVERY.ip() {
             std::net::IpAddr::V4(g) => g,
             std::net::IpAddr::V6(_) => return,
@@ -313,7 +316,9 @@ impl Driver {
 
     /// DHCP mode: what address does the TAP have now?
     pub(super) fn poll_dhcp_address(&mut self) {
-        let Some(tap) = &self.tap.dev else { return };
+        let Some(tap) = &self.lane.tap.dev else {
+            return;
+        };
         let addr = match self.bg.block_on(tap.ipv4()) {
             Ok(a) => a,
             Err(e) => {
@@ -331,11 +336,11 @@ impl Driver {
                     netmask(prefix),
                     tap.name()
                 );
-                self.edge.set_tap_addr(DevAddr::new(ip, prefix));
+                lock(&self.edge).set_tap_addr(DevAddr::new(ip, prefix));
             }
             None => {
                 tracing::info!("TAP {} has no IP address (DHCP)", tap.name());
-                self.edge.set_tap_addr(DevAddr::UNSPECIFIED);
+                lock(&self.edge).set_tap_addr(DevAddr::UNSPECIFIED);
             }
         }
         self.dhcp_addr = addr;
@@ -348,6 +353,8 @@ impl Driver {
             tracing::debug!("keeping the fixed local port {}", self.main_cfg.bind.port());
             return;
         }
+        // The workers' sockets share the old port: they move with it.
+        let queues = self.workers.stop();
         let new = sock::bind_main(&self.main_cfg)
             .map_err(|e| e.to_string())
             .and_then(|m| {
@@ -357,20 +364,23 @@ impl Driver {
             });
         match new {
             Ok((s, local)) => {
-                if self.rx.reads_gro()
+                if self.lane.rx.reads_gro()
                     && let Err(e) = s.enable_gro()
                 {
                     // Not coalesced, the datagrams are read one per slot.
                     tracing::debug!("UDP_GRO on the reopened socket: {e}");
                 }
-                self.udp.main = s;
-                self.edge.set_local_addr(local);
+                self.lane.udp.main = s;
+                lock(&self.edge).set_local_addr(local);
                 tracing::info!(
                     "reopened the main socket: now bound to local port {}",
                     local.port()
                 );
             }
             Err(e) => tracing::warn!("cannot reopen the main socket: {e}"),
+        }
+        if let Err(e) = self.start_workers(queues) {
+            tracing::error!("data-path threads after reopening the socket: {e}");
         }
     }
 }
