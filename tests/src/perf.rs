@@ -236,6 +236,9 @@ pub struct PerfConfig {
     /// `--ab DIR`: the previous `edge` and `supernode` in DIR, measured row by row
     /// interleaved with the binaries under test.
     pub ab: Option<PathBuf>,
+    /// `--threads LIST`: the edges' `--threads` values measured (default `[1]`: the option
+    /// is not passed).
+    pub threads: Vec<usize>,
 }
 
 impl Default for PerfConfig {
@@ -252,6 +255,7 @@ impl Default for PerfConfig {
             udp_mbps: 0,
             ping_count: 20,
             ab: None,
+            threads: vec![1],
         }
     }
 }
@@ -277,6 +281,8 @@ options:
   --pings N           echo requests per RTT measurement (default 20; --quick: 5)
   --ab DIR            A/B: DIR/edge and DIR/supernode (e.g. the previous release) are measured
                       too, each row old then new, interleaved in one run
+  --threads LIST      comma-separated edge --threads values, each measured as its own row
+                      (e.g. 1,2; default: the option is not passed)
   -h, --help          this help
 
 Binaries: $N2N_BIN_EDGE / $N2N_BIN_SUPERNODE if set, else `cargo build --release` of the
@@ -329,6 +335,16 @@ impl PerfConfig {
                 "--udp-len" => c.udp_len = num(opt, value().as_ref())?,
                 "--udp-rate" => c.udp_mbps = num(opt, value().as_ref())?,
                 "--ab" => c.ab = Some(PathBuf::from(value().ok_or("--ab needs a directory")?)),
+                "--threads" => {
+                    let list = value().ok_or("--threads needs a list")?;
+                    c.threads = list
+                        .split(',')
+                        .map(|t| match t.trim().parse::<usize>() {
+                            Ok(n) if (1..=64).contains(&n) => Ok(n),
+                            _ => Err(format!("--threads: `{t}` is not a count 1..=64")),
+                        })
+                        .collect::<std::result::Result<_, _>>()?;
+                }
                 other => return Err(format!("unknown argument `{other}` (see --help)")),
             }
         }
@@ -646,6 +662,8 @@ pub struct Binaries {
     pub edge: PathBuf,
     /// Path of `supernode`.
     pub supernode: PathBuf,
+    /// `--threads` for the edges (`None`: not passed, e.g. older binaries).
+    pub threads: Option<usize>,
 }
 
 fn env_bin(name: &str) -> Option<PathBuf> {
@@ -705,6 +723,7 @@ pub fn release_binaries() -> Result<Binaries> {
     Ok(Binaries {
         edge: pick(e, "edge")?,
         supernode: pick(s, "supernode")?,
+        threads: None,
     })
 }
 
@@ -923,6 +942,9 @@ impl PerfLab {
         for side in [Side::A, Side::B] {
             let mut argv = vec![bins.edge.to_string_lossy().into_owned()];
             argv.extend(edge_args(side, cipher, mode));
+            if let Some(t) = bins.threads {
+                argv.extend(["--threads".to_owned(), t.to_string()]);
+            }
             let p = spawn_clean(self.edge_ns(side), &format!("edge-{label}"), &argv)?;
             match side {
                 Side::A => tunnel.edge_a = Some(p),
@@ -1717,16 +1739,29 @@ pub fn run(cfg: &PerfConfig) -> Result<Report> {
                 let old = Binaries {
                     edge: dir.join("edge"),
                     supernode: dir.join("supernode"),
+                    threads: None,
                 };
                 match [&old.edge, &old.supernode].iter().find(|p| !p.is_file()) {
                     Some(missing) => {
                         report.fatal = Some(format!("--ab: {} is not a file", missing.display()));
                     }
-                    None => sets.push(("old ", old)),
+                    None => sets.push(("old ".to_owned(), old)),
                 }
             }
             if report.fatal.is_none() {
-                sets.push((if cfg.ab.is_some() { "new " } else { "" }, bins.clone()));
+                let new = if cfg.ab.is_some() { "new " } else { "" };
+                if cfg.threads == [1] {
+                    sets.push((new.to_owned(), bins.clone()));
+                } else {
+                    // The --threads axis: the binaries under test once per count.
+                    for &t in &cfg.threads {
+                        let set = Binaries {
+                            threads: Some(t),
+                            ..bins.clone()
+                        };
+                        sets.push((format!("{new}t{t} "), set));
+                    }
+                }
             }
             'rows: for &cipher in &cfg.ciphers {
                 for mode in [Mode::P2p, Mode::Relayed] {
@@ -1820,7 +1855,12 @@ mod tests {
             cfg(&["--ab", "/opt/old"]).ab.as_deref(),
             Some(Path::new("/opt/old"))
         );
+        assert_eq!(d.threads, [1]);
+        assert_eq!(cfg(&["--threads", "1,2,4"]).threads, [1, 2, 4]);
         for bad in [
+            &["--threads", "0"][..],
+            &["--threads", "1,x"][..],
+            &["--threads"][..],
             &["--ab"][..],
             &["--runs"][..],
             &["--runs", "x"],
