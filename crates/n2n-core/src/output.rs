@@ -21,7 +21,8 @@
 //! queueing allocates nothing and nothing is copied on the way out.
 //!
 //! The PACKET data path does not queue: `Edge::encapsulate` builds the
-//! datagram in the caller's buffer and seals it there (`Output::seal`).
+//! datagram in the caller's buffer and seals it there (the stamp from
+//! `Output::next_stamp`, the rest in the edge's `DataShard`).
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -305,6 +306,12 @@ impl Output {
         self.queue.len()
     }
 
+    /// The next header-encryption stamp (strictly increasing).
+    pub(crate) fn next_stamp(&mut self, now: Now) -> u64 {
+        let micros = (now.unix_us % 1_000_000) as u32;
+        self.stamps.next(now.unix_secs(), micros)
+    }
+
     /// Header-encrypts `msg` in place with the next stamp and 4 random
     /// bytes from `rng`, then writes `seal.trailer` into the 16 bytes after
     /// it (they must exist in `msg`'s buffer: `buf` is the whole buffer,
@@ -317,8 +324,7 @@ impl Output {
         buf: &mut [u8],
         len: usize,
     ) -> Result<usize, SendError> {
-        let micros = (now.unix_us % 1_000_000) as u32;
-        let stamp = self.stamps.next(now.unix_secs(), micros);
+        let stamp = self.next_stamp(now);
         let mut rand4 = [0u8; 4];
         rng.fill_bytes(&mut rand4);
         let h = seal.header_len.map_or(len, |n| n.min(len));

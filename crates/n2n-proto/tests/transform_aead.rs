@@ -222,6 +222,93 @@ fn nonces_increase_and_never_wrap() {
     }
 }
 
+/// Shared handles (`Transform::share`, one per thread of a sender) draw
+/// from one counter with one prefix: no nonce repeats, the receiver's one
+/// window accepts them all, and exhaustion is shared too.
+#[test]
+fn shared_handles_draw_one_counter() {
+    for id in AEADS {
+        let t = Transform::new(id, b"k", &community("c"), seed(7, 1000)).unwrap();
+        let mut handles: Vec<Transform> = (0..4).map(|_| t.share()).collect();
+        handles.push(t);
+        let per = 300;
+        let sealed: Vec<Vec<Vec<u8>>> = std::thread::scope(|s| {
+            let js: Vec<_> = handles
+                .iter_mut()
+                .map(|h| s.spawn(move || (0..per).map(|_| seal(h, &frame(40), &[])).collect()))
+                .collect();
+            js.into_iter().map(|j| j.join().unwrap()).collect()
+        });
+        let mut all: Vec<AeadNonce> = Vec::new();
+        for v in &sealed {
+            let mut last = None;
+            for p in v {
+                let nonce = AeadNonce::from_bytes(p[..12].try_into().unwrap());
+                assert_eq!(nonce.prefix, 7, "{id}: one prefix");
+                // Each handle's own packets increase.
+                assert!(last.is_none_or(|l| nonce.counter > l), "{id}");
+                last = Some(nonce.counter);
+                all.push(nonce);
+            }
+        }
+        all.sort_by_key(|n| n.counter);
+        let want: Vec<u64> = (1000..1000 + 5 * per as u64).collect();
+        let got: Vec<u64> = all.iter().map(|n| n.counter).collect();
+        assert_eq!(got, want, "{id}: every counter exactly once");
+        // Decryptable by any handle; one window takes them in counter order.
+        let mut w = ReplayWindow::new();
+        let mut out = [0u8; 64];
+        for v in &sealed {
+            for p in v {
+                let d = handles[0].decrypt(p, &[], &mut out).unwrap();
+                assert_eq!(&out[..d.len], &frame(40)[..]);
+            }
+        }
+        for n in &all {
+            assert_eq!(w.check_and_update(*n), Ok(()));
+        }
+        assert_eq!(
+            handles[2].next_nonce(),
+            Some(AeadNonce {
+                prefix: 7,
+                counter: 1000 + 5 * per as u64
+            })
+        );
+        // Exhaustion is shared.
+        let mut a = Transform::new(id, b"k", &community("c"), seed(9, u64::MAX)).unwrap();
+        let mut b = a.share();
+        let mut buf = [0u8; 100];
+        assert!(b.encrypt(&[1; 10], [0; 16], &[], &mut buf).is_ok());
+        assert_eq!(a.next_nonce(), None);
+        assert_eq!(
+            a.encrypt(&[1; 10], [0; 16], &[], &mut buf),
+            Err(TransformError::NonceExhausted)
+        );
+        assert_eq!(
+            b.encrypt(&[1; 10], [0; 16], &[], &mut buf),
+            Err(TransformError::NonceExhausted)
+        );
+    }
+}
+
+/// The other transforms' shared handles encrypt like the original.
+#[test]
+fn shared_handles_of_other_transforms_are_copies() {
+    for id in [
+        TransformId::Null,
+        TransformId::Twofish,
+        TransformId::Aes,
+        TransformId::ChaCha20,
+        TransformId::Speck,
+    ] {
+        let mut t = Transform::new(id, b"k3y", &community("c"), seed(0, 0)).unwrap();
+        let mut s = t.share();
+        assert_eq!(s.id(), id);
+        let f = frame(100);
+        assert_eq!(seal(&mut t, &f, &[]), seal(&mut s, &f, &[]), "{id}");
+    }
+}
+
 fn n(prefix: u32, counter: u64) -> AeadNonce {
     AeadNonce { prefix, counter }
 }

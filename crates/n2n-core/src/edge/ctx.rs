@@ -4,7 +4,7 @@
 //! sends (behaviour.md §2–§5).
 //!
 //! The sub-machines ([`Registration`](super::registration::Registration),
-//! [`Peers`](super::peers::Peers), [`DataPath`](super::datapath::DataPath))
+//! [`Peers`](super::peers::Peers), [`DataShard`](super::datapath::DataShard))
 //! own their state and get a `&mut Ctx` argument where they need to send,
 //! draw random numbers, log an event or count: nothing is passed through
 //! fields set around a call.
@@ -12,7 +12,6 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 
-use n2n_proto::auth;
 use n2n_proto::he::{CommunityHe, HeKeyKind};
 use n2n_proto::types::{Auth, DevAddr, DevDesc, Mac, cookie};
 use n2n_proto::wire::{
@@ -23,6 +22,7 @@ use rand_chacha::rand_core::Rng;
 
 use super::auth::UserAuth;
 use super::config::{EdgeConfig, P2pMode};
+use super::datapath::HeSeal;
 use super::stats::{DropReason, EdgeStats};
 use super::{Event, MULTICAST_DISCOVERY};
 use crate::Now;
@@ -57,8 +57,12 @@ pub(super) struct Ctx {
     /// bytes, PING choice): drawn in a fixed order, so runs are
     /// reproducible from the seed.
     pub rng: ChaCha20Rng,
-    /// Header keys when `-H` (always with user/password).
-    pub he: Option<CommunityHe>,
+    /// Header keys when `-H` (always with user/password); changed only by
+    /// [`Self::set_dynamic_key`], which counts `he_generation`.
+    he: Option<CommunityHe>,
+    /// How many times `he` changed: a data shard holding a copy of an
+    /// older generation takes the new keys.
+    he_generation: u64,
     /// User/password authentication (`-J`).
     pub auth: Option<UserAuth>,
     /// The seal step and the control-message queue.
@@ -80,10 +84,30 @@ impl Ctx {
             me,
             rng,
             he,
+            he_generation: 0,
             auth,
             out: Output::new(MAX_QUEUED, MAX_FREE),
             events: VecDeque::new(),
             stats: EdgeStats::default(),
+        }
+    }
+
+    /// The header keys (`-H`).
+    pub(super) fn he(&self) -> Option<&CommunityHe> {
+        self.he.as_ref()
+    }
+
+    /// How many times the header keys changed.
+    pub(super) fn he_generation(&self) -> u64 {
+        self.he_generation
+    }
+
+    /// User/password: the dynamic key D handed over by the supernode
+    /// (crypto.md §5.5). Nothing without `-H`.
+    pub(super) fn set_dynamic_key(&mut self, d: &[u8; 16]) {
+        if let Some(he) = self.he.as_mut() {
+            he.set_dynamic_key(d);
+            self.he_generation = self.he_generation.wrapping_add(1);
         }
     }
 
@@ -121,26 +145,14 @@ impl Ctx {
         }
     }
 
-    /// Header-encrypts the first `header_len` bytes of `dgram` with the
-    /// dynamic key (PACKETs), when `-H`; with user/password also up to 16
-    /// payload bytes, the cipher's IV (crypto.md §4.6).
-    pub(super) fn seal_packet(&mut self, now: Now, dgram: &mut [u8], header_len: usize) {
-        if let Some(he) = &self.he {
-            let len = dgram.len();
-            let header_len = if self.auth.is_some() {
-                auth::packet_encrypted_len(header_len, len.saturating_sub(header_len))
-            } else {
-                header_len
-            };
-            let seal = Seal {
-                he,
-                kind: HeKeyKind::Dynamic,
-                header_len: Some(header_len),
-                trailer: Trailer::None,
-            };
-            // Lengths are ≥ 24 and ≤ MAX_DATAGRAM here: cannot fail.
-            let _ = self.out.seal(now, &mut self.rng, &seal, dgram, len);
-        }
+    /// The header-encryption stamp and pre-IV bytes of the next PACKET,
+    /// when `-H` (the same draws as the seal of a control message).
+    pub(super) fn packet_seal(&mut self, now: Now) -> Option<HeSeal> {
+        self.he.as_ref()?;
+        let stamp = self.out.next_stamp(now);
+        let mut rand4 = [0u8; 4];
+        self.rng.fill_bytes(&mut rand4);
+        Some(HeSeal { stamp, rand4 })
     }
 
     /// Encode, header-encrypt (whole message) and queue one control

@@ -230,7 +230,7 @@ impl Edge {
             // Errors raised inside a command come between begin and end (C).
             "reload_communities" => r.error(MgmtError::Unimplemented),
             "communities" => {
-                if self.ctx.he.is_some() {
+                if self.ctx.he().is_some() {
                     r.error(MgmtError::NoAccess);
                 } else {
                     let c = self.ctx.cfg.community.to_string();
@@ -447,7 +447,7 @@ impl Edge {
         let mut out = Vec::new();
         let rule_eq = "=".repeat(109);
         let rule_dash = "-".repeat(109);
-        let community = if self.ctx.he.is_some() {
+        let community = if self.ctx.he().is_some() {
             "-- header encrypted --".to_owned()
         } else {
             self.ctx.cfg.community.to_string()

@@ -27,8 +27,10 @@
 //! * `Peers` (`peers.rs`): pending/known peers, the socket index, bridged
 //!   hosts, AEAD replay windows, purge; REGISTER / REGISTER_ACK /
 //!   PEER_INFO bookkeeping.
-//! * `DataPath` (`datapath.rs`): payload transform and compression, the
-//!   PACKET header template, frame checks; seals PACKETs through `Ctx`.
+//! * [`DataShard`] (`datapath.rs`): the per-packet crypto — payload
+//!   transform and compression, the PACKET header template, a copy of the
+//!   header keys, scratch; and the frame checks. The edge owns one; more
+//!   serve a multi-threaded driver (below).
 //! * `UserAuth` (`auth.rs`): user/password authentication (`-J`): tokens,
 //!   trailers, the check of the supernode's answer and the dynamic key.
 //!
@@ -40,6 +42,60 @@
 //!
 //! Not implemented (yet): TCP (`-S2`), management subscriptions (`s …`
 //! answers `unimplemented`).
+//!
+//! # Several data-path threads: the shard split
+//!
+//! A driver may run the data path on N threads (each with its own TAP
+//! queue and socket) around ONE edge behind a lock (`Mutex<Edge>`): the
+//! expensive per-packet work (payload encryption/decryption, compression,
+//! header encryption) runs unlocked in a per-thread [`DataShard`]
+//! ([`Edge::data_shard`], `Send`); the cheap stateful part (checks, peer
+//! lookup, routing, counters, peer tables, replay windows, stamps,
+//! bridging, queries) stays in the edge, under the lock:
+//!
+//! ```text
+//! // TAP → network, per frame:
+//! let route = edge.lock().route(now, frame, &mut shard);      // locked
+//! if let Some(route) = route {
+//!     match shard.encode(frame, &route, &mut out) {           // unlocked
+//!         Ok(t) => send(t.dst, &out[..t.len]),
+//!         Err(reason) => edge.lock().count_drop(reason),      // rare
+//!     }
+//! }
+//! // network → TAP, per datagram:
+//! let opened = shard.open(from, &mut dgram, via_mcast, &mut frame_out); // unlocked
+//! let n = edge.lock().finish(now, opened, &mut dgram, &mut frame_out, &mut shard);
+//! if let Some(n) = n { tap_write(&frame_out[..n]) }
+//! ```
+//!
+//! [`Edge::encapsulate`] and [`Edge::decapsulate`] are exactly these two
+//! halves on the edge's own shard: same checks in the same order, same
+//! counters, same bytes. What the split changes:
+//!
+//! * the AEAD transforms' nonces: all shards share the edge's one prefix
+//!   and one atomic counter (one replay window per sender at the receiver
+//!   accepts all of them, n2n_proto's `transform::aead` docs);
+//! * random bytes (IVs of transforms 2..5) and header-encryption stamps are
+//!   drawn by `route`, under the lock, from the edge's RNG and stamp
+//!   generator in the same order as before; stamps of different threads
+//!   may arrive slightly out of order, which the receiver's 160 ms PACKET
+//!   jitter allowance absorbs;
+//! * the datagram bytes a shard encodes are added to `p2p_tx_bytes` /
+//!   `super_tx_bytes` at its next `route` / `finish` or
+//!   [`Edge::sync_shard`] (`encode` runs unlocked);
+//! * a shard copies the header keys: `route`, `finish` and `sync_shard`
+//!   refresh the copy when the edge's keys changed (the user/password
+//!   dynamic key; one integer compare otherwise), and `finish` opens a
+//!   datagram again that a stale copy could not decrypt;
+//! * a frame `encode` drops after its `route` (AEAD nonces exhausted, an
+//!   `out` below [`MAX_DATAGRAM`](crate::MAX_DATAGRAM)) keeps the route's
+//!   counters; the driver counts the drop with [`Edge::count_drop`].
+//!   A route that fails after the destination check (`NoDestination`,
+//!   `NoSupernodeAddress`) no longer burns an AEAD nonce.
+//!
+//! A broadcast while the supernode is lost (one datagram copied to every
+//! known peer) is built entirely inside `route`, under the lock, with the
+//! passed shard.
 
 mod auth;
 mod config;
@@ -69,13 +125,13 @@ use crate::output::Datagram;
 use crate::time::Now;
 
 pub use config::{EdgeConfig, EdgeConfigError, P2pMode, Selection, TapAddrMode};
+pub use datapath::{DataShard, Opened, Route};
 pub use mgmt::{MgmtAction, MgmtOutcome};
 pub use rules::{RuleError, TrafficRule};
 pub use stats::{DropReason, EdgeStats};
 
 use auth::UserAuth;
 use ctx::{Ctx, Identity};
-use datapath::DataPath;
 use machash::MacHashState;
 use mgmt::MgmtState;
 use peers::Peers;
@@ -207,7 +263,8 @@ pub struct Edge {
     ctx: Ctx,
     reg: Registration,
     peers: Peers,
-    data: DataPath,
+    /// The edge's own data shard (`encapsulate` / `decapsulate`).
+    data: DataShard,
     mgmt: MgmtState,
     stopped: bool,
 }
@@ -259,7 +316,6 @@ impl Edge {
         let token = Auth::new(Auth::SCHEME_SIMPLE_ID, &tok)
             .map_err(|_| EdgeConfigError::Transform("simple-id token does not fit".to_owned()))?;
         let nonce_seed = (rng.next_u32(), now.unix_us);
-        let data = DataPath::new(&cfg, mac, nonce_seed)?;
         let mut he = cfg
             .header_encryption
             .then(|| CommunityHe::new(*cfg.community.field()));
@@ -271,6 +327,7 @@ impl Edge {
             rng.fill_bytes(&mut d);
             he.set_dynamic_key(&d);
         }
+        let data = DataShard::new(&cfg, mac, nonce_seed, he.clone(), auth.is_some())?;
         let reg = Registration::new(&cfg, now);
         let mut peers = Peers::new(hs);
         if reg.is_running() {

@@ -81,6 +81,17 @@ impl Payload {
         })
     }
 
+    /// Another encoder/decoder with the same key (for the AEADs the same
+    /// nonce prefix and counter, shared) and its own compression state.
+    pub fn share(&self) -> Self {
+        Self {
+            transform: self.transform.share(),
+            compression: self.compression,
+            compressor: Compressor::new(),
+            decompressor: Decompressor::new(),
+        }
+    }
+
     /// Our transform id.
     pub fn transform(&self) -> TransformId {
         self.transform.id()

@@ -519,7 +519,7 @@ impl Registration {
             .or_else(|| self.index_by_addr(from))
             .ok_or(DropReason::UnknownPong)?;
         let n_peers = (peers.known().len() + peers.pending().len()) as u64;
-        let he_factor = if ctx.he.is_some() { 2 } else { 1 };
+        let he_factor = if ctx.he().is_some() { 2 } else { 1 };
         let common = peers.pending().len() as u64 * he_factor / (self.sns.len().max(1) as u64);
         let cur = self.cur;
         let selection = ctx.cfg.selection;

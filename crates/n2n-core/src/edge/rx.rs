@@ -5,8 +5,9 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use n2n_proto::auth::{self, ReceivedTrailer};
+use n2n_proto::auth::ReceivedTrailer;
 use n2n_proto::he::{self, HeKeyKind};
+use n2n_proto::transform::AeadNonce;
 use n2n_proto::types::{Mac, PeerSock, cookie};
 use n2n_proto::wire::{
     Flags, HeaderView, Message, MsgType, PacketView, PeerInfo, Register, RegisterAck,
@@ -14,7 +15,7 @@ use n2n_proto::wire::{
 };
 
 use super::Edge;
-use super::datapath;
+use super::datapath::{self, DataShard, HeOpened, Opened};
 use super::frame;
 use super::peers::Seen;
 use super::registration::Acked;
@@ -68,6 +69,9 @@ impl Edge {
     /// written to `out` (≥ [`MAX_DATAGRAM`](crate::MAX_DATAGRAM) bytes) for
     /// the TAP; control messages are handled here and their answers queued
     /// to `poll_transmit`. `datagram` is modified (header decryption).
+    ///
+    /// = [`DataShard::open`] then [`finish`](Self::finish) on the edge's
+    /// own shard.
     pub fn decapsulate(
         &mut self,
         now: Now,
@@ -76,8 +80,60 @@ impl Edge {
         via_multicast: bool,
         out: &mut [u8],
     ) -> Option<usize> {
+        self.data.sync(&mut self.ctx);
+        let opened = self.data.open(from, datagram, via_multicast, out);
+        self.finish_with(now, opened, datagram, out, None)
+    }
+
+    /// The locked half of receiving a datagram, after
+    /// [`DataShard::open`] on `shard` (a shard of this edge) with the same
+    /// `datagram` and `out`: every check, in the order
+    /// [`decapsulate`](Self::decapsulate) makes them (the payload decoded by
+    /// `open` is looked at only where `decapsulate` would decode it, so the
+    /// same drop is counted for every input), the peer tables, replay
+    /// window, counters, bridging and `-R` rules; control messages are
+    /// handled and their answers queued. Returns the length of the frame in
+    /// `out` for the TAP.
+    ///
+    /// Also brings `shard` up to date (header keys, byte counters); a
+    /// datagram `shard` could not decrypt with header keys that have
+    /// changed since is opened again with the new ones.
+    pub fn finish(
+        &mut self,
+        now: Now,
+        opened: Opened,
+        datagram: &mut [u8],
+        out: &mut [u8],
+        shard: &mut DataShard,
+    ) -> Option<usize> {
+        self.finish_with(now, opened, datagram, out, Some(shard))
+    }
+
+    /// [`finish`](Self::finish) with `shard` (`None`: the edge's own).
+    fn finish_with(
+        &mut self,
+        now: Now,
+        mut opened: Opened,
+        datagram: &mut [u8],
+        out: &mut [u8],
+        shard: Option<&mut DataShard>,
+    ) -> Option<usize> {
         let was_running = self.reg.is_running();
-        let r = match self.decapsulate_inner(now, from, datagram, via_multicast, out) {
+        let shard = match shard {
+            Some(s) => s,
+            None => &mut self.data,
+        };
+        shard.sync(&mut self.ctx);
+        if opened.generation != shard.generation()
+            && matches!(opened.header, Err(DropReason::HeDecryptFailed))
+        {
+            // Opened with header keys that have changed since (the
+            // user/password dynamic key arrived): once more with the
+            // current ones. A failed header decryption leaves the datagram
+            // as it was.
+            opened = shard.open(opened.from, datagram, opened.via_multicast, out);
+        }
+        let r = match self.finish_opened(now, opened, datagram, out) {
             Ok(n) => n,
             Err(r) => {
                 self.ctx.stats.drop(r);
@@ -92,28 +148,22 @@ impl Edge {
         r
     }
 
-    fn decapsulate_inner(
+    fn finish_opened(
         &mut self,
         now: Now,
-        from: SocketAddr,
+        opened: Opened,
         datagram: &mut [u8],
-        via_multicast: bool,
         out: &mut [u8],
     ) -> Result<Option<usize>, DropReason> {
         if self.stopped {
             return Err(DropReason::Stopped);
         }
-        let (msg_len, stamp, kind, trailer) = match &self.ctx.he {
-            Some(he) if self.ctx.auth.is_some() => match auth::decrypt_header(he, datagram) {
-                Ok((kind, d, t)) => (d.len, Some(d.stamp), kind, t),
-                Err(_) => return Err(DropReason::HeDecryptFailed),
-            },
-            Some(he) => match he.decrypt(datagram) {
-                Ok((kind, d)) => (d.len, Some(d.stamp), kind, None),
-                Err(_) => return Err(DropReason::HeDecryptFailed),
-            },
-            None => (datagram.len(), None, HeKeyKind::Dynamic, None),
-        };
+        let HeOpened {
+            len: msg_len,
+            stamp,
+            kind,
+            trailer,
+        } = opened.header?;
         let msg = datagram.get_mut(..msg_len).ok_or(DropReason::Malformed)?;
         let hv = HeaderView::new_checked(&*msg).map_err(|_| DropReason::Malformed)?;
         let msg_type = hv.msg_type().map_err(|_| DropReason::Malformed)?;
@@ -130,7 +180,7 @@ impl Edge {
         let sn_idx = if hv.flags().contains(Flags::FROM_SUPERNODE) {
             Some(
                 self.reg
-                    .index_by_addr(from)
+                    .index_by_addr(opened.from)
                     .ok_or(DropReason::FromUnknownSupernode)?,
             )
         } else {
@@ -140,14 +190,14 @@ impl Edge {
             return Err(DropReason::WrongCommunity);
         }
         let a = Arrival {
-            from,
+            from: opened.from,
             sn_idx,
             stamp,
             trailer,
-            via_multicast,
+            via_multicast: opened.via_multicast,
         };
         if msg_type == MsgType::Packet {
-            return self.rx_packet(now, a, msg, out);
+            return self.rx_packet(now, a, msg, opened.payload, out);
         }
         let (_, m) = n2n_proto::wire::decode(msg).map_err(|_| DropReason::Malformed)?;
         match m {
@@ -187,11 +237,13 @@ impl Edge {
     // ------------------------------------------------------------------
     // PACKET
 
+    /// `payload`: what [`DataShard::open`] decoded into `out`.
     fn rx_packet(
         &mut self,
         now: Now,
         a: Arrival,
         msg: &mut [u8],
+        payload: Option<Result<(usize, Option<AeadNonce>), DropReason>>,
         out: &mut [u8],
     ) -> Result<Option<usize>, DropReason> {
         if self.reg.last_sup().is_none() {
@@ -224,7 +276,9 @@ impl Edge {
         if !aead {
             self.packet_sender_seen(now, &sender, pkt_dst, bytes);
         }
-        let (n, nonce) = self.data.decode(&self.ctx.cfg.community, &view, out)?;
+        // `open` decodes every PACKET that gets this far: `None` cannot
+        // happen (a shard of another edge).
+        let (n, nonce) = payload.unwrap_or(Err(DropReason::Malformed))?;
         if let Some(nonce) = nonce {
             self.peers.check_replay(now, src_mac, nonce)?;
         }
@@ -355,8 +409,8 @@ impl Edge {
             None => None,
         };
         let acked = self.reg.on_ack(now, &mut self.ctx, a.from, idx, ack)?;
-        if let (Some(d), Some(he)) = (dynamic_key, self.ctx.he.as_mut()) {
-            he.set_dynamic_key(&d);
+        if let Some(d) = dynamic_key {
+            self.ctx.set_dynamic_key(&d);
         }
         if acked == (Acked::Registered { first: true }) {
             self.send_gratuitous_arps(now);

@@ -376,6 +376,30 @@ impl Sim {
         }
     }
 
+    /// The edges on nodes `a` and `b` (two different nodes), both mutable:
+    /// e.g. each behind its own lock for a multi-threaded data path.
+    ///
+    /// # Panics
+    /// When `a == b` or a node is not an edge (tests only).
+    pub fn edge_pair_mut(&mut self, a: NodeId, b: NodeId) -> (&mut Edge, &mut Edge) {
+        self.rearm.push(a);
+        self.rearm.push(b);
+        #[allow(clippy::panic)]
+        let (lo, hi) = match a.cmp(&b) {
+            std::cmp::Ordering::Less => (a, b),
+            std::cmp::Ordering::Greater => (b, a),
+            std::cmp::Ordering::Equal => panic!("edge_pair_mut({a}, {a})"),
+        };
+        let (left, right) = self.nodes.split_at_mut(hi);
+        #[allow(clippy::indexing_slicing)]
+        let (x, y) = match (&mut left[lo].kind, &mut right[0].kind) {
+            (NodeKind::Edge(x), NodeKind::Edge(y)) => (x, y),
+            #[allow(clippy::panic)]
+            _ => panic!("node {lo} or {hi} is not an edge"),
+        };
+        if a < b { (x, y) } else { (y, x) }
+    }
+
     /// The supernode on node `id`.
     ///
     /// # Panics

@@ -53,6 +53,20 @@
 //! prefix. A deployment that cannot provide a clock-based start should use a
 //! start value persisted across restarts.
 //!
+//! One sender may encrypt on several threads ([`Transform::share`]): all
+//! handles of one transform use the same prefix and draw their counters
+//! from one shared atomic counter (`fetch_add`, one per packet), so the
+//! sender's nonces stay unique and increase in the order they were drawn.
+//! The receiver keeps one [`ReplayWindow`] per sender, which is why the
+//! handles must not get their own prefixes (a second prefix is only accepted
+//! above the newest counter: one thread's packets would refuse the other's)
+//! or pre-reserved blocks of counters (an idle thread's block falls behind
+//! the window). Packets of different threads overtaking each other on the
+//! way stay accepted as long as they are less than [`REPLAY_WINDOW`]
+//! counters apart.
+//!
+//! [`Transform::share`]: super::Transform::share
+//!
 //! # Replay protection
 //!
 //! After the tag verified, the receiver checks the nonce against the
@@ -96,6 +110,8 @@ use chacha20::cipher::array::Array;
 use chacha20::cipher::{KeyIvInit, StreamCipherCore};
 use hkdf::Hkdf;
 use sha2::Sha256;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Nonce length on the wire.
 pub const NONCE_LEN: usize = 12;
@@ -175,6 +191,7 @@ pub(crate) fn derive_key(info: &[u8], key: &[u8], community: &[u8; 20]) -> [u8; 
     okm
 }
 
+#[derive(Clone)]
 pub(crate) enum AeadCipher {
     ChaCha20Poly1305([u8; 32]),
     Aes256Gcm(Box<Aes256Gcm>),
@@ -266,30 +283,70 @@ impl AeadCipher {
     }
 }
 
+/// The nonces of one sender: its prefix and the counter shared by all
+/// handles of its transform ([`AeadState::share`]).
+#[derive(Clone)]
+struct NonceSource {
+    prefix: u32,
+    /// First counter of the session.
+    start: u64,
+    /// Nonces drawn so far: the next counter is `start + taken`. It cannot
+    /// wrap (2^64 draws); once `start + taken` overflows every draw fails.
+    taken: Arc<AtomicU64>,
+}
+
+impl NonceSource {
+    fn at(&self, taken: u64) -> Option<AeadNonce> {
+        self.start.checked_add(taken).map(|counter| AeadNonce {
+            prefix: self.prefix,
+            counter,
+        })
+    }
+
+    /// The nonce the next [`Self::take`] returns, if any is left.
+    fn peek(&self) -> Option<AeadNonce> {
+        self.at(self.taken.load(Ordering::Relaxed))
+    }
+
+    /// Draws the next nonce (`None`: exhausted). Only uniqueness matters,
+    /// hence `Relaxed`.
+    fn take(&self) -> Option<AeadNonce> {
+        self.at(self.taken.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
 /// Sender and receiver state of an AEAD transform. Deliberately not
-/// `Clone`: two copies would hand out the same nonces.
+/// `Clone`: two independent copies would hand out the same nonces; a
+/// [`share`](Self::share)d handle draws from the same counter.
 pub(crate) struct AeadState {
     cipher: AeadCipher,
-    prefix: u32,
-    /// Next counter to use; `None` once `u64::MAX` has been used.
-    next: Option<u64>,
+    nonces: NonceSource,
 }
 
 impl AeadState {
     pub(crate) fn new(cipher: AeadCipher, seed: NonceSeed) -> Self {
         Self {
             cipher,
-            prefix: seed.prefix,
-            next: Some(seed.start),
+            nonces: NonceSource {
+                prefix: seed.prefix,
+                start: seed.start,
+                taken: Arc::new(AtomicU64::new(0)),
+            },
         }
     }
 
-    /// The nonce the next [`Self::encrypt`] will use, if any is left.
+    /// A second handle: same key, same prefix, same counter.
+    pub(crate) fn share(&self) -> Self {
+        Self {
+            cipher: self.cipher.clone(),
+            nonces: self.nonces.clone(),
+        }
+    }
+
+    /// The nonce the next [`Self::encrypt`] will use, if any is left (with
+    /// shared handles: unless another handle encrypts first).
     pub(crate) fn next_nonce(&self) -> Option<AeadNonce> {
-        self.next.map(|counter| AeadNonce {
-            prefix: self.prefix,
-            counter,
-        })
+        self.nonces.peek()
     }
 
     pub(crate) fn encrypt(
@@ -303,15 +360,17 @@ impl AeadState {
         let out = out
             .get_mut(..len)
             .ok_or(TransformError::OutputTooSmall { need: len, have })?;
-        let nonce = self.next_nonce().ok_or(TransformError::NonceExhausted)?;
+        // Drawn once the packet's size is known to fit: a nonce is consumed
+        // only by a packet that is produced (the cipher itself cannot fail
+        // on checked sizes; if it did, the drawn nonce would simply be
+        // skipped, which is harmless).
+        let nonce = self.nonces.take().ok_or(TransformError::NonceExhausted)?;
         let nb = nonce.to_bytes();
         let (n, rest) = out.split_at_mut(NONCE_LEN);
         let (ct, tag) = rest.split_at_mut(frame.len());
         let t = self.cipher.seal(&nb, aad, frame, ct)?;
         n.copy_from_slice(&nb);
         tag.copy_from_slice(&t);
-        // Consume the nonce only once the packet exists.
-        self.next = nonce.counter.checked_add(1);
         Ok(len)
     }
 

@@ -262,8 +262,12 @@ enum Kind {
 
 /// A keyed payload transform: encrypts frames into PACKET payloads and back.
 ///
-/// Not `Clone`: for the AEAD transforms it owns the nonce counter, and a copy
-/// would reuse nonces. Share one instance (decryption takes `&self`).
+/// Not `Clone`: for the AEAD transforms it owns the nonce counter, and an
+/// independent copy would reuse nonces. A second handle for another thread
+/// is [`share`](Self::share): the same key and, for the AEADs, the same
+/// nonce prefix and counter (drawn atomically), so that all handles of one
+/// sender never repeat a nonce and the receiver's one replay window per
+/// sender accepts all of them (see [`aead`]'s module docs).
 pub struct Transform {
     id: TransformId,
     kind: Kind,
@@ -306,6 +310,23 @@ impl Transform {
         Ok(Self { id, kind })
     }
 
+    /// Another handle on this transform, e.g. for a second thread: the same
+    /// key schedule (copied) and, for the AEAD transforms, the same nonce
+    /// prefix and counter, shared: each [`encrypt`](Self::encrypt) of any
+    /// handle draws the next counter (`fetch_add`). Handles are `Send`.
+    #[must_use]
+    pub fn share(&self) -> Self {
+        let kind = match &self.kind {
+            Kind::Null => Kind::Null,
+            Kind::Twofish(c) => Kind::Twofish(c.clone()),
+            Kind::Aes(c) => Kind::Aes(c.clone()),
+            Kind::ChaCha20(k) => Kind::ChaCha20(*k),
+            Kind::Speck(c) => Kind::Speck(c.clone()),
+            Kind::Aead(s) => Kind::Aead(s.share()),
+        };
+        Self { id: self.id, kind }
+    }
+
     /// The transform id.
     pub fn id(&self) -> TransformId {
         self.id
@@ -324,7 +345,8 @@ impl Transform {
         }
     }
 
-    /// For AEAD transforms, the nonce the next [`Self::encrypt`] will use.
+    /// For AEAD transforms, the nonce the next [`Self::encrypt`] will use
+    /// (unless a [`share`](Self::share)d handle encrypts first).
     pub fn next_nonce(&self) -> Option<AeadNonce> {
         match &self.kind {
             Kind::Aead(s) => s.next_nonce(),
