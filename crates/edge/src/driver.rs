@@ -55,7 +55,7 @@ use std::sync::{Arc, Mutex, MutexGuard, mpsc as std_mpsc};
 use std::time::{Duration, Instant};
 
 use n2n_core::edge::events::{MgmtDatagram, Subscriptions};
-use n2n_core::edge::{Edge, Event, MgmtAction, SwitchReason};
+use n2n_core::edge::{DataShard, Edge, Event, MgmtAction, SwitchReason};
 use n2n_core::{MAX_DATAGRAM, Now};
 use n2n_offload::{GsoBatch, VNET_HDR_LEN};
 use n2n_sys::log::LogHandle;
@@ -225,6 +225,7 @@ impl Driver {
                     }),
                 },
                 rx,
+                shard: None,
             },
             edge,
             opts: setup.opts,
@@ -496,6 +497,10 @@ impl Driver {
         if queues.is_empty() {
             return Ok(());
         }
+        // Lane 0 encrypts and decrypts outside the lock too.
+        if self.lane.shard.is_none() {
+            self.lane.shard = Some(lock(&self.edge).data_shard());
+        }
         let local = self
             .lane
             .udp
@@ -546,7 +551,7 @@ impl Driver {
             LinkEvent::Frame(sn, mut f) => {
                 let t = now();
                 let out = self.lane.tap.frame_buf();
-                if let Some(len) = decapsulate(&mut lock(&self.edge), t, sn, &mut f, false, out) {
+                if let Some(len) = decapsulate(&self.edge, None, t, sn, &mut f, false, out) {
                     self.lane.tap.write_frame(len);
                 }
                 self.lane.tap.flush();
@@ -628,25 +633,52 @@ impl Driver {
 
 /// `encapsulate` a frame straight into the GSO batch's free slot. `true`
 /// if the datagram cannot join the collected run: send that run (the
-/// datagram then starts the next one).
-fn encapsulate(edge: &mut Edge, now: Now, frame: &[u8], gso: &mut GsoBatch) -> bool {
-    match edge.encapsulate(now, frame, gso.slot()) {
+/// datagram then starts the next one). With a `shard` (`--threads`) only
+/// the routing holds the core's lock, the encoding does not.
+fn encapsulate(
+    edge: &Mutex<Edge>,
+    shard: Option<&mut DataShard>,
+    now: Now,
+    frame: &[u8],
+    gso: &mut GsoBatch,
+) -> bool {
+    let t = match shard {
+        None => lock(edge).encapsulate(now, frame, gso.slot()),
+        Some(shard) => {
+            let route = lock(edge).route(now, frame, shard);
+            route.and_then(|r| {
+                shard
+                    .encode(frame, &r, gso.slot())
+                    .map_err(|why| lock(edge).count_drop(why))
+                    .ok()
+            })
+        }
+    };
+    match t {
         Some(t) => !gso.push(t.len, t.dst),
         None => false,
     }
 }
 
-/// `decapsulate` a datagram into the TAP side's frame buffer; the frame's
-/// length if there is one for the TAP.
+/// `decapsulate` a datagram into `out` (the TAP side's frame buffer); the
+/// frame's length if there is one for the TAP. With a `shard` the
+/// decryption happens outside the core's lock.
 fn decapsulate(
-    edge: &mut Edge,
+    edge: &Mutex<Edge>,
+    shard: Option<&mut DataShard>,
     t: Now,
     from: SocketAddr,
     dgram: &mut [u8],
     mcast: bool,
     out: &mut [u8],
 ) -> Option<usize> {
-    edge.decapsulate(t, from, dgram, mcast, out)
+    match shard {
+        None => lock(edge).decapsulate(t, from, dgram, mcast, out),
+        Some(shard) => {
+            let opened = shard.open(from, dgram, mcast, out);
+            lock(edge).finish(t, opened, dgram, out, shard)
+        }
+    }
 }
 
 fn poll_event(edge: &mut Edge) -> Option<Event> {

@@ -22,7 +22,7 @@ use std::io;
 use std::ops::Deref;
 use std::sync::Mutex;
 
-use n2n_core::edge::Edge;
+use n2n_core::edge::{DataShard, Edge};
 use n2n_offload::{GsoBatch, Read, VNET_HDR_LEN};
 use n2n_sys::udp::RecvBatch;
 
@@ -37,6 +37,9 @@ pub(super) struct Lane<D> {
     pub(super) udp: Udp,
     /// Datagrams of one `recvmmsg`.
     pub(super) rx: RecvBatch,
+    /// `--threads` > 1: this lane's shard of the core (its encryption and
+    /// decryption run without the lock); `None`: the core's own.
+    pub(super) shard: Option<DataShard>,
 }
 
 impl<D: Deref<Target = TapQueue>> Lane<D> {
@@ -59,12 +62,12 @@ impl<D: Deref<Target = TapQueue>> Lane<D> {
             // The core's lock is taken per frame: the lanes' sends and
             // reads never wait for each other.
             if !vnet {
-                encapsulate(&mut lock(edge), t, read, &mut udp.gso);
+                encapsulate(edge, self.shard.as_mut(), t, read, &mut udp.gso);
             } else {
                 match n2n_offload::classify(read, SEG_FRAME_MAX) {
                     Ok(Read::Frame { start, end }) => {
                         if let Some(f) = read.get(start..end) {
-                            encapsulate(&mut lock(edge), t, f, &mut udp.gso);
+                            encapsulate(edge, self.shard.as_mut(), t, f, &mut udp.gso);
                         }
                     }
                     Ok(Read::Tso(tso)) => {
@@ -72,7 +75,7 @@ impl<D: Deref<Target = TapQueue>> Lane<D> {
                         for i in 0..tso.count() {
                             if let Some(len) = tso.segment(whole, i, &mut self.tap.seg)
                                 && let Some(f) = self.tap.seg.get(..len)
-                                && encapsulate(&mut lock(edge), t, f, &mut udp.gso)
+                                && encapsulate(edge, self.shard.as_mut(), t, f, &mut udp.gso)
                             {
                                 udp.send_run();
                             }
@@ -104,7 +107,8 @@ impl<D: Deref<Target = TapQueue>> Lane<D> {
                 if let Some((dgrams, from)) = self.rx.datagrams(i) {
                     for dgram in dgrams {
                         let out = self.tap.frame_buf();
-                        let len = decapsulate(&mut lock(edge), t, from, dgram, via_multicast, out);
+                        let shard = self.shard.as_mut();
+                        let len = decapsulate(edge, shard, t, from, dgram, via_multicast, out);
                         if let Some(len) = len {
                             self.tap.write_frame(len);
                         }
@@ -119,9 +123,13 @@ impl<D: Deref<Target = TapQueue>> Lane<D> {
         self.tap.flush();
     }
 
-    /// Send every datagram the core queued.
+    /// Send every datagram the core queued (and hand the shard's byte
+    /// counts to the core).
     pub(super) fn send_transmits(&mut self, edge: &Mutex<Edge>) {
         let mut e = lock(edge);
+        if let Some(s) = &mut self.shard {
+            e.sync_shard(s);
+        }
         while let Some(d) = e.poll_transmit() {
             self.udp.send(d.bytes(), d.dst, d.ttl);
             e.recycle_transmit(d);

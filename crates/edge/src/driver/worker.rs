@@ -138,6 +138,7 @@ impl Workers {
                 } else {
                     RecvBatch::new(RECV_BATCH, RECV_BUF)
                 },
+                shard: Some(lock(&shared.edge).data_shard()),
             };
             let stop = Arc::new(AtomicBool::new(false));
             let waker = Arc::new(Waker::new().map_err(io("creating a worker's eventfd"))?);
