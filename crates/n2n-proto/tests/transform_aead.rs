@@ -366,15 +366,17 @@ fn replay_window_against_model() {
     let mut accepted = std::collections::HashSet::new();
     let mut newest: Option<u64> = None;
     let mut s = 0x1234_5678_u64;
-    let mut base = 10_000u64;
+    // Jumps and spread in proportion to the window (1984 when written).
+    let scale = |x: u64| x * REPLAY_WINDOW / 1984;
+    let mut base = scale(10_000);
     for _ in 0..200_000 {
         s ^= s << 13;
         s ^= s >> 7;
         s ^= s << 17;
         if s.is_multiple_of(50) {
-            base += s % 3000;
+            base += s % scale(3000);
         }
-        let c = base + (s >> 20) % 2500 - 1250;
+        let c = base + (s >> 20) % scale(2500) - scale(1250);
         let expect = match newest {
             Some(top) if c <= top && top - c >= REPLAY_WINDOW => Err(()),
             _ if accepted.contains(&c) => Err(()),

@@ -160,8 +160,8 @@ impl Route {
 /// A received datagram after [`DataShard::open`]: header decrypted and, for
 /// a PACKET, its payload decoded into `out`. Hand it to
 /// [`Edge::finish`](super::Edge::finish) with the same `datagram` and `out`
-/// buffers.
-#[derive(Debug, Clone, Copy)]
+/// buffers (once: `finish` consumes it).
+#[derive(Debug)]
 pub struct Opened {
     pub(super) from: SocketAddr,
     pub(super) via_multicast: bool,

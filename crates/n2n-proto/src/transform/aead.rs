@@ -401,9 +401,14 @@ impl AeadState {
     }
 }
 
-/// Number of packets behind the newest one that are still accepted.
+/// Number of packets behind the newest one that are still accepted: 8128,
+/// WireGuard's window. A sender encrypting on several threads with one
+/// counter reorders its packets by as many counters as the other threads
+/// draw while one of them is held up between taking its nonce and sending
+/// (preempted: milliseconds, thousands of packets at high rates); 1 KiB per
+/// sending peer.
 pub const REPLAY_WINDOW: u64 = (WORDS as u64 - 1) * 64;
-const WORDS: usize = 32;
+const WORDS: usize = 128;
 
 /// Why [`ReplayWindow::check_and_update`] refused a packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -435,12 +440,21 @@ pub enum ReplayError {
 }
 
 /// Per-peer anti-replay window over AEAD nonces (see the module docs).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct ReplayWindow {
     /// Prefix of the current session and newest counter, once one packet
     /// was accepted.
     newest: Option<AeadNonce>,
     bits: [u64; WORDS],
+}
+
+impl Default for ReplayWindow {
+    fn default() -> Self {
+        Self {
+            newest: None,
+            bits: [0; WORDS],
+        }
+    }
 }
 
 impl ReplayWindow {
