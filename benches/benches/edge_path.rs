@@ -17,21 +17,17 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::hint::black_box;
-use std::net::{Ipv4Addr, SocketAddr};
-use std::time::Duration;
+use std::net::SocketAddr;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use n2n_core::MAX_DATAGRAM;
-use n2n_core::edge::{EdgeConfig, P2pMode, TapAddrMode};
-use n2n_core::sim::{NodeId, Sim, ipv4_frame};
-use n2n_core::supernode::SupernodeConfig;
-use n2n_core::supernode::community_list::CommunityList;
+use n2n_core::sim::fixture::{self, mac};
+use n2n_core::sim::{NodeId, Sim};
 use n2n_proto::he::{CommunityHe, HeKeyKind};
 use n2n_proto::transform::{NonceSeed, Transform, packet_aad};
-use n2n_proto::types::{Community, CompressionId, DevAddr, Mac, TransformId};
+use n2n_proto::types::{Community, CompressionId, TransformId};
 use n2n_proto::wire::{HEADER_LEN, Header, MsgType};
 
-const SN: &str = "203.0.113.1:7654";
 const SIZES: [usize; 3] = [64, 512, 1400];
 const KEY: &[u8] = b"s3cret";
 /// null, AES (-A3), ChaCha20 (-A4), Speck (-A5), ChaCha20-Poly1305 (-A6),
@@ -45,64 +41,19 @@ const TRANSFORMS: [TransformId; 6] = [
     TransformId::Aes256Gcm,
 ];
 
-fn mac(i: u8) -> [u8; 6] {
-    [2, 0, 0, 0, 0, i]
-}
-
-fn ip(i: u8) -> Ipv4Addr {
-    Ipv4Addr::new(10, 0, 0, i)
-}
-
 /// An Ethernet/IPv4/UDP frame of exactly `size` bytes from edge `s` to `d`.
 fn frame(s: u8, d: u8, size: usize) -> Vec<u8> {
-    let payload: Vec<u8> = (0..size - 42).map(|i| (i * 7 + i / 13) as u8).collect();
-    let f = ipv4_frame(mac(s), mac(d), ip(s), ip(d), &payload);
+    let f = fixture::frame(s, mac(d), fixture::ip(d), size, 12345);
     assert_eq!(f.len(), size);
     f
 }
 
 /// Two edges `a`, `b` with transform `t`, registered and direct P2P peers.
 fn setup(t: TransformId, he: bool) -> (Sim, NodeId, NodeId) {
-    let mut sim = Sim::new(u64::from(t.to_wire()) * 2 + u64::from(he));
-    let mut sc = SupernodeConfig::new(Mac([2, 0, 0, 0, 0, 0xfe]));
-    sc.communities = Some(CommunityList::parse("rocks\n").unwrap());
-    sim.add_supernode("sn", SN.parse().unwrap(), sc);
-    let mk = |i: u8| {
-        let mut c = EdgeConfig::new(Community::new("rocks").unwrap(), vec![SN.to_owned()]);
-        c.mac = Mac(mac(i));
-        c.tap_addr = TapAddrMode::Static(DevAddr::new(ip(i), 24));
-        c.transform = t;
-        c.key = if t == TransformId::Null {
-            Vec::new()
-        } else {
-            KEY.to_vec()
-        };
-        c.compression = CompressionId::None;
-        c.header_encryption = he;
-        c.p2p = P2pMode::Enabled;
-        c
-    };
-    let a = sim.add_edge("a", "198.51.100.1:50001".parse().unwrap(), None, mk(1));
-    let b = sim.add_edge("b", "198.51.100.2:50002".parse().unwrap(), None, mk(2));
-    assert!(sim.run_until_cond(Duration::from_secs(5), |s| {
-        s.edge(a).is_registered() && s.edge(b).is_registered()
-    }));
-    // Hole punching: traffic both ways until each knows the other directly.
-    let (fa, fb) = (frame(1, 2, 100), frame(2, 1, 100));
-    for _ in 0..5 {
-        sim.send_frame(a, &fa);
-        sim.send_frame(b, &fb);
-        sim.run_for(Duration::from_millis(200));
-    }
-    for x in [a, b] {
-        assert!(
-            sim.edge(x).peers().iter().any(|p| p.direct),
-            "{}: no direct peer",
-            t.name()
-        );
-        sim.take_tap(x);
-    }
-    (sim, a, b)
+    let seed = u64::from(t.to_wire()) * 2 + u64::from(he);
+    fixture::p2p_pair(seed, |i| {
+        fixture::edge_config(i, t, KEY, he, CompressionId::None)
+    })
 }
 
 /// One frame a→b: encapsulate at `a`, decapsulate at `b`; returns the

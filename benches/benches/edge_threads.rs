@@ -24,19 +24,17 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::hint::black_box;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use n2n_core::edge::{DataShard, Edge, EdgeConfig, P2pMode, TapAddrMode};
-use n2n_core::sim::{NodeId, Sim, ipv4_frame};
-use n2n_core::supernode::SupernodeConfig;
-use n2n_core::supernode::community_list::CommunityList;
+use n2n_core::edge::{DataShard, Edge};
+use n2n_core::sim::fixture;
+use n2n_core::sim::{NodeId, Sim};
 use n2n_core::{MAX_DATAGRAM, Now};
-use n2n_proto::types::{Community, CompressionId, DevAddr, Mac, TransformId};
+use n2n_proto::types::{CompressionId, TransformId};
 
-const SN: &str = "203.0.113.1:7654";
 const KEY: &[u8] = b"s3cret";
 const SIZE: usize = 1400;
 const THREADS: [usize; 3] = [1, 2, 4];
@@ -48,55 +46,18 @@ static MEASURED: Mutex<Vec<(TransformId, usize, u64, Duration)>> = Mutex::new(Ve
 /// Lock share and drops at b per transform.
 static DROPS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
-fn mac(i: u8) -> [u8; 6] {
-    [2, 0, 0, 0, 0, i]
-}
-
-fn ip(i: u8) -> Ipv4Addr {
-    Ipv4Addr::new(10, 0, 0, i)
-}
-
 /// A `SIZE`-byte Ethernet/IPv4/UDP frame a → b from UDP port `port`.
 fn frame(port: u16) -> Vec<u8> {
-    let payload: Vec<u8> = (0..SIZE - 42).map(|i| (i * 7 + i / 13) as u8).collect();
-    let mut f = ipv4_frame(mac(1), mac(2), ip(1), ip(2), &payload);
-    f[34..36].copy_from_slice(&port.to_be_bytes());
+    let f = fixture::frame(1, fixture::mac(2), fixture::ip(2), SIZE, port);
     assert_eq!(f.len(), SIZE);
     f
 }
 
 /// Two edges `a`, `b` with transform `t`, registered and direct P2P peers.
 fn setup(t: TransformId) -> (Sim, NodeId, NodeId) {
-    let mut sim = Sim::new(u64::from(t.to_wire()));
-    let mut sc = SupernodeConfig::new(Mac([2, 0, 0, 0, 0, 0xfe]));
-    sc.communities = Some(CommunityList::parse("rocks\n").unwrap());
-    sim.add_supernode("sn", SN.parse().unwrap(), sc);
-    let mk = |i: u8| {
-        let mut c = EdgeConfig::new(Community::new("rocks").unwrap(), vec![SN.to_owned()]);
-        c.mac = Mac(mac(i));
-        c.tap_addr = TapAddrMode::Static(DevAddr::new(ip(i), 24));
-        c.transform = t;
-        c.key = KEY.to_vec();
-        c.compression = CompressionId::None;
-        c.p2p = P2pMode::Enabled;
-        c
-    };
-    let a = sim.add_edge("a", "198.51.100.1:50001".parse().unwrap(), None, mk(1));
-    let b = sim.add_edge("b", "198.51.100.2:50002".parse().unwrap(), None, mk(2));
-    assert!(sim.run_until_cond(Duration::from_secs(5), |s| {
-        s.edge(a).is_registered() && s.edge(b).is_registered()
-    }));
-    let back = ipv4_frame(mac(2), mac(1), ip(2), ip(1), &[0; 58]);
-    for _ in 0..5 {
-        sim.send_frame(a, &frame(1));
-        sim.send_frame(b, &back);
-        sim.run_for(Duration::from_millis(200));
-    }
-    for x in [a, b] {
-        assert!(sim.edge(x).peers().iter().any(|p| p.direct), "{t}: no P2P");
-        sim.take_tap(x);
-    }
-    (sim, a, b)
+    fixture::p2p_pair(u64::from(t.to_wire()), |i| {
+        fixture::edge_config(i, t, KEY, false, CompressionId::None)
+    })
 }
 
 /// One thread's state: its shards of a and b, its frame and buffers.

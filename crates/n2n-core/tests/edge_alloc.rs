@@ -7,44 +7,27 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use n2n_core::MAX_DATAGRAM;
-use n2n_core::edge::{EdgeConfig, P2pMode, TapAddrMode};
-use n2n_core::sim::{NodeId, Sim, ipv4_frame};
-use n2n_core::supernode::SupernodeConfig;
-use n2n_core::supernode::community_list::CommunityList;
-use n2n_proto::types::{Community, CompressionId, DevAddr, Mac, TransformId};
+use n2n_core::edge::P2pMode;
+use n2n_core::sim::{NodeId, Sim, fixture, ipv4_frame};
+use n2n_proto::types::{CompressionId, TransformId};
 
 #[global_allocator]
 static GLOBAL: n2n_testdata::CountingAlloc = n2n_testdata::CountingAlloc;
 
 use n2n_testdata::allocations as allocs;
 
-const SN: &str = "203.0.113.1:7654";
-
 fn setup(t: u8, he: bool, comp: CompressionId, p2p: P2pMode) -> (Sim, NodeId, NodeId) {
-    let mut sim = Sim::new(u64::from(t) * 7 + u64::from(he));
-    let mut sc = SupernodeConfig::new(Mac([2, 0, 0, 0, 0, 0xfe]));
-    sc.communities = Some(CommunityList::parse("rocks\n").unwrap());
-    sim.add_supernode("sn", SN.parse().unwrap(), sc);
+    let t = TransformId::try_from(t).unwrap();
+    let mut sim = Sim::new(u64::from(t.to_wire()) * 7 + u64::from(he));
+    fixture::add_supernode(&mut sim, &[]);
     let mk = |i: u8| {
-        let mut c = EdgeConfig::new(Community::new("rocks").unwrap(), vec![SN.to_owned()]);
-        c.mac = Mac([2, 0, 0, 0, 0, i]);
-        c.tap_addr = TapAddrMode::Static(DevAddr::new(Ipv4Addr::new(10, 0, 0, i), 24));
-        c.transform = TransformId::try_from(t).unwrap();
-        c.key = if t == 1 {
-            Vec::new()
-        } else {
-            b"s3cret".to_vec()
-        };
-        c.compression = comp;
-        c.header_encryption = he;
+        let mut c = fixture::edge_config(i, t, b"s3cret", he, comp);
         c.p2p = p2p;
         c
     };
-    let a = sim.add_edge("a", "198.51.100.1:50001".parse().unwrap(), None, mk(1));
-    let b = sim.add_edge("b", "198.51.100.2:50002".parse().unwrap(), None, mk(2));
-    assert!(sim.run_until_cond(Duration::from_secs(5), |s| {
-        s.edge(a).is_registered() && s.edge(b).is_registered()
-    }));
+    let a = fixture::add_edge(&mut sim, "a", mk(1));
+    let b = fixture::add_edge(&mut sim, "b", mk(2));
+    fixture::register(&mut sim, &[a, b]);
     (sim, a, b)
 }
 
@@ -52,7 +35,7 @@ fn setup(t: u8, he: bool, comp: CompressionId, p2p: P2pMode) -> (Sim, NodeId, No
 /// the receiver, through the supernode when the datagram goes there);
 /// returns the allocations counted during the edge calls only.
 fn pump(sim: &mut Sim, a: NodeId, b: NodeId, n: usize) -> u64 {
-    let sn_addr: SocketAddr = SN.parse().unwrap();
+    let sn_addr: SocketAddr = fixture::SN.parse().unwrap();
     let addr = |s: &Sim, x: NodeId| s.node(x).addr;
     let mut out = vec![0u8; MAX_DATAGRAM];
     let mut relay = vec![0u8; MAX_DATAGRAM];
@@ -151,46 +134,16 @@ fn packet_path_does_not_allocate_after_warm_up() {
 /// goes through the simulated supernode).
 #[test]
 fn user_password_packet_path_does_not_allocate() {
-    use n2n_proto::auth::{PrivateKey, PublicKey, UserKeys};
     for t in [TransformId::ChaCha20, TransformId::Speck] {
         let mut sim = Sim::new(99);
-        let mut sc = SupernodeConfig::new(Mac([2, 0, 0, 0, 0, 0xfe]));
-        let mut list = String::from("rocks\n");
-        for (u, p) in [("a", "pa"), ("b", "pb")] {
-            let k = PrivateKey::user(u.as_bytes(), p.as_bytes()).public_key();
-            list.push_str(&format!("* {u} {k}\n"));
-        }
-        sc.communities = Some(CommunityList::parse(&list).unwrap());
-        sim.add_supernode("sn", SN.parse().unwrap(), sc);
+        fixture::add_supernode(&mut sim, &[("a", "pa"), ("b", "pb")]);
         let mk = |i: u8, u: &str, p: &str| {
-            let mut c = EdgeConfig::new(Community::new("rocks").unwrap(), vec![SN.to_owned()]);
-            c.mac = Mac([2, 0, 0, 0, 0, i]);
-            c.tap_addr = TapAddrMode::Static(DevAddr::new(Ipv4Addr::new(10, 0, 0, i), 24));
-            c.transform = t;
-            c.key = b"s3cret".to_vec();
-            c.desc = u.to_owned();
-            c.user_password = Some(UserKeys::new(
-                u.as_bytes(),
-                p.as_bytes(),
-                &PublicKey::default_federation(),
-            ));
-            c
+            let c = fixture::edge_config(i, t, b"s3cret", false, CompressionId::None);
+            fixture::with_user(c, u, p)
         };
-        let a = sim.add_edge(
-            "a",
-            "198.51.100.1:50001".parse().unwrap(),
-            None,
-            mk(1, "a", "pa"),
-        );
-        let b = sim.add_edge(
-            "b",
-            "198.51.100.2:50002".parse().unwrap(),
-            None,
-            mk(2, "b", "pb"),
-        );
-        assert!(sim.run_until_cond(Duration::from_secs(5), |s| {
-            s.edge(a).is_registered() && s.edge(b).is_registered()
-        }));
+        let a = fixture::add_edge(&mut sim, "a", mk(1, "a", "pa"));
+        let b = fixture::add_edge(&mut sim, "b", mk(2, "b", "pb"));
+        fixture::register(&mut sim, &[a, b]);
         for i in 0..6u8 {
             let (x, y) = if i % 2 == 0 { (a, b) } else { (b, a) };
             let f = ipv4_frame(

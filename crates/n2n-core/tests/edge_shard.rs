@@ -19,51 +19,15 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use n2n_core::MAX_DATAGRAM;
-use n2n_core::edge::{DataShard, DropReason, EdgeConfig, EdgeStats, P2pMode, TapAddrMode};
-use n2n_core::sim::{NodeId, Sim, ipv4_frame};
-use n2n_core::supernode::SupernodeConfig;
-use n2n_core::supernode::community_list::CommunityList;
+use n2n_core::edge::{DataShard, DropReason, EdgeConfig, EdgeStats};
+use n2n_core::sim::fixture::{self, edge_config as edge_cfg, frame, ip, mac};
+use n2n_core::sim::{NodeId, Sim};
 use n2n_proto::transform::{AeadNonce, REPLAY_WINDOW};
-use n2n_proto::types::{Community, CompressionId, DevAddr, Mac, TransformId};
+use n2n_proto::types::{CompressionId, TransformId};
 use n2n_proto::wire::PACKET_HEADER_LEN;
-
-const SN: &str = "203.0.113.1:7654";
-
-fn mac(i: u8) -> [u8; 6] {
-    [2, 0, 0, 0, 0, i]
-}
-
-fn ip(i: u8) -> Ipv4Addr {
-    Ipv4Addr::new(10, 0, 0, i)
-}
-
-/// An Ethernet/IPv4/UDP frame of `size` bytes from edge `s` to `d`, UDP
-/// source port `port` (one inner flow per port).
-fn frame(s: u8, d: [u8; 6], dst_ip: Ipv4Addr, size: usize, port: u16) -> Vec<u8> {
-    let payload: Vec<u8> = (0..size - 42).map(|i| (i * 7 + i / 13) as u8).collect();
-    let mut f = ipv4_frame(mac(s), d, ip(s), dst_ip, &payload);
-    f[34..36].copy_from_slice(&port.to_be_bytes());
-    f
-}
 
 fn unicast(s: u8, d: u8, size: usize) -> Vec<u8> {
     frame(s, mac(d), ip(d), size, 4000 + u16::from(s))
-}
-
-fn edge_cfg(i: u8, t: TransformId, key: &[u8], he: bool, comp: CompressionId) -> EdgeConfig {
-    let mut c = EdgeConfig::new(Community::new("rocks").unwrap(), vec![SN.to_owned()]);
-    c.mac = Mac(mac(i));
-    c.tap_addr = TapAddrMode::Static(DevAddr::new(ip(i), 24));
-    c.transform = t;
-    c.key = if t == TransformId::Null {
-        Vec::new()
-    } else {
-        key.to_vec()
-    };
-    c.compression = comp;
-    c.header_encryption = he;
-    c.p2p = P2pMode::Enabled;
-    c
 }
 
 /// The nodes of [`setup`].
@@ -82,12 +46,10 @@ struct Nodes {
 
 fn setup(seed: u64, t: TransformId, he: bool, comp: CompressionId) -> (Sim, Nodes) {
     let mut sim = Sim::new(seed);
-    let mut sc = SupernodeConfig::new(Mac([2, 0, 0, 0, 0, 0xfe]));
-    sc.communities = Some(CommunityList::parse("rocks\n").unwrap());
-    let sn = sim.add_supernode("sn", SN.parse().unwrap(), sc);
+    let sn = fixture::add_supernode(&mut sim, &[]);
     let mut add = |name: &str, i: u8, c: EdgeConfig| {
-        let addr = format!("198.51.100.{i}:5000{i}").parse().unwrap();
-        sim.add_edge(name, addr, None, c)
+        assert_eq!(c.mac.0[5], i);
+        fixture::add_edge(&mut sim, name, c)
     };
     let a = add("a", 1, edge_cfg(1, t, b"s3cret", he, comp));
     let b = add("b", 2, edge_cfg(2, t, b"s3cret", he, comp));
@@ -97,9 +59,7 @@ fn setup(seed: u64, t: TransformId, he: bool, comp: CompressionId) -> (Sim, Node
     ce.supernodes = vec!["203.0.113.9:7654".to_owned()];
     let e = add("e", 5, ce);
     let n = Nodes { sn, a, b, d, c, e };
-    assert!(sim.run_until_cond(Duration::from_secs(5), |s| {
-        [a, b, c, d].iter().all(|&x| s.edge(x).is_registered())
-    }));
+    fixture::register(&mut sim, &[a, b, c, d]);
     // Hole punching: traffic both ways until a, b, d know each other.
     for _ in 0..6 {
         for (x, i, j) in [
@@ -505,39 +465,14 @@ fn shards_on_two_threads_share_one_replay_window() {
 /// key the supernode handed over, so their PACKETs get through both ways.
 #[test]
 fn shards_made_before_the_dynamic_key_are_refreshed() {
-    use n2n_proto::auth::{PrivateKey, PublicKey, UserKeys};
     for t in [TransformId::ChaCha20, TransformId::Speck] {
         let mut sim = Sim::new(5);
-        let mut sc = SupernodeConfig::new(Mac([2, 0, 0, 0, 0, 0xfe]));
-        let mut list = String::from("rocks\n");
-        for (u, p) in [("a", "pa"), ("b", "pb")] {
-            let k = PrivateKey::user(u.as_bytes(), p.as_bytes()).public_key();
-            list.push_str(&format!("* {u} {k}\n"));
-        }
-        sc.communities = Some(CommunityList::parse(&list).unwrap());
-        sim.add_supernode("sn", SN.parse().unwrap(), sc);
+        fixture::add_supernode(&mut sim, &[("a", "pa"), ("b", "pb")]);
         let mk = |i: u8, u: &str, p: &str| {
-            let mut c = edge_cfg(i, t, b"s3cret", true, CompressionId::None);
-            c.desc = u.to_owned();
-            c.user_password = Some(UserKeys::new(
-                u.as_bytes(),
-                p.as_bytes(),
-                &PublicKey::default_federation(),
-            ));
-            c
+            fixture::with_user(edge_cfg(i, t, b"s3cret", true, CompressionId::None), u, p)
         };
-        let a = sim.add_edge(
-            "a",
-            "198.51.100.1:50001".parse().unwrap(),
-            None,
-            mk(1, "a", "pa"),
-        );
-        let b = sim.add_edge(
-            "b",
-            "198.51.100.2:50002".parse().unwrap(),
-            None,
-            mk(2, "b", "pb"),
-        );
+        let a = fixture::add_edge(&mut sim, "a", mk(1, "a", "pa"));
+        let b = fixture::add_edge(&mut sim, "b", mk(2, "b", "pb"));
         // Before any key arrived.
         let mut sa = sim.edge(a).data_shard();
         let mut sb = sim.edge(b).data_shard();

@@ -29,6 +29,7 @@ use crate::edge::{Edge, EdgeConfig, Event};
 use crate::supernode::{Supernode, SupernodeConfig, SupernodeEvent};
 use crate::time::{MAX_DATAGRAM, Now};
 
+pub mod fixture;
 mod nat;
 mod net;
 

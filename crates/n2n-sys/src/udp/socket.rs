@@ -340,28 +340,27 @@ mod tests {
             .unwrap()
     }
 
-    #[tokio::test]
-    async fn ipv4_peers_through_a_dual_stack_socket_see_plain_addresses() {
-        let a = Socket::new(dual_stack_or_v4()).unwrap();
-        let port = a.local_addr().unwrap().port();
+    /// A plain IPv4 loopback socket that waits at most 2 s for a datagram.
+    fn loopback_peer() -> (std::net::UdpSocket, SocketAddr) {
         let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         peer.set_read_timeout(Some(std::time::Duration::from_secs(2)))
             .unwrap();
-        let peer_addr = peer.local_addr().unwrap();
+        let addr = peer.local_addr().unwrap();
+        (peer, addr)
+    }
 
-        // Out: one datagram, one with a TTL, one segmented run, one batch.
-        a.send_to(b"one", peer_addr).await.unwrap();
-        a.send_to_ttl(b"ttl", peer_addr, Some(3)).await.unwrap();
+    /// Receives at `peer`, each from `port`, what both tests send: "one",
+    /// "ttl", 25 bytes in segments of 10 (when `segments` did not find GSO
+    /// missing), "m1", "m2".
+    fn receive_all(peer: &std::net::UdpSocket, port: u16, segments: io::Result<usize>) {
         let mut want: Vec<Vec<u8>> = vec![b"one".to_vec(), b"ttl".to_vec()];
-        match a.send_segments(&[7u8; 25], 10, peer_addr).await {
+        match segments {
             Ok(n) => {
                 assert_eq!(n, 25);
                 want.extend([vec![7u8; 10], vec![7u8; 10], vec![7u8; 5]]);
             }
             Err(e) => assert!(gso_unsupported(&e), "{e}"),
         }
-        let msgs: [(&[u8], SocketAddr); 2] = [(b"m1", peer_addr), (b"m2", peer_addr)];
-        assert_eq!(a.send_many(&msgs).await.unwrap(), 2);
         want.extend([b"m1".to_vec(), b"m2".to_vec()]);
         let mut buf = [0u8; 64];
         for w in &want {
@@ -369,6 +368,21 @@ mod tests {
             assert_eq!(&buf[..n], &w[..]);
             assert_eq!(from.port(), port);
         }
+    }
+
+    #[tokio::test]
+    async fn ipv4_peers_through_a_dual_stack_socket_see_plain_addresses() {
+        let a = Socket::new(dual_stack_or_v4()).unwrap();
+        let port = a.local_addr().unwrap().port();
+        let (peer, peer_addr) = loopback_peer();
+
+        // Out: one datagram, one with a TTL, one segmented run, one batch.
+        a.send_to(b"one", peer_addr).await.unwrap();
+        a.send_to_ttl(b"ttl", peer_addr, Some(3)).await.unwrap();
+        let segments = a.send_segments(&[7u8; 25], 10, peer_addr).await;
+        let msgs: [(&[u8], SocketAddr); 2] = [(b"m1", peer_addr), (b"m2", peer_addr)];
+        assert_eq!(a.send_many(&msgs).await.unwrap(), 2);
+        receive_all(&peer, port, segments);
 
         // In: the source is the peer's plain IPv4 address.
         peer.send_to(b"back", ("127.0.0.1", port)).unwrap();
@@ -391,30 +405,14 @@ mod tests {
     fn the_sync_socket_sends_and_receives_like_the_tokio_one() {
         let a = SyncSocket::new(dual_stack_or_v4()).unwrap();
         let port = a.local_addr().unwrap().port();
-        let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        peer.set_read_timeout(Some(std::time::Duration::from_secs(2)))
-            .unwrap();
-        let peer_addr = peer.local_addr().unwrap();
+        let (peer, peer_addr) = loopback_peer();
 
         a.send_to(b"one", peer_addr).unwrap();
         a.send_to_ttl(b"ttl", peer_addr, Some(3)).unwrap();
-        let mut want: Vec<Vec<u8>> = vec![b"one".to_vec(), b"ttl".to_vec()];
-        match a.send_segments(&[7u8; 25], 10, peer_addr) {
-            Ok(n) => {
-                assert_eq!(n, 25);
-                want.extend([vec![7u8; 10], vec![7u8; 10], vec![7u8; 5]]);
-            }
-            Err(e) => assert!(gso_unsupported(&e), "{e}"),
-        }
+        let segments = a.send_segments(&[7u8; 25], 10, peer_addr);
         let msgs: [(&[u8], SocketAddr); 2] = [(b"m1", peer_addr), (b"m2", peer_addr)];
         assert_eq!(a.send_many(&msgs).unwrap(), 2);
-        want.extend([b"m1".to_vec(), b"m2".to_vec()]);
-        let mut buf = [0u8; 64];
-        for w in &want {
-            let (n, from) = peer.recv_from(&mut buf).unwrap();
-            assert_eq!(&buf[..n], &w[..]);
-            assert_eq!(from.port(), port);
-        }
+        receive_all(&peer, port, segments);
 
         // Nothing queued: no wait, WouldBlock.
         let mut batch = RecvBatch::new(8, 64);
