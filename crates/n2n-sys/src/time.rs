@@ -9,7 +9,12 @@ use n2n_core::Now;
 pub fn now() -> Now {
     let unix_us = SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+        // Not `as_micros()`: its u128 division is a libcall on every read.
+        .map(|d| {
+            d.as_secs()
+                .saturating_mul(1_000_000)
+                .saturating_add(u64::from(d.subsec_micros()))
+        })
         .unwrap_or(0);
     Now::new(Instant::now(), unix_us)
 }
