@@ -162,3 +162,46 @@ fn user_password_packet_path_does_not_allocate() {
         assert_eq!(n, 0, "{t}: {n} allocations");
     }
 }
+
+/// `encapsulate_many` (the batched AES path and the one-by-one fallback)
+/// allocates nothing after warm-up either.
+#[test]
+fn encapsulate_many_does_not_allocate() {
+    use n2n_core::edge::ENCODE_BATCH;
+    for (t, comp) in [
+        (3u8, CompressionId::None),
+        (3, CompressionId::Lzo),
+        (4, CompressionId::None),
+    ] {
+        let (mut sim, a, b) = setup(t, true, comp, P2pMode::Enabled);
+        for _ in 0..3 {
+            pump(&mut sim, a, b, 4);
+            sim.run_for(Duration::from_secs(1));
+        }
+        let f = ipv4_frame(
+            [2, 0, 0, 0, 0, 1],
+            [2, 0, 0, 0, 0, 2],
+            std::net::Ipv4Addr::new(10, 0, 0, 1),
+            std::net::Ipv4Addr::new(10, 0, 0, 2),
+            &[b'x'; 1300],
+        );
+        let frames = [&f[..]; ENCODE_BATCH];
+        let mut bufs = vec![vec![0u8; MAX_DATAGRAM]; ENCODE_BATCH];
+        let now = sim.now();
+        let mut sent = 0;
+        let mut counted = 0;
+        for round in 0..3 {
+            let mut outs: Vec<&mut [u8]> = bufs.iter_mut().map(Vec::as_mut_slice).collect();
+            let mut tx = [None; ENCODE_BATCH];
+            let before = allocs();
+            sim.edge_mut(a)
+                .encapsulate_many(now, &frames, &mut outs, &mut tx);
+            if round > 0 {
+                counted += allocs() - before;
+            }
+            sent += tx.iter().flatten().count();
+        }
+        assert_eq!(sent, 3 * ENCODE_BATCH, "transform {t} {comp}");
+        assert_eq!(counted, 0, "transform {t} {comp}: {counted} allocations");
+    }
+}

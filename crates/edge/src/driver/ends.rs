@@ -113,6 +113,8 @@ pub(super) struct TapIo<D> {
     /// virtio-net header.
     pub(super) out: Box<[u8]>,
     pub(super) gro: Coalescer,
+    /// The frames of a super-segment encoded together.
+    pub(super) batch: super::lane::EncodeBufs,
     pub(super) errors: ErrorLog,
 }
 
@@ -125,6 +127,7 @@ impl<D> TapIo<D> {
             seg: buffer(MAX_DATAGRAM),
             out: buffer(VNET_HDR_LEN + MAX_DATAGRAM),
             gro: Coalescer::new(),
+            batch: super::lane::EncodeBufs::new(),
             errors: ErrorLog::default(),
         }
     }

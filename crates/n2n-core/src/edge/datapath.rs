@@ -23,7 +23,7 @@ use std::net::SocketAddr;
 
 use n2n_proto::auth::{self, ReceivedTrailer};
 use n2n_proto::he::{CommunityHe, HeKeyKind};
-use n2n_proto::transform::AeadNonce;
+use n2n_proto::transform::{AeadNonce, TransformError};
 use n2n_proto::types::{Community, CompressionId, Mac, TransformId};
 use n2n_proto::wire::{Header, HeaderView, MsgType, PACKET_HEADER_LEN, Packet, PacketView};
 
@@ -34,6 +34,10 @@ use super::payload::{PacketAad, Payload};
 use super::rules;
 use super::stats::{DropReason, EdgeStats};
 use crate::{MAX_DATAGRAM, Transmit};
+
+/// Most frames one [`Edge::encapsulate_many`](super::Edge::encapsulate_many)
+/// call encodes.
+pub const ENCODE_BATCH: usize = 8;
 
 /// The per-packet crypto of one edge, for one thread: payload transform and
 /// compression, PACKET header template, header keys, scratch buffers.
@@ -146,6 +150,11 @@ impl Route {
             sealing,
             kind: RouteKind::Supernode,
         }
+    }
+
+    /// Whether the datagram was built during routing.
+    pub(super) fn is_prepared(&self) -> bool {
+        matches!(self.kind, RouteKind::Prepared(_))
     }
 
     pub(super) fn prepared(dst: SocketAddr, sealing: Sealing, len: usize) -> Self {
@@ -342,6 +351,110 @@ impl DataShard {
             len,
             ttl: None,
         })
+    }
+
+    /// [`encode`](Self::encode) of up to [`ENCODE_BATCH`] frames: for each
+    /// `Some` route `i`, the result of `encode(frames[i], route, outs[i])`
+    /// goes to `results[i]` (the same bytes and counts); `None` routes are
+    /// skipped. With AES and no compression the frames' CBC chains are
+    /// encrypted four at a time ([`Payload::encrypts_in_batches`]).
+    pub(super) fn encode_many(
+        &mut self,
+        frames: &[&[u8]],
+        routes: &[Option<Route>],
+        outs: &mut [&mut [u8]],
+        results: &mut [Option<Result<Transmit, DropReason>>],
+    ) {
+        let n = frames
+            .len()
+            .min(routes.len())
+            .min(outs.len())
+            .min(results.len())
+            .min(ENCODE_BATCH);
+        let batch = self.payload.encrypts_in_batches();
+        // Which jobs are batched (P2P / supernode routes that fit).
+        let mut batched = [false; ENCODE_BATCH];
+        for i in 0..n {
+            let (Some(Some(route)), Some(res), Some(out), Some(frame), Some(b)) = (
+                routes.get(i),
+                results.get_mut(i),
+                outs.get_mut(i),
+                frames.get(i),
+                batched.get_mut(i),
+            ) else {
+                continue;
+            };
+            let fits = fits(self.datagram_len(frame.len()), out.len());
+            if batch && fits && !matches!(route.kind, RouteKind::Prepared(_)) {
+                *b = true;
+            } else {
+                *res = Some(self.encode(frame, route, out));
+            }
+        }
+        if !batched.contains(&true) {
+            return;
+        }
+        // Headers, then the payloads of all batched jobs at once.
+        let zero = [0u8; 16];
+        let mut jobs: [(&[u8; 16], &[u8], &mut [u8]); ENCODE_BATCH] =
+            core::array::from_fn(|_| (&zero, &[][..], Default::default()));
+        let mut at = [0usize; ENCODE_BATCH];
+        let mut k = 0;
+        for (i, out) in outs.iter_mut().enumerate().take(n) {
+            let (Some(true), Some(Some(route)), Some(frame)) =
+                (batched.get(i), routes.get(i), frames.get(i))
+            else {
+                continue;
+            };
+            let Some((head, body)) = out.split_at_mut_checked(PACKET_HEADER_LEN) else {
+                continue;
+            };
+            let Ok(head) = <&mut [u8; PACKET_HEADER_LEN]>::try_from(head) else {
+                continue;
+            };
+            *head = self.head;
+            patch_packet_header(head, route.sealing.pkt_dst, CompressionId::None);
+            if let (Some(j), Some(a)) = (jobs.get_mut(k), at.get_mut(k)) {
+                *j = (&route.sealing.random, frame, body);
+                *a = i;
+                k += 1;
+            }
+        }
+        let mut lens: [Result<usize, TransformError>; ENCODE_BATCH] =
+            core::array::from_fn(|_| Ok(0));
+        let (jobs, lens) = (
+            jobs.get_mut(..k).unwrap_or_default(),
+            lens.get_mut(..k).unwrap_or_default(),
+        );
+        self.payload.encrypt_many(jobs, lens);
+        for (&i, l) in at.iter().zip(lens.iter()).take(k) {
+            let (Some(Some(route)), Some(out), Some(res)) =
+                (routes.get(i), outs.get_mut(i), results.get_mut(i))
+            else {
+                continue;
+            };
+            *res = Some(match l {
+                Ok(plen) => {
+                    let len = PACKET_HEADER_LEN + plen;
+                    match out.get_mut(..len) {
+                        Some(dgram) => {
+                            self.seal(dgram, route.sealing.he);
+                            match route.kind {
+                                RouteKind::Supernode => self.tally.super_tx_bytes += len as u64,
+                                _ => self.tally.p2p_tx_bytes += len as u64,
+                            }
+                            Ok(Transmit {
+                                dst: route.dst,
+                                len,
+                                ttl: None,
+                            })
+                        }
+                        None => Err(DropReason::FrameTooLarge),
+                    }
+                }
+                Err(e) => Err(super::payload::map_err(*e)),
+            });
+        }
     }
 
     /// [`encode`](Self::encode) into the shard's own `prepared` buffer (a

@@ -11,7 +11,7 @@
 use rand_chacha::rand_core::Rng;
 
 use super::Edge;
-use super::datapath::{self, DataShard, Route, Sealing};
+use super::datapath::{self, DataShard, ENCODE_BATCH, Route, Sealing};
 use super::frame;
 use super::stats::DropReason;
 use crate::{MAX_DATAGRAM, Now, Transmit};
@@ -40,6 +40,55 @@ impl Edge {
         };
         self.peers.check_known_socks();
         r
+    }
+
+    /// [`encapsulate`](Self::encapsulate) of up to [`ENCODE_BATCH`]
+    /// frames read from the TAP at once (the frames of one TCP
+    /// super-segment): `tx[i]` gets what `encapsulate(now, frames[i],
+    /// outs[i])` returns, with the same datagrams, queued copies and
+    /// counters as those calls in order. The frames are routed one by one,
+    /// then encoded together, so that AES encrypts four CBC chains at a
+    /// time ([`DataShard`]'s batch); a datagram built during routing (a
+    /// broadcast while the supernode is lost) is copied out right away.
+    pub fn encapsulate_many(
+        &mut self,
+        now: Now,
+        frames: &[&[u8]],
+        outs: &mut [&mut [u8]],
+        tx: &mut [Option<Transmit>],
+    ) {
+        let mut routes: [Option<Route>; ENCODE_BATCH] = [None; ENCODE_BATCH];
+        let mut results: [Option<Result<Transmit, DropReason>>; ENCODE_BATCH] =
+            [None; ENCODE_BATCH];
+        for (i, ((frame, out), route)) in frames
+            .iter()
+            .zip(outs.iter_mut())
+            .zip(routes.iter_mut())
+            .enumerate()
+        {
+            match self.route_with(now, frame, out.len(), None) {
+                Ok(r) if r.is_prepared() => {
+                    if let Some(res) = results.get_mut(i) {
+                        *res = Some(self.data.encode(frame, &r, out));
+                    }
+                }
+                Ok(r) => *route = Some(r),
+                Err(why) => self.ctx.stats.drop(why),
+            }
+            self.peers.check_known_socks();
+        }
+        self.data.encode_many(frames, &routes, outs, &mut results);
+        self.data.flush_tally(&mut self.ctx.stats);
+        for (t, r) in tx.iter_mut().zip(results) {
+            *t = match r {
+                Some(Ok(t)) => Some(t),
+                Some(Err(why)) => {
+                    self.ctx.stats.drop(why);
+                    None
+                }
+                None => None,
+            };
+        }
     }
 
     /// The locked half of sending a frame read from the TAP: frame checks

@@ -125,7 +125,7 @@ use crate::output::Datagram;
 use crate::time::Now;
 
 pub use config::{EdgeConfig, EdgeConfigError, P2pMode, Selection, TapAddrMode};
-pub use datapath::{DataShard, Opened, Route};
+pub use datapath::{DataShard, ENCODE_BATCH, Opened, Route};
 pub use mgmt::{MgmtAction, MgmtOutcome};
 pub use rules::{RuleError, TrafficRule};
 pub use stats::{DropReason, EdgeStats};

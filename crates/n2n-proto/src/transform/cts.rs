@@ -33,6 +33,14 @@ pub(crate) trait Cipher16 {
         }
     }
 
+    /// [`Self::cbc_encrypt_zero_iv`] of four buffers (lengths multiples
+    /// of 16, may differ); a cipher may interleave them.
+    fn cbc_encrypt_zero_iv_x4(&self, bufs: [&mut [u8]; 4]) {
+        for b in bufs {
+            self.cbc_encrypt_zero_iv(b);
+        }
+    }
+
     /// ECB-decrypts `data` (a multiple of 16 bytes) in place.
     fn decrypt_blocks(&self, data: &mut [u8]) {
         for chunk in data.chunks_exact_mut(16) {
@@ -67,6 +75,95 @@ pub(crate) fn encrypt<C: Cipher16>(
     frame: &[u8],
     out: &mut [u8],
 ) -> Result<usize, TransformError> {
+    let len = prepare(preamble, frame, out)?;
+    let out = out.get_mut(..len).unwrap_or_default();
+    let (head, _) = out.split_at_mut(len / 16 * 16);
+    c.cbc_encrypt_zero_iv(head);
+    steal(c, out);
+    Ok(len)
+}
+
+/// [`encrypt`] of several frames (`jobs`: preamble, frame, output; the
+/// payload length or the error of each goes to `lens`), the CBC chains of
+/// four at a time interleaved ([`Cipher16::cbc_encrypt_zero_iv_x4`]). The
+/// same bytes as [`encrypt`] of each.
+pub(crate) fn encrypt_many<C: Cipher16>(
+    c: &C,
+    jobs: &mut [(&[u8; 16], &[u8], &mut [u8])],
+    lens: &mut [Result<usize, TransformError>],
+) {
+    let mut ready: [usize; 4] = [0; 4];
+    let mut n = 0;
+    let count = jobs.len().min(lens.len());
+    for i in 0..count {
+        let (Some((pre, frame, out)), Some(l)) = (jobs.get_mut(i), lens.get_mut(i)) else {
+            break;
+        };
+        *l = prepare(pre, frame, out);
+        if l.is_ok() {
+            ready[n] = i;
+            n += 1;
+        }
+        if n == 4 || (i + 1 == count && n > 0) {
+            cbc_group(c, jobs, lens, &ready[..n]);
+            n = 0;
+        }
+    }
+}
+
+/// The CBC and stealing steps of the prepared jobs `idx` (at most four).
+fn cbc_group<C: Cipher16>(
+    c: &C,
+    jobs: &mut [(&[u8; 16], &[u8], &mut [u8])],
+    lens: &[Result<usize, TransformError>],
+    idx: &[usize],
+) {
+    let len_of = |i: usize| {
+        lens.get(i)
+            .and_then(|l| l.as_ref().ok().copied())
+            .unwrap_or(0)
+    };
+    if let &[a, b, c3, d] = idx {
+        // Four distinct jobs (indices rise): split the slice to borrow each.
+        let (x, rest) = jobs.split_at_mut(b);
+        let (y, rest) = rest.split_at_mut(c3 - b);
+        let (z, w) = rest.split_at_mut(d - c3);
+        if let (Some(ja), Some(jb), Some(jc), Some(jd)) =
+            (x.get_mut(a), y.first_mut(), z.first_mut(), w.first_mut())
+        {
+            let heads = [
+                head(ja.2, len_of(a)),
+                head(jb.2, len_of(b)),
+                head(jc.2, len_of(c3)),
+                head(jd.2, len_of(d)),
+            ];
+            c.cbc_encrypt_zero_iv_x4(heads);
+            for (j, i) in [(ja, a), (jb, b), (jc, c3), (jd, d)] {
+                if let Some(out) = j.2.get_mut(..len_of(i)) {
+                    steal(c, out);
+                }
+            }
+            return;
+        }
+    }
+    for &i in idx {
+        if let Some(j) = jobs.get_mut(i) {
+            let len = len_of(i);
+            c.cbc_encrypt_zero_iv(head(j.2, len));
+            if let Some(out) = j.2.get_mut(..len) {
+                steal(c, out);
+            }
+        }
+    }
+}
+
+/// The whole blocks of a `len`-byte payload in `out`.
+fn head(out: &mut [u8], len: usize) -> &mut [u8] {
+    out.get_mut(..len / 16 * 16).unwrap_or_default()
+}
+
+/// Writes `preamble || frame` into `out`; the payload length.
+fn prepare(preamble: &[u8; 16], frame: &[u8], out: &mut [u8]) -> Result<usize, TransformError> {
     let len = 16 + frame.len();
     let have = out.len();
     let out = out
@@ -74,22 +171,26 @@ pub(crate) fn encrypt<C: Cipher16>(
         .ok_or(TransformError::OutputTooSmall { need: len, have })?;
     out[..16].copy_from_slice(preamble);
     out[16..].copy_from_slice(frame);
+    Ok(len)
+}
 
+/// Ciphertext stealing on `out` (the payload, its whole blocks already
+/// CBC-encrypted): the last partial block, if any.
+fn steal<C: Cipher16>(c: &C, out: &mut [u8]) {
+    let len = out.len();
     let full = len / 16 * 16;
     let r = len % 16;
-    let (head, tail) = out.split_at_mut(full);
-    c.cbc_encrypt_zero_iv(head);
-    if r != 0 {
-        // full >= 16 because len >= 16.
-        let prev = block_at(head, full - 16); // C_{n-1}
-        let mut last = [0u8; 16];
-        last[..r].copy_from_slice(tail);
-        xor_in_place(&mut last, &prev);
-        c.encrypt_block(&mut last); // C_n
-        head[full - 16..].copy_from_slice(&last);
-        tail.copy_from_slice(&prev[..r]);
+    if r == 0 || full < 16 {
+        return;
     }
-    Ok(len)
+    let (head, tail) = out.split_at_mut(full);
+    let prev = block_at(head, full - 16); // C_{n-1}
+    let mut last = [0u8; 16];
+    last[..r].copy_from_slice(tail);
+    xor_in_place(&mut last, &prev);
+    c.encrypt_block(&mut last); // C_n
+    head[full - 16..].copy_from_slice(&last);
+    tail.copy_from_slice(&prev[..r]);
 }
 
 /// Decodes payload `ct` into `out`; returns the frame length `ct.len() - 16`.

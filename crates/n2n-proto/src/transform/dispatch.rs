@@ -75,3 +75,21 @@ pub(crate) fn aes_cbc_encrypt<const NK: usize>(rk: &[[u8; 16]; 15], data: &mut [
     let _ = (rk, data);
     false
 }
+
+/// Four AES-CBC encryptions (zero IV) interleaved with AES-NI; the
+/// buffers back, untouched, when the CPU has no AES-NI.
+pub(crate) fn aes_cbc_encrypt_x4<'a, const NK: usize>(
+    rk: &[[u8; 16]; 15],
+    bufs: [&'a mut [u8]; 4],
+) -> Result<(), [&'a mut [u8]; 4]> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("aes") {
+            // SAFETY: `cbc_encrypt_x4` requires AES-NI only; present (checked above).
+            unsafe { super::aes::x86::cbc_encrypt_x4::<NK>(rk, bufs) };
+            return Ok(());
+        }
+    }
+    let _ = rk;
+    Err(bufs)
+}

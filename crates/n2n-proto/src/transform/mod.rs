@@ -354,6 +354,31 @@ impl Transform {
         }
     }
 
+    /// Whether [`Self::encrypt_many`] encrypts several frames faster than
+    /// [`Self::encrypt`] of each: AES (`-A3`), whose CBC chains it
+    /// interleaves.
+    pub fn encrypts_in_batches(&self) -> bool {
+        matches!(self.kind, Kind::Aes(_))
+    }
+
+    /// [`Self::encrypt`] of several frames: job `i` is (random bytes,
+    /// frame, output), its payload length or error goes to `lens[i]`; the
+    /// same bytes as [`Self::encrypt`] of each in turn. AES interleaves the
+    /// CBC chains of four frames; any other transform encrypts one after
+    /// the other (with no associated data: only for transforms 1..5).
+    pub fn encrypt_many(
+        &mut self,
+        jobs: &mut [(&[u8; 16], &[u8], &mut [u8])],
+        lens: &mut [Result<usize, TransformError>],
+    ) {
+        if let Kind::Aes(c) = &self.kind {
+            return cts::encrypt_many(c, jobs, lens);
+        }
+        for ((random, frame, out), l) in jobs.iter_mut().zip(lens.iter_mut()) {
+            *l = self.encrypt(frame, **random, &[], out);
+        }
+    }
+
     /// Encrypts `frame` into `out` (at least `frame.len() + overhead()`
     /// bytes); returns the payload length.
     ///
