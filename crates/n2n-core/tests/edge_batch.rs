@@ -6,7 +6,8 @@
 //! back), the other transforms (one by one inside; ChaCha20 also with
 //! user/password, which AES cannot have), and
 //! groups mixing P2P frames, frames for the supernode (unknown MAC),
-//! broadcasts, frames too large, and more than four frames.
+//! broadcasts, frames too large, and more than four frames; and the same
+//! with `route_many` + `DataShard::encode_many` on a shard (`--threads`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::Duration;
@@ -116,18 +117,42 @@ fn groups() -> Vec<Vec<Vec<u8>>> {
 /// Every datagram a builds for `groups` (one by one, or in one call per
 /// group), the control datagrams it queued after each group, and its
 /// counters at the end.
-fn run(sim: &mut Sim, a: NodeId, batch: bool) -> (Vec<Vec<u8>>, Vec<Vec<u8>>, String) {
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Mode {
+    OneByOne,
+    Many,
+    /// `route_many` on a shard, `encode_many` on it, drops counted after.
+    Shard,
+}
+
+fn run(sim: &mut Sim, a: NodeId, mode: Mode) -> (Vec<Vec<u8>>, Vec<Vec<u8>>, String) {
     let now = sim.now();
+    let mut shard = sim.edge(a).data_shard();
     let mut sent = Vec::new();
     let mut queued = Vec::new();
     let mut bufs: Vec<Vec<u8>> = (0..ENCODE_BATCH).map(|_| vec![0u8; MAX_DATAGRAM]).collect();
     for g in groups() {
         let e = sim.edge_mut(a);
-        if batch {
+        if mode != Mode::OneByOne {
             let frames: Vec<&[u8]> = g.iter().map(Vec::as_slice).collect();
             let mut outs: Vec<&mut [u8]> = bufs.iter_mut().map(Vec::as_mut_slice).collect();
             let mut tx = [None; ENCODE_BATCH];
-            e.encapsulate_many(now, &frames, &mut outs[..g.len()], &mut tx);
+            if mode == Mode::Many {
+                e.encapsulate_many(now, &frames, &mut outs[..g.len()], &mut tx);
+            } else {
+                let (mut routes, mut results) = ([None; ENCODE_BATCH], [None; ENCODE_BATCH]);
+                let outs = &mut outs[..g.len()];
+                e.route_many(now, &frames, &mut shard, outs, &mut routes, &mut results);
+                shard.encode_many(&frames, &routes, outs, &mut results);
+                for (t, r) in tx.iter_mut().zip(results) {
+                    match r {
+                        Some(Ok(d)) => *t = Some(d),
+                        Some(Err(why)) => e.count_drop(why),
+                        None => {}
+                    }
+                }
+                e.sync_shard(&mut shard);
+            }
             for (t, o) in tx.iter().zip(&outs) {
                 sent.push(t.map(|t| (t.dst, o[..t.len].to_vec())).map_or_else(
                     Vec::new,
@@ -169,20 +194,22 @@ fn encapsulate_many_equals_encapsulate_of_each() {
                 continue;
             }
             let (mut one, a1, _) = setup(seed, &*mk, userpw);
-            let (mut many, a2, _) = setup(seed, &*mk, userpw);
-            let want = run(&mut one, a1, false);
-            let got = run(&mut many, a2, true);
-            let what = format!("{name} user/password {userpw}");
-            assert_eq!(got.0.len(), want.0.len(), "{what}");
-            for (k, (g, w)) in got.0.iter().zip(&want.0).enumerate() {
-                assert_eq!(g, w, "{what}: datagram {k}");
+            let want = run(&mut one, a1, Mode::OneByOne);
+            for mode in [Mode::Many, Mode::Shard] {
+                let (mut many, a2, _) = setup(seed, &*mk, userpw);
+                let got = run(&mut many, a2, mode);
+                let what = format!("{name} user/password {userpw} {mode:?}");
+                assert_eq!(got.0.len(), want.0.len(), "{what}");
+                for (k, (g, w)) in got.0.iter().zip(&want.0).enumerate() {
+                    assert_eq!(g, w, "{what}: datagram {k}");
+                }
+                assert!(
+                    want.0.iter().filter(|d| !d.is_empty()).count() >= 30,
+                    "{what}"
+                );
+                assert_eq!(got.1, want.1, "{what}: queued");
+                assert_eq!(got.2, want.2, "{what}: counters");
             }
-            assert!(
-                want.0.iter().filter(|d| !d.is_empty()).count() >= 30,
-                "{what}"
-            );
-            assert_eq!(got.1, want.1, "{what}: queued");
-            assert_eq!(got.2, want.2, "{what}: counters");
         }
     }
 }

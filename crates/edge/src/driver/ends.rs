@@ -107,8 +107,6 @@ pub(super) struct TapIo<D> {
     pub(super) dev: Option<D>,
     /// One read (virtio-net header first if offloads are on).
     pub(super) read: Box<[u8]>,
-    /// One frame cut from a TCP super-segment.
-    pub(super) seg: Box<[u8]>,
     /// A frame from `decapsulate`, at [`VNET_HDR_LEN`] after a zero
     /// virtio-net header.
     pub(super) out: Box<[u8]>,
@@ -124,7 +122,6 @@ impl<D> TapIo<D> {
         Self {
             dev,
             read: buffer(TAP_READ_BUF),
-            seg: buffer(MAX_DATAGRAM),
             out: buffer(VNET_HDR_LEN + MAX_DATAGRAM),
             gro: Coalescer::new(),
             batch: super::lane::EncodeBufs::new(),

@@ -71,20 +71,10 @@ impl<D: Deref<Target = TapQueue>> Lane<D> {
                             encapsulate(edge, self.shard.as_mut(), t, f, &mut udp.gso);
                         }
                     }
-                    Ok(Read::Tso(tso)) if self.shard.is_none() => {
-                        let whole = read.get(VNET_HDR_LEN..).unwrap_or_default();
-                        encapsulate_tso(edge, t, &tso, whole, &mut self.tap.batch, udp);
-                    }
                     Ok(Read::Tso(tso)) => {
                         let whole = read.get(VNET_HDR_LEN..).unwrap_or_default();
-                        for i in 0..tso.count() {
-                            if let Some(len) = tso.segment(whole, i, &mut self.tap.seg)
-                                && let Some(f) = self.tap.seg.get(..len)
-                                && encapsulate(edge, self.shard.as_mut(), t, f, &mut udp.gso)
-                            {
-                                udp.send_run();
-                            }
-                        }
+                        let (bufs, shard) = (&mut self.tap.batch, self.shard.as_mut());
+                        encapsulate_tso(edge, shard, t, &tso, whole, bufs, udp);
                     }
                     Err(err) => tracing::debug!("dropping a {n}-byte TAP read: {err}"),
                 }
@@ -144,11 +134,13 @@ impl<D: Deref<Target = TapQueue>> Lane<D> {
 
 /// The frames of a TCP super-segment → datagrams in the GSO batch,
 /// [`ENCODE_BATCH`] frames per call into the core
-/// (`Edge::encapsulate_many`: AES encrypts four frames' CBC chains at a
-/// time), each datagram then copied into the batch's free slot (a copy of
+/// (`Edge::encapsulate_many`, or with a shard `Edge::route_many` locked and
+/// `DataShard::encode_many` unlocked: AES encrypts four frames' CBC chains
+/// at a time), each datagram then copied into the batch's free slot (a copy of
 /// ~1.4 KB costs ~1/60 of what the interleaving saves: `benches/offload`).
 fn encapsulate_tso(
     edge: &Mutex<Edge>,
+    mut shard: Option<&mut DataShard>,
     t: n2n_core::Now,
     tso: &n2n_offload::Tso,
     whole: &[u8],
@@ -193,7 +185,30 @@ fn encapsulate_tso(
             frames.get(..k).unwrap_or_default(),
             outs.get_mut(..k).unwrap_or_default(),
         );
-        lock(edge).encapsulate_many(t, frames, outs, &mut tx);
+        match shard.as_deref_mut() {
+            None => lock(edge).encapsulate_many(t, frames, outs, &mut tx),
+            // --threads: only the routing under the lock.
+            Some(shard) => {
+                let mut routes = [None; ENCODE_BATCH];
+                let mut results = [None; ENCODE_BATCH];
+                lock(edge).route_many(t, frames, shard, outs, &mut routes, &mut results);
+                shard.encode_many(frames, &routes, outs, &mut results);
+                let mut dropped = false;
+                for (t, r) in tx.iter_mut().zip(results) {
+                    match r {
+                        Some(Ok(d)) => *t = Some(d),
+                        Some(Err(_)) => dropped = true,
+                        None => {}
+                    }
+                }
+                if dropped {
+                    let mut e = lock(edge);
+                    for why in results.iter().flatten().filter_map(|r| r.err()) {
+                        e.count_drop(why);
+                    }
+                }
+            }
+        }
         for (t, d) in tx.iter().zip(outs.iter()) {
             let Some(t) = t else { continue };
             let (Some(src), slot) = (d.get(..t.len), udp.gso.slot()) else {

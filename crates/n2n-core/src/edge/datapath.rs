@@ -353,12 +353,13 @@ impl DataShard {
         })
     }
 
-    /// [`encode`](Self::encode) of up to [`ENCODE_BATCH`] frames: for each
-    /// `Some` route `i`, the result of `encode(frames[i], route, outs[i])`
-    /// goes to `results[i]` (the same bytes and counts); `None` routes are
+    /// [`encode`](Self::encode) of up to [`ENCODE_BATCH`] frames routed by
+    /// [`Edge::route_many`](super::Edge::route_many): for each `Some` route
+    /// `i`, the result of `encode(frames[i], route, outs[i])` goes to
+    /// `results[i]` (the same bytes and counts); `None` routes are
     /// skipped. With AES and no compression the frames' CBC chains are
-    /// encrypted four at a time ([`Payload::encrypts_in_batches`]).
-    pub(super) fn encode_many(
+    /// encrypted four at a time (AES without compression). No lock needed.
+    pub fn encode_many(
         &mut self,
         frames: &[&[u8]],
         routes: &[Option<Route>],

@@ -60,23 +60,7 @@ impl Edge {
         let mut routes: [Option<Route>; ENCODE_BATCH] = [None; ENCODE_BATCH];
         let mut results: [Option<Result<Transmit, DropReason>>; ENCODE_BATCH] =
             [None; ENCODE_BATCH];
-        for (i, ((frame, out), route)) in frames
-            .iter()
-            .zip(outs.iter_mut())
-            .zip(routes.iter_mut())
-            .enumerate()
-        {
-            match self.route_with(now, frame, out.len(), None) {
-                Ok(r) if r.is_prepared() => {
-                    if let Some(res) = results.get_mut(i) {
-                        *res = Some(self.data.encode(frame, &r, out));
-                    }
-                }
-                Ok(r) => *route = Some(r),
-                Err(why) => self.ctx.stats.drop(why),
-            }
-            self.peers.check_known_socks();
-        }
+        self.route_many_with(now, frames, None, outs, &mut routes, &mut results);
         self.data.encode_many(frames, &routes, outs, &mut results);
         self.data.flush_tally(&mut self.ctx.stats);
         for (t, r) in tx.iter_mut().zip(results) {
@@ -88,6 +72,58 @@ impl Edge {
                 }
                 None => None,
             };
+        }
+    }
+
+    /// The locked half of [`encapsulate_many`](Self::encapsulate_many) on
+    /// `shard` (a shard of this edge, `--threads`): [`route`](Self::route)
+    /// of each frame into `routes[i]` (`None`: dropped, counted); a
+    /// datagram built during routing (a broadcast while the supernode is
+    /// lost) is encoded into `outs[i]` right away, its result in
+    /// `results[i]`. Then [`DataShard::encode_many`] with the same frames,
+    /// routes, outputs and results builds the rest without the lock; count
+    /// its drops with [`count_drop`](Self::count_drop).
+    pub fn route_many(
+        &mut self,
+        now: Now,
+        frames: &[&[u8]],
+        shard: &mut DataShard,
+        outs: &mut [&mut [u8]],
+        routes: &mut [Option<Route>],
+        results: &mut [Option<Result<Transmit, DropReason>>],
+    ) {
+        self.route_many_with(now, frames, Some(shard), outs, routes, results);
+    }
+
+    fn route_many_with(
+        &mut self,
+        now: Now,
+        frames: &[&[u8]],
+        mut shard: Option<&mut DataShard>,
+        outs: &mut [&mut [u8]],
+        routes: &mut [Option<Route>],
+        results: &mut [Option<Result<Transmit, DropReason>>],
+    ) {
+        let items = frames
+            .iter()
+            .zip(outs.iter_mut())
+            .zip(routes.iter_mut().zip(results.iter_mut()))
+            .take(ENCODE_BATCH);
+        for ((frame, out), (route, res)) in items {
+            *route = None;
+            *res = None;
+            match self.route_with(now, frame, out.len(), shard.as_deref_mut()) {
+                Ok(r) if r.is_prepared() => {
+                    let s = match shard.as_deref_mut() {
+                        Some(s) => s,
+                        None => &mut self.data,
+                    };
+                    *res = Some(s.encode(frame, &r, out));
+                }
+                Ok(r) => *route = Some(r),
+                Err(why) => self.ctx.stats.drop(why),
+            }
+            self.peers.check_known_socks();
         }
     }
 
