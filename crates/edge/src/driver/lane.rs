@@ -150,27 +150,26 @@ fn encapsulate_tso(
     let count = tso.count();
     let mut i = 0;
     while i < count {
-        // Cut up to ENCODE_BATCH segments (a segment that cannot be cut is
-        // skipped, as one at a time).
+        // Cut up to ENCODE_BATCH segments into the first free buffers (a
+        // segment that cannot be cut is skipped, as one at a time).
         let mut lens = [0usize; ENCODE_BATCH];
         let mut k = 0;
-        for (buf, len) in bufs.frames.chunks_exact_mut(MAX_DATAGRAM).zip(&mut lens) {
-            if i >= count {
-                break;
-            }
-            if let Some(n) = tso.segment(whole, i, buf) {
+        while i < count && k < ENCODE_BATCH {
+            let buf = bufs.frames.chunks_exact_mut(MAX_DATAGRAM).nth(k);
+            if let (Some(buf), Some(len)) = (buf, lens.get_mut(k))
+                && let Some(n) = tso.segment(whole, i, buf)
+            {
                 *len = n;
                 k += 1;
             }
             i += 1;
         }
         let mut frames: [&[u8]; ENCODE_BATCH] = [&[]; ENCODE_BATCH];
-        let cut = bufs
-            .frames
-            .chunks_exact(MAX_DATAGRAM)
+        for ((f, b), n) in frames
+            .iter_mut()
+            .zip(bufs.frames.chunks_exact(MAX_DATAGRAM))
             .zip(lens)
-            .filter(|(_, n)| *n > 0);
-        for (f, (b, n)) in frames.iter_mut().zip(cut) {
+        {
             *f = b.get(..n).unwrap_or_default();
         }
         let mut outs: [&mut [u8]; ENCODE_BATCH] = Default::default();
@@ -193,19 +192,13 @@ fn encapsulate_tso(
                 let mut results = [None; ENCODE_BATCH];
                 lock(edge).route_many(t, frames, shard, outs, &mut routes, &mut results);
                 shard.encode_many(frames, &routes, outs, &mut results);
-                let mut dropped = false;
                 for (t, r) in tx.iter_mut().zip(results) {
-                    match r {
-                        Some(Ok(d)) => *t = Some(d),
-                        Some(Err(_)) => dropped = true,
-                        None => {}
-                    }
+                    *t = r.and_then(Result::ok);
                 }
-                if dropped {
+                let mut drops = results.iter().flatten().filter_map(|r| r.err()).peekable();
+                if drops.peek().is_some() {
                     let mut e = lock(edge);
-                    for why in results.iter().flatten().filter_map(|r| r.err()) {
-                        e.count_drop(why);
-                    }
+                    drops.for_each(|why| e.count_drop(why));
                 }
             }
         }

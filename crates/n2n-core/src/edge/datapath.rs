@@ -335,22 +335,26 @@ impl DataShard {
                 d.copy_from_slice(s);
                 len
             }
-            RouteKind::P2p => {
-                let len = self.encode_into(frame, &route.sealing, out)?;
-                self.tally.p2p_tx_bytes += len as u64;
-                len
-            }
-            RouteKind::Supernode => {
-                let len = self.encode_into(frame, &route.sealing, out)?;
-                self.tally.super_tx_bytes += len as u64;
-                len
+            RouteKind::P2p | RouteKind::Supernode => {
+                self.encode_into(frame, &route.sealing, out)?
             }
         };
-        Ok(Transmit {
+        Ok(self.sent(route, len))
+    }
+
+    /// A `len`-byte datagram built for `route`: its bytes to the tally
+    /// (a prepared one was counted when routed), its [`Transmit`].
+    fn sent(&mut self, route: &Route, len: usize) -> Transmit {
+        match route.kind {
+            RouteKind::P2p => self.tally.p2p_tx_bytes += len as u64,
+            RouteKind::Supernode => self.tally.super_tx_bytes += len as u64,
+            RouteKind::Prepared(_) => {}
+        }
+        Transmit {
             dst: route.dst,
             len,
             ttl: None,
-        })
+        }
     }
 
     /// [`encode`](Self::encode) of up to [`ENCODE_BATCH`] frames routed by
@@ -358,7 +362,7 @@ impl DataShard {
     /// `i`, the result of `encode(frames[i], route, outs[i])` goes to
     /// `results[i]` (the same bytes and counts); `None` routes are
     /// skipped. With AES and no compression the frames' CBC chains are
-    /// encrypted four at a time (AES without compression). No lock needed.
+    /// encrypted four at a time. No lock needed.
     pub fn encode_many(
         &mut self,
         frames: &[&[u8]],
@@ -366,60 +370,37 @@ impl DataShard {
         outs: &mut [&mut [u8]],
         results: &mut [Option<Result<Transmit, DropReason>>],
     ) {
-        let n = frames
-            .len()
-            .min(routes.len())
-            .min(outs.len())
-            .min(results.len())
-            .min(ENCODE_BATCH);
         let batch = self.payload.encrypts_in_batches();
-        // Which jobs are batched (P2P / supernode routes that fit).
-        let mut batched = [false; ENCODE_BATCH];
-        for i in 0..n {
-            let (Some(Some(route)), Some(res), Some(out), Some(frame), Some(b)) = (
-                routes.get(i),
-                results.get_mut(i),
-                outs.get_mut(i),
-                frames.get(i),
-                batched.get_mut(i),
-            ) else {
-                continue;
-            };
-            let fits = fits(self.datagram_len(frame.len()), out.len());
-            if batch && fits && !matches!(route.kind, RouteKind::Prepared(_)) {
-                *b = true;
-            } else {
-                *res = Some(self.encode(frame, route, out));
-            }
-        }
-        if !batched.contains(&true) {
-            return;
-        }
-        // Headers, then the payloads of all batched jobs at once.
+        // Headers of the batched jobs (P2P / supernode routes that fit);
+        // the others encoded one by one.
         let zero = [0u8; 16];
         let mut jobs: [(&[u8; 16], &[u8], &mut [u8]); ENCODE_BATCH] =
             core::array::from_fn(|_| (&zero, &[][..], Default::default()));
         let mut at = [0usize; ENCODE_BATCH];
         let mut k = 0;
-        for (i, out) in outs.iter_mut().enumerate().take(n) {
-            let (Some(true), Some(Some(route)), Some(frame)) =
-                (batched.get(i), routes.get(i), frames.get(i))
-            else {
+        let items = frames
+            .iter()
+            .zip(routes)
+            .zip(outs.iter_mut().zip(results.iter_mut()))
+            .take(ENCODE_BATCH);
+        for (i, ((frame, route), (out, res))) in items.enumerate() {
+            let Some(route) = route else { continue };
+            let fits = fits(self.datagram_len(frame.len()), out.len());
+            if !(batch && fits && !route.is_prepared()) {
+                *res = Some(self.encode(frame, route, out));
                 continue;
-            };
-            let Some((head, body)) = out.split_at_mut_checked(PACKET_HEADER_LEN) else {
-                continue;
-            };
-            let Ok(head) = <&mut [u8; PACKET_HEADER_LEN]>::try_from(head) else {
-                continue;
-            };
-            *head = self.head;
-            patch_packet_header(head, route.sealing.pkt_dst, CompressionId::None);
+            }
+            // `fits`: at least the header and the payload.
+            let (head, body) = out.split_at_mut(PACKET_HEADER_LEN);
+            self.write_head(head, route.sealing.pkt_dst, CompressionId::None);
             if let (Some(j), Some(a)) = (jobs.get_mut(k), at.get_mut(k)) {
                 *j = (&route.sealing.random, frame, body);
                 *a = i;
                 k += 1;
             }
+        }
+        if k == 0 {
+            return;
         }
         let mut lens: [Result<usize, TransformError>; ENCODE_BATCH] =
             core::array::from_fn(|_| Ok(0));
@@ -428,32 +409,20 @@ impl DataShard {
             lens.get_mut(..k).unwrap_or_default(),
         );
         self.payload.encrypt_many(jobs, lens);
-        for (&i, l) in at.iter().zip(lens.iter()).take(k) {
+        for (&i, l) in at.iter().zip(lens.iter()) {
             let (Some(Some(route)), Some(out), Some(res)) =
                 (routes.get(i), outs.get_mut(i), results.get_mut(i))
             else {
                 continue;
             };
-            *res = Some(match l {
-                Ok(plen) => {
-                    let len = PACKET_HEADER_LEN + plen;
-                    match out.get_mut(..len) {
-                        Some(dgram) => {
-                            self.seal(dgram, route.sealing.he);
-                            match route.kind {
-                                RouteKind::Supernode => self.tally.super_tx_bytes += len as u64,
-                                _ => self.tally.p2p_tx_bytes += len as u64,
-                            }
-                            Ok(Transmit {
-                                dst: route.dst,
-                                len,
-                                ttl: None,
-                            })
-                        }
-                        None => Err(DropReason::FrameTooLarge),
-                    }
+            let len = l.map(|plen| PACKET_HEADER_LEN + plen);
+            *res = Some(match len.map(|len| (len, out.get_mut(..len))) {
+                Ok((len, Some(dgram))) => {
+                    self.seal(dgram, route.sealing.he);
+                    Ok(self.sent(route, len))
                 }
-                Err(e) => Err(super::payload::map_err(*e)),
+                Ok((_, None)) => Err(DropReason::FrameTooLarge),
+                Err(e) => Err(super::payload::map_err(e)),
             });
         }
     }
@@ -498,14 +467,21 @@ impl DataShard {
         let (comp, plen) =
             self.payload
                 .encode(frame, sealing.random, &aad, &mut self.scratch, body)?;
-        let head: &mut [u8; PACKET_HEADER_LEN] =
-            head.try_into().map_err(|_| DropReason::FrameTooLarge)?;
-        *head = self.head;
-        patch_packet_header(head, sealing.pkt_dst, comp);
+        self.write_head(head, sealing.pkt_dst, comp);
         let len = PACKET_HEADER_LEN + plen;
         let dgram = out.get_mut(..len).ok_or(DropReason::FrameTooLarge)?;
         self.seal(dgram, sealing.he);
         Ok(len)
+    }
+
+    /// Our PACKET header for `pkt_dst` with compression `comp` into `head`
+    /// ([`PACKET_HEADER_LEN`] bytes, the part of the datagram before the
+    /// payload).
+    fn write_head(&self, head: &mut [u8], pkt_dst: Mac, comp: CompressionId) {
+        if let Ok(head) = <&mut [u8; PACKET_HEADER_LEN]>::try_from(head) {
+            *head = self.head;
+            patch_packet_header(head, pkt_dst, comp);
+        }
     }
 
     /// Header-encrypts the PACKET header of `dgram` with the dynamic key,

@@ -132,7 +132,7 @@ impl Payload {
 
     /// [`Self::encode`] of several frames without compression (only when
     /// [`Self::encrypts_in_batches`]): job `i` = (random bytes, frame,
-    /// output), its payload length or drop reason to `lens[i]`.
+    /// output), its payload length or error to `lens[i]`.
     pub fn encrypt_many(
         &mut self,
         jobs: &mut [(&[u8; 16], &[u8], &mut [u8])],

@@ -248,7 +248,7 @@ pub(crate) mod x86 {
     /// 1400-byte frames. Buffers may differ in length (multiples of 16):
     /// past the shortest, each finishes alone.
     #[target_feature(enable = "aes")]
-    pub(crate) fn cbc_encrypt_x4<const NK: usize>(rk: &[[u8; 16]; 15], bufs: [&mut [u8]; 4]) {
+    pub(crate) fn cbc_encrypt_x4<const NK: usize>(rk: &[[u8; 16]; 15], mut bufs: [&mut [u8]; 4]) {
         let k: [__m128i; NK] = core::array::from_fn(|i| zerocopy::transmute!(rk[i]));
         let blocks = bufs.iter().map(|b| b.len() / 16).min().unwrap_or(0);
         let mut prev = [_mm_setzero_si128(); 4];
@@ -265,8 +265,6 @@ pub(crate) mod x86 {
                 d.copy_from_slice(&o);
             }
         };
-        let [b0, b1, b2, b3] = bufs;
-        let mut bufs = [b0, b1, b2, b3];
         for j in 0..blocks {
             let mut x: [__m128i; 4] = core::array::from_fn(|l| {
                 _mm_xor_si128(_mm_xor_si128(load(bufs[l], j), prev[l]), k[0])
