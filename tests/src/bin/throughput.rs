@@ -11,20 +11,21 @@ use std::process::ExitCode;
 use n2n_tests::perf::{self, Invocation, PerfConfig};
 
 fn main() -> ExitCode {
-    // First, before any thread exists: Ctrl-C / SIGTERM stop the run and clean up.
-    if let Err(e) = perf::stop_on_signals() {
-        eprintln!("n2n-throughput: {e}");
-        return ExitCode::from(2);
-    }
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().is_some_and(|a| a == n2n_tests::tapfwd::FLAG) {
-        // Internal mode: the floor forwarder the harness starts in a namespace.
+        // Internal mode: the floor forwarder the harness starts in a namespace
+        // (SIGTERM ends it: it has nothing to clean up).
         let e = n2n_tests::tapfwd::run(args.get(1..).unwrap_or_default()).err();
         eprintln!(
             "n2n-throughput {}: {}",
             n2n_tests::tapfwd::FLAG,
             e.unwrap_or_default()
         );
+        return ExitCode::from(2);
+    }
+    // Before any thread exists: Ctrl-C / SIGTERM stop the run and clean up.
+    if let Err(e) = perf::stop_on_signals() {
+        eprintln!("n2n-throughput: {e}");
         return ExitCode::from(2);
     }
     let cfg = match PerfConfig::parse_args(&args) {
