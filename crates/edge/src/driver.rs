@@ -5,8 +5,8 @@
 //! DHCP, socket reopening) is in [`setup`], name re-resolution in
 //! [`resolver`], the log wording in [`report`].
 //!
-//! One loop on the edge's main thread, blocking in `epoll_wait(2)`
-//! ([`n2n_sys::poll::Poller`]) on the TAP, the main, discovery and management
+//! One loop on the edge's main thread, blocking in `poll(2)`
+//! ([`n2n_sys::poll`]) on the TAP, the main, discovery and management
 //! sockets and a waker: a frame or a datagram wakes the thread straight
 //! into its handler, with no async reactor in between (that hop cost an
 //! idle tunnel ~0.07 ms per round trip). What is slow or waits on the
@@ -23,14 +23,10 @@
 //!    supernode assigned an address, notify systemd, reopen the socket;
 //!    log them all), and leave if a stop was asked for;
 //! 4. compute the next wake-up (`poll_timeout` and the driver's timers);
-//! 5. wait until a descriptor is ready or the wake-up is due; read the
-//!    clocks once (that time serves the handlers and the next pass's
-//!    steps 1–4: an idle edge reads them twice per wake-up); handle
+//! 5. wait until a descriptor is ready or the wake-up is due; handle
 //!    every ready one (waker: signals, resolver results, TCP link events;
 //!    then management, TAP, main, discovery socket), each a bounded
-//!    batch, so the TAP and the sockets do not starve each other; after
-//!    frames went to the TAP, read it once more (`Lane::read_answers`:
-//!    the kernel often answered them during the write).
+//!    batch, so the TAP and the sockets do not starve each other.
 //!
 //! The data path itself is [`lane`]: lane 0 runs in this loop; with
 //! `--threads N`, N − 1 more run on their own threads ([`worker`]), each
@@ -64,7 +60,7 @@ use n2n_core::{MAX_DATAGRAM, Now};
 use n2n_offload::{GsoBatch, VNET_HDR_LEN};
 use n2n_sys::log::LogHandle;
 use n2n_sys::notify::Notifier;
-use n2n_sys::poll::{Poller, Waker};
+use n2n_sys::poll::Waker;
 use n2n_sys::signals::{Signal, Signals};
 use n2n_sys::udp::{RecvBatch, SyncSocket};
 use tokio::sync::mpsc;
@@ -144,8 +140,6 @@ pub struct Driver {
     shared: Shared,
     /// Events the workers took from the core.
     worker_events: std_mpsc::Receiver<Event>,
-    /// The loop's descriptors (waker, management, main, TAP, discovery).
-    poller: Poller,
     /// Non-blocking, in the loop's `poll` set.
     mgmt: std::net::UdpSocket,
     mgmt_buf: Box<[u8]>,
@@ -239,7 +233,6 @@ impl Driver {
             workers: Workers::default(),
             shared,
             worker_events,
-            poller: Poller::new().map_err(io("creating the loop's epoll set"))?,
             mgmt,
             mgmt_buf: buffer(MAX_DATAGRAM),
             subs: Subscriptions::new(),
@@ -290,10 +283,9 @@ impl Driver {
         tracing::info!("management interface on 127.0.0.1:{}", self.opts.mgmt_port);
         tracing::info!("edge started");
 
-        let mut t = now();
         let reason = loop {
             // 1. Timers that are due.
-            self.run_timers(t);
+            self.run_timers();
             // 2. Pending transmits.
             self.send_transmits();
             // 3. Events; stop when asked to.
@@ -309,7 +301,7 @@ impl Driver {
             let deadline = self.next_deadline();
             self.shared.deadline.set(deadline);
             // 5. Wait for inputs and handle them.
-            t = self.wait_and_handle(deadline, t)?;
+            self.wait_and_handle(deadline)?;
         };
 
         tracing::info!("shutting down...");
@@ -331,55 +323,49 @@ impl Driver {
         Ok(reason)
     }
 
-    /// Step 5: Block until a descriptor is ready or `deadline` (`t`: the
-    /// time of the last wake-up); handle what is ready. Returns the time
-    /// read after the wait.
-    fn wait_and_handle(&mut self, deadline: Option<Instant>, t: Now) -> Result<Now, DriverError> {
+    /// Step 5: Block until a descriptor is ready or `deadline`; handle
+    /// what is ready.
+    fn wait_and_handle(&mut self, deadline: Option<Instant>) -> Result<(), DriverError> {
         const WAKER: usize = 0;
         const MGMT: usize = 1;
         const MAIN: usize = 2;
-        const TAP: usize = 3;
-        const MCAST: usize = 4;
-        // `t` is earlier than the real now by what ran since (bounded
-        // batches): the wait can end that much late, never early.
-        let timeout = deadline.map(|d| d.saturating_duration_since(t.mono));
-        let ready = {
-            let fds = [
-                Some(self.bg.waker().as_fd()),
-                Some(self.mgmt.as_fd()),
-                Some(self.lane.udp.main.as_fd()),
-                self.lane.tap.dev.as_ref().map(|d| d.as_fd()),
-                self.lane.udp.mcast.as_ref().map(|m| m.as_fd()),
-            ];
-            let io = |what| move |source| DriverError::Io { what, source };
-            self.poller
-                .watch(&fds)
-                .map_err(io("watching the loop's descriptors"))?;
-            self.poller.wait(timeout).map_err(io("waiting for input"))?
+        let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        let (ready, tap_i, mcast_i) = {
+            let waker = self.bg.waker().as_fd();
+            let mut fds = [waker; 5];
+            fds[MGMT] = self.mgmt.as_fd();
+            fds[MAIN] = self.lane.udp.main.as_fd();
+            let mut n = MAIN + 1;
+            let mut add = |fd| {
+                fds[n] = fd;
+                n += 1;
+                n - 1
+            };
+            let tap_i = self.lane.tap.dev.as_ref().map(|t| add(t.as_fd()));
+            let mcast_i = self.lane.udp.mcast.as_ref().map(|m| add(m.as_fd()));
+            let fds = fds.get(..n).unwrap_or_default();
+            let ready = n2n_sys::poll::wait(fds, timeout).map_err(|source| DriverError::Io {
+                what: "waiting for input",
+                source,
+            })?;
+            (ready, tap_i, mcast_i)
         };
-        let t = now();
         if ready.is_set(WAKER) {
             self.on_wake();
         }
         if ready.is_set(MGMT) {
             self.on_mgmt_readable();
         }
-        if ready.is_set(TAP) {
-            self.on_tap_readable(t)?;
+        if tap_i.is_some_and(|i| ready.is_set(i)) {
+            self.on_tap_readable()?;
         }
-        let mut wrote = false;
         if ready.is_set(MAIN) {
-            wrote |= self.lane.on_socket_readable(&self.edge, false, t);
+            self.lane.on_socket_readable(&self.edge, false);
         }
-        if ready.is_set(MCAST) {
-            wrote |= self.lane.on_socket_readable(&self.edge, true, t);
+        if mcast_i.is_some_and(|i| ready.is_set(i)) {
+            self.lane.on_socket_readable(&self.edge, true);
         }
-        if wrote {
-            self.lane
-                .read_answers(&self.edge, t)
-                .map_err(|e| self.tap_read_error(e))?;
-        }
-        Ok(t)
+        Ok(())
     }
 
     /// Step 5: The waker: what the background tasks queued (all of it:
@@ -430,8 +416,9 @@ impl Driver {
         }
     }
 
-    /// Step 1: The driver's timers that are due at `t`, and the core's.
-    fn run_timers(&mut self, t: Now) {
+    /// Step 1: The driver's timers that are due, and the core's.
+    fn run_timers(&mut self) {
+        let t = now();
         {
             let mut e = lock(&self.edge);
             if poll_timeout(&e).is_some_and(|d| d <= t.mono) {
@@ -533,9 +520,9 @@ impl Driver {
     }
 
     /// Step 5: Frames from lane 0's TAP queue.
-    fn on_tap_readable(&mut self, t: Now) -> Result<(), DriverError> {
+    fn on_tap_readable(&mut self) -> Result<(), DriverError> {
         self.lane
-            .on_tap_readable(&self.edge, t)
+            .on_tap_readable(&self.edge)
             .map_err(|e| self.tap_read_error(e))
     }
 

@@ -1,21 +1,16 @@
 //! Blocking readiness for a loop on its own thread (the edge's data path):
-//! a [`Poller`] (`epoll(7)`) over a handful of descriptors, `poll(2)` for a
-//! one-off [`wait`], and a [`Waker`] (an eventfd) that other threads poke
-//! when they queued something for the loop.
+//! `poll(2)` over a handful of descriptors, and a [`Waker`] (an eventfd)
+//! that other threads poke when they queued something for the loop.
 //!
-//! A loop that blocks in `epoll_wait` wakes straight into its handler: no
+//! A loop that blocks in `poll` wakes straight into its handler: no
 //! reactor, no task queue, no timer wheel between the descriptor and the
-//! code that reads it. The descriptors stay registered between waits, so a
-//! wait does not set up and tear down a wait-queue entry per descriptor as
-//! `poll(2)` does (on an idle edge that was most of the kernel time the
-//! loop's five descriptors cost per wake-up beyond a two-descriptor loop).
+//! code that reads it.
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd as _, BorrowedFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::time::Duration;
 
 use nix::poll::{PollFd, PollFlags, PollTimeout};
-use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
 use nix::sys::eventfd::{EfdFlags, EventFd};
 
 /// Wakes a thread blocked in [`wait`] from another thread (or a task of
@@ -68,97 +63,10 @@ impl Ready {
     }
 }
 
-/// Most descriptors a [`Poller`] or [`wait`] watches.
-pub const MAX_FDS: usize = 8;
-
-/// A set of up to [`MAX_FDS`] descriptors watched for reading with
-/// `epoll(7)` (level-triggered: a descriptor left readable is reported
-/// again), each reported by its slot.
-///
-/// The loop hands its descriptors to [`Poller::watch`] before each wait;
-/// that compares their numbers with the registered ones and registers
-/// anew only when they differ. A descriptor that replaces another must
-/// therefore be opened before the other is closed (it then gets another
-/// number), or [`Poller::forget`] be called.
-#[derive(Debug)]
-pub struct Poller {
-    ep: Epoll,
-    /// The registered descriptors by slot, `None` after `forget`.
-    watched: Option<([Option<RawFd>; MAX_FDS], usize)>,
-    events: [EpollEvent; MAX_FDS],
-}
-
-impl Poller {
-    /// An empty set.
-    pub fn new() -> io::Result<Self> {
-        Ok(Self {
-            ep: Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?,
-            watched: None,
-            events: [EpollEvent::empty(); MAX_FDS],
-        })
-    }
-
-    /// Watch `fds`: slot `i` (`None`: nothing) is reported as index `i` of
-    /// [`Ready`]. Costs nothing when the descriptors are the registered
-    /// ones.
-    pub fn watch(&mut self, fds: &[Option<BorrowedFd<'_>>]) -> io::Result<()> {
-        if fds.len() > MAX_FDS {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "epoll: too many descriptors",
-            ));
-        }
-        let mut raw = [None; MAX_FDS];
-        for (r, fd) in raw.iter_mut().zip(fds) {
-            *r = fd.map(|f| f.as_raw_fd());
-        }
-        if self.watched == Some((raw, fds.len())) {
-            return Ok(());
-        }
-        // Rare (a TAP opened, a socket replaced): start from an empty set,
-        // so that no registration of a closed or moved descriptor is left.
-        self.watched = None;
-        self.ep = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
-        for (slot, fd) in fds.iter().enumerate() {
-            if let Some(fd) = fd {
-                let ev = EpollEvent::new(EpollFlags::EPOLLIN, slot as u64);
-                self.ep.add(fd, ev)?;
-            }
-        }
-        self.watched = Some((raw, fds.len()));
-        Ok(())
-    }
-
-    /// Register every descriptor anew at the next [`Poller::watch`].
-    pub fn forget(&mut self) {
-        self.watched = None;
-    }
-
-    /// Block until a watched descriptor is readable (or has an error or
-    /// hang-up to report) or `timeout` passed (`None`: no limit). An
-    /// interrupted wait returns nothing ready.
-    pub fn wait(&mut self, timeout: Option<Duration>) -> io::Result<Ready> {
-        let n = match self.ep.wait(&mut self.events, poll_timeout(timeout)) {
-            Ok(n) => n,
-            Err(nix::errno::Errno::EINTR) => return Ok(Ready::default()),
-            Err(e) => return Err(e.into()),
-        };
-        let mut ready = 0u8;
-        for ev in self.events.get(..n).unwrap_or_default() {
-            if let Ok(slot) = u32::try_from(ev.data())
-                && slot < 8
-            {
-                ready |= 1 << slot;
-            }
-        }
-        Ok(Ready(ready))
-    }
-}
-
 /// Block until one of `fds` (at most 8) is readable or `timeout` passed
 /// (`None`: no limit). An interrupted wait returns nothing ready.
 pub fn wait(fds: &[BorrowedFd<'_>], timeout: Option<Duration>) -> io::Result<Ready> {
-    const MAX: usize = MAX_FDS;
+    const MAX: usize = 8;
     let Some(first) = fds.first().copied() else {
         // Nothing to watch: just the timeout.
         return match nix::poll::poll(&mut [], poll_timeout(timeout)) {
@@ -253,41 +161,6 @@ mod tests {
         let r = wait(&[w.as_fd(), a.as_fd(), b.as_fd()], None).unwrap();
         assert!(!r.is_set(0) && !r.is_set(1) && r.is_set(2), "{r:?}");
         assert!(wait_writable(a.as_fd(), Duration::from_millis(10)).unwrap());
-    }
-
-    #[test]
-    fn a_poller_reports_slots_and_follows_replaced_descriptors() {
-        let a = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let b = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let w = Waker::new().unwrap();
-        let mut p = Poller::new().unwrap();
-        let short = Some(Duration::from_millis(10));
-        p.watch(&[Some(w.as_fd()), None, Some(b.as_fd())]).unwrap();
-        assert!(p.wait(short).unwrap().is_empty());
-        a.send_to(b"x", b.local_addr().unwrap()).unwrap();
-        let r = p.wait(Some(Duration::from_secs(5))).unwrap();
-        assert!(r.is_set(2) && !r.is_set(0) && !r.is_set(1), "{r:?}");
-        // Level-triggered: still readable, reported again.
-        assert!(p.wait(short).unwrap().is_set(2));
-        let mut buf = [0u8; 8];
-        b.recv(&mut buf).unwrap();
-        assert!(p.wait(short).unwrap().is_empty());
-        w.wake();
-        assert!(p.wait(short).unwrap().is_set(0));
-        w.drain();
-        // `b` replaced by `c` (opened before `b` is closed), in slot 1.
-        let c = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        drop(b);
-        p.watch(&[Some(w.as_fd()), Some(c.as_fd())]).unwrap();
-        a.send_to(b"y", c.local_addr().unwrap()).unwrap();
-        let r = p.wait(Some(Duration::from_secs(5))).unwrap();
-        assert!(r.is_set(1) && !r.is_set(2), "{r:?}");
-        // `forget`: the same descriptors are registered again, still work.
-        p.forget();
-        p.watch(&[Some(w.as_fd()), Some(c.as_fd())]).unwrap();
-        assert!(p.wait(short).unwrap().is_set(1));
-        let too_many = [Some(w.as_fd()); MAX_FDS + 1];
-        assert!(p.watch(&too_many).is_err());
     }
 
     #[test]

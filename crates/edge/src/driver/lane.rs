@@ -22,13 +22,13 @@ use std::io;
 use std::ops::Deref;
 use std::sync::Mutex;
 
+use n2n_core::MAX_DATAGRAM;
 use n2n_core::edge::{DataShard, ENCODE_BATCH, Edge};
-use n2n_core::{MAX_DATAGRAM, Now};
 use n2n_offload::{GsoBatch, Read, VNET_HDR_LEN};
 use n2n_sys::udp::RecvBatch;
 
 use super::ends::{TapIo, Udp};
-use super::{BATCH, RECV_BATCH, SEG_FRAME_MAX, decapsulate, encapsulate, lock};
+use super::{BATCH, RECV_BATCH, SEG_FRAME_MAX, decapsulate, encapsulate, lock, now};
 use crate::tap::TapQueue;
 
 /// A TAP queue and a socket with their buffers.
@@ -44,9 +44,8 @@ pub(super) struct Lane<D> {
 }
 
 impl<D: Deref<Target = TapQueue>> Lane<D> {
-    /// Frames from the TAP → datagrams, at `t` (read once per wake-up).
-    /// `Err`: the TAP cannot be read.
-    pub(super) fn on_tap_readable(&mut self, edge: &Mutex<Edge>, t: Now) -> io::Result<()> {
+    /// Frames from the TAP → datagrams. `Err`: the TAP cannot be read.
+    pub(super) fn on_tap_readable(&mut self, edge: &Mutex<Edge>) -> io::Result<()> {
         for _ in 0..BATCH {
             let Some(dev) = &self.tap.dev else { break };
             let n = match dev.try_recv(&mut self.tap.read) {
@@ -56,6 +55,7 @@ impl<D: Deref<Target = TapQueue>> Lane<D> {
                 Err(e) => return Err(e),
             };
             let vnet = dev.vnet_hdr();
+            let t = now();
             let udp = &mut self.udp;
             let Some(read) = self.tap.read.get_mut(..n) else {
                 continue;
@@ -86,24 +86,18 @@ impl<D: Deref<Target = TapQueue>> Lane<D> {
     }
 
     /// Datagrams from the main (or discovery) socket → frames for the
-    /// TAP, and what the core answers, at `t`. Whether a frame went to the
-    /// TAP.
-    pub(super) fn on_socket_readable(
-        &mut self,
-        edge: &Mutex<Edge>,
-        via_multicast: bool,
-        t: Now,
-    ) -> bool {
-        let mut wrote = false;
+    /// TAP, and what the core answers.
+    pub(super) fn on_socket_readable(&mut self, edge: &Mutex<Edge>, via_multicast: bool) {
         for _ in 0..BATCH / RECV_BATCH {
             let sock = match via_multicast {
                 false => &self.udp.main,
                 true => match &self.udp.mcast {
                     Some(s) => s,
-                    None => return wrote,
+                    None => return,
                 },
             };
             let n = sock.recv_ready(&mut self.rx);
+            let t = now();
             for i in 0..n {
                 if let Some((dgrams, from)) = self.rx.datagrams(i) {
                     for dgram in dgrams {
@@ -112,7 +106,6 @@ impl<D: Deref<Target = TapQueue>> Lane<D> {
                         let len = decapsulate(edge, shard, t, from, dgram, via_multicast, out);
                         if let Some(len) = len {
                             self.tap.write_frame(len);
-                            wrote = true;
                         }
                     }
                 }
@@ -123,17 +116,6 @@ impl<D: Deref<Target = TapQueue>> Lane<D> {
             }
         }
         self.tap.flush();
-        wrote
-    }
-
-    /// After frames went to the TAP: the kernel often queued their answer
-    /// before the write returned (ARP, ICMP echo, a TCP ACK: it answers in
-    /// the writer's context), so it is read and sent now, not after another
-    /// pass of the loop and a wait that would find it ready (the critical
-    /// path of a request through an idle edge). Nothing queued: one `read`
-    /// that finds the TAP empty.
-    pub(super) fn read_answers(&mut self, edge: &Mutex<Edge>, t: Now) -> io::Result<()> {
-        self.on_tap_readable(edge, t)
     }
 
     /// Send every datagram the core queued (and hand the shard's byte

@@ -371,9 +371,6 @@ impl Driver {
                     tracing::debug!("UDP_GRO on the reopened socket: {e}");
                 }
                 self.lane.udp.main = s;
-                // (`s` was opened before the old socket closed, so it has
-                // another number; registering anew costs nothing here.)
-                self.poller.forget();
                 lock(&self.edge).set_local_addr(local);
                 tracing::info!(
                     "reopened the main socket: now bound to local port {}",

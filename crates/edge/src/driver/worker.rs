@@ -3,8 +3,8 @@
 //! the flows it sends over the queues) and one `SO_REUSEPORT` socket on the
 //! main socket's address and port (the kernel spreads received datagrams
 //! over the sockets by 4-tuple, so one peer's datagrams stay in order on
-//! one lane). A worker blocks in `epoll_wait(2)` on those two and its stop
-//! waker, reads the clocks once per wake-up, and calls into the one core behind its mutex.
+//! one lane). A worker blocks in `poll(2)` on those two and its stop
+//! waker, and calls into the one core behind its mutex.
 //!
 //! The control plane stays on the main loop: a worker forwards the events
 //! its calls produced to it (a channel, then the main loop's waker) and
@@ -20,13 +20,13 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use n2n_core::edge::{Edge, Event};
-use n2n_sys::poll::{Poller, Waker};
+use n2n_sys::poll::Waker;
 use n2n_sys::udp::{RecvBatch, SyncSocket};
 
 use super::ends::{TapIo, Udp};
 use super::lane::{Lane, gso_batch};
 use super::report::ErrorLog;
-use super::{DriverError, RECV_BATCH, RECV_BUF, lock, now};
+use super::{DriverError, RECV_BATCH, RECV_BUF, lock};
 use crate::sock::{self, MainSocketConfig};
 use crate::tap::TapQueue;
 
@@ -184,22 +184,11 @@ fn run(
     stop: &AtomicBool,
     waker: &Waker,
 ) -> Option<TapQueue> {
-    let mut poller = match Poller::new() {
-        Ok(p) => p,
-        Err(e) => {
-            tracing::error!("data-path thread: creating its epoll set failed: {e}");
-            return lane.tap.dev.take().map(|q| *q);
-        }
-    };
     loop {
         let ready = {
             let Some(tap) = &lane.tap.dev else { break };
-            let fds = [
-                Some(waker.as_fd()),
-                Some(tap.as_fd()),
-                Some(lane.udp.main.as_fd()),
-            ];
-            match poller.watch(&fds).and_then(|()| poller.wait(None)) {
+            let fds = [waker.as_fd(), tap.as_fd(), lane.udp.main.as_fd()];
+            match n2n_sys::poll::wait(&fds, None) {
                 Ok(r) => r,
                 Err(e) => {
                     tracing::error!("data-path thread: waiting for input failed: {e}");
@@ -207,7 +196,6 @@ fn run(
                 }
             }
         };
-        let t = now();
         if ready.is_set(0) {
             waker.drain();
         }
@@ -215,17 +203,13 @@ fn run(
             break;
         }
         if ready.is_set(1)
-            && let Err(e) = lane.on_tap_readable(&shared.edge, t)
+            && let Err(e) = lane.on_tap_readable(&shared.edge)
         {
             tracing::error!("data-path thread: reading the TAP failed: {e}");
             break;
         }
-        if ready.is_set(2)
-            && lane.on_socket_readable(&shared.edge, false, t)
-            && let Err(e) = lane.read_answers(&shared.edge, t)
-        {
-            tracing::error!("data-path thread: reading the TAP failed: {e}");
-            break;
+        if ready.is_set(2) {
+            lane.on_socket_readable(&shared.edge, false);
         }
         hand_over(shared);
     }
