@@ -1156,6 +1156,8 @@ pub struct Row {
     pub udp: Vec<UdpRun>,
     /// Average ping RTT (idle), ms.
     pub rtt_ms: Option<f64>,
+    /// Median ping RTT (idle), ms.
+    pub rtt_median_ms: Option<f64>,
     /// Average ping RTT at [`BUSY_PING_HZ`] echo requests per second (warm caches, CPUs not
     /// idle between packets), ms.
     pub rtt_busy_ms: Option<f64>,
@@ -1250,6 +1252,7 @@ fn measure_paths(
     let p = ping(&lab.a, &d, 56, cfg.ping_count, false)?;
     row.ping_received = Some((p.received, p.sent));
     row.rtt_ms = p.rtt_avg_ms;
+    row.rtt_median_ms = p.rtt_median_ms();
     let busy = ping_every(
         &lab.a,
         &d,
@@ -1463,17 +1466,20 @@ impl Report {
         }
     }
 
+    /// What `r` adds to the raw veth's `v` (`None` for the raw veth itself).
+    fn added(&self, r: &Row, v: impl Fn(&Row) -> Option<f64>) -> Option<f64> {
+        match (v(r), v(&self.baseline)) {
+            (Some(t), Some(b)) if !std::ptr::eq(r, &self.baseline) => Some(t - b),
+            _ => None,
+        }
+    }
+
     fn row_json(&self, r: &Row) -> Value {
         let base_tcp = self.baseline.tcp_median();
         let base_pps = self.baseline.udp_pps_median();
-        let added = match (r.rtt_ms, self.baseline.rtt_ms) {
-            (Some(t), Some(b)) if !std::ptr::eq(r, &self.baseline) => Some(t - b),
-            _ => None,
-        };
-        let added_busy = match (r.rtt_busy_ms, self.baseline.rtt_busy_ms) {
-            (Some(t), Some(b)) if !std::ptr::eq(r, &self.baseline) => Some(t - b),
-            _ => None,
-        };
+        let added = self.added(r, |r| r.rtt_ms);
+        let added_median = self.added(r, |r| r.rtt_median_ms);
+        let added_busy = self.added(r, |r| r.rtt_busy_ms);
         let per = |p: &PerProc<Option<f64>>| json!({"edge_a": p.edge_a, "edge_b": p.edge_b, "supernode": p.supernode});
         let per_u = |p: &PerProc<Option<u64>>| json!({"edge_a": p.edge_a, "edge_b": p.edge_b, "supernode": p.supernode});
         json!({
@@ -1498,6 +1504,8 @@ impl Report {
             "udp_pps_ratio_to_raw": self.ratio(r.udp_pps_median(), base_pps),
             "rtt_ms": r.rtt_ms,
             "added_rtt_ms": added,
+            "rtt_median_ms": r.rtt_median_ms,
+            "added_rtt_median_ms": added_median,
             "rtt_busy_ms": r.rtt_busy_ms,
             "added_rtt_busy_ms": added_busy,
             "ping": r.ping_received.map(|(rx, tx)| json!({"received": rx, "sent": tx})),
@@ -1578,7 +1586,7 @@ impl Report {
         );
         let _ = writeln!(
             s,
-            "{:<30} {:>9} {:>6} {:>6} {:>9} {:>6} {:>6} {:>8} {:>7} {:>7} {:>15} {:>17} {:>5} {:>14} {:>15} {:>8}",
+            "{:<30} {:>9} {:>6} {:>6} {:>9} {:>6} {:>6} {:>8} {:>7} {:>7} {:>7} {:>15} {:>17} {:>5} {:>14} {:>15} {:>8}",
             "path",
             "TCP Mb/s",
             "x raw",
@@ -1588,6 +1596,7 @@ impl Report {
             "loss%",
             "RTT ms",
             "+ms",
+            "+ms med",
             "+ms bsy",
             "CPU% A/B/SN",
             "CPU-s/GB A/B/SN",
@@ -1596,7 +1605,7 @@ impl Report {
             "rcvbuf TCP/UDP",
             "direct"
         );
-        let _ = writeln!(s, "{}", "-".repeat(179));
+        let _ = writeln!(s, "{}", "-".repeat(187));
         let base_tcp = self.baseline.tcp_median();
         let base_pps = self.baseline.udp_pps_median();
         let rows = std::iter::once(&self.baseline)
@@ -1606,14 +1615,9 @@ impl Report {
             let tunnel = !std::ptr::eq(r, &self.baseline);
             let tr = self.ratio(r.tcp_median(), base_tcp);
             let ur = self.ratio(r.udp_pps_median(), base_pps);
-            let added = match (r.rtt_ms, self.baseline.rtt_ms) {
-                (Some(t), Some(b)) if tunnel => Some(t - b),
-                _ => None,
-            };
-            let added_busy = match (r.rtt_busy_ms, self.baseline.rtt_busy_ms) {
-                (Some(t), Some(b)) if tunnel => Some(t - b),
-                _ => None,
-            };
+            let added = self.added(r, |r| r.rtt_ms);
+            let added_median = self.added(r, |r| r.rtt_median_ms);
+            let added_busy = self.added(r, |r| r.rtt_busy_ms);
             let per = |p: Option<PerProc<Option<f64>>>, prec: usize| {
                 p.map_or("-".to_string(), |p| {
                     format!(
@@ -1646,7 +1650,7 @@ impl Report {
             };
             let _ = writeln!(
                 s,
-                "{:<30} {:>9} {:>6} {:>6} {:>9} {:>6} {:>6} {:>8} {:>7} {:>7} {:>15} {:>17} {:>5} {:>14} {:>15} {:>8}",
+                "{:<30} {:>9} {:>6} {:>6} {:>9} {:>6} {:>6} {:>8} {:>7} {:>7} {:>7} {:>15} {:>17} {:>5} {:>14} {:>15} {:>8}",
                 name,
                 f(r.tcp_median(), 1),
                 f(tr, 3),
@@ -1656,6 +1660,7 @@ impl Report {
                 f(r.udp_loss_median(), 1),
                 f(r.rtt_ms, 3),
                 f(added, 3),
+                f(added_median, 3),
                 f(added_busy, 3),
                 cpu,
                 cpu_gb,
@@ -1682,7 +1687,8 @@ impl Report {
              direct = UDP packets the edges sent straight to each other (dropped on arrival when \
              relayed); floor = the smallest TAP<->UDP forwarder (poll, one read/sendto per frame, \
              no header/cipher/batching/offloads, TAP MTU {FWD_MTU}): what any user-space tunnel \
-             pays on this machine; host% = all CPUs during TCP, % of one CPU; retr = TCP \
+             pays on this machine; +ms / +ms med = idle RTT (mean / median) minus the raw \
+             veth's; host% = all CPUs during TCP, % of one CPU; retr = TCP \
              retransmissions per run (median); CPU-s/GB = CPU-seconds of each process per GB \
              of TCP goodput; logs: {}",
             self.log_dir.display()
@@ -1981,6 +1987,7 @@ mod tests {
                 loss_pct: 16.7,
             }],
             rtt_ms: Some(0.05),
+            rtt_median_ms: Some(0.04),
             ..Row::default()
         };
         let good = Row {
@@ -1989,6 +1996,7 @@ mod tests {
             mode: Some(Mode::P2p),
             tcp_mbps: vec![250.0],
             rtt_ms: Some(0.25),
+            rtt_median_ms: Some(0.19),
             direct_udp_packets: Some(9),
             ..Row::default()
         };
@@ -2021,6 +2029,9 @@ mod tests {
         assert_eq!(j["tunnel"][0]["tcp_ratio_to_raw"], 0.25);
         assert_eq!(j["tunnel"][0]["cipher_flag"], "-A1");
         assert!((j["tunnel"][0]["added_rtt_ms"].as_f64().unwrap() - 0.2).abs() < 1e-9);
+        assert!((j["tunnel"][0]["added_rtt_median_ms"].as_f64().unwrap() - 0.15).abs() < 1e-9);
+        assert_eq!(j["forwarder"]["added_rtt_median_ms"], Value::Null);
+        assert_eq!(j["baseline"]["added_rtt_median_ms"], Value::Null);
         assert_eq!(j["forwarder"]["mode"], "forwarder");
         assert_eq!(j["forwarder"]["tcp_ratio_to_raw"], 0.3);
         assert!((j["forwarder"]["added_rtt_ms"].as_f64().unwrap() - 0.2).abs() < 1e-9);

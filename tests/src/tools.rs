@@ -30,6 +30,8 @@ pub struct PingResult {
     pub received: u32,
     /// Average round-trip time, when at least one reply came back.
     pub rtt_avg_ms: Option<f64>,
+    /// Each reply's round-trip time, ms, in arrival order.
+    pub rtts_ms: Vec<f64>,
 }
 
 impl PingResult {
@@ -40,11 +42,26 @@ impl PingResult {
         }
         100.0 * f64::from(self.sent.saturating_sub(self.received)) / f64::from(self.sent)
     }
+
+    /// Median of [`Self::rtts_ms`] (the mean of the middle two of an even count). On an idle
+    /// path the times are bimodal (a reply either finds the CPUs awake or not): the median
+    /// moves far less from run to run than the mean.
+    pub fn rtt_median_ms(&self) -> Option<f64> {
+        let mut v = self.rtts_ms.clone();
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        match n {
+            0 => None,
+            _ if n % 2 == 1 => v.get(n / 2).copied(),
+            _ => Some((v.get(n / 2 - 1)? + v.get(n / 2)?) / 2.0),
+        }
+    }
 }
 
 /// Parses the summary of iputils `ping`:
 /// `3 packets transmitted, 3 received, 0% packet loss, time 406ms` and
-/// `rtt min/avg/max/mdev = 0.055/0.114/0.224/0.077 ms`.
+/// `rtt min/avg/max/mdev = 0.055/0.114/0.224/0.077 ms`, and each reply's
+/// `64 bytes from 10.0.0.2: icmp_seq=1 ttl=64 time=0.231 ms`.
 pub fn parse_ping(out: &str) -> Option<PingResult> {
     let stats = out.lines().find(|l| l.contains("packets transmitted"))?;
     let mut parts = stats.split(',');
@@ -56,10 +73,23 @@ pub fn parse_ping(out: &str) -> Option<PingResult> {
         .and_then(|l| l.split('=').nth(1))
         .and_then(|v| v.trim().split('/').nth(1))
         .and_then(|v| v.parse().ok());
+    let rtts_ms = out
+        .lines()
+        .filter(|l| l.contains(" bytes from "))
+        .filter_map(|l| {
+            l.split("time=")
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect();
     Some(PingResult {
         sent,
         received,
         rtt_avg_ms,
+        rtts_ms,
     })
 }
 
@@ -86,7 +116,6 @@ pub fn ping_every(
     let args = [
         "ping",
         "-n",
-        "-q",
         "-c",
         &c,
         "-i",
@@ -344,6 +373,28 @@ mod tests {
         let r = parse_ping(none).unwrap();
         assert_eq!((r.sent, r.received, r.rtt_avg_ms), (5, 0, None));
         assert!(parse_ping("ping: connect: Network is unreachable").is_none());
+    }
+
+    #[test]
+    fn ping_reply_times_and_their_median() {
+        let out = "PING 10.200.0.2 (10.200.0.2) 56(84) bytes of data.\n\
+                   64 bytes from 10.200.0.2: icmp_seq=1 ttl=64 time=0.412 ms\n\
+                   64 bytes from 10.200.0.2: icmp_seq=2 ttl=64 time=0.231 ms\n\
+                   64 bytes from 10.200.0.2: icmp_seq=4 ttl=64 time=1.05 ms\n\n\
+                   --- 10.200.0.2 ping statistics ---\n\
+                   4 packets transmitted, 3 received, 25% packet loss, time 606ms\n\
+                   rtt min/avg/max/mdev = 0.231/0.564/1.050/0.351 ms\n";
+        let r = parse_ping(out).unwrap();
+        assert_eq!(r.rtts_ms, vec![0.412, 0.231, 1.05]);
+        assert_eq!(r.rtt_median_ms(), Some(0.412));
+        let mut even = r.clone();
+        even.rtts_ms.push(0.3);
+        assert!((even.rtt_median_ms().unwrap() - 0.356).abs() < 1e-9);
+        even.rtts_ms.clear();
+        assert_eq!(even.rtt_median_ms(), None);
+        // -q output: no reply lines.
+        let q = parse_ping("3 packets transmitted, 3 received, 0% packet loss\n").unwrap();
+        assert!(q.rtts_ms.is_empty());
     }
 
     #[test]

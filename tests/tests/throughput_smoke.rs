@@ -300,6 +300,7 @@ exec sleep 300
         assert!(f(&r["tcp_ratio_to_raw"]) > 0.0, "{r}");
         assert!(f(&r["udp"]["rx_pps_median"]) > 0.0, "{r}");
         assert!(r["added_rtt_ms"].is_number(), "{r}");
+        assert!(r["added_rtt_median_ms"].is_number(), "{r}");
         for who in ["edge_a", "edge_b", "supernode"] {
             // sleep(1) uses no CPU but has a resident set
             assert!(f(&r["cpu_pct_during_tcp"][who]) >= 0.0, "{r}");
