@@ -47,14 +47,7 @@ impl PingResult {
     /// path the times are bimodal (a reply either finds the CPUs awake or not): the median
     /// moves far less from run to run than the mean.
     pub fn rtt_median_ms(&self) -> Option<f64> {
-        let mut v = self.rtts_ms.clone();
-        v.sort_by(f64::total_cmp);
-        let n = v.len();
-        match n {
-            0 => None,
-            _ if n % 2 == 1 => v.get(n / 2).copied(),
-            _ => Some((v.get(n / 2 - 1)? + v.get(n / 2)?) / 2.0),
-        }
+        crate::perf::median(&self.rtts_ms)
     }
 }
 
