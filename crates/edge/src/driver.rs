@@ -89,6 +89,10 @@ pub const MGMT_BATCH: usize = 16;
 /// Each slot holds a whole datagram (64 KiB): 16 keeps the pages
 /// they touch few.
 pub const RECV_BATCH: usize = 16;
+/// A TAP last readable this long ago or longer is idle: its next
+/// readiness is read once, not until empty (`Lane::on_tap_readable`).
+/// Busy paths wake far more often than this.
+pub const IDLE_GAP: Duration = Duration::from_millis(1);
 /// DHCP mode: how often the TAP address is re-read (behaviour.md §7).
 pub const DHCP_POLL: Duration = Duration::from_secs(30);
 /// How often joining the discovery group is retried after a failure.
@@ -283,9 +287,17 @@ impl Driver {
         tracing::info!("management interface on 127.0.0.1:{}", self.opts.mgmt_port);
         tracing::info!("edge started");
 
+        // When the last wait for input ended: one clock read per wake-up,
+        // for the timers, the handlers and the next wait.
+        let mut t = now();
+        let mut deadline = None;
         let reason = loop {
-            // 1. Timers that are due.
-            self.run_timers();
+            // 1. Timers that are due (none before the deadline the last
+            // wait was for; one that a handler moved earlier is found in
+            // step 4 and ends the next wait at once).
+            if deadline.is_some_and(|d| d <= t.mono) {
+                self.run_timers(t);
+            }
             // 2. Pending transmits.
             self.send_transmits();
             // 3. Events; stop when asked to.
@@ -298,10 +310,10 @@ impl Driver {
             }
             // 4. Next wake-up (the workers wake this loop if the core's
             // moves earlier).
-            let deadline = self.next_deadline();
+            deadline = self.next_deadline();
             self.shared.deadline.set(deadline);
             // 5. Wait for inputs and handle them.
-            self.wait_and_handle(deadline)?;
+            t = self.wait_and_handle(t, deadline)?;
         };
 
         tracing::info!("shutting down...");
@@ -323,13 +335,14 @@ impl Driver {
         Ok(reason)
     }
 
-    /// Step 5: Block until a descriptor is ready or `deadline`; handle
-    /// what is ready.
-    fn wait_and_handle(&mut self, deadline: Option<Instant>) -> Result<(), DriverError> {
+    /// Step 5: Block until a descriptor is ready or `deadline` (`t`: the
+    /// time of this loop's wake-up); handle what is ready. Returns when
+    /// the wait ended.
+    fn wait_and_handle(&mut self, t: Now, deadline: Option<Instant>) -> Result<Now, DriverError> {
         const WAKER: usize = 0;
         const MGMT: usize = 1;
         const MAIN: usize = 2;
-        let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        let timeout = deadline.map(|d| d.saturating_duration_since(t.mono));
         let (ready, tap_i, mcast_i) = {
             let waker = self.bg.waker().as_fd();
             let mut fds = [waker; 5];
@@ -350,6 +363,7 @@ impl Driver {
             })?;
             (ready, tap_i, mcast_i)
         };
+        let t = now();
         if ready.is_set(WAKER) {
             self.on_wake();
         }
@@ -357,15 +371,15 @@ impl Driver {
             self.on_mgmt_readable();
         }
         if tap_i.is_some_and(|i| ready.is_set(i)) {
-            self.on_tap_readable()?;
+            self.on_tap_readable(t)?;
         }
         if ready.is_set(MAIN) {
-            self.lane.on_socket_readable(&self.edge, false);
+            self.lane.on_socket_readable(&self.edge, false, t);
         }
         if mcast_i.is_some_and(|i| ready.is_set(i)) {
-            self.lane.on_socket_readable(&self.edge, true);
+            self.lane.on_socket_readable(&self.edge, true, t);
         }
-        Ok(())
+        Ok(t)
     }
 
     /// Step 5: The waker: what the background tasks queued (all of it:
@@ -416,9 +430,8 @@ impl Driver {
         }
     }
 
-    /// Step 1: The driver's timers that are due, and the core's.
-    fn run_timers(&mut self) {
-        let t = now();
+    /// Step 1: The driver's timers that are due at `t`, and the core's.
+    fn run_timers(&mut self, t: Now) {
         {
             let mut e = lock(&self.edge);
             if poll_timeout(&e).is_some_and(|d| d <= t.mono) {
@@ -520,9 +533,9 @@ impl Driver {
     }
 
     /// Step 5: Frames from lane 0's TAP queue.
-    fn on_tap_readable(&mut self) -> Result<(), DriverError> {
+    fn on_tap_readable(&mut self, t: Now) -> Result<(), DriverError> {
         self.lane
-            .on_tap_readable(&self.edge)
+            .on_tap_readable(&self.edge, t)
             .map_err(|e| self.tap_read_error(e))
     }
 

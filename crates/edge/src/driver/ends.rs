@@ -114,6 +114,8 @@ pub(super) struct TapIo<D> {
     /// The frames of a super-segment encoded together.
     pub(super) batch: super::lane::EncodeBufs,
     pub(super) errors: ErrorLog,
+    /// When the TAP was last readable (see `Lane::on_tap_readable`).
+    pub(super) last_ready: Option<std::time::Instant>,
 }
 
 impl<D> TapIo<D> {
@@ -126,6 +128,7 @@ impl<D> TapIo<D> {
             gro: Coalescer::new(),
             batch: super::lane::EncodeBufs::new(),
             errors: ErrorLog::default(),
+            last_ready: None,
         }
     }
 }

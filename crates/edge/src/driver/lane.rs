@@ -22,13 +22,13 @@ use std::io;
 use std::ops::Deref;
 use std::sync::Mutex;
 
-use n2n_core::MAX_DATAGRAM;
+use n2n_core::{MAX_DATAGRAM, Now};
 use n2n_core::edge::{DataShard, ENCODE_BATCH, Edge};
 use n2n_offload::{GsoBatch, Read, VNET_HDR_LEN};
 use n2n_sys::udp::RecvBatch;
 
 use super::ends::{TapIo, Udp};
-use super::{BATCH, RECV_BATCH, SEG_FRAME_MAX, decapsulate, encapsulate, lock, now};
+use super::{BATCH, IDLE_GAP, RECV_BATCH, SEG_FRAME_MAX, decapsulate, encapsulate, lock};
 use crate::tap::TapQueue;
 
 /// A TAP queue and a socket with their buffers.
@@ -44,8 +44,19 @@ pub(super) struct Lane<D> {
 }
 
 impl<D: Deref<Target = TapQueue>> Lane<D> {
-    /// Frames from the TAP → datagrams. `Err`: the TAP cannot be read.
-    pub(super) fn on_tap_readable(&mut self, edge: &Mutex<Edge>) -> io::Result<()> {
+    /// Frames from the TAP → datagrams (`t`: when the wait for input
+    /// ended). `Err`: the TAP cannot be read.
+    ///
+    /// Reads until the TAP is empty, except on an idle path (the TAP was
+    /// last readable [`IDLE_GAP`] or longer ago): then one read, so that a
+    /// lone frame does not pay a second, failing `read` (the next
+    /// `poll` tells whether more came).
+    pub(super) fn on_tap_readable(&mut self, edge: &Mutex<Edge>, t: Now) -> io::Result<()> {
+        let idle = self
+            .tap
+            .last_ready
+            .is_none_or(|l| t.mono.saturating_duration_since(l) >= IDLE_GAP);
+        self.tap.last_ready = Some(t.mono);
         for _ in 0..BATCH {
             let Some(dev) = &self.tap.dev else { break };
             let n = match dev.try_recv(&mut self.tap.read) {
@@ -55,7 +66,6 @@ impl<D: Deref<Target = TapQueue>> Lane<D> {
                 Err(e) => return Err(e),
             };
             let vnet = dev.vnet_hdr();
-            let t = now();
             let udp = &mut self.udp;
             let Some(read) = self.tap.read.get_mut(..n) else {
                 continue;
@@ -81,13 +91,16 @@ impl<D: Deref<Target = TapQueue>> Lane<D> {
             }
             self.udp.flush();
             self.send_transmits(edge);
+            if idle {
+                break;
+            }
         }
         Ok(())
     }
 
     /// Datagrams from the main (or discovery) socket → frames for the
-    /// TAP, and what the core answers.
-    pub(super) fn on_socket_readable(&mut self, edge: &Mutex<Edge>, via_multicast: bool) {
+    /// TAP, and what the core answers (`t`: when the wait ended).
+    pub(super) fn on_socket_readable(&mut self, edge: &Mutex<Edge>, via_multicast: bool, t: Now) {
         for _ in 0..BATCH / RECV_BATCH {
             let sock = match via_multicast {
                 false => &self.udp.main,
@@ -97,7 +110,6 @@ impl<D: Deref<Target = TapQueue>> Lane<D> {
                 },
             };
             let n = sock.recv_ready(&mut self.rx);
-            let t = now();
             for i in 0..n {
                 if let Some((dgrams, from)) = self.rx.datagrams(i) {
                     for dgram in dgrams {
@@ -111,7 +123,7 @@ impl<D: Deref<Target = TapQueue>> Lane<D> {
                 }
                 self.send_transmits(edge);
             }
-            if n < RECV_BATCH {
+            if !self.rx.filled() {
                 break;
             }
         }

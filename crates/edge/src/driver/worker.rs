@@ -26,7 +26,7 @@ use n2n_sys::udp::{RecvBatch, SyncSocket};
 use super::ends::{TapIo, Udp};
 use super::lane::{Lane, gso_batch};
 use super::report::ErrorLog;
-use super::{DriverError, RECV_BATCH, RECV_BUF, lock};
+use super::{DriverError, RECV_BATCH, RECV_BUF, lock, now};
 use crate::sock::{self, MainSocketConfig};
 use crate::tap::TapQueue;
 
@@ -196,6 +196,7 @@ fn run(
                 }
             }
         };
+        let t = now();
         if ready.is_set(0) {
             waker.drain();
         }
@@ -203,13 +204,13 @@ fn run(
             break;
         }
         if ready.is_set(1)
-            && let Err(e) = lane.on_tap_readable(&shared.edge)
+            && let Err(e) = lane.on_tap_readable(&shared.edge, t)
         {
             tracing::error!("data-path thread: reading the TAP failed: {e}");
             break;
         }
         if ready.is_set(2) {
-            lane.on_socket_readable(&shared.edge, false);
+            lane.on_socket_readable(&shared.edge, false, t);
         }
         hand_over(shared);
     }

@@ -519,6 +519,13 @@ pub struct RecvBatch {
     /// With `UDP_GRO`: one control buffer and segment size per slot.
     gro: Option<Box<[GroSlot]>>,
     got: usize,
+    /// Slots the next [`Self::recv`] offers the kernel: twice what the
+    /// last one got (at least 2, at most all). An idle socket then sets
+    /// up two headers, not all of them: fewer cache lines on a cold
+    /// wake-up; a busy one grows back to every slot in a few calls.
+    want: usize,
+    /// Slots the last [`Self::recv`] offered.
+    asked: usize,
 }
 
 impl std::fmt::Debug for RecvBatch {
@@ -543,6 +550,8 @@ impl RecvBatch {
             meta: vec![(0, None); count].into_boxed_slice(),
             gro: None,
             got: 0,
+            want: count,
+            asked: 0,
         }
     }
 
@@ -578,16 +587,28 @@ impl RecvBatch {
     pub fn recv(&mut self, fd: std::os::fd::BorrowedFd<'_>) -> io::Result<usize> {
         self.got = 0;
         let size = self.size;
+        let want = self.want.clamp(1, self.meta.len());
         let slots = self
             .buf
             .chunks_exact_mut(self.stride)
             .map(|c| c.get_mut(..size).unwrap_or_default());
-        let n = recv_into(fd, slots, &mut self.meta, self.gro.as_deref_mut())?;
+        let meta = self.meta.get_mut(..want).unwrap_or_default();
+        let r = recv_into(fd, slots, meta, self.gro.as_deref_mut());
+        let n = *r.as_ref().unwrap_or(&0);
+        self.want = n.saturating_mul(2).clamp(2, self.meta.len());
+        let n = r?;
         for m in self.meta.iter_mut().take(n) {
             m.1 = m.1.map(from_socket);
         }
         self.got = n;
+        self.asked = want;
         Ok(n)
+    }
+
+    /// Whether the last [`Self::recv`] filled every slot it offered (more
+    /// may be waiting).
+    pub fn filled(&self) -> bool {
+        self.got > 0 && self.got == self.asked
     }
 
     /// Datagrams of the last [`Self::recv`].
@@ -880,17 +901,32 @@ mod tests {
             tx.send_to(&vec![i; len], ("127.0.0.1", port)).unwrap();
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
+        // After a call that got nothing, two slots are offered; then twice
+        // what the last call got (at most all four).
+        assert_eq!(b.recv(rx.as_fd()).unwrap(), 2);
+        assert!(b.filled());
         assert_eq!(b.recv(rx.as_fd()).unwrap(), 4);
+        assert!(b.filled());
         assert_eq!(b.len(), 4);
-        for i in 0..4u8 {
-            let (d, from) = b.get_mut(usize::from(i)).unwrap();
+        for k in 0..4u8 {
+            let i = k + 2;
+            let (d, from) = b.get_mut(usize::from(k)).unwrap();
             let want = if i == 3 { 100 } else { 10 + usize::from(i) };
             assert_eq!(d.len(), want, "datagram {i}");
             assert!(d.iter().all(|&x| x == i));
             assert_eq!(from, tx.local_addr().unwrap(), "v6 socket: {v6}");
         }
         assert!(b.get_mut(4).is_none());
-        assert_eq!(b.recv(rx.as_fd()).unwrap(), 2);
-        assert_eq!(b.get_mut(1).unwrap().0, &[5u8; 15][..]);
+        tx.send_to(&[7u8; 17], ("127.0.0.1", port)).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        // Four offered, one there: not filled (nothing more is waiting).
+        assert_eq!(b.recv(rx.as_fd()).unwrap(), 1);
+        assert!(!b.filled());
+        assert_eq!(b.get_mut(0).unwrap().0, &[7u8; 17][..]);
+        assert_eq!(
+            b.recv(rx.as_fd()).unwrap_err().kind(),
+            io::ErrorKind::WouldBlock
+        );
+        assert!(!b.filled() && b.is_empty());
     }
 }
