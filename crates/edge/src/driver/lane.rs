@@ -22,8 +22,8 @@ use std::io;
 use std::ops::Deref;
 use std::sync::Mutex;
 
-use n2n_core::{MAX_DATAGRAM, Now};
 use n2n_core::edge::{DataShard, ENCODE_BATCH, Edge};
+use n2n_core::{MAX_DATAGRAM, Now};
 use n2n_offload::{GsoBatch, Read, VNET_HDR_LEN};
 use n2n_sys::udp::RecvBatch;
 
