@@ -594,9 +594,9 @@ impl RecvBatch {
             .map(|c| c.get_mut(..size).unwrap_or_default());
         let meta = self.meta.get_mut(..want).unwrap_or_default();
         let r = recv_into(fd, slots, meta, self.gro.as_deref_mut());
-        let n = *r.as_ref().unwrap_or(&0);
+        let n = r.as_ref().map_or(0, |&n| n);
         self.want = n.saturating_mul(2).clamp(2, self.meta.len());
-        let n = r?;
+        r?;
         for m in self.meta.iter_mut().take(n) {
             m.1 = m.1.map(from_socket);
         }
