@@ -541,6 +541,20 @@ pub fn median(v: &[f64]) -> Option<f64> {
     }
 }
 
+/// The `q` quantile of `v` by nearest rank (`q` = 0.1: the 10th percentile, the value a tenth
+/// of the samples are at or below); `None` when empty.
+pub fn quantile(v: &[f64], q: f64) -> Option<f64> {
+    let mut s: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
+    s.sort_by(f64::total_cmp);
+    let n = s.len();
+    if n == 0 {
+        return None;
+    }
+    // Nearest rank: ceil(q * n), 1-based.
+    let rank = ((q.clamp(0.0, 1.0) * n as f64).ceil() as usize).clamp(1, n);
+    s.get(rank - 1).copied()
+}
+
 /// Small-packet UDP result of one iperf3 run.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct UdpRun {
@@ -1158,6 +1172,12 @@ pub struct Row {
     pub rtt_ms: Option<f64>,
     /// Median ping RTT (idle), ms.
     pub rtt_median_ms: Option<f64>,
+    /// Each idle reply's RTT, ms.
+    pub rtts_ms: Vec<f64>,
+    /// P2P tunnel rows: the floor forwarder's idle RTTs, ms, pinged at the same time as the row's
+    /// own idle pings (interleaved, half an interval apart), so that both see the same
+    /// machine: the paired comparison the idle-RTT target is about. Empty: not measured.
+    pub floor_rtts_ms: Vec<f64>,
     /// Average ping RTT at [`BUSY_PING_HZ`] echo requests per second (warm caches, CPUs not
     /// idle between packets), ms.
     pub rtt_busy_ms: Option<f64>,
@@ -1185,6 +1205,16 @@ pub struct Row {
 }
 
 impl Row {
+    /// The idle RTT's median and 10th percentile minus the floor's, pinged in the same
+    /// minutes (`None` without a paired floor measurement).
+    pub fn vs_floor(&self) -> Option<(f64, f64)> {
+        let (f, t) = (&self.floor_rtts_ms, &self.rtts_ms);
+        Some((
+            median(t)? - median(f)?,
+            quantile(t, 0.1)? - quantile(f, 0.1)?,
+        ))
+    }
+
     /// Median TCP Mbit/s.
     pub fn tcp_median(&self) -> Option<f64> {
         median(&self.tcp_mbps)
@@ -1247,12 +1277,34 @@ fn measure_paths(
     dst: Ipv4Addr,
     row: &mut Row,
     cpu: Option<(&[u32], u64)>,
+    floor: Option<Ipv4Addr>,
 ) -> Result<()> {
     let d = dst.to_string();
-    let p = ping(&lab.a, &d, 56, cfg.ping_count, false)?;
+    // With the floor up, it is pinged at the same rate, half an interval after each of
+    // this path's echo requests.
+    let (p, f) = thread::scope(|s| {
+        let floor = floor.map(|fl| {
+            s.spawn(move || {
+                thread::sleep(Duration::from_millis(100));
+                ping(&lab.a, &fl.to_string(), 56, cfg.ping_count, false)
+            })
+        });
+        let p = ping(&lab.a, &d, 56, cfg.ping_count, false);
+        (p, floor.map(|h| h.join()))
+    });
+    let p = p?;
+    match f {
+        Some(Ok(Ok(f))) => row.floor_rtts_ms = f.rtts_ms,
+        Some(Ok(Err(e))) => row.notes.push(format!("paired floor ping: {e}")),
+        Some(Err(_)) => row
+            .notes
+            .push("paired floor ping: the thread panicked".into()),
+        None => {}
+    }
     row.ping_received = Some((p.received, p.sent));
     row.rtt_ms = p.rtt_avg_ms;
     row.rtt_median_ms = p.rtt_median_ms();
+    row.rtts_ms = p.rtts_ms;
     let busy = ping_every(
         &lab.a,
         &d,
@@ -1310,20 +1362,35 @@ pub fn measure_baseline(lab: &PerfLab, cfg: &PerfConfig) -> Row {
         name: "raw veth".into(),
         ..Row::default()
     };
-    if let Err(e) = measure_paths(lab, cfg, EDGE_B_IP, &mut row, None) {
+    if let Err(e) = measure_paths(lab, cfg, EDGE_B_IP, &mut row, None, None) {
         row.error = Some(e.to_string());
     }
     row
 }
 
+/// The floor forwarder's two processes, left running (idle) for the tunnel rows' paired
+/// idle pings; killed by PID when dropped (their TAP devices vanish with them).
+#[derive(Debug)]
+pub struct Floor {
+    _procs: Vec<Proc>,
+}
+
+impl Floor {
+    /// Edge B's side of the floor, what the tunnel rows ping besides their own path.
+    pub fn dst(&self) -> Ipv4Addr {
+        FWD_B
+    }
+}
+
 /// The floor row: [`crate::tapfwd`] in both edge namespaces (this executable in its
 /// forwarder mode), then the same measurements as the baseline through its TAP addresses.
-pub fn measure_forwarder(lab: &PerfLab, cfg: &PerfConfig) -> Row {
+/// The forwarders stay up (returned) when the row was measured.
+pub fn measure_forwarder(lab: &PerfLab, cfg: &PerfConfig) -> (Row, Option<Floor>) {
     let mut row = Row {
         name: "floor: TAP forwarder".into(),
         ..Row::default()
     };
-    let result = (|| -> Result<()> {
+    let result = (|| -> Result<Floor> {
         let exe = std::env::current_exe()
             .map_err(|e| Error::Other(format!("own executable: {e}")))?
             .to_string_lossy()
@@ -1358,16 +1425,19 @@ pub fn measure_forwarder(lab: &PerfLab, cfg: &PerfConfig) -> Row {
             )));
         }
         let pids: Vec<u32> = procs.iter().map(Proc::pid).collect();
-        let r = measure_paths(lab, cfg, FWD_B, &mut row, Some((&pids, hz)));
+        let r = measure_paths(lab, cfg, FWD_B, &mut row, Some((&pids, hz)), None);
         let rss: Vec<Option<u64>> = pids.iter().map(|&p| peak_rss_kib(p).ok()).collect();
         row.peak_rss_kib = PerProc::from_vec(&rss);
-        r
-        // `procs` dropped here: killed by PID; their TAP devices vanish with them.
+        // On an error `procs` is dropped here: killed by PID.
+        r.map(|()| Floor { _procs: procs })
     })();
-    if let Err(e) = result {
-        row.error = Some(e.to_string());
+    match result {
+        Ok(floor) => (row, Some(floor)),
+        Err(e) => {
+            row.error = Some(e.to_string());
+            (row, None)
+        }
     }
-    row
 }
 
 /// One tunnel row: fresh supernode + edges with `cipher` in `mode`, then the same
@@ -1379,6 +1449,7 @@ pub fn measure_tunnel(
     cipher: PerfCipher,
     mode: Mode,
     ticks_per_sec: u64,
+    floor: Option<&Floor>,
 ) -> Row {
     let mut row = Row {
         name: format!("{} {}", cipher.name, mode.name()),
@@ -1395,7 +1466,11 @@ pub fn measure_tunnel(
         .and_then(|t| {
             row.notes.append(&mut t.notes.clone());
             let pids = t.pids();
-            let r = measure_paths(lab, cfg, OVERLAY_B, &mut row, Some((&pids, ticks_per_sec)));
+            let cpu = Some((pids.as_slice(), ticks_per_sec));
+            // P2P rows only: the relayed rows' nftables filter drops the floor's direct
+            // datagrams too (and the relayed path has a hop the floor does not).
+            let fl = floor.filter(|_| mode == Mode::P2p).map(Floor::dst);
+            let r = measure_paths(lab, cfg, OVERLAY_B, &mut row, cpu, fl);
             // Read these while the processes still exist.
             let rss: Vec<Option<u64>> = pids.iter().map(|&p| peak_rss_kib(p).ok()).collect();
             row.peak_rss_kib = PerProc::from_vec(&rss);
@@ -1506,8 +1581,16 @@ impl Report {
             "added_rtt_ms": added,
             "rtt_median_ms": r.rtt_median_ms,
             "added_rtt_median_ms": added_median,
+            "rtt_p10_ms": quantile(&r.rtts_ms, 0.1),
             "rtt_busy_ms": r.rtt_busy_ms,
             "added_rtt_busy_ms": added_busy,
+            "idle_vs_floor_paired": (!r.floor_rtts_ms.is_empty()).then(|| json!({
+                "floor_pings": r.floor_rtts_ms.len(),
+                "floor_rtt_median_ms": median(&r.floor_rtts_ms),
+                "floor_rtt_p10_ms": quantile(&r.floor_rtts_ms, 0.1),
+                "median_minus_floor_ms": r.vs_floor().map(|v| v.0),
+                "p10_minus_floor_ms": r.vs_floor().map(|v| v.1),
+            })),
             "ping": r.ping_received.map(|(rx, tx)| json!({"received": rx, "sent": tx})),
             "cpu_pct_during_tcp": r.cpu_pct.as_ref().map(per),
             "tcp_elapsed_s": r.tcp_elapsed_s,
@@ -1586,7 +1669,7 @@ impl Report {
         );
         let _ = writeln!(
             s,
-            "{:<30} {:>9} {:>6} {:>6} {:>9} {:>6} {:>6} {:>8} {:>7} {:>7} {:>7} {:>15} {:>17} {:>5} {:>14} {:>15} {:>8}",
+            "{:<30} {:>9} {:>6} {:>6} {:>9} {:>6} {:>6} {:>8} {:>7} {:>7} {:>7} {:>15} {:>15} {:>17} {:>5} {:>14} {:>15} {:>8}",
             "path",
             "TCP Mb/s",
             "x raw",
@@ -1598,6 +1681,7 @@ impl Report {
             "+ms",
             "+ms med",
             "+ms bsy",
+            "vs floor med/p10",
             "CPU% A/B/SN",
             "CPU-s/GB A/B/SN",
             "host%",
@@ -1605,7 +1689,7 @@ impl Report {
             "rcvbuf TCP/UDP",
             "direct"
         );
-        let _ = writeln!(s, "{}", "-".repeat(187));
+        let _ = writeln!(s, "{}", "-".repeat(203));
         let base_tcp = self.baseline.tcp_median();
         let base_pps = self.baseline.udp_pps_median();
         let rows = std::iter::once(&self.baseline)
@@ -1618,6 +1702,9 @@ impl Report {
             let added = self.added(r, |r| r.rtt_ms);
             let added_median = self.added(r, |r| r.rtt_median_ms);
             let added_busy = self.added(r, |r| r.rtt_busy_ms);
+            let paired = r
+                .vs_floor()
+                .map_or("-".to_string(), |(m, p)| format!("{m:+.3}/{p:+.3}"));
             let per = |p: Option<PerProc<Option<f64>>>, prec: usize| {
                 p.map_or("-".to_string(), |p| {
                     format!(
@@ -1650,7 +1737,7 @@ impl Report {
             };
             let _ = writeln!(
                 s,
-                "{:<30} {:>9} {:>6} {:>6} {:>9} {:>6} {:>6} {:>8} {:>7} {:>7} {:>7} {:>15} {:>17} {:>5} {:>14} {:>15} {:>8}",
+                "{:<30} {:>9} {:>6} {:>6} {:>9} {:>6} {:>6} {:>8} {:>7} {:>7} {:>7} {:>15} {:>15} {:>17} {:>5} {:>14} {:>15} {:>8}",
                 name,
                 f(r.tcp_median(), 1),
                 f(tr, 3),
@@ -1662,6 +1749,7 @@ impl Report {
                 f(added, 3),
                 f(added_median, 3),
                 f(added_busy, 3),
+                paired,
                 cpu,
                 cpu_gb,
                 f(r.host_busy_pct, 0),
@@ -1688,7 +1776,9 @@ impl Report {
              relayed); floor = the smallest TAP<->UDP forwarder (poll, one read/sendto per frame, \
              no header/cipher/batching/offloads, TAP MTU {FWD_MTU}): what any user-space tunnel \
              pays on this machine; +ms / +ms med = idle RTT (mean / median) minus the raw \
-             veth's; host% = all CPUs during TCP, % of one CPU; retr = TCP \
+             veth's; vs floor med/p10 = the row's idle RTT (median / 10th percentile) minus \
+             the floor's, pinged interleaved in the same minutes (P2P rows; the floor stays up, \
+             idle, for them); host% = all CPUs during TCP, % of one CPU; retr = TCP \
              retransmissions per run (median); CPU-s/GB = CPU-seconds of each process per GB \
              of TCP goodput; logs: {}",
             self.log_dir.display()
@@ -1726,13 +1816,15 @@ pub fn run(cfg: &PerfConfig) -> Result<Report> {
         binaries: None,
         fatal: None,
     };
+    let mut floor = None;
     if !cfg.baseline_only {
         eprintln!("n2n-throughput: floor (minimal TAP<->UDP forwarder)");
-        let row = measure_forwarder(&lab, cfg);
+        let (row, up) = measure_forwarder(&lab, cfg);
         if let Some(e) = &row.error {
             eprintln!("n2n-throughput:   FAILED: {e}");
         }
         report.forwarder = Some(row);
+        floor = up;
     }
     match bins {
         None => {}
@@ -1777,7 +1869,8 @@ pub fn run(cfg: &PerfConfig) -> Result<Report> {
                             break 'rows;
                         }
                         eprintln!("n2n-throughput: {label}{} {}", cipher.name, mode.name());
-                        let mut row = measure_tunnel(&lab, set, cfg, cipher, mode, hz);
+                        let fl = floor.as_ref();
+                        let mut row = measure_tunnel(&lab, set, cfg, cipher, mode, hz, fl);
                         row.name = format!("{label}{}", row.name);
                         if let Some(e) = &row.error {
                             eprintln!("n2n-throughput:   FAILED: {e}");
@@ -1789,6 +1882,7 @@ pub fn run(cfg: &PerfConfig) -> Result<Report> {
             report.binaries = Some(bins);
         }
     }
+    drop(floor);
     drop(lab);
     Ok(report)
 }
@@ -1947,6 +2041,17 @@ mod tests {
     }
 
     #[test]
+    fn quantiles() {
+        assert_eq!(quantile(&[], 0.1), None);
+        assert_eq!(quantile(&[3.0], 0.1), Some(3.0));
+        let v: Vec<f64> = (1..=20).rev().map(f64::from).collect();
+        assert_eq!(quantile(&v, 0.1), Some(2.0));
+        assert_eq!(quantile(&v, 0.5), Some(10.0));
+        assert_eq!(quantile(&v, 1.0), Some(20.0));
+        assert_eq!(quantile(&[f64::NAN, 1.0, 2.0], 0.0), Some(1.0));
+    }
+
+    #[test]
     fn stats_and_iperf() {
         assert_eq!(median(&[]), None);
         assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
@@ -1997,6 +2102,8 @@ mod tests {
             tcp_mbps: vec![250.0],
             rtt_ms: Some(0.25),
             rtt_median_ms: Some(0.19),
+            rtts_ms: vec![0.30, 0.20, 0.25, 0.22, 0.19],
+            floor_rtts_ms: vec![0.15, 0.18, 0.16, 0.21, 0.17],
             direct_udp_packets: Some(9),
             ..Row::default()
         };
@@ -2031,6 +2138,13 @@ mod tests {
         assert!((j["tunnel"][0]["added_rtt_ms"].as_f64().unwrap() - 0.2).abs() < 1e-9);
         assert!((j["tunnel"][0]["added_rtt_median_ms"].as_f64().unwrap() - 0.15).abs() < 1e-9);
         assert_eq!(j["forwarder"]["added_rtt_median_ms"], Value::Null);
+        // Paired with the floor: median 0.22 - 0.17, p10 (nearest rank of 5: the lowest)
+        // 0.19 - 0.15.
+        let paired = &j["tunnel"][0]["idle_vs_floor_paired"];
+        assert!((paired["median_minus_floor_ms"].as_f64().unwrap() - 0.05).abs() < 1e-9);
+        assert!((paired["p10_minus_floor_ms"].as_f64().unwrap() - 0.04).abs() < 1e-9);
+        assert_eq!(paired["floor_pings"], 5);
+        assert_eq!(j["forwarder"]["idle_vs_floor_paired"], Value::Null);
         assert_eq!(j["baseline"]["added_rtt_median_ms"], Value::Null);
         assert_eq!(j["forwarder"]["mode"], "forwarder");
         assert_eq!(j["forwarder"]["tcp_ratio_to_raw"], 0.3);
@@ -2041,6 +2155,7 @@ mod tests {
         assert!(t.contains("floor: TAP forwarder"), "{t}");
         assert!(t.contains("raw veth (underlay)"), "{t}");
         assert!(t.contains("0.250"), "{t}");
+        assert!(t.contains("+0.050/+0.040"), "{t}");
         rep.tunnel.push(bad);
         assert!(!rep.ok());
         assert_eq!(rep.to_json()["ok"], false);
