@@ -857,7 +857,8 @@ impl PerfLab {
     }
 
     /// Installs table `inet n2nperf` in both edge namespaces: every UDP packet sent to the other
-    /// edge's address is counted (output hook); when `drop` (relayed rows), every UDP packet
+    /// edge's address is counted (output hook), except the floor forwarder's (port
+    /// [`FWD_PORT`], pinged beside the P2P rows); when `drop` (relayed rows), every UDP packet
     /// arriving from it is dropped (input hook). Dropping on input, not output, keeps the
     /// senders free of `EPERM` errors, like a firewall between the edges would. Replaces an
     /// earlier table.
@@ -873,7 +874,7 @@ impl PerfLab {
             let rules = format!(
                 "table inet {NFT_TABLE} {{\n\
                  chain out {{ type filter hook output priority 0; policy accept;\n\
-                   ip daddr {peer} meta l4proto udp counter accept\n }}\n\
+                   ip daddr {peer} udp dport != {FWD_PORT} counter accept\n }}\n\
                  chain in {{ type filter hook input priority 0; policy accept;\n\
                    ip saddr {peer} meta l4proto udp counter {verdict}\n }}\n}}\n"
             );
